@@ -1,0 +1,43 @@
+# Every target sets up .venv on first use: a fresh machine needs only python3 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODE ?= raw
+
+.PHONY: help require-date sample raw validate test lint clean
+
+help:
+	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
+	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
+	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
+	@echo "make test                      lint (ruff) then the test suite (pytest)"
+	@echo "make clean                     remove .venv, caches and data/raw"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+require-date:
+	@if [ -z "$(DATE)" ]; then echo "error: DATE is required, e.g. make $(MAKECMDGOALS) DATE=2026-01-15" >&2; exit 2; fi
+
+sample: require-date $(STAMP)
+	$(BIN)/datagen generate --date $(DATE) --mode sample
+
+raw: require-date $(STAMP)
+	$(BIN)/datagen generate --date $(DATE) --mode raw
+
+validate: require-date $(STAMP)
+	$(BIN)/datagen validate --date $(DATE) --mode $(MODE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check data_generator tests
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) data/raw .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from data_generator.cli import main
+
+raise SystemExit(main())
