@@ -1,0 +1,95 @@
+"""The five file contracts: one loader for the JSON Schemas in `schemas/`, and the violation shape.
+
+Each schema is the single contract for its file: column order is the order of `properties`,
+`x-file` names the file, `x-decimals` says how numbers are printed, and the `x-*` blocks
+(`x-primaryKey`, `x-foreignKeys`, `x-referencedBy`, `x-timeWindow`, `x-rowRules`,
+`x-batchDate`) declare the rules JSON Schema cannot express across rows or files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from data_generator.errors import ContractError
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+FILES = ("patients", "encounters", "vitals", "labs", "notes")
+SCHEMA_VERSION = 1
+
+
+@cache
+def _load(name: str) -> str:
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    if name not in FILES:
+        raise ContractError(str(path), "unknown contract", found=name,
+                            hint=f"use one of {', '.join(FILES)}")
+    return path.read_text(encoding="utf-8")
+
+
+def load_contract(name: str) -> dict:
+    """The parsed schema of one file (a fresh copy: callers may not mutate the cached one)."""
+    schema = json.loads(_load(name))
+    if schema.get("schema_version") != SCHEMA_VERSION:
+        raise ContractError(f"schemas/{name}.schema.json", "unsupported schema_version",
+                            found=schema.get("schema_version"), hint=f"expected {SCHEMA_VERSION}")
+    return schema
+
+
+def contracts() -> dict[str, dict]:
+    """All five schemas keyed by name, in generation order."""
+    return {name: load_contract(name) for name in FILES}
+
+
+def columns(schema: dict) -> list[str]:
+    """The file's columns, in order."""
+    return list(schema["properties"])
+
+
+def file_name(schema: dict) -> str:
+    """'vitals.csv', 'notes.jsonl', ..."""
+    return schema["x-file"]
+
+
+def column_type(prop: dict) -> str:
+    """'integer', 'number', 'string', 'date-time' or 'date' for one property schema."""
+    types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+    base = next(t for t in types if t != "null")
+    if base == "string" and prop.get("format") in ("date-time", "date"):
+        return prop["format"]
+    return base
+
+
+def nullable(prop: dict) -> bool:
+    types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+    return "null" in types
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule at one place: `vitals.csv:12 event_time: format date-time ('2026-13-..')`.
+
+    `line` is the 1-based line of the record (CSV data row i is line i + 2, JSONL row i is
+    line i + 1); None for whole-file problems. `rule` is a stable code tests assert on.
+    """
+
+    file: str
+    line: int | None
+    field: str | None
+    rule: str
+    value: object = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.field:
+            where += f" {self.field}"
+        text = f"{where}: {self.rule}"
+        if self.detail:
+            text += f" {self.detail}"
+        if self.value is not None:
+            shown = repr(self.value)
+            text += f" ({shown[:80] + '...' if len(shown) > 80 else shown})"
+        return text
