@@ -1,0 +1,141 @@
+"""The one config loader: parse YAML, check it against its JSON Schema, then cross-check.
+
+`load_config(path)` reads `generator.yaml`, the reference catalogues it names (vitals, labs,
+note templates) and every scenario in its scenario folder. Every schema error in a file is
+collected with its key path before anything is raised; cross-references (a trigger naming a
+vital that does not exist, a weight for a missing scenario) are checked in a second pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema_rs
+import yaml
+
+from data_generator.errors import ConfigError
+from data_generator.timeutil import zone
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+DEFAULT_CONFIG = Path("config/generator.yaml")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs from config/, validated."""
+
+    path: Path
+    generator: dict[str, Any]
+    scenarios: dict[str, dict[str, Any]]
+    vitals: dict[str, Any]
+    labs: dict[str, Any]
+    notes: dict[str, Any]
+    digest: str
+    tz: ZoneInfo = field(repr=False)
+
+    @property
+    def seed(self) -> int:
+        return int(self.generator["seed"])
+
+    @property
+    def start_date(self) -> dt.date:
+        return dt.date.fromisoformat(str(self.generator["registry"]["start_date"]))
+
+
+@cache
+def _validator(schema_name: str) -> jsonschema_rs.Validator:
+    schema = json.loads((SCHEMA_DIR / schema_name).read_text())
+    common = json.loads((SCHEMA_DIR / "common.schema.json").read_text())
+    registry = jsonschema_rs.Registry([(common["$id"], common)])
+    return jsonschema_rs.validator_for(schema, validate_formats=True, registry=registry)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file; a syntax error names the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found",
+                          hint="pass --config PATH to a generator.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read file: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(where, f"invalid YAML: {problem}") from None
+
+
+def key_path(parts: list) -> str:
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
+def check_schema(data: Any, schema_name: str, where: Path) -> None:
+    """Raise one ConfigError listing every schema violation, each with its key path."""
+    errors = sorted(_validator(schema_name).iter_errors(_jsonable(data)),
+                    key=lambda e: [str(p) for p in e.instance_path])
+    if errors:
+        first = errors[0]
+        more = f" (+{len(errors) - 1} more: " + "; ".join(
+            f"{key_path(e.instance_path)}: {e.message}" for e in errors[1:4]) + ")" \
+            if len(errors) > 1 else ""
+        raise ConfigError(f"{where}: {key_path(first.instance_path)}", first.message + more)
+
+
+def _jsonable(data: Any) -> Any:
+    """YAML dates and non-string keys as JSON would see them (so schemas can check them)."""
+    if isinstance(data, dict):
+        return {str(k): _jsonable(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_jsonable(v) for v in data]
+    if isinstance(data, dt.date):
+        return data.isoformat()
+    return data
+
+
+def _load_checked(path: Path, schema_name: str) -> dict[str, Any]:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "expected a mapping at the top level", found=type(data).__name__)
+    data = _jsonable(data)
+    check_schema(data, schema_name, path)
+    return data
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(str(path), "is a folder", hint="pass the generator.yaml file itself")
+    generator = _load_checked(path, "generator_config.schema.json")
+    base = path.parent
+    ref = generator["reference"]
+    vitals = _load_checked(base / ref["vitals"], "vitals_catalogue.schema.json")
+    labs = _load_checked(base / ref["labs"], "labs_catalogue.schema.json")
+    notes = _load_checked(base / ref["notes"], "notes_catalogue.schema.json")
+    scen_dir = base / generator["scenarios"]["directory"]
+    if not scen_dir.is_dir():
+        raise ConfigError(f"{path}: scenarios.directory", "folder not found", found=str(scen_dir))
+    scenarios = {}
+    for file in sorted(scen_dir.glob("*.yaml")):
+        scenario = _load_checked(file, "scenario.schema.json")
+        scenario["_file"] = str(file)
+        scenarios[file.stem] = scenario
+    tz = zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")
+    from data_generator import crosscheck  # second pass, after every file parsed cleanly
+
+    crosscheck.check(path, generator, scenarios, vitals, labs, notes)
+    digest = hashlib.sha256(json.dumps(
+        {"generator": generator, "vitals": vitals, "labs": labs, "notes": notes,
+         "scenarios": {k: {kk: vv for kk, vv in v.items() if kk != "_file"}
+                       for k, v in scenarios.items()}},
+        sort_keys=True, default=str).encode()).hexdigest()
+    return Config(path, generator, scenarios, vitals, labs, notes, digest, tz)

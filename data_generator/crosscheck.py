@@ -1,0 +1,177 @@
+"""Second pass over a config that already matches its schemas: the cross-references.
+
+Probabilities that must sum to 1, weights for scenarios that exist, triggers naming vitals,
+labs and panels that exist, templates naming variables the engine provides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, meta
+
+from data_generator.errors import ConfigError
+
+TOLERANCE = 1e-6
+# Variables the note engine passes to every template (generators/notes.py builds them).
+NOTE_VARIABLES = {"patient", "encounter", "first", "latest", "worst", "lab", "phrases", "author",
+                  "note_day", "vitals_line", "labs_line"}
+TRIGGER_VITALS = {"heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "fio2",
+                  "pain_score"}
+
+
+def _sums_to_one(values: dict, where: str) -> None:
+    total = sum(float(v) for v in values.values())
+    if abs(total - 1.0) > TOLERANCE:
+        raise ConfigError(where, f"probabilities must sum to 1, they sum to {total:g}")
+
+
+def _template_names(text: str, where: str) -> set[str]:
+    from data_generator.generators.notes import environment
+
+    try:
+        return meta.find_undeclared_variables(environment().parse(text))
+    except TemplateSyntaxError as exc:
+        raise ConfigError(where, f"template syntax error: {exc.message}") from None
+
+
+def _check_condition(cond: dict, where: str, labs: dict) -> None:
+    for i, term in enumerate(cond.get("any", cond.get("all", []))):
+        if "vital" in term and term["vital"] not in TRIGGER_VITALS:
+            raise ConfigError(f"{where}.{i}.vital", "unknown vital", found=term["vital"],
+                              hint=f"use one of {sorted(TRIGGER_VITALS)}")
+        if "lab" in term and term["lab"] not in labs["tests"]:
+            raise ConfigError(f"{where}.{i}.lab", "unknown lab test", found=term["lab"],
+                              hint="use a test name from the labs catalogue")
+
+
+def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: dict,
+                    notes: dict) -> None:
+    f = sc["_file"]
+    _sums_to_one(sc["acuity"], f"{f}: acuity")
+    _sums_to_one({k: v["p"] for k, v in sc["outcomes"].items()}, f"{f}: outcomes.*.p")
+    for branch, spec in sc["outcomes"].items():
+        _sums_to_one(spec["disposition"], f"{f}: outcomes.{branch}.disposition")
+        if "acuity" in spec:
+            _sums_to_one(spec["acuity"], f"{f}: outcomes.{branch}.acuity")
+        if spec["care_unit"] not in generator["care_units"]:
+            raise ConfigError(f"{f}: outcomes.{branch}.care_unit", "unknown care unit",
+                              found=spec["care_unit"], hint="add it under care_units in generator.yaml")
+        los = spec["los_hours"]
+        if not los["min"] <= los["median"] <= los["max"]:
+            raise ConfigError(f"{f}: outcomes.{branch}.los_hours", "needs min <= median <= max")
+    age = sc["population"]["age"]
+    if age["min"] > age["max"]:
+        raise ConfigError(f"{f}: population.age", "min is above max")
+    states = set(sc.get("states", {}))
+    for spec in sc["outcomes"].values():
+        states |= set(spec.get("states", {}))
+    for vital, spec in sc.get("vitals", {}).items():
+        for state in spec.get("at", {}):
+            if state not in states:
+                raise ConfigError(f"{f}: vitals.{vital}.at.{state}", "unknown state",
+                                  hint=f"declare it under states (known: {sorted(states)})")
+    lab_spec = sc.get("labs", {})
+    for test, spec in lab_spec.get("values", {}).items():
+        cat = labs["tests"].get(test)
+        if cat is None or "baseline" not in cat:
+            raise ConfigError(f"{f}: labs.values.{test}", "unknown measured lab test",
+                              hint="use a test name from the labs catalogue")
+        for state, target in spec["at"].items():
+            if state not in states:
+                raise ConfigError(f"{f}: labs.values.{test}.at.{state}", "unknown state",
+                                  hint=f"declare it under states (known: {sorted(states)})")
+            if cat["scale"] == "log" and target <= 0:
+                raise ConfigError(f"{f}: labs.values.{test}.at.{state}",
+                                  "must be above 0 for a log-scale test", found=target)
+    for i, item in enumerate(lab_spec.get("schedule", [])):
+        for panel in item["panels"]:
+            if panel not in labs["panels"]:
+                raise ConfigError(f"{f}: labs.schedule.{i}.panels", "unknown panel", found=panel)
+    for i, trig in enumerate(lab_spec.get("triggers", [])):
+        _check_condition(trig["when"], f"{f}: labs.triggers.{i}.when", labs)
+        for panel in trig["order"]:
+            if panel not in labs["panels"]:
+                raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
+    choices = set(sc["notes"].get("choices", {}))
+    allowed = NOTE_VARIABLES | choices
+    phrase_keys = {k for k in sc["notes"] if k != "choices"}
+    for branch, spec in sc["outcomes"].items():
+        phrase_keys_b = phrase_keys | set(spec.get("notes", {}))
+        for key, variants in spec.get("notes", {}).items():
+            _check_texts(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed)
+        _check_phrase_use(notes, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
+    for key, variants in sc["notes"].items():
+        if key != "choices":
+            _check_texts(variants, f"{f}: notes.{key}", allowed)
+
+
+def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
+    for i, text in enumerate(variants):
+        unknown = _template_names(text, f"{where}.{i}") - allowed
+        if unknown:
+            raise ConfigError(f"{where}.{i}", f"template uses unknown variable {sorted(unknown)[0]!r}",
+                              hint=f"known: {sorted(allowed)}")
+
+
+def _phrases_used(notes: dict) -> set[str]:
+    """Names used as phrases.X in the note-type templates."""
+    import re
+
+    used = set()
+    for spec in notes["note_types"].values():
+        for text in spec["templates"]:
+            used |= set(re.findall(r"phrases\.([a-z_][a-z0-9_]*)", text))
+    return used
+
+
+def _check_phrase_use(notes: dict, provided: set[str], where: str) -> None:
+    missing = _phrases_used(notes) - provided
+    if missing:
+        raise ConfigError(where, f"no phrases for {sorted(missing)[0]!r}, which a note template uses",
+                          hint="add it to the scenario's notes or to this branch's notes")
+
+
+def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
+          labs: dict, notes: dict[str, Any]) -> None:
+    reg = generator["registry"]
+    if reg["new_patients_per_day"] > reg["max_total"]:
+        raise ConfigError(f"{path}: registry.new_patients_per_day",
+                          f"is above registry.max_total ({reg['max_total']})",
+                          found=reg["new_patients_per_day"])
+    if reg["age"]["min"] > reg["age"]["max"]:
+        raise ConfigError(f"{path}: registry.age", "min is above max")
+    weights = generator["scenarios"]["weights"]
+    for name in weights:
+        if name not in scenarios:
+            raise ConfigError(f"{path}: scenarios.weights.{name}", "no such scenario file",
+                              hint=f"add {generator['scenarios']['directory']}/{name}.yaml or remove the weight")
+    for name in scenarios:
+        if name not in weights:
+            raise ConfigError(f"{path}: scenarios.weights", f"scenario {name!r} has no weight",
+                              hint="add one (0 disables it)")
+    if not any(float(w) > 0 for w in weights.values()):
+        raise ConfigError(f"{path}: scenarios.weights", "every weight is 0; at least one must be positive")
+    for table in ("weekday", "seasonal"):
+        for name in generator["scenarios"].get(table, {}):
+            if name not in scenarios:
+                raise ConfigError(f"{path}: scenarios.{table}.{name}", "no such scenario")
+    for test, spec in labs["tests"].items():
+        for part in spec.get("derive", {}):
+            if part not in labs["tests"]:
+                raise ConfigError(f"labs catalogue: tests.{test}.derive.{part}", "unknown test")
+    for panel, spec in labs["panels"].items():
+        for test in spec["tests"]:
+            if test not in labs["tests"]:
+                raise ConfigError(f"labs catalogue: panels.{panel}.tests", "unknown test", found=test)
+    for note_type, spec in notes["note_types"].items():
+        if spec["author"] not in notes["authors"]:
+            raise ConfigError(f"notes catalogue: note_types.{note_type}.author", "unknown author role",
+                              found=spec["author"])
+        if "when" in spec["at"]:
+            _check_condition(spec["at"]["when"], f"notes catalogue: note_types.{note_type}.at.when", labs)
+        _check_texts(spec["templates"], f"notes catalogue: note_types.{note_type}.templates",
+                     NOTE_VARIABLES)
+    for name, sc in scenarios.items():
+        _check_scenario(name, sc, generator, vitals, labs, notes)

@@ -1,0 +1,104 @@
+"""The hidden per-encounter physiology that vitals, labs and notes are all derived from.
+
+Each scenario declares named latent states (infection, shock, congestion, ...), each a
+piecewise-linear course over hours since admission: a start value and phases that move it
+to a target by an hour or by a fraction of the stay. Outcome branches replace whole states.
+Every encounter gets its own copy with its own intensity and timing, so two septic patients
+are alike in shape and different in detail. Values measured anywhere in the chart come from
+`Physiology.at`, which keeps all five files consistent by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data_generator.config import Config
+from data_generator.generators.encounters import Encounters
+
+FAR = 1e9  # hours; pads knot lists so every encounter has the same number
+
+
+@dataclass(frozen=True)
+class Physiology:
+    names: tuple[str, ...]
+    knot_hours: dict[str, np.ndarray]   # state -> (n_encounters, K) hours since admission
+    knot_values: dict[str, np.ndarray]  # state -> (n_encounters, K)
+    los_hours: np.ndarray
+    phase_bounds: dict[str, np.ndarray]  # state -> phase end hours (for previews)
+
+    def at(self, state: str, enc: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        """Value of `state` for encounters `enc` at `hours` since their admission."""
+        if state not in self.knot_hours:
+            return np.zeros(len(enc))
+        t = self.knot_hours[state][enc]
+        v = self.knot_values[state][enc]
+        h = np.asarray(hours, dtype=float)[:, None]
+        j = np.clip((t <= h).sum(axis=1) - 1, 0, t.shape[1] - 2)
+        rows = np.arange(len(enc))
+        t0, t1 = t[rows, j], t[rows, j + 1]
+        v0, v1 = v[rows, j], v[rows, j + 1]
+        frac = np.clip((hours - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)
+        return v0 + frac * (v1 - v0)
+
+
+def branch_states(cfg: Config, scenario: str, outcome: str) -> dict[str, dict]:
+    sc = cfg.scenarios[scenario]
+    return {**sc.get("states", {}), **sc["outcomes"][outcome].get("states", {})}
+
+
+def all_state_names(cfg: Config) -> tuple[str, ...]:
+    names = set()
+    for sc in cfg.scenarios.values():
+        names.update(sc.get("states", {}))
+        for branch in sc["outcomes"].values():
+            names.update(branch.get("states", {}))
+    return tuple(sorted(names))
+
+
+def build_physiology(cfg: Config, enc: Encounters, rng: np.random.Generator) -> Physiology:
+    n = len(enc)
+    los = (enc.discharge - enc.admit) / 3600.0
+    names = all_state_names(cfg)
+    k = 1 + max((len(s["phases"]) for sc in cfg.scenarios.values()
+                 for s in [*sc.get("states", {}).values(),
+                           *(st for b in sc["outcomes"].values()
+                             for st in b.get("states", {}).values())]), default=1)
+    hours = {s: np.full((n, k + 1), FAR) for s in names}
+    values = {s: np.zeros((n, k + 1)) for s in names}
+    bounds: dict[str, np.ndarray] = {}
+    pairs = sorted({(s, o) for s, o in zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)})
+    for scenario, outcome in pairs:
+        rows = np.flatnonzero((enc.scenario == scenario) & (enc.outcome == outcome))
+        m = rows.size
+        for state, spec in branch_states(cfg, scenario, outcome).items():
+            intensity = np.exp(rng.normal(0.0, spec.get("spread", 0.0), m))
+            stretch = np.exp(rng.normal(0.0, spec.get("time_spread", 0.2), m))
+            t = [np.zeros(m)]
+            v = [spec["start"] * intensity]
+            for phase in spec["phases"]:
+                if "hours" in phase:
+                    end = phase["hours"] * stretch
+                else:
+                    end = phase["stay_fraction"] * los[rows]
+                t.append(np.maximum(end, t[-1]))
+                v.append(phase["value"] * intensity * np.exp(rng.normal(0, 0.05, m)))
+            t_arr = np.maximum.accumulate(np.stack(t, axis=1), axis=1)
+            v_arr = np.clip(np.stack(v, axis=1), 0.0, 2.0)
+            width = t_arr.shape[1]
+            hours[state][rows, :width] = t_arr
+            values[state][rows, :width] = v_arr
+            values[state][rows, width:] = v_arr[:, -1:]
+            bounds[f"{scenario}/{outcome}/{state}"] = t_arr
+    return Physiology(names, hours, values, los, bounds)
+
+
+def effect(baseline: float, at: dict[str, float], physiology: Physiology, enc: np.ndarray,
+           hours: np.ndarray, scale: str = "linear") -> np.ndarray:
+    """Sum of each state's pull from `baseline` toward its `at` value (in log space if asked)."""
+    total = np.zeros(len(enc))
+    for state, target in at.items():
+        delta = (np.log(target) - np.log(baseline)) if scale == "log" else (target - baseline)
+        total += delta * physiology.at(state, enc, hours)
+    return total

@@ -1,0 +1,50 @@
+"""Shared helpers for per-encounter event series held as flat arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For counts [2, 3] return owner [0, 0, 1, 1, 1] and position [0, 1, 0, 1, 2]."""
+    counts = np.asarray(counts, dtype=np.int64)
+    owner = np.repeat(np.arange(counts.size), counts)
+    starts = np.cumsum(counts) - counts
+    return owner, np.arange(owner.size) - starts[owner]
+
+
+def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
+    """Autocorrelated noise, one column per series: e_i = phi * e_(i-1) + innovation, where
+    phi = exp(-dt / tau) for the gap since the previous event of the same owner.
+    Events must be sorted by owner, then time."""
+    n, m = owner.size, len(tau)
+    z = rng.standard_normal((n, m)) * sd
+    if n == 0:
+        return z
+    new_owner = np.ones(n, bool)
+    new_owner[1:] = owner[1:] != owner[:-1]
+    gap = np.zeros(n)
+    gap[1:] = hours[1:] - hours[:-1]
+    phi = np.where(new_owner[:, None], 0.0, np.exp(-gap[:, None] / tau))
+    rank = np.arange(n) - np.maximum.accumulate(np.where(new_owner, np.arange(n), 0))
+    order = np.argsort(rank, kind="stable")
+    splits = np.searchsorted(rank[order], np.arange(1, rank.max() + 1))
+    out = z.copy()
+    for idx in np.split(order, splits)[1:]:
+        out[idx] = phi[idx] * out[idx - 1] + np.sqrt(1 - phi[idx] ** 2) * z[idx]
+    return out
+
+
+def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate {any|all: [{vital|lab: name, op, value}, ...]} against named columns."""
+    ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+           "==": np.equal}
+    kind = "any" if "any" in cond else "all"
+    masks = []
+    for term in cond[kind]:
+        name = term.get("vital") or term.get("lab")
+        values = np.asarray(columns[name], dtype=float)
+        masks.append(ops[term["op"]](np.nan_to_num(values, nan=np.nan), term["value"]))
+    stacked = np.stack(masks) if masks else np.zeros((1, 0), bool)
+    return stacked.any(axis=0) if kind == "any" else stacked.all(axis=0)

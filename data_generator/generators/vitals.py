@@ -1,0 +1,162 @@
+"""Step 4: charted vital signs, derived from each encounter's physiology.
+
+Charting times follow the care unit's cadence, moving to the escalated cadence while the
+patient is sick enough; values are baseline + state effects + day/night rhythm +
+autocorrelated noise, then coupled (fever raises heart and breathing rate, MAP from SBP and
+DBP, oxygen titrated to the SpO2 target) and rounded as charted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from data_generator.config import Config
+from data_generator.generators.encounters import Encounters
+from data_generator.generators.physiology import Physiology, effect
+from data_generator.generators.timeline import ar1_noise, expand
+from data_generator.timeutil import HOUR, local_hour
+
+LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score", "mentation")
+
+
+@dataclass(frozen=True)
+class Vitals:
+    table: dict[str, np.ndarray]
+    enc: np.ndarray      # encounter row of each vitals set
+    hours: np.ndarray    # hours since admission
+
+
+def severity(cfg: Config, phys: Physiology, enc: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """The sickest state at each moment: what drives charting frequency."""
+    if not phys.names:
+        return np.zeros(len(enc))
+    return np.max([phys.at(s, enc, hours) for s in phys.names], axis=0)
+
+
+def charting_times(cfg: Config, enc: Encounters, phys: Physiology,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    chart = cfg.generator["charting"]
+    units = cfg.generator["care_units"]
+    n = len(enc)
+    lo, hi = chart["first_vitals_minutes"]
+    first_h = rng.uniform(lo, hi, n) / 60.0
+    los = phys.los_hours
+    slots = np.floor(np.maximum(los - first_h, 0)).astype(np.int64) + 1
+    owner, pos = expand(slots)
+    hours = first_h[owner] + pos
+    every = np.array([units[u]["vitals_every_hours"] for u in enc.table["care_unit"]])
+    escalated = np.array([units[u]["escalated_every_hours"] for u in enc.table["care_unit"]])
+    sick = severity(cfg, phys, owner, hours) >= chart["escalate_at_severity"]
+    keep = (pos % every[owner] == 0) | (sick & (pos % escalated[owner] == 0))
+    owner, pos, hours = owner[keep], pos[keep], hours[keep]
+    jitter = rng.uniform(-1, 1, owner.size) * chart["jitter_minutes"] / 60.0
+    hours = np.where(pos == 0, hours, hours + jitter)
+    hours = np.clip(hours, 0.0, los[owner])
+    return owner, hours
+
+
+def _params(cfg: Config, scenario: str, name: str) -> dict:
+    base = cfg.vitals["vitals"][name]
+    return {**base, **cfg.scenarios[scenario].get("vitals", {}).get(name, {})}
+
+
+def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
+                    rng: np.random.Generator) -> Vitals:
+    owner, hours = charting_times(cfg, enc, phys, rng)
+    n = owner.size
+    cat = cfg.vitals
+    defaults = [cat["vitals"][v] for v in LATENT]
+    tau = np.array([d["autocorr_hours"] for d in defaults])
+    sd = np.array([d["noise"] for d in defaults])
+    raw = ar1_noise(owner, hours, tau, sd, rng)
+    epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
+    clock = local_hour(epoch, cfg.tz)
+    base_temp = np.zeros(len(enc))
+    for scenario in np.unique(enc.scenario):
+        enc_rows = np.flatnonzero(enc.scenario == scenario)
+        rows = np.flatnonzero(enc.scenario[owner] == scenario)
+        for j, name in enumerate(LATENT):
+            p = _params(cfg, scenario, name)
+            person = p["baseline"] + rng.normal(0, p["sd"], len(enc_rows))
+            per_enc = np.zeros(len(enc))
+            per_enc[enc_rows] = person
+            if name == "temp_c":
+                base_temp[enc_rows] = person
+            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock[rows] - p["circadian_peak_hour"]) / 24)
+            raw[rows, j] += per_enc[owner[rows]] + rhythm + effect(
+                p["baseline"], p.get("at", {}), phys, owner[rows], hours[rows])
+    v = dict(zip(LATENT, raw.T, strict=True))
+    couple = cat["coupling"]
+    fever = v["temp_c"] - base_temp[owner]
+    v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
+    v["resp_rate"] = v["resp_rate"] + couple["resp_rate_per_degc"] * fever
+    for name in LATENT:
+        lo, hi = cat["vitals"][name]["clip"]
+        v[name] = np.clip(v[name], lo, hi)
+    v["dbp"] = np.minimum(v["dbp"], v["sbp"] - couple["min_pulse_pressure"])
+    table = _chart(cfg, enc, owner, epoch, v, rng)
+    table["vital_id"] = np.strings.add(f"VIT-{date:%Y%m%d}-",
+                                       np.strings.zfill(np.arange(1, n + 1).astype(str), 7))
+    return Vitals(table, owner, hours)
+
+
+def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, spo2_air: np.ndarray,
+            rng: np.random.Generator):
+    ox = cfg.vitals["oxygen"]
+    target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
+                       for s in enc.scenario], dtype=float)[owner]
+    gain = ox["spo2_gain_per_fio2"]
+    needed = 0.21 + (target.mean(axis=1) - spo2_air) / gain
+    on_o2 = spo2_air < target[:, 0]
+    device = np.full(owner.size, "room_air", dtype=object)
+    fio2 = np.full(owner.size, 0.21)
+    remaining = on_o2.copy()
+    for i, d in enumerate(ox["devices"]):
+        last = i == len(ox["devices"]) - 1
+        pick = remaining & ((needed <= d["max_fio2"]) | last)
+        step = d["step"]
+        fio2[pick] = np.clip(np.ceil(needed[pick] / step - 1e-9) * step, d["min_fio2"], d["max_fio2"])
+        device[pick] = d["name"]
+        remaining &= ~pick
+    spo2 = np.where(on_o2, spo2_air + gain * (fio2 - 0.21) + rng.normal(0, 0.8, owner.size), spo2_air)
+    return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
+
+
+def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray,
+           v: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    n = owner.size
+    device, fio2, spo2 = _oxygen(cfg, enc, owner, v["spo2"], rng)
+    levels = np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object)
+    avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
+                                  side="right")]
+    sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
+    table = {
+        "vital_id": None,
+        "encounter_id": enc.table["encounter_id"][owner],
+        "patient_id": enc.table["patient_id"][owner],
+        "event_time": epoch,
+        "heart_rate": np.round(v["heart_rate"]),
+        "resp_rate": np.round(v["resp_rate"]),
+        "sbp": sbp,
+        "dbp": dbp,
+        "map": np.round(dbp + (sbp - dbp) / 3),
+        "spo2": np.round(spo2),
+        "temp_c": np.round(v["temp_c"], 1),
+        "consciousness": avpu,
+        "o2_device": device,
+        "fio2": fio2,
+        "pain_score": np.round(v["pain_score"]),
+    }
+    missing = cfg.generator["charting"]["missing_probability"]
+    gone = {name: rng.random(n) < p for name, p in missing.items()}
+    for name, mask in gone.items():
+        targets = ("sbp", "dbp", "map") if name == "sbp" else (name,)
+        for col in targets:
+            if table[col].dtype == object:
+                table[col] = np.where(mask, None, table[col])
+            else:
+                table[col] = np.where(mask, np.nan, table[col])
+    return table

@@ -1,0 +1,149 @@
+"""Publishing a day: write its manifest into the staging folder, then swap it in whole.
+
+Readers see either the previous day folder or the new one, never a half-written one. The
+manifest (`_manifest.json`) records what the caller passes plus, per file, its rows, bytes and
+SHA-256; it holds no wall-clock time, so the same day gives the same manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from data_generator.contracts import Violation
+from data_generator.errors import OutputError
+
+MANIFEST = "_manifest.json"
+
+
+def staging_dir(target: Path) -> Path:
+    """A fresh, empty folder beside `target` to write the day into."""
+    target = Path(target)
+    staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(str(staging), "cannot create the staging folder", found=exc.strerror,
+                          hint="check the output folder's permissions") from None
+    return staging
+
+
+def discard(staging: Path) -> None:
+    """Remove a staging folder and everything in it (no error if it is gone)."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish_day(staging: Path, target: Path, manifest: dict) -> None:
+    """Write the manifest into `staging`, then replace `target` with it in one rename.
+
+    On any failure the staging folder is removed and `target` is left as it was.
+    """
+    staging, target = Path(staging), Path(target)
+    old = target.parent / f".old-{target.name}-{os.getpid()}"
+    moved_aside = False
+    try:
+        content = {**manifest, "files": manifest_for(staging)}
+        text = json.dumps(content, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        (staging / MANIFEST).write_text(text, encoding="utf-8")
+        for path in sorted(staging.iterdir()):
+            _fsync(path)
+        _fsync(staging)
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            os.rename(target, old)
+            moved_aside = True
+        os.rename(staging, target)
+        moved_aside = False
+    except BaseException as exc:
+        if moved_aside:
+            os.rename(old, target)
+        discard(staging)
+        if isinstance(exc, OSError):
+            raise OutputError(str(target), "cannot publish the day", found=exc.strerror,
+                              hint="the previous folder is unchanged") from None
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync(target.parent)
+
+
+def manifest_for(folder: Path) -> dict[str, dict]:
+    """{file: {rows, bytes, sha256}} for every data file in `folder` (not the manifest)."""
+    folder = Path(folder)
+    return {path.name: _describe(path) for path in sorted(folder.iterdir())
+            if path.is_file() and path.name != MANIFEST}
+
+
+def verify_manifest(folder: Path) -> list[Violation]:
+    """Files whose bytes, checksum or row count differ from `_manifest.json` ('manifest')."""
+    folder = Path(folder)
+    try:
+        recorded = json.loads((folder / MANIFEST).read_bytes())["files"]
+        recorded = {str(k): dict(v) for k, v in recorded.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [Violation(MANIFEST, None, "files", "manifest", None,
+                          f"unreadable: {type(exc).__name__}")]
+    actual = manifest_for(folder)
+    problems = []
+    for name in sorted(set(recorded) | set(actual)):
+        if name not in actual:
+            problems.append(Violation(name, None, None, "manifest", None, "listed but missing"))
+        elif name not in recorded:
+            problems.append(Violation(name, None, None, "manifest", None, "not in the manifest"))
+        else:
+            problems += [Violation(name, None, key, "manifest", actual[name][key],
+                                   f"manifest says {recorded[name].get(key)!r}")
+                         for key in ("bytes", "sha256", "rows")
+                         if recorded[name].get(key) != actual[name][key]]
+    return problems
+
+
+def _describe(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return {"rows": _rows(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _rows(path: Path) -> int | None:
+    """Data records: JSONL lines, or CSV records after the header (quoted newlines allowed)."""
+    if path.suffix == ".jsonl":
+        with open(path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+    if path.suffix != ".csv":
+        return None
+    raw = path.read_bytes()
+    try:
+        names = next(csv.reader([raw.partition(b"\n")[0].decode().rstrip("\r")]), [])
+        names = [f"c{i}" for i in range(len(names))]  # positions: header names may repeat
+        if not names:
+            return 0
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True,
+                                             invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(include_columns=["c0"],
+                                                 column_types={"c0": pa.string()}))
+    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
+        return None
+    return table.num_rows
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
