@@ -109,10 +109,8 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, ho
             sel = enc.scenario[rows] == scenario
             at = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {}).get("at", {})
             value[sel] = effect(spec["baseline"], at, phys, rows[sel], hours[sel], spec["scale"])
-        if spec["scale"] == "log":
-            value = np.exp(np.log(offsets[name][rows]) + value)
-        else:
-            value = offsets[name][rows] + value
+        log = spec["scale"] == "log"
+        value = np.exp(np.log(offsets[name][rows]) + value) if log else offsets[name][rows] + value
         value = value + rng.normal(0, spec["noise"], rows.size)
         out[name] = np.round(np.clip(value, *spec["clip"]), spec["decimals"])
     for name in tests:

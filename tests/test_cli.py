@@ -1,0 +1,134 @@
+"""The real command line, run as users run it: script path, module, console command, make."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIG, ROOT
+
+
+def run(*args, cwd=ROOT, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, **kw)
+
+
+def test_design_document_command_writes_a_day(tmp_path):
+    """`python data_generator/generate_daily_batch.py --date D --mode sample` works as designed."""
+    r = run(sys.executable, "data_generator/generate_daily_batch.py", "--date", "2026-01-16", "--mode",
+            "sample", "--out-root", str(tmp_path), "--encounters", "8", "--config", str(CONFIG))
+    assert r.returncode == 0, r.stderr
+    day = tmp_path / "sample" / "2026-01-16"
+    assert (day / "encounters.csv").exists() and (day / "_manifest.json").exists()
+    assert r.stdout.startswith(f"wrote {day}: ") and "8 encounters" in r.stdout
+
+
+def test_module_and_console_command_agree(tmp_path):
+    """`python -m data_generator generate` and `datagen generate` write the same bytes."""
+    args = ["generate", "--date", "2026-01-16", "--mode", "sample", "--encounters", "6", "--quiet",
+            "--config", str(CONFIG)]
+    a = run(sys.executable, "-m", "data_generator", *args, "--out-root", str(tmp_path / "a"))
+    assert a.returncode == 0 and a.stdout == "", a.stderr
+    datagen = shutil.which("datagen", path=str(Path(sys.executable).parent))
+    if datagen is None:
+        pytest.skip("console script not installed in this environment (make test installs it)")
+    b = run(datagen, *args, "--out-root", str(tmp_path / "b"))
+    assert b.returncode == 0, b.stderr
+    for f in ("vitals.csv", "notes.jsonl", "_manifest.json"):
+        assert (tmp_path / "a/sample/2026-01-16" / f).read_bytes() == (tmp_path / "b/sample/2026-01-16" / f).read_bytes()
+
+
+@pytest.mark.parametrize("date", ["2026-02-30", "2026-13-01", "26-1-1", ""])
+def test_bad_dates_are_one_line_errors(tmp_path, date):
+    """An impossible or malformed date exits 2 with one line naming --date, writing nothing."""
+    r = run(sys.executable, "-m", "data_generator", "generate", "--date", date, "--mode", "sample",
+            "--out-root", str(tmp_path), "--config", str(CONFIG))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--date" in lines[0] and "Traceback" not in r.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_date_before_registry_start_is_refused(tmp_path):
+    """A date before registry.start_date is refused with the start date in the message."""
+    r = run(sys.executable, "-m", "data_generator", "generate", "--date", "2020-01-01", "--mode", "raw",
+            "--out-root", str(tmp_path), "--config", str(CONFIG), "--registry", str(tmp_path / "reg.csv"))
+    assert r.returncode == 2 and "start_date" in r.stderr
+    assert not (tmp_path / "reg.csv").exists()
+
+
+def test_validate_command_reports_clean_and_corrupt_days(tmp_path):
+    """`validate` exits 0 on a good day and 1 with file:line on a corrupted one."""
+    gen = run(sys.executable, "-m", "data_generator", "generate", "--date", "2026-01-16", "--mode", "sample",
+              "--out-root", str(tmp_path), "--encounters", "5", "--config", str(CONFIG))
+    assert gen.returncode == 0, gen.stderr
+    ok = run(sys.executable, "-m", "data_generator", "validate", "--date", "2026-01-16", "--mode", "sample",
+             "--out-root", str(tmp_path))
+    assert ok.returncode == 0, ok.stdout
+    vitals = tmp_path / "sample/2026-01-16/vitals.csv"
+    lines = vitals.read_text().splitlines()
+    lines[3] = lines[3].replace("+00:00", "+0000", 1)
+    vitals.write_text("\n".join(lines) + "\n")
+    bad = run(sys.executable, "-m", "data_generator", "validate", "--date", "2026-01-16", "--mode", "sample",
+              "--out-root", str(tmp_path))
+    assert bad.returncode == 1
+    assert "vitals.csv:4 event_time" in bad.stdout
+
+
+def test_raw_mode_registry_is_idempotent(tmp_path):
+    """Raw mode grows the registry once per date; re-running a date adds nobody."""
+    reg = tmp_path / "state" / "patients_master.csv"
+    args = [sys.executable, "-m", "data_generator", "generate", "--mode", "raw", "--encounters", "5",
+            "--out-root", str(tmp_path), "--config", str(CONFIG), "--registry", str(reg)]
+    first = run(*args, "--date", "2025-01-03")
+    assert first.returncode == 0, first.stderr
+    text = reg.read_text()
+    assert "registry +60 patients" in first.stdout  # 3 days x 20 new patients
+    again = run(*args, "--date", "2025-01-03")
+    assert again.returncode == 0 and "registry +0 patients" in again.stdout
+    assert reg.read_text() == text
+    nxt = run(*args, "--date", "2025-01-04")
+    assert "registry +20 patients" in nxt.stdout
+    assert len(reg.read_text().splitlines()) == 81
+
+
+def test_sample_mode_never_touches_the_registry(tmp_path):
+    """Sample mode derives the registry in memory and writes no registry file."""
+    reg = tmp_path / "patients_master.csv"
+    r = run(sys.executable, "-m", "data_generator", "generate", "--mode", "sample", "--date", "2025-01-03",
+            "--encounters", "5", "--out-root", str(tmp_path), "--config", str(CONFIG), "--registry", str(reg))
+    assert r.returncode == 0, r.stderr
+    assert not reg.exists()
+
+
+def test_edited_registry_is_refused_not_rewritten(tmp_path):
+    """A registry row that was edited is named in the error and the file stays as it was."""
+    reg = tmp_path / "patients_master.csv"
+    args = [sys.executable, "-m", "data_generator", "generate", "--mode", "raw", "--encounters", "5",
+            "--out-root", str(tmp_path), "--config", str(CONFIG), "--registry", str(reg)]
+    assert run(*args, "--date", "2025-01-02").returncode == 0
+    lines = reg.read_text().splitlines()
+    fields = lines[5].split(",")
+    fields[2] = "Zzyzx"
+    lines[5] = ",".join(fields)
+    reg.write_text("\n".join(lines) + "\n")
+    edited = reg.read_bytes()
+    r = run(*args, "--date", "2025-01-03")
+    assert r.returncode == 5
+    assert f"{reg}:6 first_name" in r.stderr and "Zzyzx" in r.stderr
+    assert reg.read_bytes() == edited
+    assert not (tmp_path / "raw" / "2025-01-03").exists()
+
+
+def test_make_without_date_is_a_clear_error():
+    """`make sample` with no DATE stops with a message, not a traceback."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    r = run("make", "-s", "sample", "DATE=")
+    assert r.returncode != 0
+    assert "DATE is required" in r.stderr
