@@ -93,25 +93,36 @@ class Report:
 
 
 @dataclass
-class _Table:
-    """One file as read: per column its text (pyarrow strings) and typed values (a list)."""
+class _Column:
+    """One column as read: each distinct cell once (typed), and each row's position in it.
 
+    Checks run on the distinct values (a column of a million rows holds a few hundred distinct
+    heart rates) and map back to rows through `index`; JSONL columns are not deduplicated.
+    """
+
+    text: pa.Array  # per row: the cell as text, null when missing or not a string
+    distinct: list  # typed distinct values (ints, floats, strings, None; unparseable text)
+    index: np.ndarray  # per row: position in `distinct`
+    bad: np.ndarray  # per distinct value: failed a column or conditional check
+    _epochs: tuple | None = None
+
+    def usable(self) -> np.ndarray:
+        """Per row: present and passed its checks."""
+        present = np.array([v is not None for v in self.distinct], dtype=bool)
+        return (present & ~self.bad)[self.index]
+
+
+@dataclass
+class _Table:
     name: str
     file: str
     schema: dict
     lines: np.ndarray
-    text: dict[str, pa.Array] = field(default_factory=dict)
-    values: dict[str, list] = field(default_factory=dict)
-    bad: dict[str, np.ndarray] = field(default_factory=dict)
+    cols: dict[str, _Column] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return len(self.lines)
-
-    def good(self, col: str) -> np.ndarray:
-        """Rows whose cell in `col` is present and passed its column checks."""
-        present = pc.is_valid(self.text[col]).to_numpy(zero_copy_only=False)
-        return present & ~self.bad[col]
 
 
 def validate_day(folder: Path, batch_date: dt.date | None = None,
@@ -163,17 +174,19 @@ def _read(path: Path, name: str, schema: dict, report: Report) -> _Table | None:
     except OSError as exc:
         report.add(Violation(file, None, None, "parse", exc.strerror, "cannot read"))
         return None
-    raw = _utf8(raw, file, report)
-    reader = _read_csv if file.endswith(".csv") else _read_jsonl
-    return reader(raw, file, name, schema, report)
+    if file.endswith(".csv"):
+        return _read_csv(raw, file, name, schema, report)
+    return _read_jsonl(_utf8(raw, file, report), file, name, schema, report)
 
 
 def _utf8(raw: bytes, file: str, report: Report) -> bytes:
     """The bytes with undecodable sequences replaced, each bad line reported as 'encoding'."""
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
+        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
     try:
-        raw.decode("utf-8")
+        whole.cast(pa.large_string())  # pyarrow's UTF-8 check: no copy, no Python str
         return raw
-    except UnicodeDecodeError:
+    except pa.ArrowInvalid:
         pass
     for i, line in enumerate(raw.split(b"\n")):
         try:
@@ -186,11 +199,12 @@ def _utf8(raw: bytes, file: str, report: Report) -> bytes:
 
 def _read_csv(raw: bytes, file: str, name: str, schema: dict,
               report: Report) -> _Table | None:
-    head, _, _ = raw.partition(b"\n")
+    end = raw.find(b"\n")
+    head = raw[:end if end >= 0 else len(raw)].decode("utf-8", errors="replace").rstrip("\r")
     try:
-        header = next(csv.reader([head.decode().rstrip("\r")]), [])
+        header = next(csv.reader([head]), [])
     except csv.Error as exc:
-        report.add(Violation(file, 1, None, "parse", head[:80].decode(), str(exc)))
+        report.add(Violation(file, 1, None, "parse", head[:80], str(exc)))
         return None
     if not header:
         report.add(Violation(file, 1, None, "parse", None, "no header line"))
@@ -198,15 +212,15 @@ def _read_csv(raw: bytes, file: str, name: str, schema: dict,
     _check_header(header, schema, file, 1, report)
     unique = [c if c not in header[:i] else f"{c}\x00{i}" for i, c in enumerate(header)]
     try:
-        data, lines = _parse_csv(raw, unique, file, report)
+        data, lines = _parse_csv(_utf8(raw, file, report), unique, file, report)
     except (pa.ArrowInvalid, ValueError) as exc:
         report.add(Violation(file, None, None, "parse", None, str(exc).splitlines()[0][:200]))
         return None
     table = _Table(name, file, schema, lines)
     for col, prop in schema["properties"].items():
         if col in data.column_names:
-            text = data.column(col).combine_chunks()
-            table.text[col], table.values[col] = _typed(text, prop, table, col, report)
+            table.cols[col] = _csv_column(data.column(col).combine_chunks(), prop)
+            _check_decimals(table, col, prop, report)
     return table
 
 
@@ -214,6 +228,7 @@ def _parse_csv(raw: bytes, names: list[str], file: str,
                report: Report) -> tuple[pa.Table, np.ndarray]:
     """All data records as strings, plus each kept record's line number (record i -> i + 2)."""
     skipped: list[tuple[int | None, str]] = []
+    quoted = b'"' in raw  # without quotes no value can hold a line break (faster parsing)
 
     def ragged(row) -> str:
         skipped.append((row.number, row.text))
@@ -223,7 +238,8 @@ def _parse_csv(raw: bytes, names: list[str], file: str,
         return pacsv.read_csv(
             io.BytesIO(raw),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=threads),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=ragged),
+            parse_options=pacsv.ParseOptions(newlines_in_values=quoted,
+                                             invalid_row_handler=ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
                 null_values=[""], quoted_strings_can_be_null=True))
@@ -240,36 +256,51 @@ def _parse_csv(raw: bytes, names: list[str], file: str,
     return data, lines[~np.isin(lines, numbers)][:data.num_rows]
 
 
-def _typed(text: pa.Array, prop: dict, table: _Table, col: str,
-           report: Report) -> tuple[pa.Array, list]:
-    """Parse a CSV column to its schema type; unparseable cells stay text (a 'type' error)."""
+def _csv_column(text: pa.Array, prop: dict) -> _Column:
+    encoded = pc.dictionary_encode(text, null_encoding="encode")
+    words = encoded.dictionary
+    return _Column(text, _typed(words, prop), encoded.indices.to_numpy(zero_copy_only=False),
+                   np.zeros(len(words), dtype=bool))
+
+
+def _typed(words: pa.Array, prop: dict) -> list:
+    """CSV text to the schema's type; text that does not parse stays text (a 'type' error)."""
     kind = column_type(prop)
     if kind not in ("integer", "number"):
-        return text, text.to_pylist()
-    parses = pc.fill_null(pc.match_substring_regex(text, _INTEGER if kind == "integer"
+        return words.to_pylist()
+    parses = pc.fill_null(pc.match_substring_regex(words, _INTEGER if kind == "integer"
                                                    else _NUMBER), True)
-    typed = pc.cast(pc.if_else(parses, text, pa.scalar(None, pa.string())),
+    typed = pc.cast(pc.if_else(parses, words, pa.scalar(None, pa.string())),
                     pa.int64() if kind == "integer" else pa.float64())
     values = typed.to_pylist()
-    unparsed = np.flatnonzero(~parses.to_numpy(zero_copy_only=False))
-    for i in unparsed:
-        values[i] = text[int(i)].as_py()
-    if kind == "number" and "x-decimals" in prop:
-        places = prop["x-decimals"]
-        exact = pc.match_substring_regex(text, rf"^-?[0-9]+\.[0-9]{{{places}}}$")
-        wrong = pc.and_(parses, pc.invert(pc.fill_null(exact, True)))
-        for i in np.flatnonzero(wrong.to_numpy(zero_copy_only=False)):
-            report.add(Violation(table.file, int(table.lines[i]), col, "decimals",
-                                 text[int(i)].as_py(), f"{places} decimals"))
-    return text, values
+    for i in np.flatnonzero(~parses.to_numpy(zero_copy_only=False)):
+        values[i] = words[int(i)].as_py()
+    return values
+
+
+def _check_decimals(table: _Table, col: str, prop: dict, report: Report) -> None:
+    """Numbers printed with exactly `x-decimals` decimals, so loaders infer one type."""
+    if column_type(prop) != "number" or "x-decimals" not in prop:
+        return
+    column = table.cols[col]
+    words = pa.array([v if isinstance(v, str) else None for v in column.distinct],
+                     type=pa.string())  # the unparseable ones are a 'type' error instead
+    printed = pc.cast(pc.dictionary_encode(column.text).dictionary, pa.string())
+    exact = pc.match_substring_regex(printed, rf"^-?[0-9]+\.[0-9]{{{prop['x-decimals']}}}$")
+    wrong = pc.filter(printed, pc.invert(exact))
+    wrong = pc.filter(wrong, pc.invert(pc.is_in(wrong, value_set=words)))
+    if len(wrong):
+        rows = np.flatnonzero(pc.is_in(column.text, value_set=wrong).to_numpy(
+            zero_copy_only=False))
+        _report_rows(report, table, rows, col, "decimals", f"{prop['x-decimals']} decimals",
+                     lambda i: column.text[int(i)].as_py())
 
 
 def _read_jsonl(raw: bytes, file: str, name: str, schema: dict,
                 report: Report) -> _Table:
     cols = columns(schema)
     rows, lines = [], []
-    text = raw.decode("utf-8")
-    physical = text.split("\n")
+    physical = raw.decode("utf-8").split("\n")
     if physical and physical[-1] == "":
         physical.pop()
     for i, line in enumerate(physical):
@@ -283,9 +314,9 @@ def _read_jsonl(raw: bytes, file: str, name: str, schema: dict,
     table = _Table(name, file, schema, np.array(lines, dtype=np.int64))
     for col in cols:
         values = [row.get(col) for row in rows]
-        table.values[col] = values
-        table.text[col] = pa.array([v if isinstance(v, str) else None for v in values],
-                                   type=pa.string())
+        text = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
+        table.cols[col] = _Column(text, values, np.arange(len(values)),
+                                  np.zeros(len(values), dtype=bool))
     return table
 
 
@@ -324,31 +355,49 @@ def _check_header(found: list[str], schema: dict, file: str, line: int,
                              f"expected order {','.join(expected)}"))
 
 
+def _report_rows(report: Report, table: _Table, rows: np.ndarray, col: str, rule: str,
+                 detail: str, value) -> None:
+    """One violation per row; past the cap only the count grows (no objects are built)."""
+    room = max(report.max_violations - len(report.violations), 0)
+    for i in rows[:room]:
+        report.add(Violation(table.file, int(table.lines[i]), col, rule, value(i), detail))
+    if len(rows) > room:
+        report.counts[rule] += len(rows) - room
+
+
 # ---------------------------------------------------------------- column checks
 
 @cache
 def _array_validator(items_json: str):
-    items = json.loads(items_json)
     return jsonschema_rs.validator_for(
         {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "array",
-         "items": items}, validate_formats=True)
+         "items": json.loads(items_json)}, validate_formats=True)
 
 
-def _validate_values(table: _Table, col: str, items: dict, values: list,
-                     rows: np.ndarray | None, report: Report) -> None:
-    """Validate `values` (the column, or the rows `rows` of it) in one call; locate errors."""
+def _check_cells(table: _Table, col: str, items: dict, report: Report,
+                 rows: np.ndarray | None = None) -> None:
+    """Validate the distinct values of a column (or of its `rows`) in one jsonschema_rs call."""
+    column = table.cols[col]
+    positions = None if rows is None else np.unique(column.index[rows])
+    values = column.distinct if positions is None else [column.distinct[p] for p in positions]
     validator = _array_validator(json.dumps(items, sort_keys=True))
     if validator.is_valid(values):
         return
+    errors: dict[int, list] = {}
     for err in validator.iter_errors(values):
-        i = err.instance_path[0]
-        row = int(i if rows is None else rows[i])
-        where = err.instance_path[1] if len(err.instance_path) > 1 else col
-        if where in table.bad:
-            table.bad[where][row] = True
-        rule, detail = _rule(err, items)
-        report.add(Violation(table.file, int(table.lines[row]), where, rule,
-                             err.instance, detail))
+        k = err.instance_path[0]
+        pos = int(k if positions is None else positions[k])
+        errors.setdefault(pos, []).append((*_rule(err, items), err.instance))
+    column.bad[list(errors)] = True
+    scope = np.arange(table.n) if rows is None else rows
+    hit = scope[np.isin(column.index[scope], list(errors))]
+    by_rule: dict[tuple, list] = {}
+    for i in hit:
+        for rule, detail, _ in errors[int(column.index[i])]:
+            by_rule.setdefault((rule, detail), []).append(i)
+    for (rule, detail), where in by_rule.items():
+        _report_rows(report, table, np.array(where), col, rule, detail,
+                     lambda i: column.distinct[column.index[i]])
 
 
 def _rule(err, items: dict) -> tuple[str, str]:
@@ -369,13 +418,10 @@ def _rule(err, items: dict) -> tuple[str, str]:
 
 def _check_columns(table: _Table, report: Report) -> None:
     props = table.schema["properties"]
-    table.bad = {col: np.zeros(table.n, dtype=bool) for col in table.values}
-    for col, values in table.values.items():
-        _validate_values(table, col, props[col], values, None, report)
-    rest = []
-    for cond in table.schema.get("allOf", []):
-        if not _check_conditional(table, cond, report):
-            rest.append(cond)
+    for col in table.cols:
+        _check_cells(table, col, props[col], report)
+    rest = [cond for cond in table.schema.get("allOf", [])
+            if not _check_conditional(table, cond, report)]
     residual = {k: v for k, v in table.schema.items() if k not in _COVERED
                 and not k.startswith("x-")}
     if rest:
@@ -385,47 +431,56 @@ def _check_columns(table: _Table, report: Report) -> None:
 
 
 def _check_conditional(table: _Table, cond: dict, report: Report) -> bool:
-    """An `if {key: const} then {properties}` entry, one column-wise call per group."""
+    """An `if {key: const} then {properties}` entry, one call per column of the group."""
     try:
         ((key, test),) = cond["if"]["properties"].items()
         const = test["const"]
         then = cond["then"]["properties"]
+        shape_ok = not (set(cond) - {"if", "then", "description"}
+                        or set(cond["if"]) - {"properties", "required"}
+                        or set(cond["then"]) - {"properties"}
+                        or set(then) - set(table.schema["properties"]))
     except (KeyError, TypeError, ValueError, AttributeError):
         return False
-    if set(cond) - {"if", "then", "description"} or set(cond["then"]) - {"properties"} \
-            or set(then) - set(table.schema["properties"]):
+    if not shape_ok:
         return False
-    if key not in table.values or not all(c in table.values for c in then):
+    if key not in table.cols or not all(c in table.cols for c in then):
         return True  # the missing column is already reported
-    if isinstance(const, str):
-        hit = pc.fill_null(pc.equal(table.text[key], const), False)
-        rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-    else:
-        rows = np.flatnonzero([v == const for v in table.values[key]])
+    column = table.cols[key]
+    match = np.array([v == const and type(v) is type(const) for v in column.distinct], bool)
+    rows = np.flatnonzero(match[column.index])
     for col, items in then.items():
         if rows.size:
-            subset = np.array(table.values[col], dtype=object)[rows].tolist()
-            _validate_values(table, col, items, subset, rows, report)
+            _check_cells(table, col, items, report, rows)
     return True
 
 
 def _check_rows(table: _Table, residual: dict, report: Report) -> None:
-    """Row-wise fallback for constructs spanning columns (e.g. labs' value-or-text anyOf)."""
+    """Row-wise fallback for constructs spanning columns (e.g. labs' value-or-text anyOf).
+
+    Rows are deduplicated on the referenced columns first, so each combination is checked once.
+    """
     fields = _referenced(residual, set())
-    if fields is None or not fields <= set(table.values):
-        fields = set(table.values)
-    names = [c for c in table.values if c in fields]
-    rows = [dict(zip(names, cells, strict=True))
-            for cells in zip(*(table.values[c] for c in names), strict=True)]
+    if fields is None or not fields <= set(table.cols):
+        fields = set(table.cols)
+    names = [c for c in table.cols if c in fields]
+    if table.n == 0 or not names:
+        return
+    stacked = np.stack([table.cols[c].index for c in names], axis=1)
+    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    rows = [{c: table.cols[c].distinct[p] for c, p in zip(names, combo, strict=True)}
+            for combo in combos]
     residual = {"$schema": "https://json-schema.org/draft/2020-12/schema", **residual}
     validator = _array_validator(json.dumps(residual, sort_keys=True))
     if validator.is_valid(rows):
         return
     for err in validator.iter_errors(rows):
-        i = err.instance_path[0]
+        k = err.instance_path[0]
         where = err.instance_path[1] if len(err.instance_path) > 1 else "|".join(names)
         rule, detail = _rule(err, residual)
-        report.add(Violation(table.file, int(table.lines[i]), where, rule, err.instance, detail))
+        _report_rows(report, table, np.flatnonzero(inverse == k), where, rule, detail,
+                     lambda i, inst=err.instance: inst)
 
 
 def _referenced(node, found: set) -> set | None:
@@ -450,7 +505,7 @@ def _referenced(node, found: set) -> set | None:
 def _check_cross(table: _Table, tables: dict[str, _Table], batch_date: dt.date | None,
                  report: Report) -> None:
     schema = table.schema
-    if schema.get("x-primaryKey") in table.text:
+    if schema.get("x-primaryKey") in table.cols:
         _check_unique(table, schema["x-primaryKey"], report)
     for fk in schema.get("x-foreignKeys", []):
         _check_reference(table, fk["fields"], tables.get(fk["reference"]["resource"]),
@@ -468,26 +523,25 @@ def _check_cross(table: _Table, tables: dict[str, _Table], batch_date: dt.date |
 
 
 def _check_unique(table: _Table, col: str, report: Report) -> None:
-    keys = table.text[col]
-    counts = pc.value_counts(keys)
-    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if len(repeated) == 0:
+    column = table.cols[col]
+    counts = np.bincount(column.index, minlength=len(column.distinct))
+    present = np.array([v is not None for v in column.distinct], dtype=bool)
+    if not (present & (counts > 1)).any():
         return
-    seen = set()
-    for i in np.flatnonzero(pc.is_in(keys, value_set=repeated).to_numpy(zero_copy_only=False)):
-        key = keys[int(i)].as_py()
-        if key in seen:
-            report.add(Violation(table.file, int(table.lines[i]), col, "unique", key,
-                                 "duplicate key"))
-        seen.add(key)
+    order = np.argsort(column.index, kind="stable")
+    later = np.zeros(table.n, dtype=bool)  # every occurrence after a key's first
+    later[order[1:]] = column.index[order[1:]] == column.index[order[:-1]]
+    rows = np.flatnonzero(later & present[column.index])
+    _report_rows(report, table, rows, col, "unique", "duplicate key",
+                 lambda i: column.distinct[column.index[i]])
 
 
 def _key(table: _Table, fields: list[str]) -> pa.Array | None:
-    if not all(f in table.text for f in fields):
+    if not all(f in table.cols for f in fields):
         return None
     if len(fields) == 1:
-        return table.text[fields[0]]
-    return pc.binary_join_element_wise(*(table.text[f] for f in fields), "\x1f")
+        return table.cols[fields[0]].text
+    return pc.binary_join_element_wise(*(table.cols[f].text for f in fields), "\x1f")
 
 
 def _check_reference(table: _Table, fields: list[str], other: _Table | None,
@@ -496,106 +550,104 @@ def _check_reference(table: _Table, fields: list[str], other: _Table | None,
     mine, theirs = _key(table, fields), None if other is None else _key(other, other_fields)
     if mine is None or theirs is None:
         return  # a missing file or column is already reported
-    ok = np.ones(table.n, dtype=bool)
+    usable = np.ones(table.n, dtype=bool)
     for f in fields:
-        ok &= table.good(f)
+        usable &= table.cols[f].usable()
     found = pc.is_in(mine, value_set=theirs.unique()).to_numpy(zero_copy_only=False)
-    for i in np.flatnonzero(ok & ~found):
-        value = ",".join(str(table.text[f][int(i)].as_py()) for f in fields)
-        where = _culprit(table, fields, other, other_fields, int(i))
-        detail = f"not in {other.file}" if rule == "foreign_key" else f"no row in {other.file}"
-        report.add(Violation(table.file, int(table.lines[i]), where, rule, value, detail))
-
-
-def _culprit(table: _Table, fields: list[str], other: _Table, other_fields: list[str],
-             i: int) -> str:
-    """The first field whose value alone is absent from the referenced file, else all of them."""
-    for f, g in zip(fields, other_fields, strict=True):
-        if not pc.any(pc.equal(other.text[g], table.text[f][i])).as_py():
-            return f
-    return ",".join(fields)
+    broken = usable & ~found
+    if not broken.any():
+        return
+    verb = "not in" if rule == "foreign_key" else "no row in"
+    culprit = np.full(table.n, ",".join(fields), dtype=object)
+    for f, g in reversed(list(zip(fields, other_fields, strict=True))):
+        alone = pc.is_in(table.cols[f].text, value_set=other.cols[g].text.unique())
+        culprit[~alone.to_numpy(zero_copy_only=False)] = f  # the first field absent on its own
+    for where in dict.fromkeys(culprit[broken]):
+        rows = np.flatnonzero(broken & (culprit == where))
+        _report_rows(report, table, rows, where, rule, f"{verb} {other.file}",
+                     lambda i: ",".join(str(table.cols[f].text[int(i)]) for f in fields))
 
 
 def _epochs(table: _Table, col: str) -> tuple[np.ndarray, np.ndarray]:
     """Epoch seconds of a date-time column and the mask of rows where it is usable."""
-    good = table.good(col)
-    text = table.text[col]
-    epochs = np.zeros(table.n, dtype=np.int64)
-    if good.any():
-        picked = np.asarray(pc.filter(text, pa.array(good)).to_numpy(zero_copy_only=False),
-                            dtype=str)
+    column = table.cols[col]
+    if column._epochs is None:
+        ok = np.array([isinstance(v, str) for v in column.distinct], dtype=bool) & ~column.bad
+        epochs = np.zeros(len(column.distinct), dtype=np.int64)
+        picked = np.array([v for v, g in zip(column.distinct, ok, strict=True) if g], dtype=str)
         try:
-            epochs[good] = parse_rfc3339(picked)
+            epochs[ok] = parse_rfc3339(picked)
         except ValueError:  # a form the format check allows but numpy cannot read (leap second)
-            for j, i in enumerate(np.flatnonzero(good)):
+            for j, i in enumerate(np.flatnonzero(ok)):
                 try:
                     epochs[i] = parse_rfc3339(picked[j:j + 1])[0]
                 except ValueError:
-                    good[i] = False
-    return epochs, good
+                    ok[i] = False
+        column._epochs = (epochs, ok)
+    epochs, ok = column._epochs
+    return epochs[column.index], ok[column.index]
 
 
 def _comparable(table: _Table, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """A column as numbers that order like its values (epochs, days or the numbers)."""
     kind = column_type(table.schema["properties"][col])
     if kind == "date-time":
         return _epochs(table, col)
-    good = table.good(col)
+    column = table.cols[col]
+    ok = np.array([v is not None for v in column.distinct], dtype=bool) & ~column.bad
     if kind == "date":
-        days = np.zeros(table.n, dtype="datetime64[D]")
-        if good.any():
-            days[good] = np.asarray(np.array(table.values[col], dtype=object)[good],
-                                    dtype="datetime64[D]")
-        return days.astype(np.int64), good
-    values = np.array([v if good[i] else None for i, v in enumerate(table.values[col])],
-                      dtype=float) if not good.all() else np.array(table.values[col], dtype=float)
-    return values, good
+        days = np.array([v if g else "1970-01-01" for v, g in zip(column.distinct, ok,
+                                                                  strict=True)],
+                        dtype="datetime64[D]").astype(np.int64)
+        return days[column.index], ok[column.index]
+    ok &= np.array([isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for v in column.distinct], dtype=bool)
+    numbers = np.array([v if g else np.nan for v, g in zip(column.distinct, ok, strict=True)],
+                       dtype=float)
+    return numbers[column.index], ok[column.index]
 
 
 def _check_window(table: _Table, window: dict, other: _Table | None, report: Report) -> None:
     col, key = window["field"], window["key"]
     needed = (window["start"], window["end"], key)
-    if other is None or col not in table.text or key not in table.text \
-            or not all(c in other.text for c in needed):
+    if other is None or other.n == 0 or col not in table.cols or key not in table.cols \
+            or not all(c in other.cols for c in needed):
         return
     when, ok = _epochs(table, col)
     start, start_ok = _epochs(other, window["start"])
     end, end_ok = _epochs(other, window["end"])
-    idx = pc.index_in(table.text[key], value_set=other.text[key])
+    idx = pc.index_in(table.cols[key].text, value_set=other.cols[key].text)
     found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
     j = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    if other.n == 0:
-        return
     ok &= found & start_ok[j] & end_ok[j]
-    outside = ok & ((when < start[j]) | (when > end[j]))
-    for i in np.flatnonzero(outside):
-        detail = (f"outside {window['start']}..{window['end']} of {other.file}:"
-                  f"{int(other.lines[j[i]])}")
-        report.add(Violation(table.file, int(table.lines[i]), col, "time_window",
-                             table.text[col][int(i)].as_py(), detail))
+    outside = np.flatnonzero(ok & ((when < start[j]) | (when > end[j])))
+    text = table.cols[col].text
+    _report_rows(report, table, outside, col, "time_window",
+                 f"outside {window['start']}..{window['end']} of {other.file}",
+                 lambda i: text[int(i)].as_py())
 
 
 def _check_row_rule(table: _Table, rule: dict, report: Report) -> None:
     left, op, right = rule["left"], rule["op"], rule["right"]
-    if left not in table.values or right not in table.values:
+    if left not in table.cols or right not in table.cols:
         return
     a, a_ok = _comparable(table, left)
     b, b_ok = _comparable(table, right)
-    broken = a_ok & b_ok & ~_OPS[op](a, b)
-    for i in np.flatnonzero(broken):
-        value = (table.values[left][i], table.values[right][i])
-        report.add(Violation(table.file, int(table.lines[i]), left, "row_rule", value,
-                             f"{left} {op} {right}"))
+    broken = np.flatnonzero(a_ok & b_ok & ~_OPS[op](a, b))
+    lhs, rhs = table.cols[left], table.cols[right]
+    _report_rows(report, table, broken, left, "row_rule", f"{left} {op} {right}",
+                 lambda i: (lhs.distinct[lhs.index[i]], rhs.distinct[rhs.index[i]]))
 
 
 def _check_batch_date(table: _Table, col: str, batch_date: dt.date, report: Report) -> None:
-    if col not in table.text:
+    if col not in table.cols:
         return
-    day = pc.utf8_slice_codeunits(table.text[col], 0, 10)
+    text = table.cols[col].text
+    day = pc.utf8_slice_codeunits(text, 0, 10)
     wrong = pc.fill_null(pc.not_equal(day, batch_date.isoformat()), False)
-    wrong = wrong.to_numpy(zero_copy_only=False) & table.good(col)
-    for i in np.flatnonzero(wrong):
-        report.add(Violation(table.file, int(table.lines[i]), col, "batch_date",
-                             table.text[col][int(i)].as_py(), f"batch {batch_date}"))
+    rows = np.flatnonzero(wrong.to_numpy(zero_copy_only=False) & table.cols[col].usable())
+    _report_rows(report, table, rows, col, "batch_date", f"batch {batch_date}",
+                 lambda i: text[int(i)].as_py())
 
 
 __all__ = ["FILES", "Report", "Violation", "validate_day"]
