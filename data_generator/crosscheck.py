@@ -117,13 +117,10 @@ def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
 
 def _phrases_used(notes: dict) -> set[str]:
     """Names used as phrases.X in the note-type templates."""
-    import re
+    from data_generator.generators.notes import phrase_keys
 
-    used = set()
-    for spec in notes["note_types"].values():
-        for text in spec["templates"]:
-            used |= set(re.findall(r"phrases\.([a-z_][a-z0-9_]*)", text))
-    return used
+    return {key for spec in notes["note_types"].values() for text in spec["templates"]
+            for key in phrase_keys(text)}
 
 
 def _check_phrase_use(notes: dict, provided: set[str], where: str) -> None:

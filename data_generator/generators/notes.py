@@ -8,7 +8,9 @@ supply the phrases, so the narrative follows the branch the patient is on.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -45,6 +47,19 @@ def environment() -> ImmutableSandboxedEnvironment:
 @cache
 def _template(text: str):
     return environment().from_string(text)
+
+
+@cache
+def phrase_keys(template: str) -> tuple[str, ...]:
+    """The phrases a note template uses, in order of first use."""
+    return tuple(dict.fromkeys(re.findall(r"phrases\.([a-z_][a-z0-9_]*)", template)))
+
+
+def _render_text(text: str, context: dict, extra: dict) -> str:
+    """A phrase: plain text as is, a template rendered with the note's context."""
+    if "{" not in text:
+        return text
+    return _template(text).render(**context, **extra)
 
 
 @cache
@@ -88,74 +103,93 @@ def _schedule(cfg: Config, date: dt.date, enc: Encounters, vitals: Vitals,
     return notes
 
 
+WORST_HIGH = ("temp_c", "heart_rate", "resp_rate")
+WORST_LOW = ("sbp", "map", "spo2")
+_SHIFT = 1e4  # larger than any vital value: keeps running extremes inside each encounter
+
+
+def _present(col: np.ndarray) -> np.ndarray:
+    if col.dtype == object:
+        return np.array([x is not None for x in col.tolist()], dtype=bool)
+    return ~np.isnan(col)
+
+
 class _Chart:
-    """Per-encounter lookups of what had been charted or resulted by a given hour."""
+    """What had been charted or resulted by a given hour, precomputed once for all notes.
 
-    def __init__(self, cfg: Config, vitals: Vitals, labs: Labs):
+    Vitals are sorted by encounter then time, so for each column a forward-filled index of the
+    last charted value and a running extreme (reset at each encounter) answer every note's
+    question with one lookup. Lab results are grouped by encounter and test, sorted by the time
+    they became available.
+    """
+
+    def __init__(self, cfg: Config, vitals: Vitals, labs: Labs, n_enc: int):
         self.cfg = cfg
-        self.v = vitals
-        self.l = labs
-        self.v_start = np.searchsorted(vitals.enc, np.arange(vitals.enc.max() + 2 if vitals.enc.size else 1))
-        order = np.lexsort((labs.result_hours, labs.enc))
-        self.l_order = order
-        self.l_enc = labs.enc[order]
-        self.l_start = np.searchsorted(self.l_enc, np.arange(labs.enc.max() + 2 if labs.enc.size else 1))
-
-    def _vital_rows(self, e: int, hours: float) -> np.ndarray:
-        if e + 1 >= self.v_start.size:
-            return np.zeros(0, np.int64)
-        lo, hi = self.v_start[e], self.v_start[e + 1]
-        rows = np.arange(lo, hi)
-        return rows[self.v.hours[rows] <= hours]
+        v = vitals
+        self.v_hours = v.hours
+        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
+        self.v_key = v.enc * 1e6 + v.hours
+        rows = np.arange(v.enc.size)
+        group_start = self.v_start[v.enc]
+        self.values, self.last, self.worst = {}, {}, {}
+        for key in VITAL_KEYS:
+            col = v.table[key]
+            present = _present(col)
+            self.values[key] = np.where(present, col, None).tolist()
+            last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
+            self.last[key] = np.where(last >= group_start, last, -1)
+            if key in WORST_HIGH or key in WORST_LOW:
+                sign = 1.0 if key in WORST_HIGH else -1.0
+                clean = np.where(present, sign * np.nan_to_num(col.astype(float)), -5000.0)
+                shifted = clean + v.enc * _SHIFT
+                run = (np.maximum.accumulate(shifted) if rows.size else shifted) - v.enc * _SHIFT
+                self.worst[key] = np.where(run > -4000, sign * run, np.nan)
+        rank = _test_rank(cfg, labs.test)
+        order = np.lexsort((labs.result_hours, rank, labs.enc))
+        self.l_rows = order
+        self.l_hours = labs.result_hours[order].tolist()
+        enc_test = labs.enc[order] * 1000 + rank[order]
+        keys, starts = np.unique(enc_test, return_index=True)
+        ends = np.append(starts[1:], enc_test.size)
+        self.l_segments: dict[int, list] = {}
+        for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            self.l_segments.setdefault(k // 1000, []).append((a, b))
+        t = labs.table
+        self.l_info = [
+            (labs.test[r], float(t["value"][r]) if t["value"][r] == t["value"][r] else None,
+             t["value_text"][r], t["flag"][r]) for r in order.tolist()]
 
     def vitals(self, e: int, hours: float) -> tuple[dict, dict, dict]:
-        rows = self._vital_rows(e, hours)
-        first, latest, worst = {}, {}, {}
-        t = self.v.table
+        lo = int(self.v_start[e])
+        idx = int(np.searchsorted(self.v_key, e * 1e6 + hours, side="right")) - 1
+        if idx < lo:
+            return {}, {}, {}
+        first = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
+        latest, worst = {}, {}
         for key in VITAL_KEYS:
-            col = t[key][rows]
-            present = np.flatnonzero([x is not None and x == x for x in col])
-            if present.size == 0:
-                continue
-            first[key] = _plain(col[present[0]])
-            latest[key] = _plain(col[present[-1]])
-            if key in ("temp_c", "heart_rate", "resp_rate"):
-                worst[key] = _plain(max(col[present]))
-            elif key in ("sbp", "map", "spo2"):
-                worst[key] = _plain(min(col[present]))
-        if rows.size:
-            first = self._same_set(rows[0])
+            j = self.last[key][idx]
+            if j >= lo:
+                latest[key] = self.values[key][j]
+            if key in self.worst and self.worst[key][idx] == self.worst[key][idx]:
+                worst[key] = float(self.worst[key][idx])
         return first, latest, worst
 
-    def _same_set(self, row: int) -> dict:
-        t = self.v.table
-        return {k: _plain(t[k][row]) for k in VITAL_KEYS
-                if t[k][row] is not None and t[k][row] == t[k][row]}
-
     def labs(self, e: int, hours: float) -> dict:
-        if e + 1 >= self.l_start.size:
-            return {}
-        rows = self.l_order[self.l_start[e]:self.l_start[e + 1]]
-        rows = rows[self.l.result_hours[rows] <= hours]
-        t = self.l.table
+        tests = self.cfg.labs["tests"]
         out = {}
-        for r in rows:  # later results overwrite earlier ones
-            test = self.l.test[r]
-            spec = self.cfg.labs["tests"][test]
-            value = t["value"][r]
-            out[test] = {"name": spec["name"], "unit": spec["unit"], "flag": t["flag"][r],
-                         "value": None if value != value else _plain(value),
-                         "text": t["value_text"][r]}
+        for a, b in self.l_segments.get(e, ()):
+            k = bisect.bisect_right(self.l_hours, hours, a, b)
+            if k > a:
+                test, value, text, flag = self.l_info[k - 1]
+                spec = tests[test]
+                out[test] = {"name": spec["name"], "unit": spec["unit"], "flag": flag,
+                             "value": value, "text": text}
         return out
 
 
-def _plain(x):
-    """numpy scalars as plain Python values for templates."""
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
+def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
+    rank = {name: i for i, name in enumerate(cfg.labs["tests"])}
+    return np.array([rank[t] for t in tests.tolist()], dtype=np.int64)
 
 
 def _formatters(cfg: Config):
@@ -199,7 +233,7 @@ def _formatters(cfg: Config):
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator) -> dict[str, np.ndarray]:
     notes = _schedule(cfg, date, enc, vitals, rng)
-    chart = _Chart(cfg, vitals, labs)
+    chart = _Chart(cfg, vitals, labs, len(enc))
     vitals_line, labs_line = _formatters(cfg)
     catalogue = cfg.notes
     locale = cfg.generator["hospital"]["locale"]
@@ -232,15 +266,13 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         if e not in phrase_cache:
             choices = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
             phrase_cache[e] = choices
-        phrases = {}
-        branch_notes = sc["outcomes"][outcome].get("notes", {})
-        for key, variants in {**sc["notes"], **branch_notes}.items():
-            if key == "choices":
-                continue
-            text = variants[rng.integers(len(variants))]
-            phrases[key] = _template(text).render(**context, **phrase_cache[e])
         spec = catalogue["note_types"][note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
+        phrases = {}
+        sources = {**sc["notes"], **sc["outcomes"][outcome].get("notes", {})}
+        for key in phrase_keys(template):
+            variants = sources[key]
+            phrases[key] = _render_text(variants[rng.integers(len(variants))], context, phrase_cache[e])
         role_authors = authors[spec["author"]]
         text = _template(template).render(**context, phrases=phrases,
                                           author=role_authors[0]).strip()
