@@ -178,3 +178,13 @@ def test_second_opinion_on_every_fixture_row(tmp_path):
             rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         checker = _second_opinion(name)
         assert rows and all(checker.is_valid(r) for r in rows), name
+
+
+def test_jsonschema_rs_needs_validate_formats():
+    """jsonschema_rs skips 'format' unless asked, which is why the validator turns it on."""
+    import jsonschema_rs
+
+    items = {"type": "array", "items": {"type": "string", "format": "date-time"}}
+    bad = ["2026-13-01T00:00:00-05:00"]
+    assert jsonschema_rs.validator_for(items).is_valid(bad)
+    assert not jsonschema_rs.validator_for(items, validate_formats=True).is_valid(bad)
