@@ -96,15 +96,26 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
                 raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
     choices = set(sc["notes"].get("choices", {}))
     allowed = NOTE_VARIABLES | choices
+    all_types = {**notes["note_types"], **sc.get("note_types", {})}
+    _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, NOTE_VARIABLES)
     phrase_keys = {k for k in sc["notes"] if k != "choices"}
     for branch, spec in sc["outcomes"].items():
         phrase_keys_b = phrase_keys | set(spec.get("notes", {}))
         for key, variants in spec.get("notes", {}).items():
             _check_texts(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed)
-        _check_phrase_use(notes, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
+        _check_phrase_use(all_types, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
     for key, variants in sc["notes"].items():
         if key != "choices":
             _check_texts(variants, f"{f}: notes.{key}", allowed)
+
+
+def _check_note_types(types: dict, where: str, notes: dict, labs: dict, allowed: set[str]) -> None:
+    for note_type, spec in types.items():
+        if spec["author"] not in notes["authors"]:
+            raise ConfigError(f"{where}.{note_type}.author", "unknown author role", found=spec["author"])
+        if "when" in spec["at"]:
+            _check_condition(spec["at"]["when"], f"{where}.{note_type}.at.when", labs)
+        _check_texts(spec["templates"], f"{where}.{note_type}.templates", allowed)
 
 
 def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
@@ -115,16 +126,15 @@ def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
                               hint=f"known: {sorted(allowed)}")
 
 
-def _phrases_used(notes: dict) -> set[str]:
-    """Names used as phrases.X in the note-type templates."""
+def _phrases_used(types: dict) -> set[str]:
+    """Names used as phrases.X in note-type templates."""
     from data_generator.generators.notes import phrase_keys
 
-    return {key for spec in notes["note_types"].values() for text in spec["templates"]
-            for key in phrase_keys(text)}
+    return {key for spec in types.values() for text in spec["templates"] for key in phrase_keys(text)}
 
 
-def _check_phrase_use(notes: dict, provided: set[str], where: str) -> None:
-    missing = _phrases_used(notes) - provided
+def _check_phrase_use(types: dict, provided: set[str], where: str) -> None:
+    missing = _phrases_used(types) - provided
     if missing:
         raise ConfigError(where, f"no phrases for {sorted(missing)[0]!r}, which a note template uses",
                           hint="add it to the scenario's notes or to this branch's notes")
@@ -162,13 +172,6 @@ def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
         for test in spec["tests"]:
             if test not in labs["tests"]:
                 raise ConfigError(f"labs catalogue: panels.{panel}.tests", "unknown test", found=test)
-    for note_type, spec in notes["note_types"].items():
-        if spec["author"] not in notes["authors"]:
-            raise ConfigError(f"notes catalogue: note_types.{note_type}.author", "unknown author role",
-                              found=spec["author"])
-        if "when" in spec["at"]:
-            _check_condition(spec["at"]["when"], f"notes catalogue: note_types.{note_type}.at.when", labs)
-        _check_texts(spec["templates"], f"notes catalogue: note_types.{note_type}.templates",
-                     NOTE_VARIABLES)
+    _check_note_types(notes["note_types"], "notes catalogue: note_types", notes, labs, NOTE_VARIABLES)
     for name, sc in scenarios.items():
         _check_scenario(name, sc, generator, vitals, labs, notes)

@@ -17,11 +17,12 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Physiology, effect
-from data_generator.generators.timeline import condition_mask
+from data_generator.generators.timeline import condition_mask, firings
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
 TRIGGER_ROUNDS = 6
+TRIGGER_GAP_HOURS = 6  # a vitals trigger fires again only after this long
 
 
 @dataclass(frozen=True)
@@ -72,20 +73,8 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
                 continue
             rows = (enc.scenario[vitals.enc] == scenario) & (vitals.hours >= trig.get("after_hours", 0))
             rows &= condition_mask(trig["when"], vitals.table)
-            idx = np.flatnonzero(rows)
-            # First qualifying vitals set per encounter, up to `max` distinct firings 6 h apart.
-            fired_enc, fired_h = [], []
-            last = {}
-            count = {}
-            for i in idx:
-                e, h = int(vitals.enc[i]), float(vitals.hours[i])
-                if count.get(e, 0) >= trig["max"] or h - last.get(e, -1e9) < 6:
-                    continue
-                last[e], count[e] = h, count.get(e, 0) + 1
-                fired_enc.append(e)
-                fired_h.append(h)
-            e = np.asarray(fired_enc, dtype=np.int64)
-            h = np.asarray(fired_h) + rng.uniform(*trig["delay_hours"], e.size)
+            e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], TRIGGER_GAP_HOURS)
+            h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
             ok = h <= los[e]
             for panel in trig["order"]:
                 draws.append((e[ok], h[ok], panel))

@@ -23,11 +23,13 @@ from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
-from data_generator.generators.timeline import condition_mask
+from data_generator.generators.timeline import condition_mask, firings
 from data_generator.generators.vitals import Vitals
 from data_generator.rng import int_seed
 from data_generator.timeutil import HOUR, local_midnight
 
+COMORBIDITY_RATE = 0.35  # chance each of a scenario's common comorbidities is in the history
+NURSING_GAP_HOURS = 4  # a triggered nursing note repeats only after this long
 VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
               "consciousness", "pain_score")
 
@@ -69,36 +71,20 @@ def _authors(seed: int, locale: str, role: str, count: int, suffix: str) -> tupl
     return tuple(f"{fake.first_name()} {fake.last_name()}{suffix}" for _ in range(count))
 
 
+def note_types(cfg: Config, scenario: str) -> dict[str, dict]:
+    """The catalogue's note types plus the scenario's own (e.g. an operative note)."""
+    return {**cfg.notes["note_types"], **cfg.scenarios[scenario].get("note_types", {})}
+
+
 def _schedule(cfg: Config, date: dt.date, enc: Encounters, vitals: Vitals,
               rng: np.random.Generator) -> list[Note]:
     notes: list[Note] = []
     los = (enc.discharge - enc.admit) / HOUR
     admit_clock = (enc.admit - local_midnight(date, cfg.tz)) / HOUR
-    for note_type, spec in cfg.notes["note_types"].items():
-        at = spec["at"]
-        if "after_admit_hours" in at:
-            h = np.minimum(rng.uniform(*at["after_admit_hours"], len(enc)), los)
-            notes += [Note(i, float(h[i]), note_type) for i in range(len(enc))]
-        elif "before_discharge_hours" in at:
-            h = np.maximum(los - rng.uniform(*at["before_discharge_hours"], len(enc)), 0)
-            notes += [Note(i, float(h[i]), note_type) for i in range(len(enc))]
-        elif "daily_local_hours" in at:
-            for i in range(len(enc)):
-                for day in range(1, int(los[i] // 24) + 2):
-                    h = day * 24 - admit_clock[i] + rng.uniform(*at["daily_local_hours"])
-                    if h < los[i] - at["min_hours_before_discharge"]:
-                        notes.append(Note(i, float(h), note_type))
-        elif "when" in at:
-            hit = np.flatnonzero(condition_mask(at["when"], vitals.table))
-            count: dict[int, int] = {}
-            last: dict[int, float] = {}
-            for j in hit:
-                e, h = int(vitals.enc[j]), float(vitals.hours[j])
-                if count.get(e, 0) >= at["max"] or h - last.get(e, -1e9) < 4:
-                    continue
-                count[e], last[e] = count.get(e, 0) + 1, h
-                delay = rng.uniform(*at["delay_minutes"]) / 60
-                notes.append(Note(e, min(h + delay, float(los[e])), note_type))
+    for scenario in sorted(set(enc.scenario.tolist())):
+        rows = np.flatnonzero(enc.scenario == scenario)
+        for note_type, spec in note_types(cfg, scenario).items():
+            notes += _timed(note_type, spec["at"], rows, los, admit_clock, vitals, rng)
     notes.sort(key=lambda n: (n.enc, n.hours, n.note_type))
     return notes
 
@@ -112,6 +98,30 @@ def _present(col: np.ndarray) -> np.ndarray:
     if col.dtype == object:
         return np.array([x is not None for x in col.tolist()], dtype=bool)
     return ~np.isnan(col)
+
+
+def _timed(note_type: str, at: dict, rows: np.ndarray, los: np.ndarray, admit_clock: np.ndarray,
+           vitals: Vitals, rng: np.random.Generator) -> list[Note]:
+    """When notes of one type are written for encounters `rows`."""
+    if "after_admit_hours" in at:
+        h = np.minimum(rng.uniform(*at["after_admit_hours"], rows.size), los[rows])
+        return [Note(int(i), float(x), note_type) for i, x in zip(rows, h, strict=True)]
+    if "before_discharge_hours" in at:
+        h = np.maximum(los[rows] - rng.uniform(*at["before_discharge_hours"], rows.size), 0)
+        return [Note(int(i), float(x), note_type) for i, x in zip(rows, h, strict=True)]
+    if "daily_local_hours" in at:
+        out = []
+        for i in rows.tolist():
+            for day in range(1, int(los[i] // 24) + 2):
+                h = day * 24 - admit_clock[i] + rng.uniform(*at["daily_local_hours"])
+                if h < los[i] - at["min_hours_before_discharge"]:
+                    out.append(Note(i, float(h), note_type))
+        return out
+    hit = condition_mask(at["when"], vitals.table) & np.isin(vitals.enc, rows)
+    owner, hours = firings(vitals.enc, vitals.hours, hit, at["max"], NURSING_GAP_HOURS)
+    delay = rng.uniform(*at["delay_minutes"], owner.size) / 60
+    return [Note(int(e), float(min(h + d, los[e])), note_type)
+            for e, h, d in zip(owner, hours, delay, strict=True)]
 
 
 class _Chart:
@@ -243,6 +253,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     patient_row = {pid: i for i, pid in enumerate(registry.table["patient_id"].tolist())}
     rows = {k: [] for k in ("note_time", "note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
+    history_cache: dict[int, list] = {}
     for note in notes:
         e = note.enc
         scenario, outcome = enc.scenario[e], enc.outcome[e]
@@ -263,10 +274,12 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
             "note_day": int(note.hours // 24) + 1,
             "vitals_line": vitals_line, "labs_line": labs_line,
         }
-        if e not in phrase_cache:
-            choices = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
-            phrase_cache[e] = choices
-        spec = catalogue["note_types"][note.note_type]
+        if e not in phrase_cache:  # per-encounter picks: the source, the history
+            phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
+            history = sc["population"].get("comorbidities", [])
+            history_cache[e] = [h for h in history if rng.random() < COMORBIDITY_RATE]
+        context["patient"]["comorbidities"] = history_cache[e]
+        spec = note_types(cfg, scenario)[note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
         sources = {**sc["notes"], **sc["outcomes"][outcome].get("notes", {})}

@@ -48,3 +48,20 @@ def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
         masks.append(ops[term["op"]](np.nan_to_num(values, nan=np.nan), term["value"]))
     stacked = np.stack(masks) if masks else np.zeros((1, 0), bool)
     return stacked.any(axis=0) if kind == "any" else stacked.all(axis=0)
+
+
+def firings(owner: np.ndarray, hours: np.ndarray, hit: np.ndarray, most: int,
+            min_gap_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Events where a condition fires: the first hit per owner, then later hits at least
+    `min_gap_hours` apart, at most `most` per owner. Events sorted by owner, then time."""
+    fired_owner, fired_hours = [], []
+    count: dict[int, int] = {}
+    last: dict[int, float] = {}
+    for i in np.flatnonzero(hit).tolist():
+        e, h = int(owner[i]), float(hours[i])
+        if count.get(e, 0) >= most or h - last.get(e, -np.inf) < min_gap_hours:
+            continue
+        count[e], last[e] = count.get(e, 0) + 1, h
+        fired_owner.append(e)
+        fired_hours.append(h)
+    return np.asarray(fired_owner, dtype=np.int64), np.asarray(fired_hours, dtype=float)
