@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import numpy as np
@@ -328,42 +327,3 @@ def test_violations_capped_counts_exact(day):
     report = validate_day(day, BATCH, max_violations=1)
     assert len(report.violations) == 1
     assert report.counts["foreign_key"] == 3
-
-
-def test_vitals_throughput(tmp_path):
-    """Validation of vitals stays above 250k rows/s (target 500k; halved for slow CI hosts)."""
-    n = 200_000
-    rng = np.random.default_rng(7)
-    tables = day_tables()
-    enc_ids = np.array([f"ENC-20260308-{i:05d}" for i in range(1, 2001)], dtype=object)
-    pids = np.array([f"P{i:07d}" for i in range(1, 2001)], dtype=object)
-    t0 = local_midnight(BATCH, TZ)
-    admit = t0 + rng.integers(0, 20 * H, 2000)
-    tables["patients"] = {k: np.resize(v, 2000) for k, v in tables["patients"].items()}
-    tables["patients"]["patient_id"] = pids
-    tables["encounters"] = {k: np.resize(v, 2000) for k, v in tables["encounters"].items()}
-    tables["encounters"].update(encounter_id=enc_ids, patient_id=pids, admit_time=admit,
-                                discharge_time=admit + 72 * H)
-    owner = rng.integers(0, 2000, n)
-    sbp = rng.integers(90, 160, n)
-    dbp = sbp - rng.integers(30, 60, n)
-    tables["vitals"] = {
-        "vital_id": np.array([f"VIT-20260308-{i:07d}" for i in range(n)], dtype=object),
-        "encounter_id": enc_ids[owner], "patient_id": pids[owner],
-        "event_time": admit[owner] + rng.integers(0, 72 * H, n),
-        "heart_rate": rng.integers(50, 140, n), "resp_rate": rng.integers(10, 30, n),
-        "sbp": sbp, "dbp": dbp, "map": dbp + (sbp - dbp) // 3, "spo2": rng.integers(85, 101, n),
-        "temp_c": rng.normal(37, 0.7, n), "consciousness": np.resize(obj("A", "C", None), n),
-        "o2_device": np.resize(obj("room_air", "nasal_cannula"), n),
-        "fio2": np.resize(np.array([0.21, 0.28]), n), "pain_score": rng.integers(0, 11, n),
-    }
-    for name in ("labs", "notes"):
-        tables[name]["encounter_id"] = enc_ids[:len(tables[name]["encounter_id"])]
-        tables[name]["patient_id"] = pids[:len(tables[name]["patient_id"])]
-    write_day(tmp_path / "big", tables)
-    start = time.perf_counter()
-    report = validate_day(tmp_path / "big", BATCH)
-    elapsed = time.perf_counter() - start
-    assert report.rows["vitals.csv"] == n
-    assert report.counts.keys() <= {"time_window"}, report.summary()
-    assert n / elapsed > 250_000, f"{n / elapsed:.0f} rows/s"
