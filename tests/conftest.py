@@ -13,8 +13,7 @@ from data_generator.config import load_config
 from data_generator.generate_daily_batch import generate_day
 
 ROOT = Path(__file__).resolve().parent.parent
-import os; CONFIG_DIR = Path(os.environ.get("TMPCFG", ROOT / "config"))  # TEMP
-CONFIG = CONFIG_DIR / "generator.yaml"
+CONFIG = ROOT / "config" / "generator.yaml"
 DAY = dt.date(2026, 1, 15)
 
 
@@ -33,7 +32,7 @@ def day_dir(tmp_path_factory, cfg) -> Path:
 def copy_config(tmp_path: Path, edit=None) -> Path:
     """A copy of config/ in tmp_path; `edit(generator_dict)` may change generator.yaml."""
     dest = tmp_path / "config"
-    shutil.copytree(CONFIG_DIR, dest)
+    shutil.copytree(ROOT / "config", dest)
     if edit is not None:
         path = dest / "generator.yaml"
         data = yaml.safe_load(path.read_text())
