@@ -40,7 +40,8 @@ def test_module_and_console_command_agree(tmp_path):
     b = run(datagen, *args, "--out-root", str(tmp_path / "b"))
     assert b.returncode == 0, b.stderr
     for f in ("vitals.csv", "notes.jsonl", "_manifest.json"):
-        assert (tmp_path / "a/sample/2026-01-16" / f).read_bytes() == (tmp_path / "b/sample/2026-01-16" / f).read_bytes()
+        day = "sample/2026-01-16"
+        assert (tmp_path / "a" / day / f).read_bytes() == (tmp_path / "b" / day / f).read_bytes()
 
 
 @pytest.mark.parametrize("date", ["2026-02-30", "2026-13-01", "26-1-1", ""])
