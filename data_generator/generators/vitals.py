@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data_generator import news2
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Physiology, effect
@@ -29,33 +30,24 @@ class Vitals:
     hours: np.ndarray    # hours since admission
 
 
-def severity(cfg: Config, phys: Physiology, enc: np.ndarray, hours: np.ndarray) -> np.ndarray:
-    """The sickest state at each moment: what drives charting frequency."""
-    if not phys.names:
-        return np.zeros(len(enc))
-    return np.max([phys.at(s, enc, hours) for s in phys.names], axis=0)
-
-
-def charting_times(cfg: Config, enc: Encounters, phys: Physiology,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    chart = cfg.generator["charting"]
-    units = cfg.generator["care_units"]
-    n = len(enc)
-    lo, hi = chart["first_vitals_minutes"]
-    first_h = rng.uniform(lo, hi, n) / 60.0
-    los = phys.los_hours
-    slots = np.floor(np.maximum(los - first_h, 0)).astype(np.int64) + 1
+def charting_grid(cfg: Config, enc: Encounters, phys: Physiology,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every hour a set could be charted: (encounter, position, hours since admission)."""
+    lo, hi = cfg.generator["charting"]["first_vitals_minutes"]
+    first_h = rng.uniform(lo, hi, len(enc)) / 60.0
+    slots = np.floor(np.maximum(phys.los_hours - first_h, 0)).astype(np.int64) + 1
     owner, pos = expand(slots)
-    hours = first_h[owner] + pos
+    return owner, pos, first_h[owner] + pos
+
+
+def charted(cfg: Config, enc: Encounters, owner: np.ndarray, pos: np.ndarray,
+            news2_score: np.ndarray) -> np.ndarray:
+    """Which grid hours are charted: the unit's cadence, hourly-ish while NEWS2 is high (F3)."""
+    units = cfg.generator["care_units"]
     every = np.array([units[u]["vitals_every_hours"] for u in enc.table["care_unit"]])
     escalated = np.array([units[u]["escalated_every_hours"] for u in enc.table["care_unit"]])
-    sick = severity(cfg, phys, owner, hours) >= chart["escalate_at_severity"]
-    keep = (pos % every[owner] == 0) | (sick & (pos % escalated[owner] == 0))
-    owner, pos, hours = owner[keep], pos[keep], hours[keep]
-    jitter = rng.uniform(-1, 1, owner.size) * chart["jitter_minutes"] / 60.0
-    hours = np.where(pos == 0, hours, hours + jitter)
-    hours = np.clip(hours, 0.0, los[owner])
-    return owner, hours
+    sick = news2_score >= cfg.generator["charting"]["escalate_at_news2"]
+    return (pos % every[owner] == 0) | (sick & (pos % escalated[owner] == 0))
 
 
 def _params(cfg: Config, scenario: str, name: str) -> dict:
@@ -65,13 +57,14 @@ def _params(cfg: Config, scenario: str, name: str) -> dict:
 
 def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
                     rng: np.random.Generator) -> Vitals:
-    owner, hours = charting_times(cfg, enc, phys, rng)
-    n = owner.size
+    owner, pos, hours = charting_grid(cfg, enc, phys, rng)
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
     tau = np.array([d["autocorr_hours"] for d in defaults])
     sd = np.array([d["noise"] for d in defaults])
     raw = ar1_noise(owner, hours, tau, sd, rng)
+    spo2_col = LATENT.index("spo2")
+    noise_spo2 = raw[:, spo2_col].copy()
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
@@ -97,20 +90,30 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
         lo, hi = cat["vitals"][name]["clip"]
         v[name] = np.clip(v[name], lo, hi)
     v["dbp"] = np.minimum(v["dbp"], v["sbp"] - couple["min_pulse_pressure"])
-    table = _chart(cfg, enc, owner, epoch, v, rng)
-    table["vital_id"] = np.strings.add(f"VIT-{date:%Y%m%d}-",
-                                       np.strings.zfill(np.arange(1, n + 1).astype(str), 7))
+    spo2_trend = v["spo2"] - noise_spo2
+    table = _chart(cfg, enc, owner, epoch, v, spo2_trend, rng)
+    keep = charted(cfg, enc, owner, pos, news2.score(table, cat["news2"]))
+    table = {k: v[keep] for k, v in table.items()}
+    owner, pos, hours = owner[keep], pos[keep], hours[keep]
+    jitter = rng.uniform(-1, 1, owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
+    hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
+    table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
+    _drop_missing(cfg, table, rng)
+    n = owner.size
+    table["vital_id"] = np.strings.add(f"VIT-{date:%Y%m%d}-", np.strings.zfill(np.arange(1, n + 1).astype(str), 7))
     return Vitals(table, owner, hours)
 
 
 def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, spo2_air: np.ndarray,
-            rng: np.random.Generator):
+            spo2_trend: np.ndarray, rng: np.random.Generator):
+    """Oxygen as titrated by staff: started when the underlying SpO2 on air (its trend, not one
+    noisy reading) falls below the scenario's target, at the FiO2 that restores the target."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
                        for s in enc.scenario], dtype=float)[owner]
     gain = ox["spo2_gain_per_fio2"]
-    needed = 0.21 + (target.mean(axis=1) - spo2_air) / gain
-    on_o2 = spo2_air < target[:, 0]
+    needed = 0.21 + (target.mean(axis=1) - spo2_trend) / gain
+    on_o2 = spo2_trend < target[:, 0]
     device = np.full(owner.size, "room_air", dtype=object)
     fio2 = np.full(owner.size, 0.21)
     remaining = on_o2.copy()
@@ -121,20 +124,27 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, spo2_air: np.ndarra
         fio2[pick] = np.clip(np.ceil(needed[pick] / step - 1e-9) * step, d["min_fio2"], d["max_fio2"])
         device[pick] = d["name"]
         remaining &= ~pick
-    spo2 = np.where(on_o2, spo2_air + gain * (fio2 - 0.21) + rng.normal(0, 0.8, owner.size), spo2_air)
+    spo2 = np.where(on_o2, spo2_air + gain * (fio2 - 0.21), spo2_air)
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
 
 
+def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Blank the items not charted this time (a missed blood pressure blanks SBP, DBP and MAP)."""
+    n = len(table["event_time"])
+    for name, p in cfg.generator["charting"]["missing_probability"].items():
+        mask = rng.random(n) < p
+        for col in (("sbp", "dbp", "map") if name == "sbp" else (name,)):
+            table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
+
+
 def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray,
-           v: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    n = owner.size
-    device, fio2, spo2 = _oxygen(cfg, enc, owner, v["spo2"], rng)
+           v: dict[str, np.ndarray], spo2_trend: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    device, fio2, spo2 = _oxygen(cfg, enc, owner, v["spo2"], spo2_trend, rng)
     levels = np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object)
     avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
                                   side="right")]
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
     table = {
-        "vital_id": None,
         "encounter_id": enc.table["encounter_id"][owner],
         "patient_id": enc.table["patient_id"][owner],
         "event_time": epoch,
@@ -150,13 +160,4 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
     }
-    missing = cfg.generator["charting"]["missing_probability"]
-    gone = {name: rng.random(n) < p for name, p in missing.items()}
-    for name, mask in gone.items():
-        targets = ("sbp", "dbp", "map") if name == "sbp" else (name,)
-        for col in targets:
-            if table[col].dtype == object:
-                table[col] = np.where(mask, None, table[col])
-            else:
-                table[col] = np.where(mask, np.nan, table[col])
     return table
