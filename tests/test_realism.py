@@ -46,8 +46,9 @@ def chart(tmp_path_factory):
         g["scenarios"]["weights"] = {k: 1 for k in g["scenarios"]["weights"]}
         g["scenarios"]["weekday"] = {}
     cfg = load_config(copy_config(tmp_path_factory.mktemp("cfg"), equal_mix))
-    _, tables = build_day(cfg, DAY, "sample", N_ENCOUNTERS)
+    registry, tables = build_day(cfg, DAY, "sample", N_ENCOUNTERS)
     enc = pd.DataFrame(tables["encounters"])
+    enc["age"] = enc.patient_id.map(dict(zip(registry.table["patient_id"], registry.age_years, strict=True)))
     out = {"encounters": enc}
     admit = enc.set_index("encounter_id").admit_time
     for name, col in (("vitals", "event_time"), ("labs", "event_time"), ("notes", "note_time")):
@@ -76,6 +77,21 @@ def test_every_scenario_appears_with_its_outcome_branches(chart, cfg):
         seen = set(enc.outcome[enc.scenario == name])
         expected = {b for b, spec in sc["outcomes"].items() if spec["p"] >= 0.1}
         assert expected <= seen, name
+
+
+def test_ages_fit_each_scenario(chart, cfg):
+    """Patients are matched to scenarios: each scenario's mean age is near its population mean."""
+    enc = chart["encounters"]
+    for name, sc in cfg.scenarios.items():
+        ages = enc.age[enc.scenario == name]
+        target = sc["population"]["age"]
+        assert abs(ages.mean() - target["mean"]) < 6, name
+        assert ages.between(target["min"], target["max"] + 1).all(), name
+
+
+def test_one_encounter_per_patient_per_day(chart):
+    """No patient is admitted twice on the same day."""
+    assert chart["encounters"].patient_id.is_unique
 
 
 def test_sepsis_sirs_early_and_lactate_after_fever(chart):

@@ -14,9 +14,11 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.registry import Registry
-from data_generator.timeutil import DAY, HOUR, local_midnight
+from data_generator.timeutil import DAY, HOUR, local_hour, local_midnight
 
-CANDIDATES = 12
+CANDIDATES = 24
+MAX_ROUNDS = 8
+NEW_SHORTLIST = 4  # encounters considered per new patient
 
 
 @dataclass(frozen=True)
@@ -67,45 +69,80 @@ def _admit_seconds(cfg: Config, routes: np.ndarray, rng: np.random.Generator,
     return np.minimum(out, day_length - 60)  # a 23-hour DST day still admits on its own date
 
 
-def _choose_patients(cfg: Config, registry: Registry, date: dt.date, scen: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
-    n = len(scen)
-    is_new = registry.registered == np.datetime64(date, "D")
-    new_idx, old_idx = np.flatnonzero(is_new), np.flatnonzero(~is_new)
-    if old_idx.size == 0 and new_idx.size == 0:
-        raise ValueError("empty registry")
-    share = cfg.generator["registry"]["new_patient_share"]
-    wants_new = (rng.random(n) < share) if old_idx.size else np.ones(n, bool)
-    if new_idx.size == 0:
-        wants_new[:] = False
-    cand = np.empty((n, CANDIDATES), dtype=np.int64)
-    if new_idx.size:
-        cand[wants_new] = rng.choice(new_idx, size=(int(wants_new.sum()), CANDIDATES))
-    if old_idx.size:
-        w = registry.frailty[old_idx]
-        cand[~wants_new] = rng.choice(old_idx, size=(int((~wants_new).sum()), CANDIDATES),
-                                      p=w / w.sum())
-    # Score each candidate by the scenario's age and sex likelihood, plus Gumbel noise.
+def _fit(cfg: Config, registry: Registry, scen: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """log(scenario density / registry density) of each candidate's age, plus its sex share:
+    the best candidate's age then follows the scenario's distribution, not the registry's."""
+    reg_age = cfg.generator["registry"]["age"]
     score = np.empty(cand.shape)
     for name in np.unique(scen):
         rows = scen == name
         pop = cfg.scenarios[name]["population"]
-        age = registry.age_years[cand[rows]]
         a = pop["age"]
-        ll = -0.5 * ((age - a["mean"]) / a["sd"]) ** 2
+        age = registry.age_years[cand[rows]]
+        ll = -0.5 * ((age - a["mean"]) / a["sd"]) ** 2 + 0.5 * ((age - reg_age["mean"]) / reg_age["sd"]) ** 2
         ll = np.where((age < a["min"]) | (age > a["max"]), ll - 50.0, ll)
         male = registry.table["sex"][cand[rows]] == "M"
-        ll += np.log(np.where(male, pop["male_share"], 1 - pop["male_share"]) + 1e-9)
-        score[rows] = ll
-    score += rng.gumbel(size=score.shape)
-    chosen = cand[np.arange(n), score.argmax(axis=1)]
-    # One encounter per patient per day: re-draw collisions from patients not yet used.
-    _, first = np.unique(chosen, return_index=True)
-    dup = np.setdiff1d(np.arange(n), first)
-    if dup.size:
-        free = np.setdiff1d(np.arange(len(registry)), chosen)
-        if free.size >= dup.size:
-            chosen[dup] = rng.choice(free, size=dup.size, replace=False)
+        score[rows] = ll + np.log(np.where(male, pop["male_share"], 1 - pop["male_share"]) + 1e-9)
+    return score
+
+
+def _place_new_patients(cfg: Config, registry: Registry, scen: np.ndarray, new_idx: np.ndarray, n_new: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Give n_new of the day's new registrations the encounters that fit them best (greedy on
+    fit + Gumbel noise over a random shortlist of encounters); -1 for encounters left over."""
+    chosen = np.full(len(scen), -1, dtype=np.int64)
+    if n_new == 0:
+        return chosen
+    rows = rng.permutation(len(scen))[: min(len(scen), NEW_SHORTLIST * n_new)]
+    score = _fit(cfg, registry, scen[rows], np.broadcast_to(new_idx, (rows.size, new_idx.size)))
+    score = score + rng.gumbel(size=score.shape)
+    order = np.argsort(-score, axis=None, kind="stable")
+    used_row = np.zeros(rows.size, bool)
+    used_patient = np.zeros(new_idx.size, bool)
+    placed = 0
+    for flat in order.tolist():
+        r, c = divmod(flat, new_idx.size)
+        if used_row[r] or used_patient[c]:
+            continue
+        chosen[rows[r]] = new_idx[c]
+        used_row[r] = used_patient[c] = True
+        placed += 1
+        if placed == n_new:
+            break
+    return chosen
+
+
+def _choose_patients(cfg: Config, registry: Registry, date: dt.date, scen: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """One patient per encounter, no patient twice in a day: that day's new registrations take
+    a share of encounters (those that fit them), returning patients (by frailty) the rest."""
+    n = len(scen)
+    is_new = registry.registered == np.datetime64(date, "D")
+    new_idx = np.flatnonzero(is_new)
+    share = cfg.generator["registry"]["new_patient_share"]
+    n_new = min(int(rng.binomial(n, share)) if (~is_new).any() else n, new_idx.size)
+    chosen = _place_new_patients(cfg, registry, scen, new_idx, n_new, rng)
+    taken = np.zeros(len(registry), dtype=bool)
+    taken[chosen[chosen >= 0]] = True
+    members = np.flatnonzero(~is_new)
+    w = registry.frailty[members]
+    for _ in range(MAX_ROUNDS):
+        rows = np.flatnonzero(chosen < 0)
+        keep = ~taken[members]
+        if rows.size == 0 or not keep.any():
+            break
+        cand = rng.choice(members[keep], size=(rows.size, CANDIDATES), p=w[keep] / w[keep].sum())
+        score = _fit(cfg, registry, scen[rows], cand) + rng.gumbel(size=cand.shape)
+        pick = cand[np.arange(rows.size), score.argmax(axis=1)]
+        _, first = np.unique(pick, return_index=True)  # collisions wait for the next round
+        chosen[rows[first]] = pick[first]
+        taken[pick[first]] = True
+    for row in np.flatnonzero(chosen < 0).tolist():  # the few left: best fit among everyone free
+        free = np.flatnonzero(~taken)
+        free = free if free.size else np.arange(len(registry))  # a registry smaller than the day
+        score = _fit(cfg, registry, scen[[row]], free[None, :])[0] + rng.gumbel(size=free.size)
+        chosen[row] = free[score.argmax()]
+        taken[chosen[row]] = True
     return chosen
 
 
@@ -144,7 +181,8 @@ def generate_encounters(cfg: Config, date: dt.date, registry: Registry, n: int,
     midnight = local_midnight(date, cfg.tz)
     day_length = local_midnight(date + dt.timedelta(days=1), cfg.tz) - midnight
     admit = midnight + _admit_seconds(cfg, routes, rng, min(day_length, DAY + HOUR))
-    discharge = admit + np.round(los_h * HOUR).astype(np.int64)
+    discharge = _daytime_discharge(cfg, admit, admit + np.round(los_h * HOUR).astype(np.int64),
+                                   cols["discharge_disposition"], rng)
     patient = _choose_patients(cfg, registry, date, scen, rng)
     order = np.lexsort((patient, admit))
     ids = np.strings.add(f"ENC-{date:%Y%m%d}-", np.strings.zfill(np.arange(1, n + 1).astype(str), 5))
@@ -160,6 +198,17 @@ def generate_encounters(cfg: Config, date: dt.date, registry: Registry, n: int,
     }
     return Encounters(table, patient[order], admit[order], discharge[order], scen[order],
                       outcome[order])
+
+
+def _daytime_discharge(cfg: Config, admit: np.ndarray, discharge: np.ndarray, disposition: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Planned discharges of stays over a day happen in the daytime window, not at 03:00."""
+    lo, hi = cfg.generator["discharge_local_hours"]
+    planned = (disposition != "expired") & (discharge - admit >= DAY)
+    clock = local_hour(discharge, cfg.tz)
+    moved = discharge - np.round(clock * HOUR).astype(np.int64) + np.round(
+        rng.uniform(lo, hi, discharge.size) * HOUR).astype(np.int64)
+    return np.where(planned & (moved - admit >= DAY // 2), moved, discharge)
 
 
 def _norm(w) -> np.ndarray:

@@ -96,8 +96,9 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, ho
         value = np.zeros(rows.size)
         for scenario in np.unique(enc.scenario[rows]):
             sel = enc.scenario[rows] == scenario
-            at = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {}).get("at", {})
-            value[sel] = effect(spec["baseline"], at, phys, rows[sel], hours[sel], spec["scale"])
+            own = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {})
+            base = own.get("baseline", spec["baseline"])
+            value[sel] = effect(base, own.get("at", {}), phys, rows[sel], hours[sel], spec["scale"])
         log = spec["scale"] == "log"
         value = np.exp(np.log(offsets[name][rows]) + value) if log else offsets[name][rows] + value
         value = value + rng.normal(0, spec["noise"], rows.size)
@@ -124,20 +125,27 @@ def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, rng: np.random.Gene
     return text, flag
 
 
+def _patient_baselines(cfg: Config, enc: Encounters, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each patient's own level of each measured test (a scenario may move the population's)."""
+    out = {}
+    for name, spec in cfg.labs["tests"].items():
+        if "baseline" not in spec:
+            continue
+        base = np.array([cfg.scenarios[s].get("labs", {}).get("values", {}).get(name, {})
+                         .get("baseline", spec["baseline"]) for s in enc.scenario], dtype=float)
+        z = rng.normal(0, 1, len(enc))
+        out[name] = base * np.exp(z * spec["sd"] / spec["baseline"]) if spec["scale"] == "log" \
+            else base + z * spec["sd"]
+    return out
+
+
 def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, vitals: Vitals,
                   rng: np.random.Generator) -> Labs:
-    cat, panels = cfg.labs["tests"], cfg.labs["panels"]
+    panels = cfg.labs["panels"]
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
     first_vitals[np.isinf(first_vitals)] = 0.0
-    offsets = {}
-    for name, spec in cat.items():
-        if "baseline" in spec:
-            b = spec["baseline"]
-            if spec["scale"] == "log":
-                offsets[name] = b * np.exp(rng.normal(0, spec["sd"] / b, len(enc)))
-            else:
-                offsets[name] = b + rng.normal(0, spec["sd"], len(enc))
+    offsets = _patient_baselines(cfg, enc, rng)
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
     fired: dict[tuple[int, int], int] = {}

@@ -61,13 +61,11 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
     tau = np.array([d["autocorr_hours"] for d in defaults])
-    sd = np.array([d["noise"] for d in defaults])
-    raw = ar1_noise(owner, hours, tau, sd, rng)
-    spo2_col = LATENT.index("spo2")
-    noise_spo2 = raw[:, spo2_col].copy()
+    raw = ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng)  # scaled per scenario below
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
+    noise_spo2 = np.zeros(owner.size)
     for scenario in np.unique(enc.scenario):
         enc_rows = np.flatnonzero(enc.scenario == scenario)
         rows = np.flatnonzero(enc.scenario[owner] == scenario)
@@ -78,7 +76,10 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
             per_enc[enc_rows] = person
             if name == "temp_c":
                 base_temp[enc_rows] = person
+            if name == "spo2":
+                noise_spo2[rows] = raw[rows, j] * p["noise"]
             rhythm = p["circadian"] * np.cos(2 * np.pi * (clock[rows] - p["circadian_peak_hour"]) / 24)
+            raw[rows, j] *= p["noise"]
             raw[rows, j] += per_enc[owner[rows]] + rhythm + effect(
                 p["baseline"], p.get("at", {}), phys, owner[rows], hours[rows])
     v = dict(zip(LATENT, raw.T, strict=True))
