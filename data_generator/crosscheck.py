@@ -97,7 +97,7 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
     choices = set(sc["notes"].get("choices", {}))
     allowed = NOTE_VARIABLES | choices
     all_types = {**notes["note_types"], **sc.get("note_types", {})}
-    _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, NOTE_VARIABLES)
+    _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, allowed)
     phrase_keys = {k for k in sc["notes"] if k != "choices"}
     for branch, spec in sc["outcomes"].items():
         phrase_keys_b = phrase_keys | set(spec.get("notes", {}))

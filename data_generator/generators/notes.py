@@ -287,12 +287,13 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
             variants = sources[key]
             phrases[key] = _render_text(variants[rng.integers(len(variants))], context, phrase_cache[e])
         role_authors = authors[spec["author"]]
-        text = _template(template).render(**context, phrases=phrases,
-                                          author=role_authors[0]).strip()
+        author = role_authors[rng.integers(len(role_authors))]
+        text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
+                                          author=author).strip()
         rows["enc"].append(e)
         rows["note_time"].append(enc.admit[e] + int(round(note.hours * HOUR)))
         rows["note_type"].append(note.note_type)
-        rows["author"].append(role_authors[rng.integers(len(role_authors))])
+        rows["author"].append(author)
         rows["text"].append(text)
     e = np.asarray(rows["enc"], dtype=np.int64)
     n = e.size
