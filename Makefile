@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODE ?= raw
 
-.PHONY: help require-date sample raw validate test lint clean
+.PHONY: help require-date sample raw backfill validate test lint clean
 
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
 	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
 	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
+	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N]   every day of a range, in parallel"
 	@echo "make test                      lint (ruff) then the test suite (pytest)"
 	@echo "make clean                     remove .venv, caches and data/raw"
 
@@ -28,6 +29,10 @@ sample: require-date $(STAMP)
 
 raw: require-date $(STAMP)
 	$(BIN)/datagen generate --date $(DATE) --mode raw
+
+backfill: $(STAMP)
+	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make backfill START=2026-01-01 END=2026-01-31" >&2; exit 2; fi
+	$(BIN)/datagen backfill --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),)
 
 validate: require-date $(STAMP)
 	$(BIN)/datagen validate --date $(DATE) --mode $(MODE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -15,14 +16,14 @@ from data_generator.errors import DataGenError, UsageError
 MAX_FUTURE_YEARS = 50
 
 
-def parse_date(text: str) -> dt.date:
+def parse_date(text: str, option: str = "--date") -> dt.date:
     try:
         if len(text) != 10:
             raise ValueError
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise UsageError("--date", "not a real calendar date in YYYY-MM-DD form", found=text,
-                         hint="e.g. --date 2026-01-15") from None
+        raise UsageError(option, "not a real calendar date in YYYY-MM-DD form", found=text,
+                         hint=f"e.g. {option} 2026-01-15") from None
 
 
 def _positive(text: str) -> int:
@@ -33,6 +34,14 @@ def _positive(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+def _generation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+    p.add_argument("--seed", type=_positive, help="override the config seed")
+    p.add_argument("--encounters", type=_positive, help="override each day's encounter count")
+    p.add_argument("--registry", type=Path,
+                   help="raw-mode patient registry (default data_generator/state/patients_master.csv)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,11 +58,21 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate, validate and publish one day")
     common(gen)
-    gen.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
-    gen.add_argument("--seed", type=_positive, help="override the config seed")
-    gen.add_argument("--encounters", type=_positive, help="override the day's encounter count")
-    gen.add_argument("--registry", type=Path,
-                     help="raw-mode patient registry (default data_generator/state/patients_master.csv)")
+    _generation_options(gen)
+
+    back = sub.add_parser("backfill", help="generate every day of a date range, in parallel, resumable")
+    back.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    back.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
+    back.add_argument("--mode", choices=("raw", "sample"), default="raw")
+    back.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                      help="parallel worker processes (default: one per core)")
+    back.add_argument("--executor", choices=("process", "dask"), default="process",
+                      help="process: a local process pool; dask: a dask.distributed cluster")
+    back.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    back.add_argument("--out-root", type=Path, default=Path("data"),
+                      help="output root shared by all workers (default data/)")
+    back.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _generation_options(back)
 
     val = sub.add_parser("validate", help="check a written day folder against the contracts")
     common(val)
@@ -61,26 +80,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _checked_date(cfg, text: str, option: str = "--date") -> dt.date:
+    from data_generator.generators.registry import registered_count
+
+    date = parse_date(text, option)
+    if date < cfg.start_date:
+        raise UsageError(option, f"is before the registry's start_date ({cfg.start_date})",
+                         found=text, hint="pick a later date or set registry.start_date")
+    if date.year > cfg.start_date.year + MAX_FUTURE_YEARS:
+        raise UsageError(option, f"is more than {MAX_FUTURE_YEARS} years after registry.start_date", found=text)
+    if registered_count(cfg, date) == 0:
+        raise UsageError(option, "no patients are registered by this date", found=text)
+    return date
+
+
 def _generate(args) -> int:
     from data_generator.config import load_config
     from data_generator.generate_daily_batch import generate_day, with_seed
-    from data_generator.generators.registry import registered_count
 
-    date = parse_date(args.date)
+    parse_date(args.date)
     cfg = with_seed(load_config(args.config), args.seed)
-    if date < cfg.start_date:
-        raise UsageError("--date", f"is before the registry's start_date ({cfg.start_date})",
-                         found=args.date, hint="pick a later date or set registry.start_date")
-    if date.year > cfg.start_date.year + MAX_FUTURE_YEARS:
-        raise UsageError("--date", f"is more than {MAX_FUTURE_YEARS} years after registry.start_date",
-                         found=args.date)
-    if registered_count(cfg, date) == 0:
-        raise UsageError("--date", "no patients are registered by this date", found=args.date)
+    date = _checked_date(cfg, args.date)
     result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
         print(f"wrote {result.folder}: {counts}{reg}")
+    return 0
+
+
+def _backfill(args) -> int:
+    from data_generator.backfill import Progress, backfill, date_range
+    from data_generator.config import load_config
+    from data_generator.generate_daily_batch import with_seed
+
+    parse_date(args.start, "--start")
+    parse_date(args.end, "--end")
+    cfg = with_seed(load_config(args.config), args.seed)
+    start, end = _checked_date(cfg, args.start, "--start"), _checked_date(cfg, args.end, "--end")
+    if args.workers == 0:
+        raise UsageError("--workers", "must be at least 1", found=0)
+    bar = Progress(len(date_range(start, end)), args.quiet)
+    try:
+        result = backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers, seed=args.seed,
+                          encounters=args.encounters, registry_path=args.registry, executor=args.executor,
+                          scheduler=args.scheduler, progress=bar)
+    finally:
+        bar.close()
+    if not args.quiet:
+        reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
+        print(f"backfill {start}..{end}: {len(result.done)} days written, {len(result.skipped)} already "
+              f"up to date, {result.rows:,} rows{reg}")
     return 0
 
 
@@ -104,9 +154,8 @@ def _validate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "generate":
-            return _generate(args)
-        return _validate(args)
+        commands = {"generate": _generate, "backfill": _backfill, "validate": _validate}
+        return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)
         return exc.exit_code

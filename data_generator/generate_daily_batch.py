@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script path: make the package importable
@@ -29,9 +33,9 @@ from data_generator.generators.labs import generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
 from data_generator.generators.physiology import build_physiology  # noqa: E402
-from data_generator.generators.registry import derive_registry  # noqa: E402
+from data_generator.generators.registry import Registry, derive_registry  # noqa: E402
 from data_generator.generators.vitals import generate_vitals  # noqa: E402
-from data_generator.publish import discard, publish_day, staging_dir  # noqa: E402
+from data_generator.publish import MANIFEST, discard, publish_day, staging_dir  # noqa: E402
 from data_generator.rng import stream  # noqa: E402
 from data_generator.validate import validate_day  # noqa: E402
 from data_generator.writer import write_table  # noqa: E402
@@ -40,11 +44,30 @@ MODES = ("raw", "sample")
 PINNED = ("faker", "numpy")
 
 
+CHUNK_ENCOUNTERS = 1000  # encounters generated together; part of the output's identity
+
+
 @dataclass(frozen=True)
 class DayResult:
     folder: Path
     rows: dict[str, int]
     new_patients: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Stopwatch:
+    """Seconds spent per named step, summed over chunks (for `make bench` and --verbose)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
 
 
 def day_folder(out_root: Path, mode: str, date: dt.date) -> Path:
@@ -57,30 +80,59 @@ def with_seed(cfg: Config, seed: int | None) -> Config:
     return dataclasses.replace(cfg, generator={**cfg.generator, "seed": seed})
 
 
-def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None):
-    """All five tables for `date`, in the frozen order, plus the registry they came from."""
+def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None = None,
+             clock: Stopwatch | None = None) -> Iterator[tuple[str, dict]]:
+    """The day's tables in the frozen order, as (name, table) pieces.
+
+    Patients and encounters come whole; vitals, labs and notes come in chunks of encounters
+    so that memory does not grow with the size of the day. Each chunk has its own RNG
+    streams, so the output does not depend on anything but the seed, the date and the inputs.
+    """
+    clock = clock or Stopwatch()
     seed, day = cfg.seed, date.isoformat()
-    registry = derive_registry(cfg, date)                                     # 1
-    n = encounters if encounters is not None else day_volume(
-        cfg, date, mode, stream(seed, day, "volume"))
-    enc = generate_encounters(cfg, date, registry, n, stream(seed, day, "encounters"))  # 2
-    patients = generate_patients(registry, enc)                               # 3
-    phys = build_physiology(cfg, enc, stream(seed, day, "physiology"))
-    vitals = generate_vitals(cfg, date, enc, phys, stream(seed, day, "vitals"))  # 4
-    labs = generate_labs(cfg, date, enc, phys, vitals, stream(seed, day, "labs"))  # 5
-    notes = generate_notes(cfg, date, registry, enc, vitals, labs, stream(seed, day, "notes"))  # 6
-    tables = {"patients": patients, "encounters": enc.table, "vitals": vitals.table,
-              "labs": labs.table, "notes": notes}
+    with clock("encounters"):
+        n = encounters if encounters is not None else day_volume(cfg, date, mode, stream(seed, day, "volume"))
+        enc = generate_encounters(cfg, date, registry, n, stream(seed, day, "encounters"))  # 2
+    with clock("patients"):
+        patients = generate_patients(registry, enc)                                         # 3
+    yield "patients", patients
+    yield "encounters", enc.table
+    first = {"vitals": 1, "labs": 1, "notes": 1}
+    for k, start in enumerate(range(0, len(enc), CHUNK_ENCOUNTERS)):
+        part = enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(enc))))
+        with clock("vitals"):
+            phys = build_physiology(cfg, part, stream(seed, day, "physiology", k))
+            vitals = generate_vitals(cfg, date, part, phys, stream(seed, day, "vitals", k), first["vitals"])  # 4
+        with clock("labs"):
+            labs = generate_labs(cfg, date, part, phys, vitals, stream(seed, day, "labs", k), first["labs"])  # 5
+        with clock("notes"):
+            notes = generate_notes(cfg, date, registry, part, vitals, labs, stream(seed, day, "notes", k),
+                                   first["notes"])                                          # 6
+        for name, table in (("vitals", vitals.table), ("labs", labs.table), ("notes", notes)):
+            first[name] += len(next(iter(table.values())))
+            yield name, table
+
+
+def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None):
+    """All five tables for `date` in memory, plus the registry they came from (for tests, previews)."""
+    registry = derive_registry(cfg, date)
+    pieces: dict[str, list[dict]] = {name: [] for name in contracts()}
+    for name, table in iter_day(cfg, date, mode, registry, encounters):
+        pieces[name].append(table)
+    tables = {name: {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
+              for name, parts in pieces.items()}
     return registry, tables
 
 
-def manifest(cfg: Config, date: dt.date, mode: str) -> dict:
+def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None) -> dict:
+    """What a day was made from; a folder whose manifest has the same inputs is up to date."""
     from importlib.metadata import version
 
     return {
         "batch_date": date.isoformat(),
         "mode": mode,
         "seed": cfg.seed,
+        "encounters_override": encounters,
         "generator_version": __version__,
         "config_digest": cfg.digest,
         "timezone": cfg.generator["hospital"]["timezone"],
@@ -89,33 +141,52 @@ def manifest(cfg: Config, date: dt.date, mode: str) -> dict:
     }
 
 
-def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path,
-                 encounters: int | None = None, registry_path: Path | None = None) -> DayResult:
+def up_to_date(folder: Path, inputs: dict) -> bool:
+    """The folder holds a published day made from exactly these inputs."""
+    try:
+        found = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and all(found.get(k) == v for k, v in inputs.items())
+
+
+def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
+                 registry_path: Path | None = None, save_registry: bool = True) -> DayResult:
     """Generate, validate and publish one day; raw mode then saves the registry."""
     registry_path = registry_path or registry_store.DEFAULT_PATH
-    if mode == "raw":
+    if mode == "raw" and save_registry:
         registry_store.check_file(cfg, registry_path)
-    registry, tables = build_day(cfg, date, mode, encounters)
+    clock = Stopwatch()
+    with clock("registry"):
+        registry = derive_registry(cfg, date)                                             # 1
     target = day_folder(out_root, mode, date)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(target)
     try:
+        schemas = contracts()
+        pieces: dict[str, list[dict]] = {name: [] for name in schemas}
+        for name, table in iter_day(cfg, date, mode, registry, encounters, clock):
+            pieces[name].append(table)
         rows = {}
-        for name, schema in contracts().items():
-            rows[name] = write_table(staging / file_name(schema), tables[name], schema, cfg.tz)
-        report = validate_day(staging, date)
+        for name, schema in schemas.items():
+            table = {col: np.concatenate([p[col] for p in pieces[name]]) for col in pieces[name][0]}
+            with clock(f"write {name}"):
+                rows[name] = write_table(staging / file_name(schema), table, schema, cfg.tz)
+        with clock("validate"):
+            report = validate_day(staging, date)
         if not report.ok:
             raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
                                 + "\n  ".join(report.summary(10)))
-        publish_day(staging, target, manifest(cfg, date, mode))
+        with clock("publish"):
+            publish_day(staging, target, manifest(cfg, date, mode, encounters))
     except BaseException:
         discard(staging)
         raise
     added = 0
-    if mode == "raw":
+    if mode == "raw" and save_registry:
         added = registry_store.save(cfg, registry, registry_path)
     new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
-    return DayResult(target, rows, added if mode == "raw" else new_today)
+    return DayResult(target, rows, added if mode == "raw" else new_today, clock.seconds)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.registry import Registry
+from data_generator.generators.timeline import row_ids
 from data_generator.timeutil import DAY, HOUR, local_hour, local_midnight
 
 CANDIDATES = 24
@@ -32,6 +33,11 @@ class Encounters:
 
     def __len__(self) -> int:
         return len(self.admit)
+
+    def take(self, rows: np.ndarray) -> Encounters:
+        """The encounters at `rows`, e.g. one chunk of a large day."""
+        return Encounters({k: v[rows] for k, v in self.table.items()}, self.patient_index[rows],
+                          self.admit[rows], self.discharge[rows], self.scenario[rows], self.outcome[rows])
 
 
 def _pick(rng: np.random.Generator, weights: dict, n: int) -> np.ndarray:
@@ -185,7 +191,7 @@ def generate_encounters(cfg: Config, date: dt.date, registry: Registry, n: int,
                                    cols["discharge_disposition"], rng)
     patient = _choose_patients(cfg, registry, date, scen, rng)
     order = np.lexsort((patient, admit))
-    ids = np.strings.add(f"ENC-{date:%Y%m%d}-", np.strings.zfill(np.arange(1, n + 1).astype(str), 5))
+    ids = row_ids("ENC", date, 1, n, 5)
     table = {
         "encounter_id": ids,
         "patient_id": registry.table["patient_id"][patient[order]],

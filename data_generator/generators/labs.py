@@ -17,7 +17,7 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Physiology, effect
-from data_generator.generators.timeline import condition_mask, firings
+from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
@@ -140,7 +140,7 @@ def _patient_baselines(cfg: Config, enc: Encounters, rng: np.random.Generator) -
 
 
 def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, vitals: Vitals,
-                  rng: np.random.Generator) -> Labs:
+                  rng: np.random.Generator, first_id: int = 1) -> Labs:
     panels = cfg.labs["panels"]
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
@@ -163,7 +163,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
         pending = _lab_triggers(cfg, enc, new_parts, fired, rng)
         if not pending:
             break
-    return _assemble(cfg, date, enc, parts, rng)
+    return _assemble(cfg, date, enc, parts, rng, first_id)
 
 
 def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
@@ -193,7 +193,7 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
     return out
 
 
-def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng) -> Labs:
+def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
     cat, panels = cfg.labs["tests"], cfg.labs["panels"]
     cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "test", "value")}
     for rows, hours, result_h, panel, vals in parts:
@@ -229,7 +229,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng) -> Labs:
         text[is_culture], flag[is_culture] = _culture(cfg, enc, e[is_culture], rng)
     n = e.size
     table = {
-        "lab_id": np.strings.add(f"LAB-{date:%Y%m%d}-", np.strings.zfill(np.arange(1, n + 1).astype(str), 7)),
+        "lab_id": row_ids("LAB", date, first_id, n, 7),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
         "event_time": collect,

@@ -23,7 +23,7 @@ from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
-from data_generator.generators.timeline import condition_mask, firings
+from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.rng import int_seed
 from data_generator.timeutil import HOUR, local_midnight
@@ -241,7 +241,7 @@ def _formatters(cfg: Config):
 
 
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
-                   vitals: Vitals, labs: Labs, rng: np.random.Generator) -> dict[str, np.ndarray]:
+                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1) -> dict[str, np.ndarray]:
     notes = _schedule(cfg, date, enc, vitals, rng)
     chart = _Chart(cfg, vitals, labs, len(enc))
     vitals_line, labs_line = _formatters(cfg)
@@ -250,7 +250,6 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     authors = {role: _authors(cfg.seed, locale, role, a["count"], a["suffix"])
                for role, a in catalogue["authors"].items()}
     sex_words = catalogue["sex_words"]
-    patient_row = {pid: i for i, pid in enumerate(registry.table["patient_id"].tolist())}
     rows = {k: [] for k in ("note_time", "note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
     history_cache: dict[int, list] = {}
@@ -258,7 +257,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         e = note.enc
         scenario, outcome = enc.scenario[e], enc.outcome[e]
         sc = cfg.scenarios[scenario]
-        p = patient_row[enc.table["patient_id"][e]]
+        p = enc.patient_index[e]
         sex = registry.table["sex"][p]
         first, latest, worst = chart.vitals(e, note.hours)
         context = {
@@ -298,7 +297,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     e = np.asarray(rows["enc"], dtype=np.int64)
     n = e.size
     return {
-        "note_id": np.strings.add(f"NOTE-{date:%Y%m%d}-", np.strings.zfill(np.arange(1, n + 1).astype(str), 6)),
+        "note_id": row_ids("NOTE", date, first_id, n, 6),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
         "note_time": np.minimum(np.asarray(rows["note_time"], dtype=np.int64), enc.discharge[e]),

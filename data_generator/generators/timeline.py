@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
+
+
+def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
+    """IDs unique across days: PREFIX-YYYYMMDD-000001 numbered from `first`."""
+    return np.strings.add(f"{prefix}-{date:%Y%m%d}-", np.strings.zfill(np.arange(first, first + n).astype(str), width))
 
 
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from data_generator import news2
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Physiology, effect
-from data_generator.generators.timeline import ar1_noise, expand
+from data_generator.generators.timeline import ar1_noise, expand, row_ids
 from data_generator.timeutil import HOUR, local_hour
 
 LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score", "mentation")
@@ -56,7 +56,7 @@ def _params(cfg: Config, scenario: str, name: str) -> dict:
 
 
 def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
-                    rng: np.random.Generator) -> Vitals:
+                    rng: np.random.Generator, first_id: int = 1) -> Vitals:
     owner, pos, hours = charting_grid(cfg, enc, phys, rng)
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
@@ -101,7 +101,7 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     _drop_missing(cfg, table, rng)
     n = owner.size
-    table["vital_id"] = np.strings.add(f"VIT-{date:%Y%m%d}-", np.strings.zfill(np.arange(1, n + 1).astype(str), 7))
+    table["vital_id"] = row_ids("VIT", date, first_id, n, 7)
     return Vitals(table, owner, hours)
 
 
