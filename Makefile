@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODE ?= raw
 
-.PHONY: help require-date sample raw backfill validate test lint clean
+.PHONY: help require-date sample raw backfill validate bench test lint clean
 
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
 	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
 	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
 	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N]   every day of a range, in parallel"
+	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
 	@echo "make test                      lint (ruff) then the test suite (pytest)"
 	@echo "make clean                     remove .venv, caches and data/raw"
 
@@ -37,8 +38,11 @@ backfill: $(STAMP)
 validate: require-date $(STAMP)
 	$(BIN)/datagen validate --date $(DATE) --mode $(MODE)
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check data_generator tests
+	$(BIN)/ruff check data_generator tests benchmarks
 
 test: lint
 	$(BIN)/pytest
