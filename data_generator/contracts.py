@@ -1,7 +1,8 @@
 """The five file contracts: one loader for the JSON Schemas in `schemas/`, and the violation shape.
 
 Each schema is the single contract for its file: column order is the order of `properties`,
-`x-file` names the file, `x-decimals` says how numbers are printed, and the `x-*` blocks
+`x-file` names the file, `x-decimals` says how numbers are printed, `x-dictionary` marks
+low-cardinality strings (dictionary-encoded in Parquet), and the `x-*` blocks
 (`x-primaryKey`, `x-foreignKeys`, `x-referencedBy`, `x-timeWindow`, `x-rowRules`,
 `x-batchDate`) declare the rules JSON Schema cannot express across rows or files.
 """
@@ -60,6 +61,12 @@ def column_type(prop: dict) -> str:
     if base == "string" and prop.get("format") in ("date-time", "date"):
         return prop["format"]
     return base
+
+
+def dictionary_encoded(prop: dict) -> bool:
+    """Whether a string column is stored dictionary-encoded in Parquet: an `enum`, or marked
+    `x-dictionary: true` (few distinct values, such as scenario, panel or unit)."""
+    return column_type(prop) == "string" and bool(prop.get("x-dictionary", "enum" in prop))
 
 
 def nullable(prop: dict) -> bool:
