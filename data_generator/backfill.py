@@ -13,15 +13,24 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from data_generator.config import Config, load_config
 from data_generator.errors import DataGenError, UsageError
-from data_generator.generate_daily_batch import day_folder, generate_day, manifest, up_to_date, with_seed
+from data_generator.generate_daily_batch import (
+    check_out_root,
+    day_folder,
+    generate_day,
+    manifest,
+    up_to_date,
+    with_seed,
+)
 from data_generator.generators import registry_store
 from data_generator.generators.registry import derive_registry
+from data_generator.locks import exclusive, registry_lock
 
 
 @dataclass
@@ -77,9 +86,18 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
              executor: str = "process", scheduler: str | None = None,
              progress: Callable[[dt.date, int], None] | None = None) -> BackfillResult:
     cfg = _config(str(config), seed)
-    registry_path = registry_path or registry_store.DEFAULT_PATH
-    if mode == "raw":
-        registry_store.check_file(cfg, registry_path)
+    registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
+    check_out_root(out_root)
+    with ExitStack() as locks:
+        if mode == "raw":  # workers never touch the registry; the parent holds it throughout
+            locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
+            registry_store.check_file(cfg, registry_path)
+        return _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters, registry_path,
+                         executor, scheduler, progress)
+
+
+def _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters, registry_path, executor,
+              scheduler, progress) -> BackfillResult:
     todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters)
     result = BackfillResult(skipped=skipped)
     jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters) for d in todo]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -44,9 +45,16 @@ def _generation_options(p: argparse.ArgumentParser) -> None:
                    help="raw-mode patient registry (default data_generator/state/patients_master.csv)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are the project's one-line UsageError, not usage text."""
+
+    def error(self, message: str):
+        raise UsageError(self.prog, message, hint=f"see `{self.prog} --help`")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="datagen", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="datagen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p, mode_required=True):
         p.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
@@ -74,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _generation_options(back)
 
+    reg = sub.add_parser("registry", help="manage the raw-mode patient registry")
+    reg.add_argument("action", choices=("restore",), help="restore: put the backup kept at the last update back")
+    reg.add_argument("--registry", type=Path, help="registry file (default data_generator/state/patients_master.csv)")
+
     val = sub.add_parser("validate", help="check a written day folder against the contracts")
     common(val)
     val.add_argument("--show", type=_positive, default=20, help="violations to list (default 20)")
@@ -99,6 +111,9 @@ def _generate(args) -> int:
     from data_generator.generate_daily_batch import generate_day, with_seed
 
     parse_date(args.date)
+    if args.mode == "sample" and args.registry:
+        raise UsageError("--registry", "contradicts --mode sample, which never reads or writes a registry",
+                         hint="drop --registry or use --mode raw")
     cfg = with_seed(load_config(args.config), args.seed)
     date = _checked_date(cfg, args.date)
     result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry)
@@ -106,6 +121,9 @@ def _generate(args) -> int:
         counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
         print(f"wrote {result.folder}: {counts}{reg}")
+    if result.registry_full:
+        print(f"datagen: note: the registry is full (registry.max_total = {cfg.generator['registry']['max_total']}); "
+              "the day's encounters all went to existing patients", file=sys.stderr)
     return 0
 
 
@@ -113,9 +131,14 @@ def _backfill(args) -> int:
     from data_generator.backfill import Progress, backfill, date_range
     from data_generator.config import load_config
     from data_generator.generate_daily_batch import with_seed
+    from data_generator.generators.registry import registered_count
 
     parse_date(args.start, "--start")
     parse_date(args.end, "--end")
+    if args.executor == "process" and args.scheduler:
+        raise UsageError("--scheduler", "only applies to --executor dask", hint="add --executor dask or drop it")
+    if args.mode == "sample" and args.registry:
+        raise UsageError("--registry", "contradicts --mode sample, which never reads or writes a registry")
     cfg = with_seed(load_config(args.config), args.seed)
     start, end = _checked_date(cfg, args.start, "--start"), _checked_date(cfg, args.end, "--end")
     if args.workers == 0:
@@ -127,6 +150,9 @@ def _backfill(args) -> int:
                           scheduler=args.scheduler, progress=bar)
     finally:
         bar.close()
+    if registered_count(cfg, end) >= cfg.generator["registry"]["max_total"]:
+        print(f"datagen: note: the registry is full (registry.max_total = {cfg.generator['registry']['max_total']}); "
+              "later days' encounters all went to existing patients", file=sys.stderr)
     if not args.quiet:
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
         print(f"backfill {start}..{end}: {len(result.done)} days written, {len(result.skipped)} already "
@@ -151,16 +177,32 @@ def _validate(args) -> int:
     return 0 if report.ok else 1
 
 
+def _registry(args) -> int:
+    from data_generator.generators import registry_store
+    from data_generator.locks import exclusive, registry_lock
+
+    path = Path(args.registry or registry_store.DEFAULT_PATH)
+    with exclusive(registry_lock(path), f"registry {path}"):
+        n = registry_store.restore(path)
+    print(f"restored {path} from its backup: {n} patients")
+    return 0
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM cleans up exactly like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        commands = {"generate": _generate, "backfill": _backfill, "validate": _validate}
+        args = _parser().parse_args(argv)
+        commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("datagen: interrupted; nothing was published", file=sys.stderr)
+        print("datagen: interrupted; the last complete day and registry are kept", file=sys.stderr)
         return 130
 
 

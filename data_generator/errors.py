@@ -58,3 +58,10 @@ class OutputError(DataGenError):
 
     code = "output"
     exit_code = 6
+
+
+class BusyError(DataGenError):
+    """Another run holds the day folder or the registry."""
+
+    code = "busy"
+    exit_code = 7

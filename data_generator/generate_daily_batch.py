@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,19 +27,20 @@ import numpy as np  # noqa: E402
 from data_generator import __version__  # noqa: E402
 from data_generator.config import Config  # noqa: E402
 from data_generator.contracts import contracts, file_name  # noqa: E402
-from data_generator.errors import ContractError  # noqa: E402
+from data_generator.errors import ContractError, OutputError  # noqa: E402
 from data_generator.generators import registry_store  # noqa: E402
 from data_generator.generators.encounters import day_volume, generate_encounters  # noqa: E402
 from data_generator.generators.labs import generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
 from data_generator.generators.physiology import build_physiology  # noqa: E402
-from data_generator.generators.registry import Registry, derive_registry  # noqa: E402
+from data_generator.generators.registry import Registry, derive_registry, registered_count  # noqa: E402
 from data_generator.generators.vitals import generate_vitals  # noqa: E402
+from data_generator.locks import day_lock, exclusive, registry_lock  # noqa: E402
 from data_generator.publish import MANIFEST, discard, publish_day, staging_dir  # noqa: E402
 from data_generator.rng import stream  # noqa: E402
 from data_generator.validate import validate_day  # noqa: E402
-from data_generator.writer import write_table  # noqa: E402
+from data_generator.writer import TableWriter  # noqa: E402
 
 MODES = ("raw", "sample")
 PINNED = ("faker", "numpy")
@@ -53,6 +55,7 @@ class DayResult:
     rows: dict[str, int]
     new_patients: int
     seconds: dict[str, float] = field(default_factory=dict)
+    registry_full: bool = False
 
 
 class Stopwatch:
@@ -150,43 +153,99 @@ def up_to_date(folder: Path, inputs: dict) -> bool:
     return isinstance(found, dict) and all(found.get(k) == v for k, v in inputs.items())
 
 
+def check_out_root(out_root: Path) -> None:
+    """The output root must be an existing, writable folder (a typo must not create a new tree)."""
+    out_root = Path(out_root)
+    if not out_root.exists():
+        raise OutputError(str(out_root), "output root does not exist", hint="create it or pass --out-root")
+    if not out_root.is_dir():
+        raise OutputError(str(out_root), "output root is a file, not a folder", hint="pass --out-root DIR")
+    if not os.access(out_root, os.W_OK | os.X_OK):
+        raise OutputError(str(out_root), "output root is not writable", hint="check its permissions")
+
+
+def recover_leftovers(target: Path) -> None:
+    """Tidy what a killed run may have left beside the day folder (call with the day lock held).
+
+    A run killed between moving the previous day aside and moving the new one in leaves the
+    previous complete day as `.old-<date>-<pid>`: it is put back. Staging folders are removed.
+    """
+    for old in sorted(target.parent.glob(f".old-{target.name}-*")):
+        if not target.exists() and (old / MANIFEST).exists():
+            os.rename(old, target)
+        else:
+            discard(old)
+    for staging in target.parent.glob(f".tmp-{target.name}-*"):
+        discard(staging)
+
+
 def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
                  registry_path: Path | None = None, save_registry: bool = True) -> DayResult:
-    """Generate, validate and publish one day; raw mode then saves the registry."""
-    registry_path = registry_path or registry_store.DEFAULT_PATH
-    if mode == "raw" and save_registry:
-        registry_store.check_file(cfg, registry_path)
-    clock = Stopwatch()
-    with clock("registry"):
-        registry = derive_registry(cfg, date)                                             # 1
+    """Generate, validate and publish one day; raw mode then saves the registry.
+
+    One run at a time per day folder and per registry (others are refused); a failure or a
+    kill at any point leaves the previous day folder or none, and the previous registry or the
+    new complete one.
+    """
+    registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
+    check_out_root(out_root)
     target = day_folder(out_root, mode, date)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(str(target.parent), f"cannot create folder: {exc.strerror}") from None
+    with ExitStack() as locks:
+        locks.enter_context(exclusive(day_lock(target), f"day folder {target}"))
+        if mode == "raw" and save_registry:
+            locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
+            registry_store.check_file(cfg, registry_path)
+        recover_leftovers(target)
+        clock = Stopwatch()
+        with clock("registry"):
+            registry = derive_registry(cfg, date)                                             # 1
+        rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock)
+        added = registry_store.save(cfg, registry, registry_path) if mode == "raw" and save_registry else 0
+    new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
+    full = registered_count(cfg, date) >= cfg.generator["registry"]["max_total"]
+    return DayResult(target, rows, added if mode == "raw" else new_today, clock.seconds, full)
+
+
+def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
+                            target: Path, clock: Stopwatch) -> dict[str, int]:
     staging = staging_dir(target)
     try:
         schemas = contracts()
-        pieces: dict[str, list[dict]] = {name: [] for name in schemas}
-        for name, table in iter_day(cfg, date, mode, registry, encounters, clock):
-            pieces[name].append(table)
-        rows = {}
-        for name, schema in schemas.items():
-            table = {col: np.concatenate([p[col] for p in pieces[name]]) for col in pieces[name][0]}
-            with clock(f"write {name}"):
-                rows[name] = write_table(staging / file_name(schema), table, schema, cfg.tz)
+        writers = {name: TableWriter(staging / file_name(schema), schema, cfg.tz) for name, schema in schemas.items()}
+        try:
+            for name, table in iter_day(cfg, date, mode, registry, encounters, clock):  # streamed chunk by chunk
+                with clock(f"write {name}"):
+                    writers[name].write(table)
+        finally:
+            rows = {name: w.close() for name, w in writers.items()}
         with clock("validate"):
             report = validate_day(staging, date)
         if not report.ok:
             raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
                                 + "\n  ".join(report.summary(10)))
+        hold("publish")
         with clock("publish"):
             publish_day(staging, target, manifest(cfg, date, mode, encounters))
+    except OSError as exc:
+        discard(staging)
+        where = exc.filename or staging
+        raise OutputError(str(where), f"cannot write: {exc.strerror}", hint="nothing was published") from None
     except BaseException:
         discard(staging)
         raise
-    added = 0
-    if mode == "raw" and save_registry:
-        added = registry_store.save(cfg, registry, registry_path)
-    new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
-    return DayResult(target, rows, added if mode == "raw" else new_today, clock.seconds)
+    return rows
+
+
+def hold(step: str) -> None:
+    """Test hook for fault tests: with DATAGEN_HOLD_AT=<step>, announce the step on stderr and
+    wait there, so a test can kill the real process at a known point."""
+    if os.environ.get("DATAGEN_HOLD_AT") == step:
+        print(f"holding at {step}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("DATAGEN_HOLD_SECONDS", "30")))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ def test_module_and_console_command_agree(tmp_path):
     """`python -m data_generator generate` and `datagen generate` write the same bytes."""
     args = ["generate", "--date", "2026-01-16", "--mode", "sample", "--encounters", "6", "--quiet",
             "--config", str(CONFIG)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     a = run(sys.executable, "-m", "data_generator", *args, "--out-root", str(tmp_path / "a"))
     assert a.returncode == 0 and a.stdout == "", a.stderr
     datagen = shutil.which("datagen", path=str(Path(sys.executable).parent))
@@ -98,12 +101,16 @@ def test_raw_mode_registry_is_idempotent(tmp_path):
     assert len(reg.read_text().splitlines()) == 81
 
 
-def test_sample_mode_never_touches_the_registry(tmp_path):
-    """Sample mode derives the registry in memory and writes no registry file."""
+def test_sample_mode_never_touches_the_registry(tmp_path, cfg):
+    """Sample mode derives the registry in memory; naming a registry for it is refused as contradictory."""
+    from data_generator.generate_daily_batch import generate_day
+
     reg = tmp_path / "patients_master.csv"
+    generate_day(cfg, dt.date(2025, 1, 3), "sample", tmp_path, encounters=5, registry_path=reg)
+    assert not reg.exists()
     r = run(sys.executable, "-m", "data_generator", "generate", "--mode", "sample", "--date", "2025-01-03",
-            "--encounters", "5", "--out-root", str(tmp_path), "--config", str(CONFIG), "--registry", str(reg))
-    assert r.returncode == 0, r.stderr
+            "--out-root", str(tmp_path), "--config", str(CONFIG), "--registry", str(reg))
+    assert r.returncode == 2 and "--registry" in r.stderr and "contradicts" in r.stderr
     assert not reg.exists()
 
 

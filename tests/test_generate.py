@@ -19,6 +19,11 @@ from tests.conftest import DAY, copy_config
 FILES = ("patients.csv", "encounters.csv", "vitals.csv", "labs.csv", "notes.jsonl", "_manifest.json")
 
 
+def _dir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _read(folder):
     enc = pd.read_csv(folder / "encounters.csv")
     return {
@@ -70,8 +75,8 @@ def test_admissions_fall_on_the_batch_date(day_dir):
 
 def test_same_seed_gives_identical_bytes(tmp_path, cfg):
     """Same config, seed and date: every file, manifest included, is byte-identical."""
-    a = generate_day(cfg, DAY, "sample", tmp_path / "a", encounters=40).folder
-    b = generate_day(cfg, DAY, "sample", tmp_path / "b", encounters=40).folder
+    a = generate_day(cfg, DAY, "sample", _dir(tmp_path / "a"), encounters=40).folder
+    b = generate_day(cfg, DAY, "sample", _dir(tmp_path / "b"), encounters=40).folder
     for name in FILES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
@@ -80,8 +85,8 @@ def test_a_different_seed_gives_different_data(tmp_path, cfg):
     """The seed matters: another seed gives other vitals."""
     from data_generator.generate_daily_batch import with_seed
 
-    a = generate_day(cfg, DAY, "sample", tmp_path / "a", encounters=30).folder
-    b = generate_day(with_seed(cfg, cfg.seed + 1), DAY, "sample", tmp_path / "b", encounters=30).folder
+    a = generate_day(cfg, DAY, "sample", _dir(tmp_path / "a"), encounters=30).folder
+    b = generate_day(with_seed(cfg, cfg.seed + 1), DAY, "sample", _dir(tmp_path / "b"), encounters=30).folder
     assert (a / "vitals.csv").read_bytes() != (b / "vitals.csv").read_bytes()
 
 
@@ -126,7 +131,7 @@ def test_returning_patients_are_identical_across_days(tmp_path):
         g["registry"]["new_patients_per_day"] = 5
     cfg = load_config(copy_config(tmp_path, small_registry))
     days = [_read(generate_day(cfg, dt.date(2026, 1, 10) + dt.timedelta(days=i), "sample",
-                               tmp_path / "out", encounters=25).folder)["patients"] for i in range(3)]
+                               _dir(tmp_path / "out"), encounters=25).folder)["patients"] for i in range(3)]
     allp = pd.concat(days)
     repeated = allp[allp.patient_id.duplicated(keep=False)]
     assert repeated.patient_id.nunique() > 0
@@ -159,7 +164,7 @@ def test_loads_in_duckdb_with_typed_columns(day_dir):
 
 def test_a_day_that_breaks_its_contract_publishes_nothing(tmp_path, cfg, monkeypatch):
     """An impossible value fails validation: no day folder, no staging folder, previous day kept."""
-    out = tmp_path / "out"
+    out = _dir(tmp_path / "out")
     good = generate_day(cfg, DAY, "sample", out, encounters=10).folder
     before = {p.name: p.read_bytes() for p in good.iterdir()}
     real = vitals_module._chart
@@ -173,4 +178,4 @@ def test_a_day_that_breaks_its_contract_publishes_nothing(tmp_path, cfg, monkeyp
     with pytest.raises(ContractError, match="heart_rate"):
         generate_day(cfg, DAY, "sample", out, encounters=10)
     assert {p.name: p.read_bytes() for p in good.iterdir()} == before
-    assert [p.name for p in (out / "sample").iterdir()] == [DAY.isoformat()]
+    assert sorted(p.name for p in (out / "sample").iterdir()) == [".locks", DAY.isoformat()]

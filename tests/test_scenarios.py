@@ -56,7 +56,7 @@ def test_new_scenario_from_yaml_alone(tmp_path):
     path = copy_config(tmp_path, lambda g: g["scenarios"]["weights"].update(migraine=5.0))
     (path.parent / "scenarios" / "migraine.yaml").write_text(NEW_SCENARIO)
     cfg = load_config(path)
-    folder = generate_day(cfg, DAY, "sample", tmp_path / "out", encounters=80).folder
+    folder = generate_day(cfg, DAY, "sample", tmp_path, encounters=80).folder
     assert validate_day(folder, DAY).ok
     enc = pd.read_csv(folder / "encounters.csv")
     mig = enc[enc.scenario == "migraine"]

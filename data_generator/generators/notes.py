@@ -96,7 +96,7 @@ _SHIFT = 1e4  # larger than any vital value: keeps running extremes inside each 
 
 def _present(col: np.ndarray) -> np.ndarray:
     if col.dtype == object:
-        return np.array([x is not None for x in col.tolist()], dtype=bool)
+        return np.not_equal(col, None).astype(bool)
     return ~np.isnan(col)
 
 

@@ -9,6 +9,7 @@ seed or config) is refused, never silently rewritten. The file is replaced atomi
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from data_generator.generators.registry import Registry, derive_registry
 from data_generator.writer import format_columns, write_table
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "state" / "patients_master.csv"
+FORMAT_VERSION = 1  # bumped when the file's layout changes; newer files are refused
 
 
 def _read(path: Path) -> dict[str, list]:
@@ -40,35 +42,66 @@ def _read(path: Path) -> dict[str, list]:
     return {c: table.column(c).to_pylist() for c in names}
 
 
+def _check_version(path: Path) -> None:
+    meta = _meta_path(path)
+    if not meta.exists():
+        return
+    try:
+        version = json.loads(meta.read_text())["format_version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RegistryError(str(meta), "unreadable registry metadata",
+                            hint="restore it with `datagen registry restore` or move the registry aside") from None
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise RegistryError(str(path), f"written by a newer registry format (version {version}, "
+                            f"this generator reads {FORMAT_VERSION})", hint="upgrade the generator")
+
+
 def check_file(cfg: Config, path: Path) -> int:
     """Rows on file, after checking each equals the seed's derivation of that patient."""
     if not path.exists():
         return 0
+    _check_version(path)
     on_file = _read(path)
-    n = len(on_file["patient_id"])
+    ids = on_file["patient_id"]
+    n = len(ids)
     if n == 0:
         return 0
+    seen: dict[str, int] = {}
+    for i, pid in enumerate(ids):
+        if pid in seen:
+            raise RegistryError(f"{path}:{i + 2} patient_id", f"duplicate of line {seen[pid] + 2}", found=pid,
+                                hint="restore the backup with `datagen registry restore`")
+        seen[pid] = i
     last = on_file["registered_date"][-1]
     try:
         derived = derive_registry(cfg, dt.date.fromisoformat(last))
     except (TypeError, ValueError):
-        raise RegistryError(f"{path}:{n + 1}", "registered_date is not a date", found=last) from None
-    expected = format_columns(derived.table, load_contract("patients"), cfg.tz)
+        raise RegistryError(f"{path}:{n + 1} registered_date", "not a date", found=last) from None
     if len(derived) < n:
         raise RegistryError(f"{path}:{len(derived) + 2}", "more patients than the config registers",
                             hint="the registry belongs to another config or seed; move it aside")
+    expected = format_columns(derived.table, load_contract("patients"), cfg.tz)
     for col, values in on_file.items():
         want = expected[col].to_pylist()[:n]
         if values != want:
             row = next(i for i, (a, b) in enumerate(zip(values, want, strict=True)) if a != b)
             raise RegistryError(f"{path}:{row + 2} {col}", "differs from the patient derived from the seed",
                                 found=values[row],
-                                hint="the registry was edited or belongs to another seed; restore its backup")
+                                hint="the registry was edited or belongs to another seed; "
+                                     "`datagen registry restore` brings back the backup")
+    if n != len(derived):
+        raise RegistryError(str(path), f"ends part-way through {last}: {n} patients on file, "
+                            f"{len(derived)} registered by then (truncated?)",
+                            hint="`datagen registry restore` brings back the backup")
     return n
 
 
 def save(cfg: Config, registry: Registry, path: Path) -> int:
-    """Write the registry if it grew; returns how many patients were added."""
+    """Write the registry if it grew; returns how many patients were added.
+
+    New file first (fsynced), then the previous version is copied to the backup, then the new
+    file is renamed over the old one: at every instant the registry is the old or the new one.
+    """
     before = check_file(cfg, path)
     if len(registry) <= before:
         return 0
@@ -76,15 +109,54 @@ def save(cfg: Config, registry: Registry, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write_table(tmp, registry.table, load_contract("patients"), cfg.tz)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        if path.exists():  # keep the previous version as the backup, never a moment without one
+        _fsync(tmp)
+        if path.exists():
             backup_tmp = path.with_name(f".{path.name}.{os.getpid()}.bak")
             shutil.copy2(path, backup_tmp)
-            os.replace(backup_tmp, path.with_name(path.name + ".bak"))
+            _fsync(backup_tmp)
+            os.replace(backup_tmp, backup_path(path))
         os.replace(tmp, path)
+        _write_meta(path)
+        _fsync(path.parent)
+    except OSError as exc:
+        raise RegistryError(str(path), f"cannot write the registry: {exc.strerror}",
+                            hint="the previous registry is unchanged") from None
     finally:
         if tmp.exists():
             tmp.unlink()
     return int(len(registry) - before)
 
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def restore(path: Path) -> int:
+    """Put the backup back in place (atomically); returns the patients it holds."""
+    backup = backup_path(path)
+    if not backup.exists():
+        raise RegistryError(str(backup), "no backup to restore", hint="a backup is kept after the registry first grows")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.restore")
+    shutil.copy2(backup, tmp)
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _write_meta(path)
+    return len(_read(path)["patient_id"])
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".meta.json")
+
+
+def _write_meta(path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.meta")
+    tmp.write_text(json.dumps({"format_version": FORMAT_VERSION}) + "\n")
+    os.replace(tmp, _meta_path(path))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
