@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -17,11 +16,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from data_generator.contracts import Violation
 from data_generator.errors import OutputError
 
 MANIFEST = "_manifest.json"
+ROW_COUNT_BLOCK = 4 << 20  # bytes per block when counting CSV records
 
 
 def staging_dir(target: Path) -> Path:
@@ -117,28 +118,37 @@ def _describe(path: Path) -> dict:
 
 
 def _rows(path: Path) -> int | None:
-    """Data records: JSONL lines, or CSV records after the header (quoted newlines allowed)."""
+    """Data records: JSONL lines, CSV records after the header (quoted newlines allowed), or
+    Parquet rows; read in blocks, so memory stays bounded for large files."""
     if path.suffix == ".jsonl":
         with open(path, "rb") as f:
             return sum(1 for line in f if line.strip())
+    if path.suffix == ".parquet":
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError):
+            return None
     if path.suffix != ".csv":
         return None
-    raw = path.read_bytes()
+    with open(path, "rb") as f:
+        head = f.readline(1 << 20)
     try:
-        names = next(csv.reader([raw.partition(b"\n")[0].decode().rstrip("\r")]), [])
+        names = next(csv.reader([head.decode().rstrip("\r\n")]), [])
         names = [f"c{i}" for i in range(len(names))]  # positions: header names may repeat
         if not names:
             return 0
-        table = pacsv.read_csv(
-            io.BytesIO(raw),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                           block_size=ROW_COUNT_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True,
                                              invalid_row_handler=lambda row: "skip"),
             convert_options=pacsv.ConvertOptions(include_columns=["c0"],
                                                  column_types={"c0": pa.string()}))
+        with reader:
+            return sum(batch.num_rows for batch in reader)
     except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
         return None
-    return table.num_rows
 
 
 def _fsync(path: Path) -> None:

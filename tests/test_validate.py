@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data_generator import contracts, writer
+from data_generator import contracts, validate, writer
 from data_generator.timeutil import local_midnight, zone
 from data_generator.validate import validate_day
 
@@ -327,3 +327,57 @@ def test_violations_capped_counts_exact(day):
     report = validate_day(day, BATCH, max_violations=1)
     assert len(report.violations) == 1
     assert report.counts["foreign_key"] == 3
+
+
+def _many_rows(table: dict, ids: str, prefix: str, copies: int, width: int) -> dict:
+    """`table` repeated `copies` times with fresh IDs (same encounters, so still valid)."""
+    out = {k: np.concatenate([np.asarray(v)] * copies) for k, v in table.items()}
+    out[ids] = obj(*(f"{prefix}{i:0{width}d}" for i in range(1, len(out[ids]) + 1)))
+    return out
+
+
+def test_line_numbers_across_csv_batches(tmp_path, monkeypatch):
+    """With tiny read blocks, violations deep in a CSV (after a skipped ragged row) keep their
+    line numbers, and a duplicate key in another batch is still found."""
+    monkeypatch.setattr(validate, "BLOCK_SIZE", 1024)
+    tables = day_tables()
+    vitals = _many_rows(tables["vitals"], "vital_id", "VIT-20260308-", 100, 7)
+    vitals["heart_rate"][349] = 900.0  # data row 349 -> line 351
+    vitals["vital_id"][389] = vitals["vital_id"][9]  # line 391 repeats line 11
+    day = write_day(tmp_path / "day", {**tables, "vitals": vitals})
+    assert (day / "vitals.csv").stat().st_size > 20 * 1024
+    edit(day, "vitals.csv", "VIT-20260308-0000005,", "VIT-20260308-0000005,EXTRA,")  # line 6
+    report = validate_day(day, BATCH)
+    assert found(report, "parse", "vitals.csv", 6)
+    assert [v.line for v in found(report, "maximum", "vitals.csv", None, "heart_rate")] == [351]
+    assert [v.line for v in found(report, "unique", "vitals.csv")] == [391]
+    assert report.rows["vitals.csv"] == 399
+
+
+def test_line_numbers_across_jsonl_batches(tmp_path, monkeypatch):
+    """JSONL read in small blocks reports a bad note on its physical line."""
+    monkeypatch.setattr(validate, "BLOCK_SIZE", 512)
+    tables = day_tables()
+    notes = _many_rows(tables["notes"], "note_id", "NOTE-20260308-", 60, 6)
+    notes["note_type"][100] = "memo"  # line 101
+    day = write_day(tmp_path / "day", {**tables, "notes": notes})
+    assert (day / "notes.jsonl").stat().st_size > 20 * 512
+    report = validate_day(day, BATCH)
+    assert [v.line for v in report.violations] == [101] and found(report, "enum", "notes.jsonl")
+    assert report.rows["notes.jsonl"] == 120
+
+
+def test_quoted_line_breaks_across_csv_batches(tmp_path, monkeypatch):
+    """Records holding line breaks, split over read blocks, are still one record each."""
+    monkeypatch.setattr(validate, "BLOCK_SIZE", 256)
+    tables = day_tables()
+    patients = _many_rows(tables["patients"], "patient_id", "P", 50, 7)
+    patients["mrn"] = obj(*(f"MRN{i:07d}" for i in range(1, 101)))
+    patients["zip"][80] = "ABCDE"  # record 81 -> line 82
+    encounters = {k: np.concatenate([np.asarray(v)] * 50) for k, v in tables["encounters"].items()}
+    encounters["encounter_id"] = obj(*(f"ENC-20260308-{i:05d}" for i in range(1, 101)))
+    encounters["patient_id"] = patients["patient_id"]
+    day = write_day(tmp_path / "day", {**tables, "patients": patients, "encounters": encounters})
+    report = validate_day(day, BATCH)
+    assert [(v.line, v.field) for v in found(report, "pattern", "patients.csv")] == [(82, "zip")]
+    assert report.rows["patients.csv"] == 100

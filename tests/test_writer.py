@@ -151,3 +151,35 @@ def test_chunked_writing_matches_single_chunk(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "CHUNK_ROWS", 3)
     writer.write_table(tmp_path / "many.csv", tables["vitals"], schema, TZ)
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "many.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["vitals", "notes", "patients"])
+def test_table_writer_chunks_match_one_write(tmp_path, name):
+    """Appending uneven chunks with TableWriter gives the bytes of one write_table call."""
+    table = day_tables()[name]
+    schema = contracts.load_contract(name)
+    n = len(next(iter(table.values())))
+    writer.write_table(tmp_path / "one", table, schema, TZ)
+    with writer.TableWriter(tmp_path / "many", schema, TZ) as out:
+        for rows in (slice(0, 1), slice(1, 1), slice(1, n)):
+            out.write({k: np.asarray(v)[rows] for k, v in table.items()})
+    assert out.close() == n
+    assert (tmp_path / "one").read_bytes() == (tmp_path / "many").read_bytes()
+
+
+def test_table_writer_without_chunks_writes_header(tmp_path):
+    """A TableWriter closed before any chunk leaves a header-only CSV."""
+    schema = contracts.load_contract("encounters")
+    with writer.TableWriter(tmp_path / "encounters.csv", schema, TZ) as out:
+        pass
+    assert out.rows == 0
+    assert (tmp_path / "encounters.csv").read_text() == ",".join(contracts.columns(schema)) + "\n"
+
+
+def test_data_file_names():
+    """CSV/JSONL names stay the contract's; Parquet is <stem>.parquet; other formats are refused."""
+    notes = contracts.load_contract("notes")
+    assert writer.data_file("d", notes).name == "notes.jsonl"
+    assert writer.data_file("d", notes, "parquet").name == "notes.parquet"
+    with pytest.raises(ContractError):
+        writer.data_file("d", notes, "xlsx")
