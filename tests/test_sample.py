@@ -14,7 +14,10 @@ SAMPLE_ROOT = ROOT / "data" / "sample"
 
 
 def _committed_days():
-    return sorted(p for p in SAMPLE_ROOT.iterdir() if p.is_dir()) if SAMPLE_ROOT.is_dir() else []
+    """Day folders under data/sample/ (hidden lock folders aside)."""
+    if not SAMPLE_ROOT.is_dir():
+        return []
+    return sorted(p for p in SAMPLE_ROOT.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def test_one_small_sample_day_is_committed():
