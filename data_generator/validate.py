@@ -25,6 +25,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -44,6 +45,7 @@ from data_generator.contracts import (
     column_type,
     columns,
     contracts,
+    nullable,
 )
 from data_generator.errors import ContractError
 from data_generator.publish import MANIFEST, verify_manifest
@@ -66,6 +68,9 @@ _OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equ
 # Keywords the column-wise and conditional passes cover; anything else is checked row-wise.
 _COVERED = {"$schema", "$id", "schema_version", "title", "description", "type", "required",
             "additionalProperties", "properties", "allOf"}
+_QUICK = {"type", "pattern", "minLength", "maxLength", "enum", "description", "title"}
+_ESCAPED = re.compile(r"\\[^0-9A-Za-z]")  # an escaped punctuation mark: same in RE2 and ECMA
+_UNPLAIN = re.compile(r"[\\.]|\(\?")  # classes, any-char and groups whose meaning may differ
 _ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
                "dependentSchemas", "dependentRequired", "minProperties", "maxProperties", "$ref"}
 
@@ -750,6 +755,12 @@ def _check_cells(table: _Table, col: str, items: dict, report: Report,
                  rows: np.ndarray | None = None) -> None:
     """Validate the distinct values of a column (or of its `rows`) in one jsonschema_rs call."""
     column = table.cols[col]
+    if rows is None and column._distinct is None:
+        quick = _quick_pass(column)
+        if quick is not None:
+            if quick.all():
+                return
+            rows = np.flatnonzero(~quick)  # only these need jsonschema_rs's verdict
     positions = None if rows is None else np.unique(column.index[rows])
     values = column.distinct if positions is None else [column.distinct[p] for p in positions]
     validator = _array_validator(json.dumps(items, sort_keys=True))
@@ -770,6 +781,31 @@ def _check_cells(table: _Table, col: str, items: dict, report: Report,
     for (rule, detail), where in by_rule.items():
         _report_rows(report, table, np.array(where), col, rule, detail,
                      lambda i: column.distinct[column.index[i]])
+
+
+def _quick_pass(column: _Column) -> np.ndarray | None:
+    """Per row: surely valid, by a vectorised check at least as strict as the column's schema
+    (string type, plain-ASCII pattern, lengths, enum); None if the schema goes beyond that."""
+    prop = column.prop
+    if column_type(prop) != "string" or {k for k in prop if not k.startswith("x-")} - _QUICK:
+        return None
+    pattern = prop.get("pattern")
+    if pattern is not None and _UNPLAIN.search(_ESCAPED.sub("", pattern)):
+        return None
+    text = column.text
+    ok = text.is_valid()
+    if pattern is not None:
+        ok = pc.and_(ok, pc.match_substring_regex(text, pattern))
+    if "minLength" in prop:
+        ok = pc.and_(ok, pc.greater_equal(pc.utf8_length(text), prop["minLength"]))
+    if "maxLength" in prop:
+        ok = pc.and_(ok, pc.less_equal(pc.utf8_length(text), prop["maxLength"]))
+    if "enum" in prop:
+        allowed = pa.array([e for e in prop["enum"] if isinstance(e, str)], pa.string())
+        ok = pc.and_(ok, pc.is_in(text, value_set=allowed))
+    if nullable(prop):
+        ok = pc.or_(pc.is_null(text), ok)
+    return pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
 
 
 def _rule(err, items: dict) -> tuple[str, str]:
@@ -838,8 +874,18 @@ def _check_rows(table: _Table, residual: dict, report: Report) -> None:
     names = [c for c in table.cols if c in fields]
     if table.n == 0 or not names:
         return
-    stacked = np.stack([table.cols[c].index for c in names], axis=1)
-    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    sizes = [max(len(table.cols[c].distinct), 1) for c in names]
+    if np.prod(np.array(sizes, dtype=float)) < 2.0 ** 62:  # one int64 per combination
+        key = np.zeros(table.n, dtype=np.int64)
+        for c, size in zip(names, sizes, strict=True):
+            key = key * size + table.cols[c].index
+        keys, inverse = np.unique(key, return_inverse=True)
+        combos = np.zeros((len(keys), len(names)), dtype=np.int64)
+        for j in range(len(names) - 1, -1, -1):
+            keys, combos[:, j] = np.divmod(keys, sizes[j])
+    else:
+        stacked = np.stack([table.cols[c].index for c in names], axis=1)
+        combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     rows = [{c: table.cols[c].distinct[p] for c, p in zip(names, combo, strict=True)}
             for combo in combos]
