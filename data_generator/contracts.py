@@ -79,7 +79,8 @@ class Violation:
     """One broken rule at one place: `vitals.csv:12 event_time: format date-time ('2026-13-..')`.
 
     `line` is the 1-based line of the record (CSV data row i is line i + 2, JSONL row i is
-    line i + 1); None for whole-file problems. `rule` is a stable code tests assert on.
+    line i + 1, Parquet row i is line i + 1); None for whole-file problems. `rule` is a
+    stable code tests assert on.
     """
 
     file: str
