@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODE ?= raw
 
-.PHONY: help require-date sample raw backfill validate bench test lint clean
+.PHONY: help require-date sample raw backfill validate preview report bench test lint clean
 
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
 	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
 	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
 	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N]   every day of a range, in parallel"
+	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
+	@echo "make report DATE=... MODE=...  HTML report of a published day"
 	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
 	@echo "make test                      lint (ruff) then the test suite (pytest)"
 	@echo "make clean                     remove .venv, caches and data/raw"
@@ -19,7 +21,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plots]'
 	@touch $(STAMP)
 
 require-date:
@@ -37,6 +39,13 @@ backfill: $(STAMP)
 
 validate: require-date $(STAMP)
 	$(BIN)/datagen validate --date $(DATE) --mode $(MODE)
+
+preview: $(STAMP)
+	@if [ -z "$(SCENARIO)" ]; then echo "error: SCENARIO is required, e.g. make preview SCENARIO=sepsis" >&2; exit 2; fi
+	$(BIN)/datagen preview --scenario $(SCENARIO)
+
+report: require-date $(STAMP)
+	$(BIN)/datagen report --date $(DATE) --mode $(MODE)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

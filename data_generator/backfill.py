@@ -51,6 +51,7 @@ class DayJob:
     mode: str
     out_root: str
     encounters: int | None
+    fmt: str = "csv"
 
 
 @cache
@@ -61,7 +62,8 @@ def _config(path: str, seed: int | None) -> Config:
 def run_job(job: DayJob) -> tuple[dt.date, int]:
     """Generate one day in a worker process; returns (date, rows written)."""
     cfg = _config(job.config, job.seed)
-    result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False)
+    result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False,
+                          fmt=job.fmt)
     return job.date, sum(result.rows.values())
 
 
@@ -72,18 +74,18 @@ def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def plan(cfg: Config, dates: Iterable[dt.date], mode: str, out_root: Path,
-         encounters: int | None) -> tuple[list[dt.date], list[dt.date]]:
+         encounters: int | None, fmt: str = "csv") -> tuple[list[dt.date], list[dt.date]]:
     """(days to generate, days already up to date)."""
     todo, skip = [], []
     for date in dates:
-        inputs = manifest(cfg, date, mode, encounters)
+        inputs = manifest(cfg, date, mode, encounters, fmt)
         (skip if up_to_date(day_folder(out_root, mode, date), inputs) else todo).append(date)
     return todo, skip
 
 
 def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Path, *, workers: int = 1,
              seed: int | None = None, encounters: int | None = None, registry_path: Path | None = None,
-             executor: str = "process", scheduler: str | None = None,
+             executor: str = "process", scheduler: str | None = None, fmt: str = "csv",
              progress: Callable[[dt.date, int], None] | None = None) -> BackfillResult:
     cfg = _config(str(config), seed)
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
@@ -93,14 +95,14 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
             locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
             registry_store.check_file(cfg, registry_path)
         return _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters, registry_path,
-                         executor, scheduler, progress)
+                         executor, scheduler, fmt, progress)
 
 
 def _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters, registry_path, executor,
-              scheduler, progress) -> BackfillResult:
-    todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters)
+              scheduler, fmt, progress) -> BackfillResult:
+    todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt)
     result = BackfillResult(skipped=skipped)
-    jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters) for d in todo]
+    jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt) for d in todo]
     run = _run_dask if executor == "dask" else _run_processes
     for date, rows in run(jobs, workers, scheduler):
         result.done.append(date)

@@ -39,6 +39,8 @@ def _positive(text: str) -> int:
 
 def _generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt",
+                   help="csv: the contract's CSV/JSONL files (default); parquet: typed Parquet files")
     p.add_argument("--seed", type=_positive, help="override the config seed")
     p.add_argument("--encounters", type=_positive, help="override each day's encounter count")
     p.add_argument("--registry", type=Path,
@@ -82,6 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _generation_options(back)
 
+    prev = sub.add_parser("preview", help="plot a scenario's trajectories (PNG), touching no data or registry")
+    prev.add_argument("--scenario", required=True, help="scenario name (file name in config/scenarios/)")
+    prev.add_argument("--n", type=_positive, default=20, help="encounters to simulate (default 20)")
+    prev.add_argument("--seed", type=_positive, help="override the config seed")
+    prev.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+    prev.add_argument("--out", type=Path, help="PNG path (default preview_<scenario>.png)")
+
+    rep = sub.add_parser("report", help="self-contained HTML report of a published day")
+    rep.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
+    rep.add_argument("--mode", choices=("raw", "sample"), default="raw")
+    rep.add_argument("--out-root", type=Path, default=Path("data"))
+    rep.add_argument("--out", type=Path, help="HTML path (default <day folder>.report.html)")
+    rep.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+
+    exp = sub.add_parser("export-fhir", help="write a published day as FHIR R4 bulk-data NDJSON")
+    common(exp, mode_required=False)
+    exp.add_argument("--mapping", type=Path, default=Path("config/reference/fhir.yaml"))
+
     reg = sub.add_parser("registry", help="manage the raw-mode patient registry")
     reg.add_argument("action", choices=("restore",), help="restore: put the backup kept at the last update back")
     reg.add_argument("--registry", type=Path, help="registry file (default data_generator/state/patients_master.csv)")
@@ -116,7 +136,7 @@ def _generate(args) -> int:
                          hint="drop --registry or use --mode raw")
     cfg = with_seed(load_config(args.config), args.seed)
     date = _checked_date(cfg, args.date)
-    result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry)
+    result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry, fmt=args.fmt)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
@@ -147,7 +167,7 @@ def _backfill(args) -> int:
     try:
         result = backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers, seed=args.seed,
                           encounters=args.encounters, registry_path=args.registry, executor=args.executor,
-                          scheduler=args.scheduler, progress=bar)
+                          scheduler=args.scheduler, fmt=args.fmt, progress=bar)
     finally:
         bar.close()
     if registered_count(cfg, end) >= cfg.generator["registry"]["max_total"]:
@@ -177,6 +197,58 @@ def _validate(args) -> int:
     return 0 if report.ok else 1
 
 
+def _plots_missing(exc: ImportError) -> UsageError:
+    return UsageError("plots", f"matplotlib/pandas not installed ({exc.name})",
+                      hint="pip install 'clinical-data-generator[plots]'")
+
+
+def _preview(args) -> int:
+    from data_generator.config import load_config
+    from data_generator.generate_daily_batch import with_seed
+
+    try:
+        from data_generator.preview import render_preview
+    except ImportError as exc:
+        raise _plots_missing(exc) from None
+    cfg = with_seed(load_config(args.config), args.seed)
+    out = args.out or Path(f"preview_{args.scenario}.png")
+    result = render_preview(cfg, args.scenario, out, n=args.n)
+    print(f"wrote {result.path} ({result.size[0]}x{result.size[1]}, {args.n} encounters: "
+          + ", ".join(f"{n} {b}" for b, n in result.branches.items()) + ")")
+    return 0
+
+
+def _report(args) -> int:
+    from data_generator.generate_daily_batch import day_folder
+
+    try:
+        from data_generator.report import render_report
+    except ImportError as exc:
+        raise _plots_missing(exc) from None
+    folder = day_folder(args.out_root, args.mode, parse_date(args.date))
+    if not folder.is_dir():
+        raise UsageError(str(folder), "no such day folder", hint="generate it first, or check --out-root/--mode")
+    print(f"wrote {render_report(folder, args.out, config=args.config)}")
+    return 0
+
+
+def _export_fhir(args) -> int:
+    from data_generator.export_fhir import export_day
+    from data_generator.generate_daily_batch import day_folder
+    from data_generator.validate import validate_day
+
+    date = parse_date(args.date)
+    folder = day_folder(args.out_root, args.mode, date)
+    if not folder.is_dir():
+        raise UsageError(str(folder), "no such day folder", hint="generate it first, or check --out-root/--mode")
+    validate_day(folder, date).raise_if_failed()  # export only what meets the contracts
+    out = folder.with_name(f"{date.isoformat()}.fhir")
+    counts = export_day(folder, out, args.mapping)
+    if not args.quiet:
+        print(f"wrote {out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
 def _registry(args) -> int:
     from data_generator.generators import registry_store
     from data_generator.locks import exclusive, registry_lock
@@ -196,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         args = _parser().parse_args(argv)
-        commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry}
+        commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry,
+                    "preview": _preview, "report": _report, "export-fhir": _export_fhir}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)

@@ -89,6 +89,14 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
         for panel in item["panels"]:
             if panel not in labs["panels"]:
                 raise ConfigError(f"{f}: labs.schedule.{i}.panels", "unknown panel", found=panel)
+    ordered = {test for item in lab_spec.get("schedule", []) for panel in item["panels"]
+               for test in labs["panels"].get(panel, {}).get("tests", [])}
+    ordered |= {test for trig in lab_spec.get("triggers", []) for panel in trig["order"]
+                for test in labs["panels"].get(panel, {}).get("tests", [])}
+    for test in lab_spec.get("values", {}):
+        if test not in ordered:
+            raise ConfigError(f"{f}: labs.values.{test}", "is never ordered",
+                              hint="add a panel containing it to labs.schedule or to a trigger's order")
     for i, trig in enumerate(lab_spec.get("triggers", [])):
         _check_condition(trig["when"], f"{f}: labs.triggers.{i}.when", labs)
         for panel in trig["order"]:

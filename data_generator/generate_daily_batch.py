@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from data_generator import __version__  # noqa: E402
 from data_generator.config import Config  # noqa: E402
-from data_generator.contracts import contracts, file_name  # noqa: E402
+from data_generator.contracts import contracts  # noqa: E402
 from data_generator.errors import ContractError, OutputError  # noqa: E402
 from data_generator.generators import registry_store  # noqa: E402
 from data_generator.generators.encounters import day_volume, generate_encounters  # noqa: E402
@@ -40,7 +40,7 @@ from data_generator.locks import day_lock, exclusive, registry_lock  # noqa: E40
 from data_generator.publish import MANIFEST, discard, publish_day, staging_dir  # noqa: E402
 from data_generator.rng import stream  # noqa: E402
 from data_generator.validate import validate_day  # noqa: E402
-from data_generator.writer import TableWriter  # noqa: E402
+from data_generator.writer import TableWriter, data_file  # noqa: E402
 
 MODES = ("raw", "sample")
 PINNED = ("faker", "numpy")
@@ -127,7 +127,7 @@ def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = No
     return registry, tables
 
 
-def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None) -> dict:
+def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None, fmt: str = "csv") -> dict:
     """What a day was made from; a folder whose manifest has the same inputs is up to date."""
     from importlib.metadata import version
 
@@ -136,6 +136,7 @@ def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None) -> d
         "mode": mode,
         "seed": cfg.seed,
         "encounters_override": encounters,
+        "format": fmt,
         "generator_version": __version__,
         "config_digest": cfg.digest,
         "timezone": cfg.generator["hospital"]["timezone"],
@@ -180,7 +181,7 @@ def recover_leftovers(target: Path) -> None:
 
 
 def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
-                 registry_path: Path | None = None, save_registry: bool = True) -> DayResult:
+                 registry_path: Path | None = None, save_registry: bool = True, fmt: str = "csv") -> DayResult:
     """Generate, validate and publish one day; raw mode then saves the registry.
 
     One run at a time per day folder and per registry (others are refused); a failure or a
@@ -203,7 +204,8 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
         clock = Stopwatch()
         with clock("registry"):
             registry = derive_registry(cfg, date)                                             # 1
-        rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock)
+        rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt)
+        hold("registry")
         added = registry_store.save(cfg, registry, registry_path) if mode == "raw" and save_registry else 0
     new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
     full = registered_count(cfg, date) >= cfg.generator["registry"]["max_total"]
@@ -211,17 +213,20 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
 
 
 def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
-                            target: Path, clock: Stopwatch) -> dict[str, int]:
+                            target: Path, clock: Stopwatch, fmt: str) -> dict[str, int]:
     staging = staging_dir(target)
     try:
         schemas = contracts()
-        writers = {name: TableWriter(staging / file_name(schema), schema, cfg.tz) for name, schema in schemas.items()}
+        writers = {name: TableWriter(data_file(staging, schema, fmt), schema, cfg.tz, fmt)
+                   for name, schema in schemas.items()}
         try:
             for name, table in iter_day(cfg, date, mode, registry, encounters, clock):  # streamed chunk by chunk
                 with clock(f"write {name}"):
                     writers[name].write(table)
+                hold(f"write {name}")
         finally:
             rows = {name: w.close() for name, w in writers.items()}
+        hold("validate")
         with clock("validate"):
             report = validate_day(staging, date)
         if not report.ok:
@@ -229,7 +234,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                                 + "\n  ".join(report.summary(10)))
         hold("publish")
         with clock("publish"):
-            publish_day(staging, target, manifest(cfg, date, mode, encounters))
+            publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt))
     except OSError as exc:
         discard(staging)
         where = exc.filename or staging

@@ -5,21 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def score(table: dict[str, np.ndarray], news2: dict) -> np.ndarray:
-    """NEWS2 total per row; an item not charted scores 0."""
+def _points(x: np.ndarray, bands: list) -> np.ndarray:
+    points = np.zeros(x.size, dtype=np.int64)
+    done = np.isnan(x)
+    for upper, pts in bands:
+        hit = ~done & ((x <= upper) if upper is not None else True)
+        points[hit] = pts
+        done |= hit
+    return points
+
+
+def score(table: dict[str, np.ndarray], news2: dict, scale2: np.ndarray | None = None) -> np.ndarray:
+    """NEWS2 total per row; an item not charted scores 0. `scale2` marks rows scored on SpO2
+    scale 2 (hypercapnic respiratory failure)."""
     n = len(table["heart_rate"])
     total = np.zeros(n, dtype=np.int64)
+    device = np.asarray(table["o2_device"], dtype=object)
+    on_oxygen = (device != "room_air") & (device != None)  # noqa: E711
     for col, bands in news2["bands"].items():
         x = np.asarray(table[col], dtype=float)
-        points = np.zeros(n, dtype=np.int64)
-        done = np.isnan(x)
-        for upper, pts in bands:
-            hit = ~done & ((x <= upper) if upper is not None else True)
-            points[hit] = pts
-            done |= hit
+        points = _points(x, bands)
+        if col == "spo2" and scale2 is not None and scale2.any():
+            alt = np.where(on_oxygen, _points(x, news2["spo2_scale2"]["oxygen"]),
+                           _points(x, news2["spo2_scale2"]["air"]))
+            points = np.where(scale2, alt, points)
         total += points
-    device = np.asarray(table["o2_device"], dtype=object)
-    total += np.where((device != "room_air") & (device != None), news2["supplemental_oxygen"], 0)  # noqa: E711
+    total += np.where(on_oxygen, news2["supplemental_oxygen"], 0)
     avpu = np.asarray(table["consciousness"], dtype=object)
     total += np.where((avpu != "A") & (avpu != None), news2["not_alert"], 0)  # noqa: E711
     return total
