@@ -145,10 +145,16 @@ def _choose_patients(cfg: Config, registry: Registry, date: dt.date, scen: np.nd
         taken[pick[first]] = True
     for row in np.flatnonzero(chosen < 0).tolist():  # the few left: best fit among everyone free
         free = np.flatnonzero(~taken)
-        free = free if free.size else np.arange(len(registry))  # a registry smaller than the day
+        if free.size == 0:
+            break
         score = _fit(cfg, registry, scen[[row]], free[None, :])[0] + rng.gumbel(size=free.size)
         chosen[row] = free[score.argmax()]
         taken[chosen[row]] = True
+    rows = np.flatnonzero(chosen < 0)
+    if rows.size:  # a day with more encounters than registered patients: some come twice
+        cand = rng.choice(len(registry), size=(rows.size, CANDIDATES))
+        score = _fit(cfg, registry, scen[rows], cand) + rng.gumbel(size=cand.shape)
+        chosen[rows] = cand[np.arange(rows.size), score.argmax(axis=1)]
     return chosen
 
 
