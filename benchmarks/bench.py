@@ -42,8 +42,9 @@ def report(fig: dict) -> str:
     s, rows = fig["seconds"], fig["rows"]
     gen = {"patients": s.get("registry", 0) + s.get("patients", 0), "encounters": s.get("encounters", 0),
            "vitals": s.get("vitals", 0), "labs": s.get("labs", 0), "notes": s.get("notes", 0)}
-    lines = [f"day of {fig['encounters']:,} encounters: {sum(rows.values()):,} rows in {fig['total_seconds']:.2f} s "
-             f"= {sum(rows.values()) / fig['total_seconds']:,.0f} rows/s end to end; peak RSS {fig['peak_rss_mb']:,.0f} MB",
+    total_rows = sum(rows.values())
+    lines = [f"day of {fig['encounters']:,} encounters: {total_rows:,} rows in {fig['total_seconds']:.2f} s "
+             f"= {total_rows / fig['total_seconds']:,.0f} rows/s end to end; peak RSS {fig['peak_rss_mb']:,.0f} MB",
              f"  {'table':<11}{'rows':>10}{'generate s':>12}{'gen rows/s':>12}{'write s':>10}{'write rows/s':>14}"]
     for t in TABLES:
         w = s.get(f"write {t}", 0)

@@ -122,7 +122,7 @@ def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = No
     pieces: dict[str, list[dict]] = {name: [] for name in contracts()}
     for name, table in iter_day(cfg, date, mode, registry, encounters):
         pieces[name].append(table)
-    tables = {name: {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
+    tables = {name: {col: np.concatenate([p[col] for p in parts]) for col in parts[0]} if parts else {}
               for name, parts in pieces.items()}
     return registry, tables
 

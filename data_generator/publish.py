@@ -7,6 +7,7 @@ SHA-256; it holds no wall-clock time, so the same day gives the same manifest.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -130,6 +131,8 @@ def _rows(path: Path) -> int | None:
             return None
     if path.suffix != ".csv":
         return None
+    if not _is_utf8(path):
+        return None  # rows are not countable; validation reports the bytes as 'encoding'
     with open(path, "rb") as f:
         head = f.readline(1 << 20)
     try:
@@ -149,6 +152,19 @@ def _rows(path: Path) -> int | None:
             return sum(batch.num_rows for batch in reader)
     except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
         return None
+
+
+def _is_utf8(path: Path) -> bool:
+    """Whole file decodes as UTF-8 (streamed; pyarrow's row handler cannot cope with bad bytes)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(ROW_COUNT_BLOCK):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _fsync(path: Path) -> None:

@@ -223,8 +223,6 @@ def test_edited_file_without_resync_reports_both(day):
     assert reported(r.stdout, "vitals.csv sha256", "manifest")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: publish._rows' pyarrow invalid_row_handler cannot decode a "
-                                       "non-UTF-8 ragged row; Python prints 'Exception ignored ... Traceback'")
 def test_non_utf8_ragged_row_prints_no_traceback(day):
     """Garbage bytes that make a ragged CSV row: reported (encoding, parse, manifest), stderr silent."""
     raw = (day / "labs.csv").read_bytes()

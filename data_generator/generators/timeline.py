@@ -9,6 +9,8 @@ import numpy as np
 
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
     """IDs unique across days: PREFIX-YYYYMMDD-000001 numbered from `first`."""
+    if n == 0:
+        return np.zeros(0, dtype=f"<U{len(prefix) + 10 + width}")
     return np.strings.add(f"{prefix}-{date:%Y%m%d}-", np.strings.zfill(np.arange(first, first + n).astype(str), width))
 
 
