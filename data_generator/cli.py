@@ -180,14 +180,21 @@ def _backfill(args) -> int:
     return 0
 
 
-def _validate(args) -> int:
+def _existing_day(args) -> tuple[dt.date, Path]:
+    """The --date/--mode/--out-root day folder, which must exist."""
     from data_generator.generate_daily_batch import day_folder
-    from data_generator.validate import validate_day
 
     date = parse_date(args.date)
     folder = day_folder(args.out_root, args.mode, date)
     if not folder.is_dir():
         raise UsageError(str(folder), "no such day folder", hint="generate it first, or check --out-root/--mode")
+    return date, folder
+
+
+def _validate(args) -> int:
+    from data_generator.validate import validate_day
+
+    date, folder = _existing_day(args)
     report = validate_day(folder, date)
     lines = report.summary(args.show)
     if not args.quiet or not report.ok:
@@ -219,28 +226,20 @@ def _preview(args) -> int:
 
 
 def _report(args) -> int:
-    from data_generator.generate_daily_batch import day_folder
-
     try:
         from data_generator.report import render_report
     except ImportError as exc:
         raise _plots_missing(exc) from None
-    folder = day_folder(args.out_root, args.mode, parse_date(args.date))
-    if not folder.is_dir():
-        raise UsageError(str(folder), "no such day folder", hint="generate it first, or check --out-root/--mode")
+    _, folder = _existing_day(args)
     print(f"wrote {render_report(folder, args.out, config=args.config)}")
     return 0
 
 
 def _export_fhir(args) -> int:
     from data_generator.export_fhir import export_day
-    from data_generator.generate_daily_batch import day_folder
     from data_generator.validate import validate_day
 
-    date = parse_date(args.date)
-    folder = day_folder(args.out_root, args.mode, date)
-    if not folder.is_dir():
-        raise UsageError(str(folder), "no such day folder", hint="generate it first, or check --out-root/--mode")
+    date, folder = _existing_day(args)
     validate_day(folder, date).raise_if_failed()  # export only what meets the contracts
     out = folder.with_name(f"{date.isoformat()}.fhir")
     counts = export_day(folder, out, args.mapping)

@@ -58,8 +58,8 @@ def publish_day(staging: Path, target: Path, manifest: dict) -> None:
         text = json.dumps(content, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         (staging / MANIFEST).write_text(text, encoding="utf-8")
         for path in sorted(staging.iterdir()):
-            _fsync(path)
-        _fsync(staging)
+            fsync(path)
+        fsync(staging)
         if old.exists():
             shutil.rmtree(old)
         if target.exists():
@@ -76,7 +76,7 @@ def publish_day(staging: Path, target: Path, manifest: dict) -> None:
                               hint="the previous folder is unchanged") from None
         raise
     shutil.rmtree(old, ignore_errors=True)
-    _fsync(target.parent)
+    fsync(target.parent)
 
 
 def manifest_for(folder: Path) -> dict[str, dict]:
@@ -167,7 +167,8 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or folder to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -20,6 +20,7 @@ from data_generator.config import Config
 from data_generator.contracts import columns, load_contract
 from data_generator.errors import RegistryError
 from data_generator.generators.registry import Registry, derive_registry
+from data_generator.publish import fsync
 from data_generator.writer import format_columns, write_table
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "state" / "patients_master.csv"
@@ -109,15 +110,15 @@ def save(cfg: Config, registry: Registry, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write_table(tmp, registry.table, load_contract("patients"), cfg.tz)
-        _fsync(tmp)
+        fsync(tmp)
         if path.exists():
             backup_tmp = path.with_name(f".{path.name}.{os.getpid()}.bak")
             shutil.copy2(path, backup_tmp)
-            _fsync(backup_tmp)
+            fsync(backup_tmp)
             os.replace(backup_tmp, backup_path(path))
         os.replace(tmp, path)
         _write_meta(path)
-        _fsync(path.parent)
+        fsync(path.parent)
     except OSError as exc:
         raise RegistryError(str(path), f"cannot write the registry: {exc.strerror}",
                             hint="the previous registry is unchanged") from None
@@ -138,7 +139,7 @@ def restore(path: Path) -> int:
         raise RegistryError(str(backup), "no backup to restore", hint="a backup is kept after the registry first grows")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.restore")
     shutil.copy2(backup, tmp)
-    _fsync(tmp)
+    fsync(tmp)
     os.replace(tmp, path)
     _write_meta(path)
     return len(_read(path)["patient_id"])
@@ -152,11 +153,3 @@ def _write_meta(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.meta")
     tmp.write_text(json.dumps({"format_version": FORMAT_VERSION}) + "\n")
     os.replace(tmp, _meta_path(path))
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
