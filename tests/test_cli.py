@@ -58,6 +58,19 @@ def test_bad_dates_are_one_line_errors(tmp_path, date):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--date", "2999-01-01", "--mode", "sample"], "more than 50 years"),
+    (["--date", "2026-01-15", "--mode", "daily"], "invalid choice"),
+    (["--date", "2026-01-15"], "--mode"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, args, expected):
+    """Absurd dates, unknown modes and missing options: exit 2, one line, nothing written."""
+    r = run(sys.executable, "-m", "data_generator", "generate", *args, "--out-root", str(tmp_path),
+            "--config", str(CONFIG))
+    assert r.returncode == 2 and expected in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+
+
 def test_date_before_registry_start_is_refused(tmp_path):
     """A date before registry.start_date is refused with the start date in the message."""
     r = run(sys.executable, "-m", "data_generator", "generate", "--date", "2020-01-01", "--mode", "raw",
