@@ -54,7 +54,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check data_generator tests benchmarks
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 clean:
 	rm -rf $(VENV) data/raw .pytest_cache .ruff_cache build *.egg-info
