@@ -22,7 +22,6 @@ from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
 TRIGGER_ROUNDS = 6
-TRIGGER_GAP_HOURS = 6  # a vitals trigger fires again only after this long
 
 
 @dataclass(frozen=True)
@@ -37,23 +36,26 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """(encounter rows, collection hours, panel) for every scheduled draw."""
     draws = []
+    timing = cfg.labs["timing"]
     midnight = local_midnight(date, cfg.tz)
     los = (enc.discharge - enc.admit) / HOUR
     for scenario in np.unique(enc.scenario):
         rows = np.flatnonzero(enc.scenario == scenario)
         for item in cfg.scenarios[scenario].get("labs", {}).get("schedule", []):
             if item.get("at") == "admission":
-                hours = first_vitals_h[rows] + rng.uniform(5, 45, rows.size) / 60
+                hours = first_vitals_h[rows] + rng.uniform(*timing["admission_draw_minutes"], rows.size) / 60
                 times = [(rows, hours)]
             elif "daily_at_hour" in item:
                 admit_h = (enc.admit[rows] - midnight) / HOUR
                 times = []
                 for day in range(1, int(los[rows].max() // 24) + 2):
-                    at = day * 24 + item["daily_at_hour"] - admit_h + rng.uniform(-0.5, 0.5, rows.size)
+                    jitter = timing["daily_jitter_hours"]
+                    at = day * 24 + item["daily_at_hour"] - admit_h + rng.uniform(-jitter, jitter, rows.size)
                     times.append((rows, at))
             else:
                 every, until = item["every_hours"], item.get("until_hours", 1e9)
-                times = [(rows, first_vitals_h[rows] + k * every + rng.uniform(-0.25, 0.25, rows.size))
+                jitter = timing["serial_jitter_hours"]
+                times = [(rows, first_vitals_h[rows] + k * every + rng.uniform(-jitter, jitter, rows.size))
                          for k in range(1, int(min(until, los[rows].max()) // every) + 1)]
             for r, h in times:
                 ok = (h > 0) & (h <= los[r]) & (h >= first_vitals_h[r])
@@ -73,7 +75,7 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
                 continue
             rows = (enc.scenario[vitals.enc] == scenario) & (vitals.hours >= trig.get("after_hours", 0))
             rows &= condition_mask(trig["when"], vitals.table)
-            e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], TRIGGER_GAP_HOURS)
+            e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], cfg.labs["timing"]["trigger_gap_hours"])
             h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
             ok = h <= los[e]
             for panel in trig["order"]:

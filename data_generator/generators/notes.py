@@ -28,8 +28,6 @@ from data_generator.generators.vitals import Vitals
 from data_generator.rng import int_seed
 from data_generator.timeutil import HOUR, local_midnight
 
-COMORBIDITY_RATE = 0.35  # chance each of a scenario's common comorbidities is in the history
-NURSING_GAP_HOURS = 4  # a triggered nursing note repeats only after this long
 VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
               "consciousness", "pain_score")
 
@@ -118,7 +116,7 @@ def _timed(note_type: str, at: dict, rows: np.ndarray, los: np.ndarray, admit_cl
                     out.append(Note(i, float(h), note_type))
         return out
     hit = condition_mask(at["when"], vitals.table) & np.isin(vitals.enc, rows)
-    owner, hours = firings(vitals.enc, vitals.hours, hit, at["max"], NURSING_GAP_HOURS)
+    owner, hours = firings(vitals.enc, vitals.hours, hit, at["max"], at["min_gap_hours"])
     delay = rng.uniform(*at["delay_minutes"], owner.size) / 60
     return [Note(int(e), float(min(h + d, los[e])), note_type)
             for e, h, d in zip(owner, hours, delay, strict=True)]
@@ -276,7 +274,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         if e not in phrase_cache:  # per-encounter picks: the source, the history
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
             history = sc["population"].get("comorbidities", [])
-            history_cache[e] = [h for h in history if rng.random() < COMORBIDITY_RATE]
+            history_cache[e] = [h for h in history if rng.random() < catalogue["comorbidity_share"]]
         context["patient"]["comorbidities"] = history_cache[e]
         spec = note_types(cfg, scenario)[note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
