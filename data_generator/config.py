@@ -102,7 +102,8 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def _load_checked(path: Path, schema_name: str) -> dict[str, Any]:
+def load_checked(path: Path, schema_name: str) -> dict[str, Any]:
+    """One YAML file, parsed and checked against `schemas/<schema_name>` (every error collected)."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "expected a mapping at the top level", found=type(data).__name__)
@@ -115,18 +116,18 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(str(path), "is a folder", hint="pass the generator.yaml file itself")
-    generator = _load_checked(path, "generator_config.schema.json")
+    generator = load_checked(path, "generator_config.schema.json")
     base = path.parent
     ref = generator["reference"]
-    vitals = _load_checked(base / ref["vitals"], "vitals_catalogue.schema.json")
-    labs = _load_checked(base / ref["labs"], "labs_catalogue.schema.json")
-    notes = _load_checked(base / ref["notes"], "notes_catalogue.schema.json")
+    vitals = load_checked(base / ref["vitals"], "vitals_catalogue.schema.json")
+    labs = load_checked(base / ref["labs"], "labs_catalogue.schema.json")
+    notes = load_checked(base / ref["notes"], "notes_catalogue.schema.json")
     scen_dir = base / generator["scenarios"]["directory"]
     if not scen_dir.is_dir():
         raise ConfigError(f"{path}: scenarios.directory", "folder not found", found=str(scen_dir))
     scenarios = {}
     for file in sorted(scen_dir.glob("*.yaml")):
-        scenario = _load_checked(file, "scenario.schema.json")
+        scenario = load_checked(file, "scenario.schema.json")
         scenario["_file"] = str(file)
         scenarios[file.stem] = scenario
     tz = zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")

@@ -29,13 +29,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from data_generator.config import key_path, read_yaml
+from data_generator.config import load_checked
 from data_generator.contracts import columns, file_name, load_contract
 from data_generator.errors import ConfigError, ContractError, OutputError
 from data_generator.publish import MANIFEST as DAY_MANIFEST
@@ -264,70 +263,6 @@ def batch_date(folder: Path) -> str:
 
 # --------------------------------------------------------------------------- mapping
 
-_CODEABLE = {"type": "object", "required": ["coding"], "additionalProperties": False,
-             "properties": {"coding": {"type": "array", "minItems": 1, "items": {
-                 "type": "object", "required": ["system", "code"], "additionalProperties": False,
-                 "properties": {"system": {"type": "string", "format": "uri"},
-                                "code": {"type": "string", "minLength": 1},
-                                "display": {"type": "string"}}}},
-                            "text": {"type": "string"}}}
-_CODING = _CODEABLE["properties"]["coding"]["items"]
-_CODE_MAP = {"type": "object", "additionalProperties": _CODEABLE}
-_QUANTITY = {"column": {"type": "string"}, "unit": {"type": "string", "minLength": 1},
-             "scale": {"type": "number", "exclusiveMinimum": 0}}
-MAPPING_SCHEMA = {
-    "type": "object", "additionalProperties": False,
-    "required": ["schema_version", "source", "fhir_version", "patient", "encounter", "observation", "document"],
-    "properties": {
-        "schema_version": {"const": 1},
-        "source": {"type": "string", "minLength": 1},
-        "fhir_version": {"const": "4.0.1"},
-        "patient": {"type": "object", "additionalProperties": False, "required": ["mrn", "gender", "country"],
-                    "properties": {
-                        "mrn": {"type": "object", "additionalProperties": False, "required": ["system", "type"],
-                                "properties": {"system": {"type": "string", "format": "uri"}, "type": _CODEABLE}},
-                        "gender": {"type": "object", "additionalProperties": {
-                            "enum": ["male", "female", "other", "unknown"]}},
-                        "country": {"type": "string"}}},
-        "encounter": {"type": "object", "additionalProperties": False,
-                      "required": ["class", "diagnosis_system", "discharge_disposition"],
-                      "properties": {"class": {"type": "object", "additionalProperties": _CODING},
-                                     "diagnosis_system": {"type": "string", "format": "uri"},
-                                     "discharge_disposition": _CODE_MAP}},
-        "observation": {
-            "type": "object", "additionalProperties": False,
-            "required": ["categories", "ucum_system", "lab_code_system", "lab_category", "interpretation",
-                         "vitals", "vitals_not_exported"],
-            "properties": {
-                "categories": _CODE_MAP, "ucum_system": {"type": "string", "format": "uri"},
-                "lab_code_system": {"type": "string", "format": "uri"},
-                "lab_category": {"type": "string"}, "interpretation": _CODE_MAP,
-                "vitals": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "additionalProperties": False, "required": ["id", "category", "code"],
-                    "properties": {
-                        "id": {"type": "string", "pattern": "^[a-z0-9]{1,7}$"},
-                        "category": {"type": "string"}, "code": _CODEABLE, **_QUANTITY,
-                        "answers": _CODE_MAP,
-                        "components": {"type": "array", "minItems": 1, "items": {
-                            "type": "object", "additionalProperties": False,
-                            "required": ["code", "column", "unit"], "properties": {"code": _CODEABLE, **_QUANTITY}}}},
-                    "oneOf": [{"required": ["column", "unit"], "not": {"anyOf": [
-                                  {"required": ["answers"]}, {"required": ["components"]}]}},
-                              {"required": ["column", "answers"], "not": {"anyOf": [
-                                  {"required": ["unit"]}, {"required": ["components"]}, {"required": ["scale"]}]}},
-                              {"required": ["components"], "not": {"anyOf": [
-                                  {"required": ["column"]}, {"required": ["unit"]}, {"required": ["answers"]},
-                                  {"required": ["scale"]}]}}]}},
-                "vitals_not_exported": {"type": "object", "additionalProperties": {"type": "string"}}}},
-        "document": {"type": "object", "additionalProperties": False,
-                     "required": ["status", "doc_status", "content_type", "category", "type"],
-                     "properties": {"status": {"enum": ["current", "superseded", "entered-in-error"]},
-                                    "doc_status": {"enum": ["preliminary", "final", "amended", "entered-in-error"]},
-                                    "content_type": {"type": "string", "pattern": "^text/plain"},
-                                    "category": _CODEABLE, "type": _CODE_MAP}},
-    },
-}
-
 # Every value a contract allows must have a mapping: (contract, column) -> key path in the YAML.
 ENUM_MAPS = {("patients", "sex"): ("patient", "gender"),
              ("encounters", "encounter_type"): ("encounter", "class"),
@@ -338,14 +273,9 @@ VITAL_KEYS = ("vital_id", "encounter_id", "patient_id", "event_time")
 
 
 def load_mapping(path: Path | str = DEFAULT_MAPPING) -> dict:
-    """Parse fhir.yaml, check it against MAPPING_SCHEMA, then against the file contracts."""
+    """Parse fhir.yaml, check it against schemas/fhir_mapping.schema.json, then against the contracts."""
     path = Path(path)
-    data = read_yaml(path)
-    validator = jsonschema_rs.validator_for(MAPPING_SCHEMA, validate_formats=True)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.instance_path])
-    if errors:
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{path}: {key_path(errors[0].instance_path)}", errors[0].message + more)
+    data = load_checked(path, "fhir_mapping.schema.json")
     _cross_check(path, data)
     return data
 
