@@ -42,10 +42,7 @@ from data_generator.rng import stream  # noqa: E402
 from data_generator.validate import validate_day  # noqa: E402
 from data_generator.writer import TableWriter, data_file  # noqa: E402
 
-MODES = ("raw", "sample")
-PINNED = ("faker", "numpy")
-
-
+PINNED = ("faker", "numpy")  # libraries whose versions the bytes depend on (recorded in the manifest)
 CHUNK_ENCOUNTERS = 1000  # encounters generated together; part of the output's identity
 
 
@@ -59,7 +56,7 @@ class DayResult:
 
 
 class Stopwatch:
-    """Seconds spent per named step, summed over chunks (for `make bench` and --verbose)."""
+    """Seconds spent per named step, summed over chunks (reported by `make bench`)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
