@@ -34,3 +34,9 @@ def score(table: dict[str, np.ndarray], news2: dict, scale2: np.ndarray | None =
     avpu = np.asarray(table["consciousness"], dtype=object)
     total += np.where((avpu != "A") & (avpu != None), news2["not_alert"], 0)  # noqa: E711
     return total
+
+
+def uses_scale2(scenarios: dict[str, dict], names: np.ndarray) -> np.ndarray:
+    """Rows whose scenario scores SpO2 on scale 2 (`news2_spo2_scale: 2`, hypercapnic failure)."""
+    flags = {name: sc.get("news2_spo2_scale", 1) == 2 for name, sc in scenarios.items()}
+    return np.array([flags.get(n, False) for n in np.asarray(names, dtype=object).tolist()], dtype=bool)

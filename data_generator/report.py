@@ -202,7 +202,8 @@ def _news2(cfg: Config, data) -> str:
     table = {col: vit[col].to_numpy(dtype=float) for col in cfg.vitals["news2"]["bands"]}
     for col in ("o2_device", "consciousness"):
         table[col] = np.array([None if pd.isna(v) else v for v in vit[col]], dtype=object)
-    vit = vit.assign(news2=news2.score(table, cfg.vitals["news2"]))
+    scale2 = news2.uses_scale2(cfg.scenarios, vit["scenario"].to_numpy())
+    vit = vit.assign(news2=news2.score(table, cfg.vitals["news2"], scale2))
     worst = vit.groupby("encounter_id").agg(news2=("news2", "max"), scenario=("scenario", "first"))
     fig = Figure(figsize=(2 * PANEL[0] * 1.2, PANEL[1] * 1.5), dpi=DPI, layout="constrained")
     hist, box = fig.subplots(1, 2)

@@ -93,7 +93,7 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
     v["dbp"] = np.minimum(v["dbp"], v["sbp"] - couple["min_pulse_pressure"])
     spo2_trend = v["spo2"] - noise_spo2
     table = _chart(cfg, enc, owner, epoch, v, spo2_trend, rng)
-    scale2 = np.array([cfg.scenarios[s].get("news2_spo2_scale", 1) == 2 for s in enc.scenario], dtype=bool)[owner]
+    scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
     keep = charted(cfg, enc, owner, pos, news2.score(table, cat["news2"], scale2))
     table = {k: v[keep] for k, v in table.items()}
     owner, pos, hours = owner[keep], pos[keep], hours[keep]
