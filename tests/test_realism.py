@@ -219,3 +219,14 @@ def test_charting_cadence_follows_unit_and_news2(chart):
     ward = v[v.unit.isin(["MED-WARD", "SURG-WARD"])]
     assert ward.next_gap[ward.score <= 2].median() > 3.0
     assert ward.next_gap[ward.score >= 7].median() < 1.5
+
+
+def test_culture_organisms_follow_the_scenario(chart):
+    """Positive blood cultures in pneumonia are mostly pneumococcal, in sepsis mostly E. coli."""
+    labs = chart["labs"]
+    grown = labs[(labs.loinc_code == "600-7") & (labs.flag == "A")]
+    pneumonia = grown[grown.scenario == "pneumonia"].value_text
+    sepsis = grown[grown.scenario == "sepsis"].value_text
+    assert len(pneumonia) >= 5 and len(sepsis) >= 20
+    assert pneumonia.str.contains("pneumoniae").mean() > sepsis.str.contains("Streptococcus pneumoniae").mean()
+    assert sepsis.str.contains("Escherichia coli").mean() > 0.3

@@ -118,11 +118,15 @@ def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, rng: np.random.Gene
                                                             cult["positive_rate"])
                      for s in enc.scenario[rows]])
     positive = rng.random(rows.size) < rate
-    organisms = cult["positive"]
-    w = np.array([o["weight"] for o in organisms], dtype=float)
-    pick = rng.choice(len(organisms), size=rows.size, p=w / w.sum())
-    text = np.where(positive, np.array([o["text"] for o in organisms], dtype=object)[pick],
-                    cult["negative"]["text"])
+    u = rng.random(rows.size)
+    grown = np.empty(rows.size, dtype=object)
+    for scenario in np.unique(enc.scenario[rows]):
+        sel = enc.scenario[rows] == scenario
+        organisms = cfg.scenarios[scenario].get("labs", {}).get("culture_organisms", cult["positive"])
+        cdf = np.cumsum([o["weight"] for o in organisms], dtype=float)
+        pick = np.minimum(np.searchsorted(cdf / cdf[-1], u[sel], side="right"), len(organisms) - 1)
+        grown[sel] = np.array([o["text"] for o in organisms], dtype=object)[pick]
+    text = np.where(positive, grown, cult["negative"]["text"])
     flag = np.where(positive, "A", cult["negative"]["flag"])
     return text, flag
 
