@@ -238,16 +238,37 @@ def _formatters(cfg: Config):
     return vitals_line, labs_line
 
 
+def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, hours: float,
+             helpers: dict) -> dict:
+    """What a note written `hours` into encounter `e` may quote: only what had happened by then."""
+    p = enc.patient_index[e]
+    first, latest, worst = chart.vitals(e, hours)
+    return {
+        "patient": {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]]},
+        "encounter": {
+            "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
+            "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
+            "care_unit": enc.table["care_unit"][e],
+            "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
+            "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
+        },
+        "first": first, "latest": latest, "worst": worst,
+        "lab": chart.labs(e, hours),
+        "note_day": int(hours // 24) + 1,
+        **helpers,
+    }
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1) -> dict[str, np.ndarray]:
     notes = _schedule(cfg, date, enc, vitals, rng)
     chart = _Chart(cfg, vitals, labs, len(enc))
     vitals_line, labs_line = _formatters(cfg)
+    helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
     catalogue = cfg.notes
     locale = cfg.generator["hospital"]["locale"]
     authors = {role: _authors(cfg.seed, locale, role, a["count"], a["suffix"])
                for role, a in catalogue["authors"].items()}
-    sex_words = catalogue["sex_words"]
     rows = {k: [] for k in ("note_time", "note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
     history_cache: dict[int, list] = {}
@@ -255,22 +276,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         e = note.enc
         scenario, outcome = enc.scenario[e], enc.outcome[e]
         sc = cfg.scenarios[scenario]
-        p = enc.patient_index[e]
-        sex = registry.table["sex"][p]
-        first, latest, worst = chart.vitals(e, note.hours)
-        context = {
-            "patient": {"age": int(registry.age_years[p]), **sex_words[sex]},
-            "encounter": {
-                "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
-                "scenario": sc["title"], "outcome": outcome, "care_unit": enc.table["care_unit"][e],
-                "disposition_text": catalogue["dispositions"][enc.table["discharge_disposition"][e]],
-                "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
-            },
-            "first": first, "latest": latest, "worst": worst,
-            "lab": chart.labs(e, note.hours),
-            "note_day": int(note.hours // 24) + 1,
-            "vitals_line": vitals_line, "labs_line": labs_line,
-        }
+        context = _context(cfg, registry, enc, chart, e, note.hours, helpers)
         if e not in phrase_cache:  # per-encounter picks: the source, the history
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
             history = sc["population"].get("comorbidities", [])
