@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import yaml
 
@@ -99,3 +101,14 @@ def test_documented_example_is_a_valid_scenario(tmp_path):
     _, tables = build_day(load_config(path), DAY, "sample", 30)
     assert "doc_example" in set(tables["encounters"]["scenario"])
     assert "operative" in set(tables["notes"]["note_type"])
+
+
+def test_a_day_with_no_weighted_scenario_is_empty_but_valid(tmp_path):
+    """Only elective surgery configured, on a Sunday (weekday factor 0): an empty, valid day."""
+    def surgery_only(g):
+        g["scenarios"]["weights"] = {k: (1 if k == "post_op_hip" else 0) for k in g["scenarios"]["weights"]}
+    cfg = load_config(copy_config(tmp_path, surgery_only))
+    sunday = DAY + dt.timedelta(days=(6 - DAY.weekday()))
+    folder = generate_day(cfg, sunday, "sample", tmp_path).folder
+    assert validate_day(folder, sunday).ok
+    assert pd.read_csv(folder / "encounters.csv").empty

@@ -41,6 +41,8 @@ class Encounters:
 
 
 def _pick(rng: np.random.Generator, weights: dict, n: int) -> np.ndarray:
+    if n == 0:
+        return np.empty(0, dtype=object)
     keys = list(weights)
     p = np.array([float(weights[k]) for k in keys])
     return np.asarray(keys, dtype=object)[rng.choice(len(keys), size=n, p=p / p.sum())]
@@ -160,7 +162,10 @@ def _choose_patients(cfg: Config, registry: Registry, date: dt.date, scen: np.nd
 
 def generate_encounters(cfg: Config, date: dt.date, registry: Registry, n: int,
                         rng: np.random.Generator) -> Encounters:
-    scen = _pick(rng, scenario_weights(cfg, date), n)
+    weights = scenario_weights(cfg, date)
+    if sum(weights.values()) <= 0:  # e.g. only elective scenarios, on a day they are weighted 0
+        n = 0
+    scen = _pick(rng, weights, n)
     outcome = np.empty(n, dtype=object)
     los_h = np.empty(n)
     acuity = np.empty(n, dtype=np.int64)
