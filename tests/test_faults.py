@@ -140,14 +140,32 @@ def test_bad_output_roots_are_refused(tmp_path, setup, expected):
     assert not (tmp_path / "reg.csv").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores write permissions")
-def test_read_only_output_root(tmp_path):
-    """A read-only output root is refused with its path."""
-    out = tmp_path / "ro"
-    out.mkdir()
-    out.chmod(0o500)
-    r = _run(_cmd(out, tmp_path / "reg.csv", D1))
-    assert r.returncode == 6 and "not writable" in r.stderr
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody can write: a read-only tmpfs for root (who ignores permissions), else chmod 500."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        yield path
+        path.chmod(0o700)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("root without mount rights: cannot make a read-only folder")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_read_only_output_root(tmp_path, read_only_dir):
+    """A read-only output root is refused with its path, exit 6, and nothing is written."""
+    r = _run(_cmd(read_only_dir, tmp_path / "reg.csv", D1))
+    assert r.returncode == 6 and "not writable" in r.stderr and str(read_only_dir) in r.stderr
+    assert not any(read_only_dir.iterdir())
+    assert not (tmp_path / "reg.csv").exists()
 
 
 def test_full_disk_leaves_nothing_partial(tmp_path):
