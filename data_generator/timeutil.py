@@ -10,6 +10,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_generator.errors import ConfigError
 
@@ -55,33 +57,46 @@ def utc_offsets(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     return off
 
 
-def _offset_text(off: np.ndarray) -> np.ndarray:
-    sign = np.where(off < 0, "-", "+")
-    a = np.abs(off)
-    hh = np.strings.zfill((a // HOUR).astype(str), 2)
-    mm = np.strings.zfill(((a % HOUR) // 60).astype(str), 2)
-    return np.strings.add(np.strings.add(np.strings.add(sign, hh), ":"), mm)
+def _offset_text(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    return f"{sign}{abs(seconds) // HOUR:02d}:{abs(seconds) % HOUR // 60:02d}"
+
+
+def rfc3339_parts(epoch: np.ndarray, tz: ZoneInfo) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The pieces of RFC 3339 text: local clock time 'YYYY-MM-DDTHH:MM:SS' per value, the
+    distinct offsets' text ('-05:00'; a day has one or two), and which offset each value has."""
+    epoch = np.asarray(epoch, dtype=np.int64)
+    off = utc_offsets(epoch, tz)
+    clock = np.datetime_as_string((epoch + off).astype("datetime64[s]"), unit="s")
+    offsets, which = np.unique(off, return_inverse=True)
+    return clock, [_offset_text(int(o)) for o in offsets.tolist()], which.reshape(-1)
 
 
 def format_rfc3339(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """'2026-01-15T08:23:00-05:00' for each epoch second."""
-    epoch = np.asarray(epoch, dtype=np.int64)
-    off = utc_offsets(epoch, tz)
-    local = (epoch + off).astype("datetime64[s]")
-    return np.strings.add(np.datetime_as_string(local, unit="s"), _offset_text(off))
+    clock, tails, which = rfc3339_parts(epoch, tz)
+    return np.strings.add(clock, np.array(tails, dtype="<U6")[which])
 
 
-def parse_rfc3339(text: np.ndarray) -> np.ndarray:
-    """Epoch seconds for strings already checked to match YYYY-MM-DDTHH:MM:SS±HH:MM or ...Z."""
-    text = np.asarray(text, dtype=str)
-    base = np.strings.slice(text, 0, 19).astype("datetime64[s]").astype(np.int64)
-    tail = np.strings.slice(text, 19, None)
-    zulu = (tail == "Z") | (tail == "z")
-    tail = np.where(zulu, "+00:00", tail)
-    sign = np.where(np.strings.slice(tail, 0, 1) == "-", -1, 1)
-    hh = np.strings.slice(tail, 1, 3).astype(np.int64)
-    mm = np.strings.slice(tail, 4, 6).astype(np.int64)
-    return base - sign * (hh * HOUR + mm * 60)
+def parse_rfc3339(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch seconds of RFC 3339 strings, and which ones parsed.
+
+    pyarrow's strptime handles the explicit-offset form the contracts require, exactly and in
+    bulk; the other forms RFC 3339 allows (Z, fractions of a second) go through the standard
+    library one by one; a leap second does not parse.
+    """
+    text = pa.array(text, pa.string()) if not isinstance(text, pa.Array) else text
+    parsed = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="s", error_is_null=True)
+    epochs = pc.fill_null(pc.cast(parsed, pa.int64()), 0).to_numpy(zero_copy_only=False).copy()
+    ok = parsed.is_valid().to_numpy(zero_copy_only=False).copy()
+    ok &= ~pc.fill_null(pc.equal(pc.utf8_slice_codeunits(text, 17, 19), "60"), True).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~ok & text.is_valid().to_numpy(zero_copy_only=False)).tolist():
+        try:
+            epochs[i] = int(dt.datetime.fromisoformat(text[i].as_py()).timestamp())
+            ok[i] = True
+        except ValueError:
+            pass
+    return epochs, ok
 
 
 def local_hour(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:

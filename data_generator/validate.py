@@ -997,27 +997,6 @@ def _check_reference(table, fields: list[str], other, other_fields: list[str], r
                      lambda i: ",".join(str(table.text(f)[int(i)]) for f in fields))
 
 
-def _parse_timestamps(words: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch seconds of RFC 3339 text that passed its format check, and where that worked.
-
-    pyarrow's strptime is exact for explicit offsets; other forms the format allows (Z,
-    fractions) go through timeutil one by one, and a leap second is not usable.
-    """
-    parsed = pc.strptime(words, format="%Y-%m-%dT%H:%M:%S%z", unit="s", error_is_null=True)
-    epochs = pc.fill_null(pc.cast(parsed, pa.int64()), 0).to_numpy(zero_copy_only=False).copy()
-    ok = parsed.is_valid().to_numpy(zero_copy_only=False).copy()
-    ok &= ~pc.fill_null(pc.equal(pc.utf8_slice_codeunits(words, 17, 19), "60"),
-                        True).to_numpy(zero_copy_only=False)
-    exotic = np.flatnonzero(~ok & words.is_valid().to_numpy(zero_copy_only=False))
-    for i in exotic:
-        try:
-            epochs[i] = parse_rfc3339(np.array([words[int(i)].as_py()]))[0]
-            ok[i] = True
-        except ValueError:  # e.g. a leap second, which the format check allows
-            pass
-    return epochs, ok
-
-
 def _epochs(table: _Table, col: str) -> tuple[np.ndarray, np.ndarray]:
     """Epoch seconds of a date-time column and the mask of rows where it is usable."""
     column = table.cols[col]
@@ -1031,7 +1010,7 @@ def _epochs(table: _Table, col: str) -> tuple[np.ndarray, np.ndarray]:
                          type=pa.string())
             words = pc.if_else(pa.array(good), pc.cast(words, pa.string()),
                                pa.scalar(None, pa.string()))
-            epochs, ok = _parse_timestamps(words)
+            epochs, ok = parse_rfc3339(words)
             ok &= good
         column._epochs = (epochs, ok)
     epochs, ok = column._epochs

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from data_generator.contracts import column_type, columns, dictionary_encoded, file_name
 from data_generator.errors import ContractError
-from data_generator.timeutil import format_date, utc_offsets
+from data_generator.timeutil import format_date, rfc3339_parts
 
 CHUNK_ROWS = 1 << 18  # bounded memory and string offsets for very large tables
 ROW_GROUP_ROWS = 1 << 17  # Parquet rows per row group (the last one may be shorter)
@@ -278,16 +278,10 @@ def _decimals(values: np.ndarray, places: int) -> pa.Array:
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
-    """RFC 3339 with the zone's offset: the local clock time, then each distinct offset's text
-    (a day has one or two), joined in pyarrow (the same text as timeutil.format_rfc3339)."""
+    """RFC 3339 with the zone's offset, joined in pyarrow (same text as timeutil.format_rfc3339)."""
     missing = _missing_floats(values)
-    epoch = np.where(missing, 0, values).astype(np.int64)
-    off = utc_offsets(epoch, tz)
-    clock = pa.array(np.datetime_as_string((epoch + off).astype("datetime64[s]"), unit="s"))
-    offsets, which = np.unique(off, return_inverse=True)
-    tails = pa.array([f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}"
-                      for o in offsets.tolist()], pa.string())
-    text = pc.binary_join_element_wise(clock, pc.take(tails, pa.array(which.reshape(-1))), "")
+    clock, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
+    text = pc.binary_join_element_wise(pa.array(clock), pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
     return pc.if_else(pa.array(missing), _NULL, text)
 
 
