@@ -11,14 +11,15 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 
+from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
+from data_generator.generators.notes import NOTE_CONTEXT, environment, phrase_keys
 
 TOLERANCE = 1e-6
-# Variables the note engine passes to every template (generators/notes.py builds them).
-NOTE_VARIABLES = {"patient", "encounter", "first", "latest", "worst", "lab", "phrases", "author",
-                  "note_day", "vitals_line", "labs_line"}
-TRIGGER_VITALS = {"heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "fio2",
-                  "pain_score"}
+NOTE_VARIABLES = set(NOTE_CONTEXT)
+# Conditions may name any numeric column of the vitals contract.
+TRIGGER_VITALS = {col for col, prop in load_contract("vitals")["properties"].items()
+                  if column_type(prop) in ("integer", "number")}
 
 
 def _sums_to_one(values: dict, where: str) -> None:
@@ -28,8 +29,6 @@ def _sums_to_one(values: dict, where: str) -> None:
 
 
 def _template_names(text: str, where: str) -> set[str]:
-    from data_generator.generators.notes import environment
-
     try:
         return meta.find_undeclared_variables(environment().parse(text))
     except TemplateSyntaxError as exc:
@@ -136,8 +135,6 @@ def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
 
 def _phrases_used(types: dict) -> set[str]:
     """Names used as phrases.X in note-type templates."""
-    from data_generator.generators.notes import phrase_keys
-
     return {key for spec in types.values() for text in spec["templates"] for key in phrase_keys(text)}
 
 

@@ -238,6 +238,10 @@ def _formatters(cfg: Config):
     return vitals_line, labs_line
 
 
+NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note_day", "vitals_line", "labs_line",
+                "phrases", "author")  # every template sees these (config cross-checks templates against them)
+
+
 def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, hours: float,
              helpers: dict) -> dict:
     """What a note written `hours` into encounter `e` may quote: only what had happened by then."""
