@@ -1,4 +1,5 @@
-"""The five file contracts: one loader for the JSON Schemas in `schemas/`, and the violation shape.
+"""The five file contracts: one loader for the JSON Schemas in `schemas/`, a strict reader of
+contract CSVs, and the violation shape.
 
 Each schema is the single contract for its file: column order is the order of `properties`,
 `x-file` names the file, `x-decimals` says how numbers are printed, `x-dictionary` marks
@@ -10,9 +11,13 @@ low-cardinality strings (dictionary-encoded in Parquet), and the `x-*` blocks
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from data_generator.errors import ContractError
 
@@ -52,6 +57,39 @@ def columns(schema: dict) -> list[str]:
 def file_name(schema: dict) -> str:
     """'vitals.csv', 'notes.jsonl', ..."""
     return schema["x-file"]
+
+
+def read_csv_strings(path: Path, schema: dict, block_size: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+    """A trusted contract CSV (a published day's file, the patient registry) as batches of string
+    columns, empty cell = null, its header checked against the contract.
+
+    Damage raises ContractError (FileNotFoundError if absent); validate.py is the tolerant
+    reader that reports every problem of a file instead of stopping at the first.
+    """
+    path, cols = Path(path), columns(schema)
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=block_size),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(cols, pa.string()),
+                                                 strings_can_be_null=True))
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ContractError(str(path), f"cannot read: {str(exc).splitlines()[0]}") from None
+    if reader.schema.names != cols:
+        raise ContractError(str(path), "columns differ from the contract", found=reader.schema.names,
+                            hint=f"expected {','.join(cols)}")
+    row = 1
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise ContractError(f"{path} after row {row}", f"cannot parse CSV: {str(exc).splitlines()[0]}") from None
+        yield batch
+        row += batch.num_rows
 
 
 def column_type(prop: dict) -> str:

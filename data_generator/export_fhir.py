@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from data_generator.config import load_checked
-from data_generator.contracts import columns, file_name, load_contract
+from data_generator.contracts import columns, file_name, load_contract, read_csv_strings
 from data_generator.errors import ConfigError, ContractError, OutputError
 from data_generator.publish import MANIFEST as DAY_MANIFEST
 
@@ -185,31 +184,14 @@ def scaled(text: str, factor: float | int) -> str:
 def csv_blocks(folder: Path, name: str) -> Iterator[Block]:
     """The day's `name` CSV in blocks of string columns (empty cell = null), header checked."""
     schema = load_contract(name)
-    path, cols = Path(folder) / file_name(schema), columns(schema)
+    path = Path(folder) / file_name(schema)
+    row = 1
     try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in cols},
-                                                 strings_can_be_null=True))
+        for batch in read_csv_strings(path, schema, BLOCK_BYTES):
+            yield Block(path.name, row, batch)
+            row += batch.num_rows
     except FileNotFoundError:
         raise _missing(path) from None
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise ContractError(str(path), f"cannot read: {exc}") from None
-    if reader.schema.names != cols:
-        raise ContractError(str(path), "columns differ from the contract", found=reader.schema.names,
-                            hint=f"expected {','.join(cols)}")
-    row = 1
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            raise ContractError(f"{path} after row {row}", f"cannot parse CSV: {exc}") from None
-        yield Block(path.name, row, batch)
-        row += batch.num_rows
 
 
 def jsonl_blocks(folder: Path, name: str) -> Iterator[Block]:

@@ -14,11 +14,9 @@ import os
 import shutil
 from pathlib import Path
 
-import pyarrow.csv as pacsv
-
 from data_generator.config import Config
-from data_generator.contracts import columns, load_contract
-from data_generator.errors import RegistryError
+from data_generator.contracts import columns, load_contract, read_csv_strings
+from data_generator.errors import ContractError, RegistryError
 from data_generator.generators.registry import Registry, derive_registry
 from data_generator.publish import fsync
 from data_generator.writer import format_columns, write_table
@@ -28,19 +26,15 @@ FORMAT_VERSION = 1  # bumped when the file's layout changes; newer files are ref
 
 
 def _read(path: Path) -> dict[str, list]:
+    """The registry's columns as lists of strings (it is a patients-contract CSV)."""
     schema = load_contract("patients")
-    names = columns(schema)
     try:
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-            column_types={c: "string" for c in names}, strings_can_be_null=True))
-    except Exception as exc:  # pyarrow raises several types for unreadable CSV
-        raise RegistryError(str(path), f"cannot read the registry: {exc}".splitlines()[0],
-                            hint="restore it from its backup or move it aside") from None
-    if table.column_names != names:
-        raise RegistryError(str(path), "columns differ from the patients contract",
-                            found=",".join(table.column_names)[:120],
-                            hint="restore it from its backup or move it aside")
-    return {c: table.column(c).to_pylist() for c in names}
+        batches = list(read_csv_strings(path, schema))
+    except ContractError as exc:
+        raise RegistryError(exc.where, f"{exc.problem} (patients contract)", found=exc.found,
+                            hint="restore it with `datagen registry restore` or move it aside") from None
+    names = columns(schema)
+    return {c: [v for b in batches for v in b.column(c).to_pylist()] for c in names}
 
 
 def _check_version(path: Path) -> None:
