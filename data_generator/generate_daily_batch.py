@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +29,13 @@ from data_generator.config import Config  # noqa: E402
 from data_generator.contracts import contracts  # noqa: E402
 from data_generator.errors import ContractError, OutputError  # noqa: E402
 from data_generator.generators import registry_store  # noqa: E402
-from data_generator.generators.encounters import day_volume, generate_encounters  # noqa: E402
-from data_generator.generators.labs import generate_labs  # noqa: E402
+from data_generator.generators.encounters import Encounters, day_volume, generate_encounters  # noqa: E402
+from data_generator.generators.labs import Labs, generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
-from data_generator.generators.physiology import build_physiology  # noqa: E402
+from data_generator.generators.physiology import Physiology, build_physiology  # noqa: E402
 from data_generator.generators.registry import Registry, derive_registry, registered_count  # noqa: E402
-from data_generator.generators.vitals import generate_vitals  # noqa: E402
+from data_generator.generators.vitals import Vitals, generate_vitals  # noqa: E402
 from data_generator.locks import day_lock, exclusive, registry_lock  # noqa: E402
 from data_generator.publish import MANIFEST, discard, publish_day, staging_dir  # noqa: E402
 from data_generator.rng import stream  # noqa: E402
@@ -100,17 +100,26 @@ def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounte
     first = {"vitals": 1, "labs": 1, "notes": 1}
     for k, start in enumerate(range(0, len(enc), CHUNK_ENCOUNTERS)):
         part = enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(enc))))
-        with clock("vitals"):
-            phys = build_physiology(cfg, part, stream(seed, day, "physiology", k))
-            vitals = generate_vitals(cfg, date, part, phys, stream(seed, day, "vitals", k), first["vitals"])  # 4
-        with clock("labs"):
-            labs = generate_labs(cfg, date, part, phys, vitals, stream(seed, day, "labs", k), first["labs"])  # 5
+        phys, vitals, labs = chart(cfg, date, part, lambda step, k=k: stream(seed, day, step, k), first, clock)  # 4, 5
         with clock("notes"):
             notes = generate_notes(cfg, date, registry, part, vitals, labs, stream(seed, day, "notes", k),
                                    first["notes"])                                          # 6
         for name, table in (("vitals", vitals.table), ("labs", labs.table), ("notes", notes)):
             first[name] += len(next(iter(table.values())))
             yield name, table
+
+
+def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.random.Generator],
+          first: dict[str, int] | None = None, clock: Stopwatch | None = None) -> tuple[Physiology, Vitals, Labs]:
+    """Steps 4 and 5 for a set of encounters: their physiology, the vitals charted from it and the
+    labs drawn (by schedule and by trigger); `rng(step)` gives each step its stream."""
+    clock, first = clock or Stopwatch(), first or {"vitals": 1, "labs": 1}
+    with clock("vitals"):
+        phys = build_physiology(cfg, enc, rng("physiology"))
+        vitals = generate_vitals(cfg, date, enc, phys, rng("vitals"), first["vitals"])
+    with clock("labs"):
+        labs = generate_labs(cfg, date, enc, phys, vitals, rng("labs"), first["labs"])
+    return phys, vitals, labs
 
 
 def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None):

@@ -24,12 +24,12 @@ from PIL import Image
 
 from data_generator.config import Config
 from data_generator.errors import OutputError, UsageError
-from data_generator.generate_daily_batch import with_seed
+from data_generator.generate_daily_batch import chart, with_seed
 from data_generator.generators.encounters import Encounters, generate_encounters
-from data_generator.generators.labs import Labs, generate_labs
-from data_generator.generators.physiology import Physiology, branch_states, build_physiology
+from data_generator.generators.labs import Labs
+from data_generator.generators.physiology import Physiology, branch_states
 from data_generator.generators.registry import derive_registry
-from data_generator.generators.vitals import Vitals, generate_vitals
+from data_generator.generators.vitals import Vitals
 from data_generator.rng import stream
 from data_generator.timeutil import HOUR
 
@@ -113,9 +113,7 @@ def simulate(cfg: Config, scenario: str, n: int) -> Simulation:
     seed, key = cfg.seed, ("preview", scenario, n)
     registry = derive_registry(cfg, date)
     enc = generate_encounters(cfg, date, registry, n, stream(seed, *key, "encounters"))
-    phys = build_physiology(cfg, enc, stream(seed, *key, "physiology"))
-    vitals = generate_vitals(cfg, date, enc, phys, stream(seed, *key, "vitals"))
-    labs = generate_labs(cfg, date, enc, phys, vitals, stream(seed, *key, "labs"))
+    phys, vitals, labs = chart(cfg, date, enc, lambda step: stream(seed, *key, step))
     return Simulation(scenario, enc, phys, vitals, labs)
 
 

@@ -26,7 +26,7 @@ class Physiology:
     knot_hours: dict[str, np.ndarray]   # state -> (n_encounters, K) hours since admission
     knot_values: dict[str, np.ndarray]  # state -> (n_encounters, K)
     los_hours: np.ndarray
-    phase_bounds: dict[str, np.ndarray]  # state -> phase end hours (for previews)
+    phase_bounds: dict[str, np.ndarray]  # 'scenario/outcome/state' -> knot hours per encounter (previews)
 
     def at(self, state: str, enc: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Value of `state` for encounters `enc` at `hours` since their admission."""
