@@ -93,13 +93,16 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
     with ExitStack() as locks:
         if mode == "raw":  # workers never touch the registry; the parent holds it throughout
             locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
-            registry_store.check_file(cfg, registry_path)
-        return _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters, registry_path,
-                         executor, scheduler, fmt, progress)
+            on_file = registry_store.check_file(cfg, registry_path)
+        result = _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor,
+                           scheduler, fmt, progress)
+        if mode == "raw":
+            result.new_patients = registry_store.save(cfg, derive_registry(cfg, end), registry_path, on_file)
+    return result
 
 
-def _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters, registry_path, executor,
-              scheduler, fmt, progress) -> BackfillResult:
+def _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor, scheduler, fmt,
+              progress) -> BackfillResult:
     todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt)
     result = BackfillResult(skipped=skipped)
     jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt) for d in todo]
@@ -109,8 +112,6 @@ def _backfill(cfg, config, start, end, mode, out_root, workers, seed, encounters
         result.rows += rows
         if progress:
             progress(date, rows)
-    if mode == "raw":
-        result.new_patients = registry_store.save(cfg, derive_registry(cfg, end), registry_path)
     return result
 
 

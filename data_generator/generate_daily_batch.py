@@ -201,18 +201,19 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
         target.parent.mkdir(exist_ok=True)
     except OSError as exc:
         raise OutputError(str(target.parent), f"cannot create folder: {exc.strerror}") from None
+    keep_registry = mode == "raw" and save_registry
     with ExitStack() as locks:
         locks.enter_context(exclusive(day_lock(target), f"day folder {target}"))
-        if mode == "raw" and save_registry:
+        if keep_registry:
             locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
-            registry_store.check_file(cfg, registry_path)
+            on_file = registry_store.check_file(cfg, registry_path)
         recover_leftovers(target)
         clock = Stopwatch()
         with clock("registry"):
             registry = derive_registry(cfg, date)                                             # 1
         rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt)
         hold("registry")
-        added = registry_store.save(cfg, registry, registry_path) if mode == "raw" and save_registry else 0
+        added = registry_store.save(cfg, registry, registry_path, on_file) if keep_registry else 0
     new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
     full = registered_count(cfg, date) >= cfg.generator["registry"]["max_total"]
     return DayResult(target, rows, added if mode == "raw" else new_today, clock.seconds, full)

@@ -91,14 +91,14 @@ def check_file(cfg: Config, path: Path) -> int:
     return n
 
 
-def save(cfg: Config, registry: Registry, path: Path) -> int:
-    """Write the registry if it grew; returns how many patients were added.
+def save(cfg: Config, registry: Registry, path: Path, on_file: int) -> int:
+    """Write the registry if it grew past the `on_file` patients that `check_file` found (with
+    the registry lock held since); returns how many patients were added.
 
     New file first (fsynced), then the previous version is copied to the backup, then the new
     file is renamed over the old one: at every instant the registry is the old or the new one.
     """
-    before = check_file(cfg, path)
-    if len(registry) <= before:
+    if len(registry) <= on_file:
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -119,7 +119,7 @@ def save(cfg: Config, registry: Registry, path: Path) -> int:
     finally:
         if tmp.exists():
             tmp.unlink()
-    return int(len(registry) - before)
+    return int(len(registry) - on_file)
 
 
 def backup_path(path: Path) -> Path:
