@@ -30,6 +30,7 @@ class Encounters:
     discharge: np.ndarray
     scenario: np.ndarray        # scenario names
     outcome: np.ndarray         # branch names
+    sex: np.ndarray             # the patient's sex, "F" or "M" (sex-specific physiology and ranges)
 
     def __len__(self) -> int:
         return len(self.admit)
@@ -37,7 +38,8 @@ class Encounters:
     def take(self, rows: np.ndarray) -> Encounters:
         """The encounters at `rows`, e.g. one chunk of a large day."""
         return Encounters({k: v[rows] for k, v in self.table.items()}, self.patient_index[rows],
-                          self.admit[rows], self.discharge[rows], self.scenario[rows], self.outcome[rows])
+                          self.admit[rows], self.discharge[rows], self.scenario[rows], self.outcome[rows],
+                          self.sex[rows])
 
 
 def _pick(rng: np.random.Generator, weights: dict, n: int) -> np.ndarray:
@@ -214,7 +216,7 @@ def generate_encounters(cfg: Config, date: dt.date, registry: Registry, n: int,
         **{k: v[order] for k, v in cols.items()},
     }
     return Encounters(table, patient[order], admit[order], discharge[order], scen[order],
-                      outcome[order])
+                      outcome[order], registry.table["sex"][patient[order]])
 
 
 def _daytime_discharge(cfg: Config, admit: np.ndarray, discharge: np.ndarray, disposition: np.ndarray,
