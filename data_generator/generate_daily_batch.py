@@ -29,7 +29,7 @@ from data_generator.config import Config  # noqa: E402
 from data_generator.contracts import contracts  # noqa: E402
 from data_generator.errors import ContractError, OutputError  # noqa: E402
 from data_generator.generators import registry_store  # noqa: E402
-from data_generator.generators.encounters import Encounters, day_volume, generate_encounters  # noqa: E402
+from data_generator.generators.encounters import Encounters, day_encounters  # noqa: E402
 from data_generator.generators.labs import Labs, generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
@@ -91,8 +91,7 @@ def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounte
     clock = clock or Stopwatch()
     seed, day = cfg.seed, date.isoformat()
     with clock("encounters"):
-        n = encounters if encounters is not None else day_volume(cfg, date, mode, stream(seed, day, "volume"))
-        enc = generate_encounters(cfg, date, registry, n, stream(seed, day, "encounters"))  # 2
+        enc = day_encounters(cfg, date, mode, registry, encounters)                         # 2
     with clock("patients"):
         patients = generate_patients(registry, enc)                                         # 3
     yield "patients", patients

@@ -65,7 +65,6 @@ def knobs(draw) -> dict:
         "age_mean": draw(st.floats(18, 100)),
         "age_sd": draw(st.floats(0.5, 40)),
         "male_share": draw(unit),
-        "new_patient_share": draw(unit),
         "frailty_sigma": draw(st.floats(0, 3)),
         "weights": dict(zip(SCENARIOS, weights, strict=True)),
         "volume": draw(st.floats(0.5, 40)),
@@ -85,7 +84,6 @@ def apply(k: dict):
         reg["max_total"] = k["max_total"]
         reg["age"]["mean"], reg["age"]["sd"] = k["age_mean"], k["age_sd"]
         reg["male_share"] = k["male_share"]
-        reg["new_patient_share"] = k["new_patient_share"]
         reg["frailty_sigma"] = k["frailty_sigma"]
         g["scenarios"]["weights"] = k["weights"]
         g["volume"]["raw"] = g["volume"]["sample"] = k["volume"]

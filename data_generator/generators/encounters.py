@@ -1,8 +1,10 @@
 """Step 2: the day's encounters (the anchor table).
 
-Scenario first (weights modulated by weekday and season), then outcome branch, then the
-patient: a handful of candidates drawn from the registry (returning patients by frailty, or
-that day's new registrations) and the one whose age and sex best fit the scenario kept.
+A day's encounters are the stays the patients' timelines admit that day (`lifetimes.py`): each
+stay's scenario, outcome, diagnosis, length and discharge were drawn at its admission, so any
+run that computes the day gets the same rows. `--encounters N` overrides the day's size: fewer
+keeps a random subset of the day's stays, more adds stays for registered patients who are
+alive and not in hospital that day, chosen by how likely they are to come in.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_generator.config import Config
+from data_generator.generators.catalogue import catalogue
+from data_generator.generators.lifetimes import (
+    N_UNIFORM,
+    Lives,
+    Patients,
+    Stays,
+    calendar,
+    day_index,
+    derive_lives,
+    draw_stays,
+    patients,
+)
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import row_ids
-from data_generator.timeutil import DAY, HOUR, local_hour, local_midnight
-
-CANDIDATES = 24
-MAX_ROUNDS = 8
-NEW_SHORTLIST = 4  # encounters considered per new patient
+from data_generator.rng import stream
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,8 @@ class Encounters:
     scenario: np.ndarray        # scenario names
     outcome: np.ndarray         # branch names
     sex: np.ndarray             # the patient's sex, "F" or "M" (sex-specific physiology and ranges)
+    history: np.ndarray         # the patient's chronic conditions (a list each)
+    previous_stay: np.ndarray   # {"date", "scenario"} of the patient's previous stay, or None
 
     def __len__(self) -> int:
         return len(self.admit)
@@ -39,197 +51,106 @@ class Encounters:
         """The encounters at `rows`, e.g. one chunk of a large day."""
         return Encounters({k: v[rows] for k, v in self.table.items()}, self.patient_index[rows],
                           self.admit[rows], self.discharge[rows], self.scenario[rows], self.outcome[rows],
-                          self.sex[rows])
+                          self.sex[rows], self.history[rows], self.previous_stay[rows])
 
 
-def _pick(rng: np.random.Generator, weights: dict, n: int) -> np.ndarray:
-    if n == 0:
-        return np.empty(0, dtype=object)
-    keys = list(weights)
-    p = np.array([float(weights[k]) for k in keys])
-    return np.asarray(keys, dtype=object)[rng.choice(len(keys), size=n, p=p / p.sum())]
-
-
-def scenario_weights(cfg: Config, date: dt.date) -> dict[str, float]:
-    mix = cfg.generator["scenarios"]
-    out = {}
-    for name, w in mix["weights"].items():
-        w = float(w) * mix.get("weekday", {}).get(name, [1.0] * 7)[date.weekday()]
-        season = mix.get("seasonal", {}).get(name)
-        if season:
-            phase = 2 * np.pi * (date.month - season["peak_month"]) / 12
-            w *= 1 + season["amplitude"] * np.cos(phase)
-        out[name] = w
-    return out
-
-
-def day_volume(cfg: Config, date: dt.date, mode: str, rng: np.random.Generator) -> int:
-    vol = cfg.generator["volume"]
-    return int(rng.poisson(vol[mode] * vol["weekday_factor"][date.weekday()]))
-
-
-def _admit_seconds(cfg: Config, routes: np.ndarray, rng: np.random.Generator,
-                   day_length: int) -> np.ndarray:
-    out = np.empty(len(routes), dtype=np.int64)
-    for route, hours in cfg.generator["arrival_hours"].items():
-        idx = np.flatnonzero(routes == route)
-        p = np.asarray(hours, dtype=float)
-        hour = rng.choice(24, size=idx.size, p=p / p.sum())
-        out[idx] = hour * HOUR + rng.integers(0, HOUR, idx.size)
-    return np.minimum(out, day_length - 60)  # a 23-hour DST day still admits on its own date
-
-
-def _fit(cfg: Config, registry: Registry, scen: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """log(scenario density / registry density) of each candidate's age, plus its sex share:
-    the best candidate's age then follows the scenario's distribution, not the registry's."""
-    reg_age = cfg.generator["registry"]["age"]
-    score = np.empty(cand.shape)
-    for name in np.unique(scen):
-        rows = scen == name
-        pop = cfg.scenarios[name]["population"]
-        a = pop["age"]
-        age = registry.age_years[cand[rows]]
-        ll = -0.5 * ((age - a["mean"]) / a["sd"]) ** 2 + 0.5 * ((age - reg_age["mean"]) / reg_age["sd"]) ** 2
-        ll = np.where((age < a["min"]) | (age > a["max"]), ll - 50.0, ll)
-        male = registry.table["sex"][cand[rows]] == "M"
-        score[rows] = ll + np.log(np.where(male, pop["male_share"], 1 - pop["male_share"]) + 1e-9)
-    return score
-
-
-def _place_new_patients(cfg: Config, registry: Registry, scen: np.ndarray, new_idx: np.ndarray, n_new: int,
-                        rng: np.random.Generator) -> np.ndarray:
-    """Give n_new of the day's new registrations the encounters that fit them best (greedy on
-    fit + Gumbel noise over a random shortlist of encounters); -1 for encounters left over."""
-    chosen = np.full(len(scen), -1, dtype=np.int64)
-    if n_new == 0:
-        return chosen
-    rows = rng.permutation(len(scen))[: min(len(scen), NEW_SHORTLIST * n_new)]
-    score = _fit(cfg, registry, scen[rows], np.broadcast_to(new_idx, (rows.size, new_idx.size)))
-    score = score + rng.gumbel(size=score.shape)
-    order = np.argsort(-score, axis=None, kind="stable")
-    used_row = np.zeros(rows.size, bool)
-    used_patient = np.zeros(new_idx.size, bool)
-    placed = 0
-    for flat in order.tolist():
-        r, c = divmod(flat, new_idx.size)
-        if used_row[r] or used_patient[c]:
-            continue
-        chosen[rows[r]] = new_idx[c]
-        used_row[r] = used_patient[c] = True
-        placed += 1
-        if placed == n_new:
-            break
-    return chosen
-
-
-def _choose_patients(cfg: Config, registry: Registry, date: dt.date, scen: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
-    """One patient per encounter, no patient twice in a day: that day's new registrations take
-    a share of encounters (those that fit them), returning patients (by frailty) the rest."""
-    n = len(scen)
-    is_new = registry.registered == np.datetime64(date, "D")
-    new_idx = np.flatnonzero(is_new)
-    share = cfg.generator["registry"]["new_patient_share"]
-    n_new = min(int(rng.binomial(n, share)) if (~is_new).any() else n, new_idx.size)
-    chosen = _place_new_patients(cfg, registry, scen, new_idx, n_new, rng)
-    taken = np.zeros(len(registry), dtype=bool)
-    taken[chosen[chosen >= 0]] = True
-    members = np.flatnonzero(~is_new)
-    w = registry.frailty[members]
-    for _ in range(MAX_ROUNDS):
-        rows = np.flatnonzero(chosen < 0)
-        keep = ~taken[members]
-        if rows.size == 0 or not keep.any():
-            break
-        cand = rng.choice(members[keep], size=(rows.size, CANDIDATES), p=w[keep] / w[keep].sum())
-        score = _fit(cfg, registry, scen[rows], cand) + rng.gumbel(size=cand.shape)
-        pick = cand[np.arange(rows.size), score.argmax(axis=1)]
-        _, first = np.unique(pick, return_index=True)  # collisions wait for the next round
-        chosen[rows[first]] = pick[first]
-        taken[pick[first]] = True
-    for row in np.flatnonzero(chosen < 0).tolist():  # the few left: best fit among everyone free
-        free = np.flatnonzero(~taken)
-        if free.size == 0:
-            break
-        score = _fit(cfg, registry, scen[[row]], free[None, :])[0] + rng.gumbel(size=free.size)
-        chosen[row] = free[score.argmax()]
-        taken[chosen[row]] = True
-    rows = np.flatnonzero(chosen < 0)
-    if rows.size:  # a day with more encounters than registered patients: some come twice
-        cand = rng.choice(len(registry), size=(rows.size, CANDIDATES))
-        score = _fit(cfg, registry, scen[rows], cand) + rng.gumbel(size=cand.shape)
-        chosen[rows] = cand[np.arange(rows.size), score.argmax(axis=1)]
-    return chosen
+def day_encounters(cfg: Config, date: dt.date, mode: str, registry: Registry, n: int | None = None) -> Encounters:
+    """The stays admitted on `date` by the timelines of every registered patient (`n` overrides the count)."""
+    lives = derive_lives(cfg, mode, registry, date)
+    d = day_index(cfg, date)
+    today = np.flatnonzero(lives.stays.day == d)
+    stays = lives.stays.take(today)
+    prev = _previous(cfg, lives.stays, stays.prev)
+    if n is not None and n != today.size:
+        rng = stream(cfg.seed, date.isoformat(), "override")
+        if n < today.size:
+            keep = np.sort(rng.choice(today.size, size=n, replace=False))
+            stays, prev = stays.take(keep), prev[keep]
+        else:
+            extra = _extra(cfg, lives, d, n - today.size, rng)
+            more = _previous(cfg, lives.stays, lives.last_stay[extra.patient])
+            stays = _concat(stays, extra)
+            prev = np.concatenate([prev, more])
+    return _encounters(cfg, date, registry, lives.patients, stays, prev)
 
 
 def generate_encounters(cfg: Config, date: dt.date, registry: Registry, n: int,
                         rng: np.random.Generator) -> Encounters:
-    weights = scenario_weights(cfg, date)
-    if sum(weights.values()) <= 0:  # e.g. only elective scenarios, on a day they are weighted 0
-        n = 0
-    scen = _pick(rng, weights, n)
-    outcome = np.empty(n, dtype=object)
-    los_h = np.empty(n)
-    acuity = np.empty(n, dtype=np.int64)
-    cols = {k: np.empty(n, dtype=object) for k in
-            ("encounter_type", "care_unit", "primary_dx_code", "primary_dx_desc",
-             "discharge_disposition")}
-    routes = np.empty(n, dtype=object)
-    for name in sorted(set(scen.tolist())):
-        rows = np.flatnonzero(scen == name)
-        sc = cfg.scenarios[name]
-        routes[rows] = sc["arrival"]
-        branches = sc["outcomes"]
-        outcome[rows] = _pick(rng, {b: v["p"] for b, v in branches.items()}, rows.size)
-        dx = sc["diagnoses"]
-        pick = rng.choice(len(dx), size=rows.size, p=_norm([d["weight"] for d in dx]))
-        cols["primary_dx_code"][rows] = [dx[i]["code"] for i in pick]
-        cols["primary_dx_desc"][rows] = [dx[i]["desc"] for i in pick]
-        for branch, spec in branches.items():
-            sub = rows[outcome[rows] == branch]
-            if not sub.size:
-                continue
-            los = spec["los_hours"]
-            los_h[sub] = np.clip(los["median"] * np.exp(rng.normal(0, los["sigma"], sub.size)),
-                                 los["min"], los["max"])
-            acu = spec.get("acuity", sc["acuity"])
-            acuity[sub] = _pick(rng, acu, sub.size).astype(np.int64)
-            cols["encounter_type"][sub] = spec["encounter_type"]
-            cols["care_unit"][sub] = spec["care_unit"]
-            cols["discharge_disposition"][sub] = _pick(rng, spec["disposition"], sub.size)
-    midnight = local_midnight(date, cfg.tz)
-    day_length = local_midnight(date + dt.timedelta(days=1), cfg.tz) - midnight
-    admit = midnight + _admit_seconds(cfg, routes, rng, min(day_length, DAY + HOUR))
-    discharge = _daytime_discharge(cfg, admit, admit + np.round(los_h * HOUR).astype(np.int64),
-                                   cols["discharge_disposition"], rng)
-    patient = _choose_patients(cfg, registry, date, scen, rng)
-    order = np.lexsort((patient, admit))
-    ids = row_ids("ENC", date, 1, n, 5)
+    """`n` stays admitted on `date` for registered patients chosen by how likely they are to come
+    in, outside any timeline (first stays; used by the scenario preview)."""
+    pats = patients(cfg, registry)
+    d = day_index(cfg, date)
+    cal = calendar(cfg, "sample", d + 1)
+    free = np.flatnonzero(pats.reg_day <= d)
+    m = len(pats)
+    stays = _admit_chosen(cfg, cal, pats, free, d, n, np.zeros(m, dtype=np.int64),
+                          np.full(m, -(10**6)), rng)
+    return _encounters(cfg, date, registry, pats, stays, np.full(len(stays.patient), None, dtype=object))
+
+
+def _extra(cfg: Config, lives: Lives, d: int, n: int, rng: np.random.Generator) -> Stays:
+    """Stays for up to `n` patients who are registered, alive and out of hospital on day `d`."""
+    s, cal = lives.stays, lives.calendar
+    busy = np.zeros(len(lives.patients), dtype=bool)
+    busy[s.patient[(s.admit < cal.midnight[d + 1]) & (s.discharge > cal.midnight[d])]] = True
+    free = np.flatnonzero((lives.patients.reg_day <= d) & lives.alive & ~busy)
+    return _admit_chosen(cfg, cal, lives.patients, free, d, n, lives.sides, lives.last_once, rng)
+
+
+def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n: int, sides: np.ndarray,
+                  last_once: np.ndarray, rng: np.random.Generator) -> Stays:
+    """Choose up to `n` of `free` (each at most once, by propensity on day `d`) and admit them."""
+    like = pats.rate[free] * (pats.fit[free] @ cal.weights[d])
+    key = np.where(like > 0, np.log(np.maximum(like, 1e-300)) + rng.gumbel(size=free.size), -np.inf)
+    order = np.argsort(-key, kind="stable")[: min(n, int(np.sum(like > 0)))]
+    chosen = np.sort(free[order])
+    m = chosen.size
+    u = rng.random((N_UNIFORM, m))
+    stays = draw_stays(cfg, cal, pats, chosen, np.full(m, d), np.full(m, -1), sides[chosen], last_once[chosen],
+                       u, rng.standard_normal(m))
+    return stays.take(np.flatnonzero(stays.scen >= 0))
+
+
+def _previous(cfg: Config, stays: Stays, prev: np.ndarray) -> np.ndarray:
+    """The previous stay of each encounter as {"date", "scenario"} (None for a first stay)."""
+    cat = catalogue(cfg)
+    out = np.full(prev.size, None, dtype=object)
+    for i, p in enumerate(prev.tolist()):
+        if p >= 0:
+            out[i] = {"date": (cfg.start_date + dt.timedelta(days=int(stays.day[p]))).isoformat(),
+                      "scenario": cat.titles[stays.scen[p]]}
+    return out
+
+
+def _concat(a: Stays, b: Stays) -> Stays:
+    return Stays(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in Stays.__dataclass_fields__))
+
+
+def _encounters(cfg: Config, date: dt.date, registry: Registry, pats: Patients, stays: Stays,
+                prev: np.ndarray) -> Encounters:
+    cat = catalogue(cfg)
+    order = np.lexsort((stays.patient, stays.admit))
+    st, prev = stays.take(order), prev[order]
+    n = len(st.patient)
+    s, b = st.scen, st.branch
+    scen = np.asarray(cat.names, dtype=object)[s] if n else np.empty(0, dtype=object)
+    patient = st.patient
+    names = np.asarray(cat.conditions, dtype=object)
+    history = np.empty(n, dtype=object)
+    history[:] = [names[row].tolist() for row in pats.has[patient]] if n else []
     table = {
-        "encounter_id": ids,
-        "patient_id": registry.table["patient_id"][patient[order]],
-        "admit_time": admit[order],
-        "discharge_time": discharge[order],
-        "scenario": scen[order],
-        "outcome": outcome[order],
-        "acuity": acuity[order],
-        **{k: v[order] for k, v in cols.items()},
+        "encounter_id": row_ids("ENC", date, 1, n, 5),
+        "patient_id": registry.table["patient_id"][patient],
+        "admit_time": st.admit,
+        "discharge_time": st.discharge,
+        "scenario": scen,
+        "outcome": cat.branch[s, b],
+        "acuity": st.acuity.astype(np.int64),
+        "encounter_type": cat.enc_type[s, b],
+        "care_unit": cat.care_unit[s, b],
+        "primary_dx_code": cat.dx_code[s, st.dx],
+        "primary_dx_desc": cat.dx_desc[s, st.dx],
+        "discharge_disposition": cat.dispo_vals[st.dispo],
     }
-    return Encounters(table, patient[order], admit[order], discharge[order], scen[order],
-                      outcome[order], registry.table["sex"][patient[order]])
-
-
-def _daytime_discharge(cfg: Config, admit: np.ndarray, discharge: np.ndarray, disposition: np.ndarray,
-                       rng: np.random.Generator) -> np.ndarray:
-    """Planned discharges of stays over a day happen in the daytime window, not at 03:00."""
-    lo, hi = cfg.generator["discharge_local_hours"]
-    planned = (disposition != "expired") & (discharge - admit >= DAY)
-    clock = local_hour(discharge, cfg.tz)
-    moved = discharge - np.round(clock * HOUR).astype(np.int64) + np.round(
-        rng.uniform(lo, hi, discharge.size) * HOUR).astype(np.int64)
-    return np.where(planned & (moved - admit >= DAY // 2), moved, discharge)
-
-
-def _norm(w) -> np.ndarray:
-    w = np.asarray(w, dtype=float)
-    return w / w.sum()
+    return Encounters(table, patient, st.admit, st.discharge, scen, table["outcome"],
+                      registry.table["sex"][patient], history, prev)

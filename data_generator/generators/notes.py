@@ -255,6 +255,7 @@ def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e:
             "care_unit": enc.table["care_unit"][e],
             "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
             "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
+            "previous_stay": enc.previous_stay[e],
         },
         "first": first, "latest": latest, "worst": worst,
         "lab": chart.labs(e, hours),
@@ -275,17 +276,14 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                for role, a in catalogue["authors"].items()}
     rows = {k: [] for k in ("note_time", "note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
-    history_cache: dict[int, list] = {}
     for note in notes:
         e = note.enc
         scenario, outcome = enc.scenario[e], enc.outcome[e]
         sc = cfg.scenarios[scenario]
         context = _context(cfg, registry, enc, chart, e, note.hours, helpers)
-        if e not in phrase_cache:  # per-encounter picks: the source, the history
+        if e not in phrase_cache:  # per-encounter picks: the source
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
-            history = sc["population"].get("comorbidities", [])
-            history_cache[e] = [h for h in history if rng.random() < catalogue["comorbidity_share"]]
-        context["patient"]["comorbidities"] = history_cache[e]
+        context["patient"]["comorbidities"] = enc.history[e]
         spec = note_types(cfg, scenario)[note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}

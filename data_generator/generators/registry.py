@@ -62,7 +62,7 @@ def _faker_pools(seed: int, locale: str) -> dict[str, tuple]:
     }
 
 
-def _derive_block(cfg: Config, block: int) -> dict[str, np.ndarray]:
+def derive_block(cfg: Config, block: int) -> dict[str, np.ndarray]:
     reg = cfg.generator["registry"]
     rng = stream(cfg.seed, "registry", block)
     pools = _faker_pools(cfg.seed, cfg.generator["hospital"]["locale"])
@@ -98,9 +98,9 @@ def _derive_block(cfg: Config, block: int) -> dict[str, np.ndarray]:
 def derive_registry(cfg: Config, date: dt.date) -> Registry:
     """The registry as of `date`, derived from the seed alone."""
     n = registered_count(cfg, date)
-    blocks = [_derive_block(cfg, b) for b in range(-(-n // BLOCK))]
+    blocks = [derive_block(cfg, b) for b in range(-(-n // BLOCK))]
     cols = {key: np.concatenate([b[key] for b in blocks])[:n] if blocks else np.array([])
-            for key in (blocks[0] if blocks else _derive_block(cfg, 0))}
+            for key in (blocks[0] if blocks else derive_block(cfg, 0))}
     frailty = cols.pop("_frailty").astype(float)
     day = np.datetime64(date, "D")
     age = ((day - cols["date_of_birth"].astype("datetime64[D]")).astype(np.int64) / 365.25)
