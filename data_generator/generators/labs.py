@@ -2,9 +2,12 @@
 
 Draws come from the scenario's schedule (on admission, every morning, every few hours) and
 from triggers on charted vitals or on earlier results (a fever orders cultures and a
-lactate; a high lactate orders a repeat). Each test's value is the patient's own baseline
-pulled toward the scenario's `at` values by the latent states at collection time, plus
-assay noise; derived tests (anion gap) are computed from the same draw.
+lactate; a high lactate orders a repeat). All panels ordered together are one draw with one
+set of values. Each test's value is the patient's own baseline (by sex where the catalogue
+says so) pulled toward the scenario's `at` values by the latent states at collection time,
+plus assay noise, inside its bounds approached smoothly; blood-gas values are computed from
+each other (blood_gas.py) and derived tests (anion gap) from the same draw. Cultures report
+at the laboratory's times, within the stay.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Charting times follow the care unit's cadence, moving to the escalated cadence while the
 patient is sick enough; values are baseline + state effects + day/night rhythm +
-autocorrelated noise, then coupled (fever raises heart and breathing rate, MAP from SBP and
-DBP, oxygen titrated to the SpO2 target) and rounded as charted.
+autocorrelated noise (DBP correlated with SBP), then coupled (fever raises heart and
+breathing rate, MAP from SBP and DBP, oxygen titrated to the SpO2 target), kept inside their
+bounds smoothly (no clamp) and rounded as charted.
 """
 
 from __future__ import annotations
