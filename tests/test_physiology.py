@@ -9,9 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from data_generator.config import load_config
+from data_generator.errors import ConfigError
 from data_generator.generate_daily_batch import generate_day
+from data_generator.generators.encounters import generate_encounters
+from data_generator.generators.physiology import build_physiology
+from data_generator.generators.registry import derive_registry
 from tests.conftest import DAY, copy_config
 
 N_ENCOUNTERS = 2500
@@ -213,3 +218,40 @@ def test_blood_cultures_report_at_realistic_times(day):
     labs = day["labs"]
     discharge = labs.encounter_id.map(day["encounters"].discharge_time)
     assert (labs.result_time <= discharge).all()
+
+
+def test_variant_with_an_unknown_state_is_refused(tmp_path):
+    """A variant's `at` naming a state the scenario lacks fails config loading with its key path."""
+    config = copy_config(tmp_path)
+    path = config.parent / "scenarios" / "sepsis.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["variants"]["hypothermic"]["vitals"]["temp_c"]["at"] = {"infektion": 35.0}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert "variants.hypothermic.vitals.temp_c.at.infektion" in info.value.line()
+
+
+def test_ph_and_pao2_take_no_scenario_values(tmp_path):
+    """pH is computed from the draw: a scenario giving it `at` values is refused."""
+    config = copy_config(tmp_path)
+    path = config.parent / "scenarios" / "dka.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["labs"]["values"]["ph"] = {"at": {"ketoacidosis": 7.1}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert "labs.values.ph" in info.value.line()
+
+
+def test_terminal_phase_ends_hours_before_the_end_of_the_stay(cfg):
+    """`hours_before_end` places a knot that many (stretched) hours before discharge, whatever the stay."""
+    rng = np.random.default_rng(7)
+    enc = generate_encounters(cfg, DAY, derive_registry(cfg, DAY), 400, rng)
+    phys = build_physiology(cfg, enc, np.random.default_rng(8))
+    rows = np.flatnonzero((enc.scenario == "sepsis") & (enc.outcome == "dies"))
+    assert rows.size >= 5
+    knots = phys.phase_bounds["sepsis/dies/shock"]
+    before_end = phys.los_hours[rows] - knots[:, 2]
+    assert np.all((before_end >= 0) & (before_end <= 8 * 2.0))
+    assert np.median(before_end) == pytest.approx(8, abs=3)
