@@ -22,12 +22,14 @@ def compensated_bicarbonate(hco3: np.ndarray, paco2: np.ndarray, chronic_share: 
 
 def compensated_paco2(paco2: np.ndarray, hco3: np.ndarray, rng: np.random.Generator,
                       spec: dict) -> np.ndarray:
-    """PaCO2 brought down to Winter's expected value (slope x HCO3 + intercept +- sd) when that
-    is lower than the patient's own respiratory PaCO2; a smooth minimum, so no kink piles up."""
+    """In metabolic acidosis the breathing follows Winter's expected PaCO2 (slope x HCO3 +
+    intercept +- sd); with a normal bicarbonate it is the patient's own respiratory PaCO2, and
+    in between a blend (continuous, so nothing piles up at the switch)."""
     w = spec["winters"]
     expected = w["slope"] * hco3 + w["intercept"] + rng.normal(0, w["sd"], hco3.size)
-    s = w["smooth"]
-    return -s * np.logaddexp(-paco2 / s, -expected / s)
+    lo, hi = w["full_below_hco3"], w["none_above_hco3"]
+    share = np.clip((hi - hco3) / (hi - lo), 0.0, 1.0)
+    return share * expected + (1 - share) * paco2
 
 
 def henderson_ph(hco3: np.ndarray, paco2: np.ndarray, spec: dict) -> np.ndarray:

@@ -148,9 +148,9 @@ def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray,
     b_name, c_name = roles["bicarbonate"], roles["paco2"]
     chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
                         for s in enc.scenario[rows]], dtype=float)
-    hco3 = _bounded(blood_gas.compensated_bicarbonate(raw[b_name], raw[c_name], chronic, gas),
-                    cat[b_name], cfg.labs)
-    paco2 = _bounded(blood_gas.compensated_paco2(raw[c_name], hco3, rng, gas), cat[c_name], cfg.labs)
+    metabolic = _bounded(raw[b_name], cat[b_name], cfg.labs)
+    paco2 = _bounded(blood_gas.compensated_paco2(raw[c_name], metabolic, rng, gas), cat[c_name], cfg.labs)
+    hco3 = _bounded(blood_gas.compensated_bicarbonate(raw[b_name], paco2, chronic, gas), cat[b_name], cfg.labs)
     out = {b_name: np.round(hco3, cat[b_name]["decimals"]), c_name: np.round(paco2, cat[c_name]["decimals"])}
     if roles["ph"] in needed:
         spec = cat[roles["ph"]]
