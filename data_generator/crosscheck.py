@@ -71,6 +71,7 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
             if state not in states:
                 raise ConfigError(f"{f}: vitals.{vital}.at.{state}", "unknown state",
                                   hint=f"declare it under states (known: {sorted(states)})")
+    _check_variants(f, sc.get("variants", {}), states, labs)
     lab_spec = sc.get("labs", {})
     for test, spec in lab_spec.get("values", {}).items():
         cat = labs["tests"].get(test)
@@ -114,6 +115,21 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
     for key, variants in sc["notes"].items():
         if key != "choices":
             _check_texts(variants, f"{f}: notes.{key}", allowed)
+
+
+def _check_variants(f: str, variants: dict, states: set[str], labs: dict) -> None:
+    """A variant's `at` values name known states and measured lab tests."""
+    for name, spec in variants.items():
+        for section in ("vitals", "labs"):
+            for item, own in spec.get(section, {}).items():
+                where = f"{f}: variants.{name}.{section}.{item}"
+                if section == "labs" and "baseline" not in labs["tests"].get(item, {}):
+                    raise ConfigError(where, "unknown measured lab test",
+                                      hint="use a test name from the labs catalogue")
+                for state in own["at"]:
+                    if state not in states:
+                        raise ConfigError(f"{where}.at.{state}", "unknown state",
+                                          hint=f"declare it under states (known: {sorted(states)})")
 
 
 def _check_note_types(types: dict, where: str, notes: dict, labs: dict, allowed: set[str]) -> None:

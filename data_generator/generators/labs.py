@@ -2,9 +2,12 @@
 
 Draws come from the scenario's schedule (on admission, every morning, every few hours) and
 from triggers on charted vitals or on earlier results (a fever orders cultures and a
-lactate; a high lactate orders a repeat). Each test's value is the patient's own baseline
-pulled toward the scenario's `at` values by the latent states at collection time, plus
-assay noise; derived tests (anion gap) are computed from the same draw.
+lactate; a high lactate orders a repeat). All panels ordered together are one draw with one
+set of values. Each test's value is the patient's own baseline (by sex where the catalogue
+says so) pulled toward the scenario's `at` values by the latent states at collection time,
+plus assay noise, inside its bounds approached smoothly; blood-gas values are computed from
+each other (blood_gas.py) and derived tests (anion gap) from the same draw. Cultures report
+at the laboratory's times, within the stay.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_generator.config import Config
+from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
-from data_generator.generators.physiology import Physiology, effect
+from data_generator.generators.physiology import Physiology, effect, soft_bound, variant_at
 from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
-TRIGGER_ROUNDS = 6
+TRIGGER_ROUNDS = 16  # chains of repeats (a lactate re-checked until it clears)
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,7 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
                 ok = (h > 0) & (h <= los[r]) & (h >= first_vitals_h[r])
                 if "until_hours" in item:
                     ok &= h <= item["until_hours"] + 0.5
-                for panel in item["panels"]:
-                    draws.append((r[ok], h[ok], panel))
+                draws.append((r[ok], h[ok], tuple(item["panels"])))
     return draws
 
 
@@ -78,41 +81,99 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
             e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], cfg.labs["timing"]["trigger_gap_hours"])
             h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
             ok = h <= los[e]
-            for panel in trig["order"]:
-                draws.append((e[ok], h[ok], panel))
+            draws.append((e[ok], h[ok], tuple(trig["order"])))
     return draws
 
 
 def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-            tests: list[str], offsets: dict[str, np.ndarray], rng: np.random.Generator):
-    """Values of `tests` for draws (rows, hours): dict test -> array."""
-    cat = cfg.labs["tests"]
-    out = {}
-    for name in tests:
-        spec = cat[name]
-        if "derive" in spec:
-            continue
-        if spec.get("categorical"):
+            tests: list[str], offsets: dict[str, np.ndarray], spo2: tuple, rng: np.random.Generator):
+    """Values of `tests` for one draw at (rows, hours): dict test -> array. Blood-gas values are
+    computed from each other (a latent bicarbonate and PaCO2 exist even when not reported)."""
+    cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
+    roles = gas["tests"]
+    wanted = list(dict.fromkeys(tests))
+    needed = set(wanted)
+    if needed & set(roles.values()):
+        needed |= {roles["bicarbonate"], roles["paco2"]}
+    raw = {name: _measured(cfg, enc, phys, rows, hours, name, offsets, rng)
+           for name in cat if name in needed and "baseline" in cat[name]}
+    out = {name: np.round(_bounded(raw[name], cat[name], cfg.labs), cat[name]["decimals"])
+           for name in raw}
+    if roles["bicarbonate"] in raw:
+        out.update(_blood_gas(cfg, enc, phys, rows, hours, raw, needed, spo2, rng))
+    for name in wanted:
+        if cat[name].get("categorical"):
             out[name] = np.full(rows.size, np.nan)
-            continue
-        value = np.zeros(rows.size)
-        for scenario in np.unique(enc.scenario[rows]):
-            sel = enc.scenario[rows] == scenario
-            own = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {})
-            base = own.get("baseline", spec["baseline"])
-            value[sel] = effect(base, own.get("at", {}), phys, rows[sel], hours[sel], spec["scale"])
-        log = spec["scale"] == "log"
-        value = np.exp(np.log(offsets[name][rows]) + value) if log else offsets[name][rows] + value
-        value = value + rng.normal(0, spec["noise"], rows.size)
-        out[name] = np.round(np.clip(value, *spec["clip"]), spec["decimals"])
-    for name in tests:
+    for name in wanted:
         spec = cat[name]
         if "derive" in spec:
             out[name] = np.round(sum(w * out[t] for t, w in spec["derive"].items()), spec["decimals"])
+    return {name: out[name] for name in wanted}
+
+
+def _measured(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
+              name: str, offsets: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """The patient's own level pulled by the states (a variant's own `at` where it applies), plus assay noise."""
+    spec = cfg.labs["tests"][name]
+    value = np.zeros(rows.size)
+    for scenario in np.unique(enc.scenario[rows]):
+        sel = np.flatnonzero(enc.scenario[rows] == scenario)
+        own = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {})
+        base = own.get("baseline", spec["baseline"])
+        value[sel] = effect(base, own.get("at", {}), phys, rows[sel], hours[sel], spec["scale"])
+        for variant, at in variant_at(cfg, scenario, "labs", name, own):
+            pick = sel[phys.variant(variant, rows[sel])]
+            value[pick] = effect(base, at, phys, rows[pick], hours[pick], spec["scale"])
+    log = spec["scale"] == "log"
+    value = np.exp(np.log(offsets[name][rows]) + value) if log else offsets[name][rows] + value
+    return value + rng.normal(0, spec["noise"], rows.size)
+
+
+def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
+    """`value` inside the test's bounds, approached smoothly (in log space for log-scale tests)."""
+    lo, hi = spec["clip"]
+    frac = catalogue["soft_bound_fraction"]
+    if spec.get("scale") == "log":
+        lo, hi = np.log(lo), np.log(hi)
+        return np.exp(soft_bound(np.log(np.maximum(value, 1e-12)), lo, hi, frac * (hi - lo)))
+    return soft_bound(value, lo, hi, frac * (hi - lo))
+
+
+def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
+               raw: dict[str, np.ndarray], needed: set[str], spo2: tuple,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Bicarbonate, PaCO2, pH and PaO2 of one draw, each computed from the others (A1, A2)."""
+    cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
+    roles = gas["tests"]
+    b_name, c_name = roles["bicarbonate"], roles["paco2"]
+    chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
+                        for s in enc.scenario[rows]], dtype=float)
+    metabolic = _bounded(raw[b_name], cat[b_name], cfg.labs)
+    paco2 = _bounded(blood_gas.compensated_paco2(raw[c_name], metabolic, rng, gas), cat[c_name], cfg.labs)
+    hco3 = _bounded(blood_gas.compensated_bicarbonate(raw[b_name], paco2, chronic, gas), cat[b_name], cfg.labs)
+    out = {b_name: np.round(hco3, cat[b_name]["decimals"]), c_name: np.round(paco2, cat[c_name]["decimals"])}
+    if roles["ph"] in needed:
+        spec = cat[roles["ph"]]
+        ph = blood_gas.henderson_ph(hco3, paco2, gas) + rng.normal(0, spec["noise"], rows.size)
+        out[roles["ph"]] = np.round(_bounded(ph, spec, cfg.labs), spec["decimals"])
+    if roles["pao2"] in needed:
+        spec = cat[roles["pao2"]]
+        sat = blood_gas.value_at(*spo2, rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
+        sat = sat + rng.normal(0, gas["oximetry_sd"], rows.size)
+        pao2 = blood_gas.pao2_from_saturation(sat, gas) * np.exp(rng.normal(0, spec["noise"], rows.size))
+        out[roles["pao2"]] = np.round(_bounded(pao2, spec, cfg.labs), spec["decimals"])
     return out
 
 
-def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, rng: np.random.Generator):
+def _charted_spo2(vitals: Vitals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(encounter row, hours, SpO2) of every charted vitals set, for blood gases drawn between them."""
+    return vitals.enc, vitals.hours, np.asarray(vitals.table["spo2"], dtype=float)
+
+
+def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, collect: np.ndarray,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Text, flag and result time of blood cultures: a positive flags after its time to positivity;
+    a negative is final at 5 days, or reported as preliminary when the stay ends before that (L11)."""
     cult = cfg.labs["culture_results"]
     rate = np.array([cfg.scenarios[s].get("labs", {}).get("culture_positive_rate",
                                                             cult["positive_rate"])
@@ -126,22 +187,51 @@ def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, rng: np.random.Gene
         cdf = np.cumsum([o["weight"] for o in organisms], dtype=float)
         pick = np.minimum(np.searchsorted(cdf / cdf[-1], u[sel], side="right"), len(organisms) - 1)
         grown[sel] = np.array([o["text"] for o in organisms], dtype=object)[pick]
-    text = np.where(positive, grown, cult["negative"]["text"])
+    ttp = cult["time_to_positivity"]
+    flag_h = np.maximum(ttp["median_hours"] * np.exp(rng.normal(0, ttp["sigma"], rows.size)), ttp["min_hours"])
+    left_h = (enc.discharge[rows] - collect) / HOUR
+    neg_text, neg_h = _negative_report(cult, left_h)
+    text = np.where(positive, grown, neg_text)
     flag = np.where(positive, "A", cult["negative"]["flag"])
-    return text, flag
+    hours = np.where(positive, np.minimum(flag_h, left_h), neg_h)
+    return text, flag, collect + np.round(hours * HOUR).astype(np.int64)
+
+
+def _negative_report(cult: dict, left_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The last report of a negative culture the stay lives to see: final, the latest preliminary
+    round, or a "no growth to date" look at discharge."""
+    final, pre = cult["negative"], cult["preliminary"]
+    rounds = np.asarray(pre["report_hours"], dtype=float)
+    seen = np.searchsorted(rounds, left_h, side="right") - 1
+    at = np.where(seen >= 0, rounds[np.maximum(seen, 0)], left_h)
+    text = np.array([pre["text"].replace("{{ hours }}", f"{h:g}") for h in rounds] + [pre["early_text"]],
+                    dtype=object)[np.where(seen >= 0, seen, rounds.size)]
+    done = left_h >= final["final_hours"]
+    return (np.where(done, final["text"], text),
+            np.where(done, final["final_hours"], at))
 
 
 def _patient_baselines(cfg: Config, enc: Encounters, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Each patient's own level of each measured test (a scenario may move the population's)."""
-    out = {}
-    for name, spec in cfg.labs["tests"].items():
+    """Each patient's own level of each measured test: the population's (by sex where the catalogue
+    says so; a scenario may move it) plus the patient's spread; a test that `covary`s moves with the
+    named tests' own offsets (chloride with sodium and bicarbonate keeps the anion gap normal)."""
+    out, z = {}, {}
+    tests = cfg.labs["tests"]
+    for name, spec in tests.items():
         if "baseline" not in spec:
             continue
         base = np.array([cfg.scenarios[s].get("labs", {}).get("values", {}).get(name, {})
                          .get("baseline", spec["baseline"]) for s in enc.scenario], dtype=float)
-        z = rng.normal(0, 1, len(enc))
-        out[name] = base * np.exp(z * spec["sd"] / spec["baseline"]) if spec["scale"] == "log" \
-            else base + z * spec["sd"]
+        log = spec["scale"] == "log"
+        for sex, own in spec.get("by_sex", {}).items():
+            sel = enc.sex == sex
+            base[sel] = base[sel] * own["baseline"] / spec["baseline"] if log \
+                else base[sel] + own["baseline"] - spec["baseline"]
+        z[name] = rng.normal(0, 1, len(enc))
+        out[name] = base * np.exp(z[name] * spec["sd"] / spec["baseline"]) if log else base + z[name] * spec["sd"]
+    for name, spec in tests.items():
+        for other, weight in spec.get("covary", {}).items():
+            out[name] = out[name] + weight * z[other] * tests[other]["sd"]
     return out
 
 
@@ -155,16 +245,18 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
     fired: dict[tuple[int, int], int] = {}
+    spo2 = _charted_spo2(vitals)
     for _ in range(TRIGGER_ROUNDS):
         new_parts = []
-        for rows, hours, panel in pending:
+        for rows, hours, ordered in pending:
             if rows.size == 0:
                 continue
-            tests = panels[panel]["tests"]
-            vals = _values(cfg, enc, phys, rows, hours, tests, offsets, rng)
-            lo, hi = panels[panel]["turnaround_minutes"]
-            result_h = hours + rng.uniform(lo, hi, rows.size) / 60
-            new_parts.append((rows, hours, result_h, panel, vals))
+            tests = [t for panel in ordered for t in panels[panel]["tests"]]
+            vals = _values(cfg, enc, phys, rows, hours, tests, offsets, spo2, rng)  # one draw, one set of values
+            for panel in ordered:
+                lo, hi = panels[panel]["turnaround_minutes"]
+                result_h = hours + rng.uniform(lo, hi, rows.size) / 60
+                new_parts.append((rows, hours, result_h, panel, vals))
         parts.extend(new_parts)
         pending = _lab_triggers(cfg, enc, new_parts, fired, rng)
         if not pending:
@@ -175,14 +267,15 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
 def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
     los = (enc.discharge - enc.admit) / HOUR
     out = []
+    panels = cfg.labs["panels"]
     for t_index, (scenario, trig) in enumerate(
             (s, t) for s in sorted(cfg.scenarios)
             for t in cfg.scenarios[s].get("labs", {}).get("triggers", [])):
         terms = trig["when"].get("any", trig["when"].get("all", []))
         if not terms or not all("lab" in t for t in terms):
             continue
-        for rows, _, result_h, _, vals in parts:
-            if not all(t["lab"] in vals for t in terms):
+        for rows, _, result_h, panel, vals in parts:  # the panel holding the result, at its own result time
+            if not all(t["lab"] in panels[panel]["tests"] for t in terms):
                 continue
             hit = condition_mask(trig["when"], vals) & (enc.scenario[rows] == scenario)
             keep = []
@@ -194,8 +287,7 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
             keep = np.asarray(keep, dtype=np.int64)
             h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)
             ok = h <= los[rows[keep]]
-            for panel in trig["order"]:
-                out.append((rows[keep][ok], h[ok], panel))
+            out.append((rows[keep][ok], h[ok], tuple(trig["order"])))
     return out
 
 
@@ -221,7 +313,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     e, collect, result = e[order], collect[order], result[order]
     test, panel, value = flat["test"][order], flat["panel"][order], flat["value"][order]
     spec = [cat[t] for t in test]
-    ref = np.array([s.get("ref", [np.nan, np.nan]) for s in spec], dtype=float).reshape(-1, 2)
+    ref = _reference(cat, test, enc.sex[e])
     crit = np.array([[np.nan if c is None else c for c in s.get("critical", [None, None])]
                      for s in spec], dtype=float).reshape(-1, 2)
     flag = np.full(e.size, "N", dtype=object)
@@ -232,7 +324,9 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     text = np.full(e.size, None, dtype=object)
     is_culture = np.array([bool(s.get("categorical")) for s in spec], dtype=bool)
     if is_culture.any():
-        text[is_culture], flag[is_culture] = _culture(cfg, enc, e[is_culture], rng)
+        text[is_culture], flag[is_culture], result[is_culture] = _culture(
+            cfg, enc, e[is_culture], collect[is_culture], rng)
+    result = np.maximum(np.minimum(result, enc.discharge[e]), collect + 60)  # resulted within the stay
     n = e.size
     table = {
         "lab_id": row_ids("LAB", date, first_id, n, 7),
@@ -251,3 +345,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
         "flag": flag,
     }
     return Labs(table, e, (result - enc.admit[e]) / HOUR, test)
+
+
+def _reference(cat: dict, test: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """(low, high) reference range per row: the test's, or its sex-specific one (L1)."""
+    ref = np.array([cat[t].get("ref", [np.nan, np.nan]) for t in test], dtype=float).reshape(-1, 2)
+    for name, spec in cat.items():
+        for s, own in spec.get("by_sex", {}).items():
+            ref[(test == name) & (sex == s)] = own["ref"]
+    return ref

@@ -10,7 +10,7 @@ are alike in shape and different in detail. Values measured anywhere in the char
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,13 @@ class Physiology:
     knot_values: dict[str, np.ndarray]  # state -> (n_encounters, K)
     los_hours: np.ndarray
     phase_bounds: dict[str, np.ndarray]  # 'scenario/outcome/state' -> knot hours per encounter (previews)
+    variants: dict[str, np.ndarray] = field(default_factory=dict)  # variant name -> bool per encounter
+
+    def variant(self, name: str, enc: np.ndarray) -> np.ndarray:
+        """Whether encounters `enc` present with the scenario variant `name` (hypothermic, ...)."""
+        if name not in self.variants:
+            return np.zeros(len(enc), dtype=bool)
+        return self.variants[name][enc]
 
     def at(self, state: str, enc: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Value of `state` for encounters `enc` at `hours` since their admission."""
@@ -80,6 +87,8 @@ def build_physiology(cfg: Config, enc: Encounters, rng: np.random.Generator) -> 
             for phase in spec["phases"]:
                 if "hours" in phase:
                     end = phase["hours"] * stretch
+                elif "hours_before_end" in phase:
+                    end = los[rows] - phase["hours_before_end"] * stretch
                 else:
                     end = phase["stay_fraction"] * los[rows]
                 t.append(np.maximum(end, t[-1]))
@@ -91,7 +100,45 @@ def build_physiology(cfg: Config, enc: Encounters, rng: np.random.Generator) -> 
             values[state][rows, :width] = v_arr
             values[state][rows, width:] = v_arr[:, -1:]
             bounds[f"{scenario}/{outcome}/{state}"] = t_arr
-    return Physiology(names, hours, values, los, bounds)
+    return Physiology(names, hours, values, los, bounds, draw_variants(cfg, enc, rng))
+
+
+def draw_variants(cfg: Config, enc: Encounters, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Which encounters present with each scenario's declared variants (one draw per variant)."""
+    out: dict[str, np.ndarray] = {}
+    for scenario in sorted(cfg.scenarios):
+        for name, spec in cfg.scenarios[scenario].get("variants", {}).items():
+            u = rng.random(len(enc))
+            out[name] = out.get(name, np.zeros(len(enc), dtype=bool)) | (
+                (enc.scenario == scenario) & (u < spec["share"]))
+    return out
+
+
+def variant_at(cfg: Config, scenario: str, section: str, name: str, own: dict) -> list[tuple[str, dict]]:
+    """(variant, `at` values) pairs that replace `own['at']` of a vital or lab for a variant."""
+    found = []
+    for variant, spec in cfg.scenarios[scenario].get("variants", {}).items():
+        if name in spec.get(section, {}):
+            found.append((variant, {**own.get("at", {}), **spec[section][name]["at"]}))
+    return found
+
+
+def soft_bound(x: np.ndarray, lo: float, hi: float, margin: float) -> np.ndarray:
+    """`x` squeezed smoothly into (lo, hi): unchanged more than `margin` inside the bounds, then
+    approaching each bound exponentially, so no value piles up at a limit as a clip would make it."""
+    x = np.asarray(x, dtype=float)
+    if margin <= 0:
+        return np.clip(x, lo, hi)
+    a, b = lo + margin, hi - margin
+    low = a + margin * (np.exp(np.minimum(x - a, 0.0) / margin) - 1.0)
+    high = b - margin * (np.exp(np.minimum(b - x, 0.0) / margin) - 1.0)
+    return np.where(x < a, low, np.where(x > b, high, x))
+
+
+def soft_floor(x: np.ndarray, floor: float, margin: float) -> np.ndarray:
+    """`x` kept smoothly above `floor` (softplus): x itself well above, never below the floor."""
+    z = (np.asarray(x, dtype=float) - floor) / margin
+    return floor + margin * np.logaddexp(0.0, z)
 
 
 def effect(baseline: float, at: dict[str, float], physiology: Physiology, enc: np.ndarray,

@@ -2,8 +2,9 @@
 
 Charting times follow the care unit's cadence, moving to the escalated cadence while the
 patient is sick enough; values are baseline + state effects + day/night rhythm +
-autocorrelated noise, then coupled (fever raises heart and breathing rate, MAP from SBP and
-DBP, oxygen titrated to the SpO2 target) and rounded as charted.
+autocorrelated noise (DBP correlated with SBP), then coupled (fever raises heart and
+breathing rate, MAP from SBP and DBP, oxygen titrated to the SpO2 target), kept inside their
+bounds smoothly (no clamp) and rounded as charted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from data_generator import news2
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
-from data_generator.generators.physiology import Physiology, effect
+from data_generator.generators.physiology import Physiology, effect, soft_bound, soft_floor, variant_at
 from data_generator.generators.timeline import ar1_noise, expand, row_ids
 from data_generator.timeutil import HOUR, local_hour
 
@@ -61,7 +62,8 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
     tau = np.array([d["autocorr_hours"] for d in defaults])
-    raw = ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng)  # scaled per scenario below
+    raw = _correlated(cat, ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng))  # scaled below
+    person_z = _correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT))))
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
@@ -71,7 +73,7 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
         rows = np.flatnonzero(enc.scenario[owner] == scenario)
         for j, name in enumerate(LATENT):
             p = _params(cfg, scenario, name)
-            person = p["baseline"] + rng.normal(0, p["sd"], len(enc_rows))
+            person = p["baseline"] + person_z[enc_rows, j] * p["sd"]
             per_enc = np.zeros(len(enc))
             per_enc[enc_rows] = person
             if name == "temp_c":
@@ -80,8 +82,8 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
                 noise_spo2[rows] = raw[rows, j] * p["noise"]
             rhythm = p["circadian"] * np.cos(2 * np.pi * (clock[rows] - p["circadian_peak_hour"]) / 24)
             raw[rows, j] *= p["noise"]
-            raw[rows, j] += per_enc[owner[rows]] + rhythm + effect(
-                p["baseline"], p.get("at", {}), phys, owner[rows], hours[rows])
+            raw[rows, j] += per_enc[owner[rows]] + rhythm + _pull(cfg, scenario, name, p, phys,
+                                                                  owner[rows], hours[rows])
     v = dict(zip(LATENT, raw.T, strict=True))
     couple = cat["coupling"]
     fever = v["temp_c"] - base_temp[owner]
@@ -89,10 +91,13 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
     v["resp_rate"] = v["resp_rate"] + couple["resp_rate_per_degc"] * fever
     for name in LATENT:
         lo, hi = cat["vitals"][name]["clip"]
-        v[name] = np.clip(v[name], lo, hi)
-    v["dbp"] = np.minimum(v["dbp"], v["sbp"] - couple["min_pulse_pressure"])
+        v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
+    pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
+    v["dbp"] = v["sbp"] - pulse
     spo2_trend = v["spo2"] - noise_spo2
     table = _chart(cfg, enc, owner, epoch, v, spo2_trend, rng)
+    unable = np.isin(table["consciousness"], cat["consciousness"]["pain_not_charted"])
+    table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
     keep = charted(cfg, enc, owner, pos, news2.score(table, cat["news2"], scale2))
     table = {k: v[keep] for k, v in table.items()}
@@ -128,6 +133,27 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, spo2_air: np.ndarra
         remaining &= ~pick
     spo2 = np.where(on_o2, spo2_air + gain * (fio2 - 0.21), spo2_air)
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
+
+
+def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
+    """Unit-variance columns of `z` mixed so that each declared pair shares its correlation
+    (DBP moves with SBP, in the patient's own level and from hour to hour)."""
+    z = z.copy()
+    for pair in cat["correlation"]:
+        a, b = LATENT.index(pair["follows"]), LATENT.index(pair["vital"])
+        r = pair["r"]
+        z[:, b] = r * z[:, a] + np.sqrt(1 - r * r) * z[:, b]
+    return z
+
+
+def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, enc: np.ndarray,
+          hours: np.ndarray) -> np.ndarray:
+    """The states' pull on a vital, with a variant's own `at` values for encounters presenting so."""
+    out = effect(p["baseline"], p.get("at", {}), phys, enc, hours)
+    for variant, at in variant_at(cfg, scenario, "vitals", name, p):
+        sel = phys.variant(variant, enc)
+        out[sel] = effect(p["baseline"], at, phys, enc[sel], hours[sel])
+    return out
 
 
 def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Generator) -> None:
