@@ -110,6 +110,15 @@ def test_hospital_day_is_the_local_calendar_day(day):
     assert prog.day.max() >= 4
 
 
+def test_progress_notes_are_written_on_the_morning_round(day):
+    """Daily notes fall within the catalogue's local clock hours, also across a daylight-saving change."""
+    cfg, t = day
+    lo, hi = cfg.notes["note_types"]["progress"]["at"]["daily_local_hours"]
+    local = pd.to_datetime(t["notes"][t["notes"].note_type == "progress"].note_time_local)
+    hours = local.dt.hour + local.dt.minute / 60 + local.dt.second / 3600
+    assert len(hours) > 50 and hours.between(lo, hi).all()
+
+
 def test_tmax_is_the_maximum_of_the_last_24_hours(day):
     """Tmax in a progress note equals the highest temperature charted in the 24 h before it."""
     _, t = day

@@ -88,6 +88,7 @@ class _Calendar:
         days = [self.first + dt.timedelta(days=k)
                 for k in range((last - local_midnight(self.first, cfg.tz)) // DAY + 4)]
         self.midnight = np.array([local_midnight(d, cfg.tz) for d in days], dtype=np.int64)
+        self._days, self._tz, self._clock = days, cfg.tz, {}
         self.per_day = len(starts)
         self.shift_start = np.array([_wall_clock(d, h, cfg.tz) for d in days for h in starts], dtype=np.int64)
 
@@ -98,6 +99,12 @@ class _Calendar:
     def ordinal(self, day: np.ndarray) -> np.ndarray:
         """Proleptic Gregorian ordinal of day indices (Monday is ordinal % 7 == 1)."""
         return self.first.toordinal() + day
+
+    def at_clock(self, day: np.ndarray, hour: float) -> np.ndarray:
+        """Epoch second of local clock time `hour` on each day index."""
+        if hour not in self._clock:
+            self._clock[hour] = np.array([_wall_clock(d, hour, self._tz) for d in self._days], dtype=np.int64)
+        return self._clock[hour][day]
 
     def shift_ends(self, day: np.ndarray) -> list[np.ndarray]:
         """End epoch of each shift that begins on local day `day`, in shift order."""
@@ -176,8 +183,9 @@ def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: 
     """One note on each local calendar day after the admission day, at a local clock time."""
     out = []
     day0 = cal.day(admit)
+    lo, hi = at["daily_local_hours"]
     for k in range(1, int(los.max() // 24) + 3 if rows.size else 0):
-        h = (cal.midnight[day0 + k] - admit) / HOUR + rng.uniform(*at["daily_local_hours"], rows.size)
+        h = (cal.at_clock(day0 + k, lo) - admit) / HOUR + rng.uniform(0, hi - lo, rows.size)
         keep = h < los - at["min_hours_before_discharge"]
         out += _notes(rows[keep], h[keep], note_type)
     return out
@@ -391,8 +399,9 @@ class _When:
 
 
 def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, when: _When,
-             helpers: dict) -> dict:
-    """What a note written at `when` in encounter `e` may quote: only what had happened by then."""
+             helpers: dict, with_labs: bool = True) -> dict:
+    """What a note written at `when` in encounter `e` may quote: only what had happened by then
+    (`with_labs` False when nothing the note can render reads `lab`)."""
     p = enc.patient_index[e]
     first, latest, worst = chart.vitals(e, when.epoch)
     return {
@@ -405,11 +414,20 @@ def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e:
             "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
         },
         "first": first, "latest": latest, "worst": worst,
-        "lab": chart.labs(e, when.epoch),
+        "lab": chart.labs(e, when.epoch) if with_labs else {},
         "note_day": when.note_day,
         "shift": when.shift,
         **helpers,
     }
+
+
+def _reads_labs(cfg: Config, scenario: str, note_type: str) -> bool:
+    """Whether a note type's templates, or any phrase of its scenario, may read `lab`."""
+    sc = cfg.scenarios[scenario]
+    texts = list(note_types(cfg, scenario)[note_type]["templates"])
+    for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
+        texts += [v for k, vs in source.items() if k != "choices" for v in vs]
+    return any(re.search(r"\blab\b", t) for t in texts)
 
 
 @cache
@@ -489,11 +507,12 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     rows = {k: [] for k in ("note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
     history_cache: dict[int, list] = {}
+    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in set(enc.scenario.tolist()) for k in note_types(cfg, sc)}
     for note, when, author in zip(notes, whens, authors, strict=True):
         e = note.enc
         scenario, outcome = enc.scenario[e], enc.outcome[e]
         sc = cfg.scenarios[scenario]
-        context = _context(cfg, registry, enc, chart, e, when, helpers)
+        context = _context(cfg, registry, enc, chart, e, when, helpers, reads_labs[scenario, note.note_type])
         if e not in phrase_cache:  # per-encounter picks: the source, the history
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
             history = sc["population"].get("comorbidities", [])
