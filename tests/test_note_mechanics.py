@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from data_generator.config import load_config
+from data_generator.errors import ConfigError
 from data_generator.generate_daily_batch import generate_day
 from data_generator.generators.notes import _sentence_case
 from tests.conftest import copy_config
@@ -311,9 +312,19 @@ def test_sentence_case_keeps_words_with_inner_capitals():
     assert got == {"plan": "Fluids", "mid": "as planned", "ph": "pH 7.31 on gas"}
 
 
-def test_catalogue_maps_every_lab_unit():
-    """display_units covers every unit the labs catalogue uses (so no UCUM code leaks into prose)."""
-    root = __import__("pathlib").Path(__file__).resolve().parent.parent / "config"
-    labs = yaml.safe_load((root / "reference" / "labs.yaml").read_text())
-    notes = yaml.safe_load((root / "notes" / "templates.yaml").read_text())
-    assert {t["unit"] for t in labs["tests"].values()} <= set(notes["display_units"])
+@pytest.mark.parametrize(("edit", "where"), [
+    (lambda n: n["display_units"].pop("mm[Hg]"), "notes catalogue: display_units"),
+    (lambda n: n["authors"]["nurse"].update(rota={"block_days": 7, "first_weekday": 0}), "notes catalogue: authors"),
+    (lambda n: n["note_types"]["nursing_shift"].update(author="physician"),
+     "notes catalogue: note_types.nursing_shift.author"),
+])
+def test_catalogue_cross_checks_units_and_shifts(tmp_path, edit, where):
+    """A unit without a display form, no shift rota, or a shift note by a role without shifts is a ConfigError."""
+    path = copy_config(tmp_path)
+    notes_file = path.parent / "notes" / "templates.yaml"
+    notes = yaml.safe_load(notes_file.read_text())
+    edit(notes)
+    notes_file.write_text(yaml.safe_dump(notes, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.where == where

@@ -440,6 +440,8 @@ def _sentence_case(template: str, phrases: dict) -> dict:
     """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
     for key in _initial_phrases(template):
         text = phrases[key]
+        if not isinstance(text, str):
+            continue
         word = text.split(" ", 1)[0]
         if text[:1].islower() and word[1:] == word[1:].lower():
             phrases[key] = text[0].upper() + text[1:]
