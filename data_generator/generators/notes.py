@@ -226,7 +226,7 @@ class _Chart:
         rows = np.arange(v.enc.size)
         group_start = np.asarray(self.v_start, dtype=np.int64)[v.enc] if rows.size else rows
         decimals = _decimals(cfg)
-        self.values, self.last, self.extreme = {}, {}, {}
+        self.values, self.last, self.extreme, self._first = {}, {}, {}, {}
         for key in VITAL_KEYS:
             col = v.table[key]
             present = _present(col)
@@ -251,13 +251,25 @@ class _Chart:
         self.l_segments: dict[int, list] = {}
         for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True):
             self.l_segments.setdefault(k // 1000, []).append((a, b))
-        self.l_info = []
-        for r in order.tolist():
-            spec = tests[labs.test[r]]
-            value = t["value"][r]
-            value = None if value != value else _rounded(float(value), spec.get("decimals", 0))
-            self.l_info.append((labs.test[r], spec["name"], units[spec["unit"]], value, t["value_text"][r],
-                                t["flag"][r], int(t["event_time"][r]), bool(spec.get("categorical"))))
+        names = list(tests)
+        test = labs.test[order]
+        spec = [tests[n] for n in names]
+
+        def col(per_test: list) -> np.ndarray:
+            return np.asarray(per_test, dtype=object)[rank[order]]
+        decimals = np.array([s.get("decimals", 0) for s in spec])[rank[order]]
+        raw = np.asarray(t["value"], dtype=float)[order]
+        value = np.empty(order.size, dtype=object)
+        for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
+            at = (decimals == d) & ~np.isnan(raw)
+            rounded = np.round(raw[at], d)
+            value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
+        self.l_info = list(zip(test.tolist(), col([s["name"] for s in spec]).tolist(),
+                               col([units[s["unit"]] for s in spec]).tolist(), value.tolist(),
+                               np.asarray(t["value_text"], dtype=object)[order].tolist(),
+                               np.asarray(t["flag"], dtype=object)[order].tolist(),
+                               np.asarray(t["event_time"], dtype=np.int64)[order].tolist(),
+                               col([bool(s.get("categorical")) for s in spec]).tolist(), strict=True))
 
     def vitals(self, e: int, epoch: int) -> tuple[dict, dict, dict]:
         """(first set, latest value of each column, worst of the window) as charted by `epoch`."""
@@ -266,7 +278,9 @@ class _Chart:
         if idx < lo:
             return {}, {}, {}
         w0 = bisect.bisect_left(self.v_key, e * _KEY + epoch - self.window, lo, idx + 1)
-        first = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
+        first = self._first.get(e)
+        if first is None:
+            first = self._first[e] = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
         latest, worst = {}, {}
         for key in VITAL_KEYS:
             j = self.last[key][idx]
@@ -314,11 +328,6 @@ def _decimals(cfg: Config) -> dict[str, int]:
     decimals = {k: v["decimals"] for k, v in cfg.vitals["vitals"].items()}
     decimals.update(cfg.notes["formats"]["decimals"])
     return decimals
-
-
-def _rounded(value: float, decimals: int) -> int | float:
-    """A value as a note quotes it: an int at 0 decimals, else rounded (so it prints without artefacts)."""
-    return int(round(value)) if decimals == 0 else round(value, decimals)
 
 
 def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> list:
