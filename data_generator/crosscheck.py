@@ -141,6 +141,22 @@ def _check_note_types(types: dict, where: str, notes: dict, labs: dict, allowed:
         _check_texts(spec["templates"], f"{where}.{note_type}.templates", allowed)
 
 
+def _check_note_catalogue(notes: dict, labs: dict) -> None:
+    """One author role works shifts (shift notes and the nurse rota use it); every lab unit has a display form."""
+    shift_roles = [r for r, a in notes["authors"].items() if "shifts" in a["rota"]]
+    if len(shift_roles) != 1:
+        raise ConfigError("notes catalogue: authors", "exactly one author role needs a rota with shifts",
+                          found=shift_roles)
+    for note_type, spec in notes["note_types"].items():
+        if "before_shift_end_hours" in spec["at"] and spec["author"] != shift_roles[0]:
+            raise ConfigError(f"notes catalogue: note_types.{note_type}.author", "a shift note's author must "
+                              "work shifts", found=spec["author"], hint=f"use {shift_roles[0]!r}")
+    for test, spec in labs["tests"].items():
+        if spec["unit"] not in notes["display_units"]:
+            raise ConfigError("notes catalogue: display_units", f"no display form for unit {spec['unit']!r}",
+                              found=test, hint="add the UCUM unit and how notes write it")
+
+
 def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
     for i, text in enumerate(variants):
         unknown = _template_names(text, f"{where}.{i}") - allowed
@@ -194,5 +210,6 @@ def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
             if test not in labs["tests"]:
                 raise ConfigError(f"labs catalogue: panels.{panel}.tests", "unknown test", found=test)
     _check_note_types(notes["note_types"], "notes catalogue: note_types", notes, labs, NOTE_VARIABLES)
+    _check_note_catalogue(notes, labs)
     for name, sc in scenarios.items():
         _check_scenario(name, sc, generator, vitals, labs, notes)

@@ -49,7 +49,8 @@ def test_every_quoted_lab_was_resulted_before_the_note(day_dir, cfg):
     _, _, labs, notes = _load(day_dir)
     names = sorted({t["name"] for t in cfg.labs["tests"].values() if not t.get("categorical")},
                    key=len, reverse=True)
-    pattern = re.compile(r"(?:^|[:;.] )(" + "|".join(map(re.escape, names)) + r") (-?\d+(?:\.\d+)?) ")
+    pattern = re.compile(r"(?:^|[:;.] )(" + "|".join(map(re.escape, names)) + r") (-?\d+(?:\.\d+)?)(?=[ ;]|\.?$)",
+                         re.MULTILINE)
     by_enc = dict(tuple(labs.groupby("encounter_id")))
     checked = 0
     for note in notes.itertuples():

@@ -26,7 +26,7 @@ from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.rng import int_seed
-from data_generator.timeutil import HOUR, local_midnight
+from data_generator.timeutil import DAY, HOUR, local_midnight
 
 VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
               "consciousness", "pain_score")
@@ -74,22 +74,74 @@ def note_types(cfg: Config, scenario: str) -> dict[str, dict]:
     return {**cfg.notes["note_types"], **cfg.scenarios[scenario].get("note_types", {})}
 
 
-def _schedule(cfg: Config, date: dt.date, enc: Encounters, vitals: Vitals,
+class _Calendar:
+    """Local midnights and nursing-shift changes covering the stays (wall-clock times, exact
+    across daylight-saving changes): hospital days, service blocks and shifts.
+
+    Day k starts at `midnight[k]`; day 0 is the day before the batch date, so every admission
+    and discharge falls inside the table. Shift j of day k starts at `shift_start[k * S + j]`.
+    """
+
+    def __init__(self, cfg: Config, date: dt.date, enc: Encounters, starts: list[float]):
+        self.first = date - dt.timedelta(days=1)
+        last = int(enc.discharge.max()) if len(enc) else local_midnight(date, cfg.tz)
+        days = [self.first + dt.timedelta(days=k)
+                for k in range((last - local_midnight(self.first, cfg.tz)) // DAY + 4)]
+        self.midnight = np.array([local_midnight(d, cfg.tz) for d in days], dtype=np.int64)
+        self._days, self._tz, self._clock = days, cfg.tz, {}
+        self.per_day = len(starts)
+        self.shift_start = np.array([_wall_clock(d, h, cfg.tz) for d in days for h in starts], dtype=np.int64)
+
+    def day(self, epoch: np.ndarray) -> np.ndarray:
+        """Index of the local calendar day each epoch second falls on."""
+        return np.searchsorted(self.midnight, epoch, side="right") - 1
+
+    def ordinal(self, day: np.ndarray) -> np.ndarray:
+        """Proleptic Gregorian ordinal of day indices (Monday is ordinal % 7 == 1)."""
+        return self.first.toordinal() + day
+
+    def at_clock(self, day: np.ndarray, hour: float) -> np.ndarray:
+        """Epoch second of local clock time `hour` on each day index."""
+        if hour not in self._clock:
+            self._clock[hour] = np.array([_wall_clock(d, hour, self._tz) for d in self._days], dtype=np.int64)
+        return self._clock[hour][day]
+
+    def shift_ends(self, day: np.ndarray) -> list[np.ndarray]:
+        """End epoch of each shift that begins on local day `day`, in shift order."""
+        return [self.shift_start[day * self.per_day + j + 1] for j in range(self.per_day)]
+
+    def shift_of(self, epoch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(local day the shift began, shift number) for each epoch second."""
+        i = np.searchsorted(self.shift_start, epoch, side="right") - 1
+        return i // self.per_day, i % self.per_day
+
+
+def _wall_clock(day: dt.date, hour: float, tz) -> int:
+    """Epoch second of a local clock time on `day`."""
+    minutes = int(round(hour * 60))
+    return int(dt.datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=tz).timestamp())
+
+
+def _shifts(cfg: Config, role: str) -> tuple[list[str], list[float]]:
+    """A shift rota's names and local start hours, in clock order."""
+    pairs = sorted(cfg.notes["authors"][role]["rota"]["shifts"].items(), key=lambda kv: kv[1])
+    return [k for k, _ in pairs], [float(h) for _, h in pairs]
+
+
+def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals,
               rng: np.random.Generator) -> list[Note]:
     notes: list[Note] = []
-    los = (enc.discharge - enc.admit) / HOUR
-    admit_clock = (enc.admit - local_midnight(date, cfg.tz)) / HOUR
     for scenario in sorted(set(enc.scenario.tolist())):
         rows = np.flatnonzero(enc.scenario == scenario)
         for note_type, spec in note_types(cfg, scenario).items():
-            notes += _timed(note_type, spec["at"], rows, los, admit_clock, vitals, rng)
+            notes += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
     notes.sort(key=lambda n: (n.enc, n.hours, n.note_type))
     return notes
 
 
 WORST_HIGH = ("temp_c", "heart_rate", "resp_rate")
 WORST_LOW = ("sbp", "map", "spo2")
-_SHIFT = 1e4  # larger than any vital value: keeps running extremes inside each encounter
+_KEY = 10 ** 10  # encounter * _KEY + epoch second: one sorted key for every vitals set
 
 
 def _present(col: np.ndarray) -> np.ndarray:
@@ -98,101 +150,196 @@ def _present(col: np.ndarray) -> np.ndarray:
     return ~np.isnan(col)
 
 
-def _timed(note_type: str, at: dict, rows: np.ndarray, los: np.ndarray, admit_clock: np.ndarray,
+def _notes(rows: np.ndarray, hours: np.ndarray, note_type: str) -> list[Note]:
+    return [Note(int(i), float(x), note_type) for i, x in zip(rows, hours, strict=True)]
+
+
+def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters, cal: _Calendar,
            vitals: Vitals, rng: np.random.Generator) -> list[Note]:
-    """When notes of one type are written for encounters `rows`."""
+    """When notes of one type are written for encounters `rows` (hours since admission)."""
+    at = spec["at"]
+    admit, los = enc.admit[rows], (enc.discharge[rows] - enc.admit[rows]) / HOUR
     if "after_admit_hours" in at:
-        h = np.minimum(rng.uniform(*at["after_admit_hours"], rows.size), los[rows])
-        return [Note(int(i), float(x), note_type) for i, x in zip(rows, h, strict=True)]
+        return _notes(rows, np.minimum(rng.uniform(*at["after_admit_hours"], rows.size), los), note_type)
     if "before_discharge_hours" in at:
-        h = np.maximum(los[rows] - rng.uniform(*at["before_discharge_hours"], rows.size), 0)
-        return [Note(int(i), float(x), note_type) for i, x in zip(rows, h, strict=True)]
+        h = np.maximum(los - rng.uniform(*at["before_discharge_hours"], rows.size), 0)
+        if at.get("at_death"):
+            died = enc.table["discharge_disposition"][rows] == cfg.notes["death_disposition"]
+            h = np.where(died, los, h)
+        return _notes(rows, h, note_type)
     if "daily_local_hours" in at:
-        out = []
-        for i in rows.tolist():
-            for day in range(1, int(los[i] // 24) + 2):
-                h = day * 24 - admit_clock[i] + rng.uniform(*at["daily_local_hours"])
-                if h < los[i] - at["min_hours_before_discharge"]:
-                    out.append(Note(i, float(h), note_type))
-        return out
+        return _daily(at, rows, admit, los, cal, rng, note_type)
+    if "before_shift_end_hours" in at:
+        return _end_of_shift(cfg, note_type, spec, rows, enc, cal, rng)
     hit = condition_mask(at["when"], vitals.table) & np.isin(vitals.enc, rows)
     owner, hours = firings(vitals.enc, vitals.hours, hit, at["max"], at["min_gap_hours"])
     delay = rng.uniform(*at["delay_minutes"], owner.size) / 60
-    return [Note(int(e), float(min(h + d, los[e])), note_type)
-            for e, h, d in zip(owner, hours, delay, strict=True)]
+    full_los = (enc.discharge - enc.admit) / HOUR
+    return _notes(owner, np.minimum(hours + delay, full_los[owner]), note_type)
+
+
+def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: _Calendar,
+           rng: np.random.Generator, note_type: str) -> list[Note]:
+    """One note on each local calendar day after the admission day, at a local clock time."""
+    out = []
+    day0 = cal.day(admit)
+    lo, hi = at["daily_local_hours"]
+    for k in range(1, int(los.max() // 24) + 3 if rows.size else 0):
+        h = (cal.at_clock(day0 + k, lo) - admit) / HOUR + rng.uniform(0, hi - lo, rows.size)
+        keep = h < los - at["min_hours_before_discharge"]
+        out += _notes(rows[keep], h[keep], note_type)
+    return out
+
+
+def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters,
+                  cal: _Calendar, rng: np.random.Generator) -> list[Note]:
+    """One note near the end of each shift of the author's rota that the stay covers."""
+    at = spec["at"]
+    admit, discharge = enc.admit[rows], enc.discharge[rows]
+    earliest = admit + int(round(at["min_hours_after_admit"] * HOUR))
+    out = []
+    day0 = cal.day(admit) - 1
+    for k in range(int((discharge - admit).max() // DAY) + 3 if rows.size else 0):
+        for end in cal.shift_ends(day0 + k):
+            t = end - np.round(rng.uniform(*at["before_shift_end_hours"], rows.size) * HOUR).astype(np.int64)
+            keep = (t >= earliest) & (t <= discharge)
+            out += _notes(rows[keep], (t[keep] - admit[keep]) / HOUR, note_type)
+    return out
 
 
 class _Chart:
-    """What had been charted or resulted by a given hour, precomputed once for all notes.
+    """What had been charted or resulted by a given second, precomputed once for all notes.
 
-    Vitals are sorted by encounter then time, so for each column a forward-filled index of the
-    last charted value and a running extreme (reset at each encounter) answer every note's
-    question with one lookup. Lab results are grouped by encounter and test, sorted by the time
-    they became available.
+    Vitals are sorted by encounter then time: a forward-filled index of each column's last
+    charted value answers "latest" with one lookup, and a window of the last `window_hours`
+    answers "worst". Values are held at their column's precision. Lab results are grouped by
+    encounter and test, sorted by the time they became available; cultures also know when
+    they were collected, so one not yet resulted reads as pending.
     """
 
     def __init__(self, cfg: Config, vitals: Vitals, labs: Labs, n_enc: int):
         self.cfg = cfg
+        self.window = int(round(cfg.notes["window_hours"] * HOUR))
         v = vitals
-        self.v_hours = v.hours
-        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
-        self.v_key = v.enc * 1e6 + v.hours
+        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1)).tolist()
+        self.v_key = (v.enc * _KEY + v.table["event_time"]).tolist()
         rows = np.arange(v.enc.size)
-        group_start = self.v_start[v.enc]
-        self.values, self.last, self.worst = {}, {}, {}
+        group_start = np.asarray(self.v_start, dtype=np.int64)[v.enc] if rows.size else rows
+        decimals = _decimals(cfg)
+        self.values, self.last, self.extreme, self._first = {}, {}, {}, {}
         for key in VITAL_KEYS:
             col = v.table[key]
             present = _present(col)
-            self.values[key] = np.where(present, col, None).tolist()
+            self.values[key] = _at_precision(col, present, decimals.get(key))
             last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
-            self.last[key] = np.where(last >= group_start, last, -1)
+            self.last[key] = np.where(last >= group_start, last, -1).tolist()
             if key in WORST_HIGH or key in WORST_LOW:
                 sign = 1.0 if key in WORST_HIGH else -1.0
-                clean = np.where(present, sign * np.nan_to_num(col.astype(float)), -5000.0)
-                shifted = clean + v.enc * _SHIFT
-                run = (np.maximum.accumulate(shifted) if rows.size else shifted) - v.enc * _SHIFT
-                self.worst[key] = np.where(run > -4000, sign * run, np.nan)
+                rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
+                self.extreme[key] = (sign, np.where(present, sign * rounded, -np.inf).tolist())
+        self._index_labs(cfg, labs)
+
+    def _index_labs(self, cfg: Config, labs: Labs) -> None:
+        tests, units = cfg.labs["tests"], cfg.notes["display_units"]
         rank = _test_rank(cfg, labs.test)
-        order = np.lexsort((labs.result_hours, rank, labs.enc))
-        self.l_rows = order
-        self.l_hours = labs.result_hours[order].tolist()
+        t = labs.table
+        order = np.lexsort((t["result_time"], rank, labs.enc))
+        self.l_result = t["result_time"][order].tolist()
         enc_test = labs.enc[order] * 1000 + rank[order]
         keys, starts = np.unique(enc_test, return_index=True)
         ends = np.append(starts[1:], enc_test.size)
         self.l_segments: dict[int, list] = {}
         for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True):
             self.l_segments.setdefault(k // 1000, []).append((a, b))
-        t = labs.table
-        self.l_info = [
-            (labs.test[r], float(t["value"][r]) if t["value"][r] == t["value"][r] else None,
-             t["value_text"][r], t["flag"][r]) for r in order.tolist()]
+        names = list(tests)
+        test = labs.test[order]
+        spec = [tests[n] for n in names]
 
-    def vitals(self, e: int, hours: float) -> tuple[dict, dict, dict]:
-        lo = int(self.v_start[e])
-        idx = int(np.searchsorted(self.v_key, e * 1e6 + hours, side="right")) - 1
+        def col(per_test: list) -> np.ndarray:
+            return np.asarray(per_test, dtype=object)[rank[order]]
+        decimals = np.array([s.get("decimals", 0) for s in spec])[rank[order]]
+        raw = np.asarray(t["value"], dtype=float)[order]
+        value = np.empty(order.size, dtype=object)
+        for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
+            at = (decimals == d) & ~np.isnan(raw)
+            rounded = np.round(raw[at], d)
+            value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
+        self.l_info = list(zip(test.tolist(), col([s["name"] for s in spec]).tolist(),
+                               col([units[s["unit"]] for s in spec]).tolist(), value.tolist(),
+                               np.asarray(t["value_text"], dtype=object)[order].tolist(),
+                               np.asarray(t["flag"], dtype=object)[order].tolist(),
+                               np.asarray(t["event_time"], dtype=np.int64)[order].tolist(),
+                               col([bool(s.get("categorical")) for s in spec]).tolist(), strict=True))
+
+    def vitals(self, e: int, epoch: int) -> tuple[dict, dict, dict]:
+        """(first set, latest value of each column, worst of the window) as charted by `epoch`."""
+        lo, hi = self.v_start[e], self.v_start[e + 1]
+        idx = bisect.bisect_right(self.v_key, e * _KEY + epoch, lo, hi) - 1
         if idx < lo:
             return {}, {}, {}
-        first = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
+        w0 = bisect.bisect_left(self.v_key, e * _KEY + epoch - self.window, lo, idx + 1)
+        first = self._first.get(e)
+        if first is None:
+            first = self._first[e] = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
         latest, worst = {}, {}
         for key in VITAL_KEYS:
             j = self.last[key][idx]
             if j >= lo:
                 latest[key] = self.values[key][j]
-            if key in self.worst and self.worst[key][idx] == self.worst[key][idx]:
-                worst[key] = float(self.worst[key][idx])
+        for key, (sign, col) in self.extreme.items():
+            if w0 <= idx:
+                m = max(col[w0:idx + 1])
+                if m != -np.inf:
+                    worst[key] = _same_type(sign * m, latest.get(key))
         return first, latest, worst
 
-    def labs(self, e: int, hours: float) -> dict:
-        tests = self.cfg.labs["tests"]
+    def labs(self, e: int, epoch: int) -> dict:
+        """Each test's last result available at `epoch`; a culture collected but not resulted is pending."""
         out = {}
         for a, b in self.l_segments.get(e, ()):
-            k = bisect.bisect_right(self.l_hours, hours, a, b)
-            if k > a:
-                test, value, text, flag = self.l_info[k - 1]
-                spec = tests[test]
-                out[test] = {"name": spec["name"], "unit": spec["unit"], "flag": flag,
-                             "value": value, "text": text}
+            if self.l_info[a][7]:
+                row = _latest_collected(self.l_info, a, b, epoch)
+                if row is None:
+                    continue
+                pending = self.l_result[row] > epoch
+            else:
+                row = bisect.bisect_right(self.l_result, epoch, a, b) - 1
+                if row < a:
+                    continue
+                pending = False
+            test, name, unit, value, text, flag, drawn, _ = self.l_info[row]
+            age = epoch - self.l_result[row]
+            out[test] = {"name": name, "unit": unit, "flag": None if pending else flag,
+                         "value": None if pending else value, "text": None if pending else text,
+                         "pending": pending, "drawn": drawn, "current": pending or age <= self.window}
         return out
+
+
+def _latest_collected(info: list, a: int, b: int, epoch: int) -> int | None:
+    """The row of segment [a, b) collected last at or before `epoch`."""
+    best = None
+    for r in range(a, b):
+        if info[r][6] <= epoch and (best is None or info[r][6] >= info[best][6]):
+            best = r
+    return best
+
+
+def _decimals(cfg: Config) -> dict[str, int]:
+    decimals = {k: v["decimals"] for k, v in cfg.vitals["vitals"].items()}
+    decimals.update(cfg.notes["formats"]["decimals"])
+    return decimals
+
+
+def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> list:
+    if col.dtype == object or decimals is None:
+        return np.where(present, col, None).tolist()
+    rounded = np.round(np.where(present, col, 0).astype(float), decimals)
+    values = rounded.astype(np.int64).tolist() if decimals == 0 else rounded.tolist()
+    return [x if p else None for x, p in zip(values, present.tolist(), strict=True)]
+
+
+def _same_type(value: float, like) -> int | float:
+    return int(value) if isinstance(like, int) else value
 
 
 def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
@@ -203,12 +350,15 @@ def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
 def _formatters(cfg: Config):
     fmt = cfg.notes["formats"]
     dev = cfg.notes["o2_devices"]
-    decimals = {k: cfg.vitals["vitals"][k]["decimals"] for k in cfg.vitals["vitals"]}
-    decimals.update(map=0, fio2=2)
+    decimals = _decimals(cfg)
+    lab_decimals = {k: t.get("decimals", 0) for k, t in cfg.labs["tests"].items()}
 
     def num(key, value):
-        d = decimals.get(key, 0)
-        return f"{value:.{d}f}"
+        return f"{value:.{decimals.get(key, 0)}f}"
+
+    @cache
+    def drawn_at(epoch: int) -> str:
+        return dt.datetime.fromtimestamp(epoch, cfg.tz).strftime(fmt["drawn_time"])
 
     def vitals_line(v: dict) -> str:
         parts = []
@@ -227,26 +377,42 @@ def _formatters(cfg: Config):
             parts.append(fmt["vitals"]["temp_c"].format(v=num("temp_c", v["temp_c"])))
         return ", ".join(parts) if parts else "not yet charted"
 
+    def lab_text(test: str, r: dict) -> str:
+        if r["pending"]:
+            return fmt["culture_pending"].format(name=r["name"])
+        if r["value"] is None:
+            return fmt["lab_text"].format(name=r["name"], text=r["text"])
+        value = f"{r['value']:.{lab_decimals[test]}f}"
+        return fmt["lab"].format(name=r["name"], value=value, unit=r["unit"]).strip()
+
     def labs_line(labs: dict) -> str:
         out = []
         for test, r in labs.items():
-            d = cfg.labs["tests"][test]["decimals"] if r["value"] is not None else 0
-            value = f"{r['value']:.{d}f}" if r["value"] is not None else r["text"]
-            out.append(fmt["lab"].format(name=r["name"], value=value, unit=r["unit"]).strip())
+            s = lab_text(test, r)
+            out.append(s if r["current"] else fmt["lab_drawn"].format(lab=s, when=drawn_at(r["drawn"])))
         return "; ".join(out)
 
     return vitals_line, labs_line
 
 
 NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note_day", "vitals_line", "labs_line",
-                "phrases", "author")  # every template sees these (config cross-checks templates against them)
+                "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
-def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, hours: float,
-             helpers: dict) -> dict:
-    """What a note written `hours` into encounter `e` may quote: only what had happened by then."""
+@dataclass(frozen=True)
+class _When:
+    """A note's moment: epoch second, hospital day (1 = local day of admission) and nursing shift."""
+    epoch: int
+    note_day: int
+    shift: dict
+
+
+def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, when: _When,
+             helpers: dict, with_labs: bool = True) -> dict:
+    """What a note written at `when` in encounter `e` may quote: only what had happened by then
+    (`with_labs` False when nothing the note can render reads `lab`)."""
     p = enc.patient_index[e]
-    first, latest, worst = chart.vitals(e, hours)
+    first, latest, worst = chart.vitals(e, when.epoch)
     return {
         "patient": {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]]},
         "encounter": {
@@ -258,29 +424,105 @@ def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e:
             "previous_stay": enc.previous_stay[e],
         },
         "first": first, "latest": latest, "worst": worst,
-        "lab": chart.labs(e, hours),
-        "note_day": int(hours // 24) + 1,
+        "lab": chart.labs(e, when.epoch) if with_labs else {},
+        "note_day": when.note_day,
+        "shift": when.shift,
         **helpers,
     }
 
 
+def _reads_labs(cfg: Config, scenario: str, note_type: str) -> bool:
+    """Whether a note type's templates, or any phrase of its scenario, may read `lab`."""
+    sc = cfg.scenarios[scenario]
+    texts = list(note_types(cfg, scenario)[note_type]["templates"])
+    for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
+        texts += [v for k, vs in source.items() if k != "choices" for v in vs]
+    return any(re.search(r"\blab\b", t) for t in texts)
+
+
+@cache
+def _initial_phrases(template: str) -> tuple[str, ...]:
+    """Phrases that open a sentence in `template`: at a line start or after '. ', ': ', '? ' or '! '."""
+    return tuple(re.findall(r"(?:^|[.:?!] )\{\{-? *phrases\.([a-z_][a-z0-9_]*)", template, re.MULTILINE))
+
+
+def _sentence_case(template: str, phrases: dict) -> dict:
+    """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
+    for key in _initial_phrases(template):
+        text = phrases[key]
+        if not isinstance(text, str):
+            continue
+        word = text.split(" ", 1)[0]
+        if text[:1].islower() and word[1:] == word[1:].lower():
+            phrases[key] = text[0].upper() + text[1:]
+    return phrases
+
+
+def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note]) -> tuple[np.ndarray, list[_When]]:
+    """Each note's encounter row and moment: the second it is written (inside the stay), its hospital
+    day and the nursing shift it falls in."""
+    e = np.array([n.enc for n in notes], dtype=np.int64)
+    hours = np.array([n.hours for n in notes], dtype=float)
+    epoch = np.minimum(enc.admit[e] + np.round(hours * HOUR).astype(np.int64), enc.discharge[e])
+    note_day = cal.day(epoch) - cal.day(enc.admit[e]) + 1
+    names, starts = _shifts(cfg, _shift_role(cfg))
+    _, j = cal.shift_of(epoch)
+    clock = [f"{int(h):02d}:{round(h % 1 * 60):02d}" for h in starts]
+    shifts = [{"name": names[i], "start": clock[i], "end": clock[(i + 1) % len(starts)]}
+              for i in range(len(starts))]
+    whens = [_When(t, d, shifts[k]) for t, d, k in zip(epoch.tolist(), note_day.tolist(), j.tolist(), strict=True)]
+    return epoch, whens
+
+
+def _shift_role(cfg: Config) -> str:
+    """The author role that works shifts (its rota names them)."""
+    return next(r for r, a in cfg.notes["authors"].items() if "shifts" in a["rota"])
+
+
+def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note], epoch: np.ndarray,
+          rng: np.random.Generator) -> list[str]:
+    """Each note's author from the role's rota: the attending of the service block, or the nurse of
+    the shift. Each encounter draws its place on every rota once."""
+    locale = cfg.generator["hospital"]["locale"]
+    e = np.array([n.enc for n in notes], dtype=np.int64)
+    kinds = [n.note_type for n in notes]
+    author = np.empty(len(notes), dtype=object)
+    for role, spec in cfg.notes["authors"].items():
+        pool = _authors(cfg.seed, locale, role, spec["count"], spec["suffix"])
+        place = rng.integers(spec["count"], size=len(enc))
+        types = {k: t for sc in set(enc.scenario.tolist()) for k, t in note_types(cfg, sc).items()}
+        mine = np.array([types[k]["author"] == role for k in kinds], dtype=bool)
+        if not mine.any():
+            continue
+        at_admit = np.array([types[k].get("author_time") == "admission" for k in kinds], dtype=bool)
+        t = np.where(at_admit, enc.admit[e], epoch)[mine]
+        rota = spec["rota"]
+        if "block_days" in rota:
+            turn = (cal.ordinal(cal.day(t)) - 1 - rota["first_weekday"]) // rota["block_days"]
+        else:
+            day, j = cal.shift_of(t)
+            turn = cal.per_day * (cal.ordinal(day) // rota["days_in_a_row"]) + j
+        author[mine] = np.asarray(pool, dtype=object)[(place[e[mine]] + turn) % spec["count"]]
+    return author.tolist()
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1) -> dict[str, np.ndarray]:
-    notes = _schedule(cfg, date, enc, vitals, rng)
+    cal = _Calendar(cfg, date, enc, _shifts(cfg, _shift_role(cfg))[1])
+    notes = _schedule(cfg, enc, cal, vitals, rng)
     chart = _Chart(cfg, vitals, labs, len(enc))
+    epoch, whens = _moments(cfg, enc, cal, notes)
+    authors = _rota(cfg, enc, cal, notes, epoch, rng)
     vitals_line, labs_line = _formatters(cfg)
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
-    catalogue = cfg.notes
-    locale = cfg.generator["hospital"]["locale"]
-    authors = {role: _authors(cfg.seed, locale, role, a["count"], a["suffix"])
-               for role, a in catalogue["authors"].items()}
-    rows = {k: [] for k in ("note_time", "note_type", "author", "text", "enc")}
+    rows = {k: [] for k in ("note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
-    for note in notes:
+    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in set(enc.scenario.tolist()) for k in note_types(cfg, sc)}
+    for note, when, author in zip(notes, whens, authors, strict=True):
         e = note.enc
         scenario, outcome = enc.scenario[e], enc.outcome[e]
         sc = cfg.scenarios[scenario]
-        context = _context(cfg, registry, enc, chart, e, note.hours, helpers)
+        context = _context(cfg, registry, enc, chart, e, when, helpers, reads_labs[scenario, note.note_type])
         if e not in phrase_cache:  # per-encounter picks: the source
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
         context["patient"]["comorbidities"] = enc.history[e]
@@ -291,13 +533,11 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         for key in phrase_keys(template):
             variants = sources[key]
             phrases[key] = _render_text(variants[rng.integers(len(variants))], context, phrase_cache[e])
-        role_authors = authors[spec["author"]]
-        author = role_authors[rng.integers(len(role_authors))]
+        phrases = _sentence_case(template, phrases)
         text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
                                           author=author).strip()
         rows["enc"].append(e)
-        rows["note_time"].append(enc.admit[e] + int(round(note.hours * HOUR)))
-        rows["note_type"].append(note.note_type)
+        rows["note_type"].append(spec.get("note_type", note.note_type))
         rows["author"].append(author)
         rows["text"].append(text)
     e = np.asarray(rows["enc"], dtype=np.int64)
@@ -306,7 +546,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         "note_id": row_ids("NOTE", date, first_id, n, 6),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
-        "note_time": np.minimum(np.asarray(rows["note_time"], dtype=np.int64), enc.discharge[e]),
+        "note_time": epoch,
         "note_type": np.asarray(rows["note_type"], dtype=object),
         "author": np.asarray(rows["author"], dtype=object),
         "text": np.asarray(rows["text"], dtype=object),
