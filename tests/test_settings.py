@@ -407,3 +407,15 @@ def test_missing_probability_per_item(tmp_path):
     assert v.sbp.isna().mean() == pytest.approx(0.5, abs=0.06)
     assert (v.sbp.isna() == v.dbp.isna()).all() and (v.sbp.isna() == v["map"].isna()).all()
     assert v.temp_c.isna().mean() == pytest.approx(0.9, abs=0.04)
+
+
+def test_missing_items_are_missed_independently(tmp_path):
+    """`charting.missing_probability` is per item: two items at 0.5 are both blank about a quarter of
+    the time (independent draws), not half (one draw shared by the items)."""
+    items = ("heart_rate", "resp_rate", "sbp", "spo2", "temp_c", "consciousness", "pain_score")
+    probs = {**{k: 0.0 for k in items}, "heart_rate": 0.5, "resp_rate": 0.5, "spo2": 0.5}
+    v = read_day(run_day(tmp_path, _set("charting.missing_probability", probs), encounters=40))["vitals"]
+    assert len(v) > 1000
+    for a, b in (("heart_rate", "resp_rate"), ("heart_rate", "spo2"), ("resp_rate", "spo2")):
+        assert v[a].isna().mean() == pytest.approx(0.5, abs=0.05)
+        assert (v[a].isna() & v[b].isna()).mean() == pytest.approx(0.25, abs=0.05), (a, b)

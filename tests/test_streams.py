@@ -61,6 +61,8 @@ def test_more_vitals_draws_leave_other_tables_unchanged(tmp_path):
     assert {k: v for k, v in before.items() if k != "vitals"} == {k: v for k, v in after.items() if k != "vitals"}
     base = file_bytes(run_day(tmp_path / "base", base_edit, encounters=N))
     more = file_bytes(run_day(tmp_path / "more", more_edit, encounters=N))
+    assert base["vitals.csv"] == more["vitals.csv"], \
+        "premise: the missing-item checks must stay the vitals stream's last draws (else pick another change)"
     assert base == more
 
 
