@@ -19,8 +19,10 @@ from faker import Faker
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from data_generator.claims import ChartView, Phrase, build_view, eligible, phrase_list
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
+from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, row_ids
@@ -263,9 +265,36 @@ def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e:
     }
 
 
+def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Interventions) -> ChartView:
+    """The chart as claim conditions read it, from the same columns the files are written from."""
+    t = enc.table
+    encounters = {"admit": enc.admit, "outcome": enc.outcome,
+                  **{k: t[k] for k in ("primary_dx_code", "discharge_disposition", "care_unit")}}
+    v = {"enc": vitals.enc, "time": vitals.table["event_time"],
+         **{k: vitals.table[k] for k in VITAL_KEYS if k != "consciousness"}}
+    lab = {"enc": labs.enc, "test": labs.test, "value": labs.table["value"], "flag": labs.table["flag"],
+           "collected": labs.table["event_time"], "resulted": labs.table["result_time"]}
+    treat = {"enc": interventions.enc, "kind": interventions.kind,
+             "start": enc.admit[interventions.enc] + np.round(interventions.hours * HOUR).astype(np.int64),
+             "end": enc.admit[interventions.enc] + np.round(interventions.end_hours * HOUR).astype(np.int64)}
+    return build_view(encounters, v, lab, treat)
+
+
+def _phrase_sets(cfg: Config, scenario: str, outcome: str, cache: dict) -> dict[str, list[Phrase]]:
+    """A branch's phrases by key (the branch's own override the scenario's), compiled once."""
+    if (scenario, outcome) not in cache:
+        sc = cfg.scenarios[scenario]
+        sources = {**sc["notes"], **sc["outcomes"][outcome].get("notes", {})}
+        cache[scenario, outcome] = {k: phrase_list(v) for k, v in sources.items() if k != "choices"}
+    return cache[scenario, outcome]
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
-                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1) -> dict[str, np.ndarray]:
+                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
+                   interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     notes = _schedule(cfg, date, enc, vitals, rng)
+    view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
+    compiled: dict[tuple[str, str], dict[str, list[Phrase]]] = {}
     chart = _Chart(cfg, vitals, labs, len(enc))
     vitals_line, labs_line = _formatters(cfg)
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
@@ -289,10 +318,11 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         spec = note_types(cfg, scenario)[note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
-        sources = {**sc["notes"], **sc["outcomes"][outcome].get("notes", {})}
+        sources = _phrase_sets(cfg, scenario, outcome, compiled)
+        when = min(enc.admit[e] + int(round(note.hours * HOUR)), int(enc.discharge[e]))
         for key in phrase_keys(template):
-            variants = sources[key]
-            phrases[key] = _render_text(variants[rng.integers(len(variants))], context, phrase_cache[e])
+            said = eligible(sources[key], view, e, when)  # what the chart at note time licenses
+            phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
         role_authors = authors[spec["author"]]
         author = role_authors[rng.integers(len(role_authors))]
         text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
