@@ -1,13 +1,13 @@
 """Claim conditions: when a note phrase may be said, judged on the chart as it stood.
 
 A phrase that claims something ("anion gap closed", "on NIV", "troponin rising") carries a
-condition in its scenario YAML. A condition is a small tree: `all`, `any`, `at_least` n `of` and `not` around
-terms that each read one thing the written files show (a vital, a lab result, the oxygen
-device, a treatment, hours since admission, the diagnosis code, the outcome, the disposition,
-the care unit). `compile_claim` turns the tree into a function of (chart, encounter, time)
-once; the note engine and the test that reads the files back both call it on a `ChartView`,
-built from plain columns, so the generator and its checker cannot disagree about what a
-condition means.
+condition in its scenario YAML. A condition is a small tree: `all`, `any`, `at_least` n `of`
+and `not` around terms that each read one thing the written files show (a vital, a lab
+result, the oxygen device, a treatment, hours since admission, the diagnosis code, the
+outcome, the disposition, the care unit). `compile_claim` turns the tree into a function of
+(chart, encounters, times) that answers for many notes at once with numpy; the note engine and
+the test that reads the files back both call it on a `ChartView` built from plain columns, so
+the generator and its checker cannot disagree about what a condition means.
 
 Times are epoch seconds. At time `t` the chart holds vitals charted at or before `t`, lab
 results available at or before `t`, and treatments started at or before `t`.
@@ -15,9 +15,7 @@ results available at or before `t`, and treatments started at or before `t`.
 
 from __future__ import annotations
 
-import math
 import operator
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,63 +23,121 @@ import numpy as np
 
 HOUR = 3600
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
+O2_DEVICE = "o2_device"
+
+
+class Series:
+    """Values in groups (an encounter's vitals column; an encounter's results of one test),
+    rows sorted by group then time, searchable by (group, time)."""
+
+    def __init__(self, group: np.ndarray, time: np.ndarray, values: np.ndarray):
+        key = (group.astype(np.int64) << 32) + time.astype(np.int64)
+        if key.size and np.any(key[1:] < key[:-1]):
+            order = np.argsort(key, kind="stable")
+            key, values = key[order], values[order]
+        self.key = key
+        self.values = np.append(values.astype(float), np.nan)  # a sentinel row ends the array
+        present = ~np.isnan(self.values)
+        rows = np.arange(self.values.size)
+        self.last = np.maximum.accumulate(np.where(present, rows, -1))          # last present row at or before
+        self.next = np.minimum.accumulate(np.where(present, rows, rows.size)[::-1])[::-1]  # first at or after
+        self.count = np.concatenate([[0], np.cumsum(present)])                  # present rows before each row
+
+    def rows(self, group: np.ndarray, t: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
+        """[a, k): the rows of `group` charted in (t - span, t]."""
+        base = group.astype(np.int64) << 32
+        k = np.searchsorted(self.key, base + t, side="right")
+        lo = np.searchsorted(self.key, base, side="left")
+        if np.isinf(span):
+            return lo, k
+        a = np.searchsorted(self.key, base + (t - int(span)), side="right")
+        return np.maximum(a, lo), k
+
+    def stat(self, stat: str, a: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """latest, first, min, max, change (latest - first), from_max (latest - max), from_min
+        (latest - min) or count of the present values in [a, k); nan where there are none."""
+        n = self.count[k] - self.count[a]
+        if stat == "count":
+            return n.astype(float)
+        last = self.last[np.maximum(k - 1, 0)]
+        latest = np.where(n > 0, self.values[last], np.nan)
+        if stat == "latest":
+            return latest
+        first = np.where(n > 0, self.values[np.minimum(self.next[a], self.values.size - 1)], np.nan)
+        if stat == "first":
+            return first
+        if stat == "change":
+            return np.where(n > 1, latest - first, np.nan)
+        extreme = self._reduce(np.fmax if stat in ("max", "from_max") else np.fmin, a, k, n)
+        if stat in ("max", "min"):
+            return extreme
+        return np.where(n > 1, latest - extreme, np.nan)
+
+    def _reduce(self, ufunc, a: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:
+        if a.size == 0:
+            return np.zeros(0)
+        idx = np.column_stack([a, np.maximum(k, a + 1)]).ravel()
+        out = ufunc.reduceat(self.values, np.minimum(idx, self.values.size - 1))[::2]
+        return np.where(n > 0, out, np.nan)
 
 
 class ChartView:
-    """The chart of a set of encounters, indexed for "what was known at time t" questions.
-
-    Vitals are sorted by encounter then time; lab results by encounter, test, then result time.
-    Columns become Python lists (fast to index one value at a time) the first time a condition
-    reads them.
-    """
+    """The chart of a set of encounters, indexed for "what was known at time t" questions."""
 
     def __init__(self, encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],
                  interventions: dict[str, np.ndarray] | None = None):
-        n = len(encounters["admit"])
-        v_order = np.lexsort((vitals["time"], vitals["enc"]))
-        self._v_enc = np.asarray(vitals["enc"], dtype=np.int64)[v_order]
-        self._v_cols = {k: np.asarray(c)[v_order] for k, c in vitals.items() if k not in ("enc", "time")}
-        self.admit = np.asarray(encounters["admit"], dtype=np.int64).tolist()
-        self.fields = {k: [str(x) for x in v] for k, v in encounters.items() if k != "admit"}
-        self.v_start = np.searchsorted(self._v_enc, np.arange(n + 1)).tolist()
-        self.v_time = np.asarray(vitals["time"], dtype=np.int64)[v_order].tolist()
-        names, code = np.unique(np.asarray(labs["test"]).astype(str), return_inverse=True)
-        l_order = np.lexsort((labs["resulted"], code, labs["enc"]))
-        l_enc, l_code = np.asarray(labs["enc"], dtype=np.int64)[l_order], code[l_order]
-        new = np.ones(l_order.size, bool)
-        new[1:] = (l_enc[1:] != l_enc[:-1]) | (l_code[1:] != l_code[:-1])
-        starts = np.flatnonzero(new)
-        ends = np.append(starts[1:], l_order.size)
-        self.labs = {(e, names[c]): (a, b) for e, c, a, b in zip(
-            l_enc[starts].tolist(), l_code[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)}
-        self.l_res = np.asarray(labs["resulted"], dtype=np.int64)[l_order].tolist()
-        self.l_value = np.asarray(labs["value"], dtype=float)[l_order].tolist()
-        self._l_cols = {"flag": np.asarray(labs["flag"])[l_order], "collected": np.asarray(labs["collected"])[l_order]}
-        self.treatments: dict[int, list[tuple[int, int, str]]] = {}
-        if interventions is not None:
-            for e, a, b, kind in zip(*(np.asarray(interventions[k]).tolist() for k in ("enc", "start", "end", "kind")),
-                                     strict=True):
-                self.treatments.setdefault(int(e), []).append((int(a), int(b), str(kind)))
-        self._lists: dict[tuple[str, str], list] = {}
+        self.admit = np.asarray(encounters["admit"], dtype=np.int64)
+        self.fields = {k: np.asarray(v).astype(str) for k, v in encounters.items() if k != "admit"}
+        self._v_enc = np.asarray(vitals["enc"], dtype=np.int64)
+        self._v_time = np.asarray(vitals["time"], dtype=np.int64)
+        self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
+        index: dict[str, int] = {}
+        code = np.array([index.setdefault(x, len(index)) for x in np.asarray(labs["test"]).tolist()], dtype=np.int64)
+        names = list(index)
+        order = np.lexsort((labs["resulted"], labs["enc"], code))
+        self._labs = {k: np.asarray(labs[k])[order] for k in ("enc", "value", "flag", "collected", "resulted")}
+        bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
+        self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names, bounds[:-1], bounds[1:], strict=True)}
+        none = {"enc": np.zeros(0, np.int64), "kind": np.zeros(0, str), "start": np.zeros(0, np.int64),
+                "end": np.zeros(0, np.int64)}
+        self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
+        self._series: dict[tuple, Series] = {}
 
-    def vital(self, name: str) -> list:
-        """One vitals column, nan (numbers) or None (text) where not charted."""
-        if ("vital", name) not in self._lists:
-            self._lists["vital", name] = _as_list(self._v_cols[name])
-        return self._lists["vital", name]
+    def vital(self, name: str) -> Series:
+        if ("vital", name) not in self._series:
+            self._series["vital", name] = Series(self._v_enc, self._v_time, self._v_cols[name].astype(float))
+        return self._series["vital", name]
 
-    def running(self, name: str, stat: str) -> list[float]:
-        """The maximum or minimum of a vital charted so far in each row's encounter; nan before any."""
-        if (stat, name) not in self._lists:
-            self._lists[stat, name] = _running(self._v_cols[name].astype(float), self._v_enc,
-                                               1.0 if stat == "max" else -1.0)
-        return self._lists[stat, name]
+    def device(self, devices: tuple[str, ...]) -> Series:
+        """1 where the charted device is one of `devices`, 0 where another, nan where not charted."""
+        if ("device", devices) not in self._series:
+            col = self._v_cols[O2_DEVICE].astype(object)
+            charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
+            values = np.where(charted, np.isin(np.where(charted, col, ""), devices).astype(float), np.nan)
+            self._series["device", devices] = Series(self._v_enc, self._v_time, values)
+        return self._series["device", devices]
 
-    def lab_column(self, name: str) -> list:
-        """`flag` or `collected` of each lab row, in the view's order."""
-        if ("lab", name) not in self._lists:
-            self._lists["lab", name] = self._l_cols[name].tolist()
-        return self._lists["lab", name]
+    def lab(self, test: str, column: str = "value") -> Series:
+        """Results of one test; `column` is value, flag_in:<flags> (1/0) or collected (epoch s)."""
+        if ("lab", test, column) not in self._series:
+            lab = self._labs
+            rows = self._lab_rows.get(test, slice(0, 0))
+            if column == "value":
+                values = lab["value"][rows].astype(float)
+            elif column == "collected":
+                values = lab["collected"][rows].astype(float)
+            else:
+                values = np.isin(lab["flag"][rows].astype(str), column.split(":")[1].split(",")).astype(float)
+            self._series["lab", test, column] = Series(lab["enc"][rows], lab["resulted"][rows], values)
+        return self._series["lab", test, column]
+
+    def treatment(self, kind: str) -> Series:
+        """Each treatment of `kind` by encounter and start; values are end times (epoch s)."""
+        if ("treat", kind) not in self._series:
+            rows = self._treat["kind"].astype(str) == kind
+            self._series["treat", kind] = Series(self._treat["enc"][rows], self._treat["start"][rows],
+                                                 self._treat["end"][rows].astype(float))
+        return self._series["treat", kind]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],
@@ -93,159 +149,88 @@ def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray],
     return ChartView(encounters, vitals, labs, interventions)
 
 
-_SHIFT = 1e4  # above any vital's range: keeps a running extreme inside its encounter
-
-
-def _running(col: np.ndarray, enc: np.ndarray, sign: float) -> list[float]:
-    if col.size == 0:
-        return []
-    present = ~np.isnan(col)
-    clean = np.where(present, sign * np.nan_to_num(col), -5000.0) + enc * _SHIFT
-    run = np.maximum.accumulate(clean) - enc * _SHIFT
-    return np.where(run > -4000, sign * run, np.nan).tolist()
-
-
-def _as_list(a: np.ndarray) -> list:
-    if a.dtype.kind == "f":
-        return a.tolist()
-    if a.dtype == object:
-        return [None if (x is None or x != x) else x for x in a.tolist()]
-    return a.tolist()
-
-
-Check = Callable[[ChartView, int, int], bool]
+Check = Callable[[ChartView, np.ndarray, np.ndarray], np.ndarray]
 
 
 def compile_claim(cond: dict) -> Check:
-    """A function (view, encounter row, epoch seconds) -> whether the condition holds then."""
+    """A function (view, encounter rows, epoch seconds) -> whether the condition held for each."""
     if "all" in cond:
         parts = [compile_claim(c) for c in cond["all"]]
-        return lambda v, e, t: all(p(v, e, t) for p in parts)
+        return lambda v, e, t: np.logical_and.reduce([p(v, e, t) for p in parts])
     if "any" in cond:
         parts = [compile_claim(c) for c in cond["any"]]
-        return lambda v, e, t: any(p(v, e, t) for p in parts)
+        return lambda v, e, t: np.logical_or.reduce([p(v, e, t) for p in parts])
     if "at_least" in cond:
         parts, n = [compile_claim(c) for c in cond["of"]], cond["at_least"]
-        return lambda v, e, t: sum(p(v, e, t) for p in parts) >= n
+        return lambda v, e, t: np.sum([p(v, e, t) for p in parts], axis=0) >= n
     if "not" in cond:
         inner = compile_claim(cond["not"])
-        return lambda v, e, t: not inner(v, e, t)
+        return lambda v, e, t: ~inner(v, e, t)
     for key, make in _TERMS.items():
         if key in cond:
             return make(cond)
     raise ValueError(f"not a claim condition: {cond!r}")  # the schema rules this out
 
 
-def _compare(cond: dict) -> Callable[[float], bool]:
+def _compare(cond: dict) -> Callable[[np.ndarray], np.ndarray]:
     op, value = OPS[cond["op"]], cond["value"]
-    return lambda x: x == x and op(x, value)
+
+    def test(x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(x) & op(x, value)
+    return test
 
 
-def _window(cond: dict) -> float:
-    return cond.get("window_hours", math.inf) * HOUR
-
-
-def _stat(values: list[float], stat: str) -> float:
-    """latest, first, min, max, change (latest - first), from_max (latest - max), from_min
-    (latest - min) or count of the values; nan if there are none (or one, for a change)."""
-    if stat == "count":
-        return float(len(values))
-    if not values or (stat in ("change", "from_max", "from_min") and len(values) < 2):
-        return math.nan
-    if stat == "latest":
-        return values[-1]
-    if stat == "first":
-        return values[0]
-    if stat == "min":
-        return min(values)
-    if stat == "max":
-        return max(values)
-    if stat == "from_max":
-        return values[-1] - max(values)
-    if stat == "from_min":
-        return values[-1] - min(values)
-    return values[-1] - values[0]
+def _span(cond: dict) -> float:
+    return cond.get("window_hours", np.inf) * HOUR
 
 
 def _vital_term(cond: dict) -> Check:
-    name, stat, span, test = cond["vital"], cond["stat"], _window(cond), _compare(cond)
+    name, stat, span, test = cond["vital"], cond["stat"], _span(cond), _compare(cond)
 
-    def check(v: ChartView, e: int, t: int) -> bool:
-        lo, hi = v.v_start[e], v.v_start[e + 1]
-        k = bisect_right(v.v_time, t, lo, hi)
-        a = bisect_right(v.v_time, t - span, lo, k) if span != math.inf else lo
-        if k == lo:
-            return False
-        col = v.vital(name)
-        if stat == "latest":
-            for j in range(k - 1, a - 1, -1):
-                if col[j] == col[j]:
-                    return test(col[j])
-            return False
-        if stat in ("max", "min") and span == math.inf:
-            return test(v.running(name, stat)[k - 1])
-        return test(_stat([x for x in col[a:k] if x == x], stat))
+    def check(v: ChartView, e: np.ndarray, t: np.ndarray) -> np.ndarray:
+        s = v.vital(name)
+        return test(s.stat(stat, *s.rows(e, t, span)))
     return check
 
 
 def _lab_term(cond: dict) -> Check:
-    name, stat = cond["lab"], cond["stat"]
-    span = _window(cond)
-    if stat in ("resulted", "pending"):
-        def status(v: ChartView, e: int, t: int) -> bool:
-            g = v.labs.get((e, name))
-            if g is None:
-                return False
-            if stat == "resulted":
-                return v.l_res[g[0]] <= t
-            got = v.lab_column("collected")
-            return any(got[j] <= t < v.l_res[j] for j in range(*g))
-        return status
+    name, stat, span = cond["lab"], cond["stat"], _span(cond)
+    if stat == "resulted":
+        return lambda v, e, t: v.lab(name).stat("count", *v.lab(name).rows(e, t, np.inf)) > 0
+    if stat == "pending":
+        def pending(v: ChartView, e: np.ndarray, t: np.ndarray) -> np.ndarray:
+            s = v.lab(name, "collected")
+            k = s.rows(e, t, np.inf)[1]                    # results after t start at row k
+            end = s.rows(e, np.full_like(t, 2**31 - 1), np.inf)[1]
+            return s._reduce(np.fmin, k, end, end - k) <= t
+        return pending
     if stat == "flag":
-        allowed = set(cond["in"])
-
-        def flag(v: ChartView, e: int, t: int) -> bool:
-            g = v.labs.get((e, name))
-            k = bisect_right(v.l_res, t, *g) if g else 0
-            return g is not None and k > g[0] and v.lab_column("flag")[k - 1] in allowed
-        return flag
+        column = "flag_in:" + ",".join(cond["in"])
+        return lambda v, e, t: v.lab(name, column).stat("latest", *v.lab(name, column).rows(e, t, np.inf)) == 1
     test = _compare(cond)
 
-    def check(v: ChartView, e: int, t: int) -> bool:
-        g = v.labs.get((e, name))
-        if g is None:
-            return test(0.0) if stat == "count" else False
-        k = bisect_right(v.l_res, t, *g)
-        a = bisect_right(v.l_res, t - span, g[0], k) if span != math.inf else g[0]
-        return test(_stat(v.l_value[a:k], stat))
+    def check(v: ChartView, e: np.ndarray, t: np.ndarray) -> np.ndarray:
+        s = v.lab(name)
+        return test(s.stat(stat, *s.rows(e, t, span)))
     return check
 
 
 def _device_term(cond: dict) -> Check:
-    devices, stat, span = set(cond["o2_device"]), cond["stat"], _window(cond)
-
-    def check(v: ChartView, e: int, t: int) -> bool:
-        lo, hi = v.v_start[e], v.v_start[e + 1]
-        k = bisect_right(v.v_time, t, lo, hi)
-        a = bisect_right(v.v_time, t - span, lo, k) if span != math.inf else lo
-        col = v.vital("o2_device")
-        if stat == "latest":
-            for j in range(k - 1, a - 1, -1):
-                if col[j] is not None:
-                    return col[j] in devices
-            return False
-        return any(col[j] in devices for j in range(a, k))
-    return check
+    devices, stat, span = tuple(sorted(cond["o2_device"])), cond["stat"], _span(cond)
+    reduce = "latest" if stat == "latest" else "max"
+    return lambda v, e, t: v.device(devices).stat(reduce, *v.device(devices).rows(e, t, span)) == 1
 
 
 def _treatment_term(cond: dict) -> Check:
     kind, stat = cond["intervention"], cond["stat"]
 
-    def check(v: ChartView, e: int, t: int) -> bool:
-        for a, b, k in v.treatments.get(e, ()):
-            if k == kind and a <= t and (stat == "started" or t < b):
-                return True
-        return False
+    def check(v: ChartView, e: np.ndarray, t: np.ndarray) -> np.ndarray:
+        s = v.treatment(kind)
+        a, k = s.rows(e, t, np.inf)
+        if stat == "started":
+            return k > a
+        return s.stat("max", a, k) > t  # some treatment started by t ends after it
     return check
 
 
@@ -256,10 +241,10 @@ def _clock_term(cond: dict) -> Check:
 
 def _field_term(key: str, column: str, prefix: bool) -> Callable[[dict], Check]:
     def make(cond: dict) -> Check:
-        wanted = tuple(cond[key])
+        wanted = list(cond[key])
         if prefix:
-            return lambda v, e, t: v.fields[column][e].startswith(wanted)
-        return lambda v, e, t: v.fields[column][e] in wanted
+            return lambda v, e, t: np.logical_or.reduce([np.strings.startswith(v.fields[column][e], w) for w in wanted])
+        return lambda v, e, t: np.isin(v.fields[column][e], wanted)
     return make
 
 
@@ -300,7 +285,11 @@ def phrase_list(variants: list) -> list[Phrase]:
             for v in variants]
 
 
-def eligible(phrases: list[Phrase], view: ChartView, e: int, t: int) -> list[str]:
-    """The guarded phrases whose condition holds at `t`; if none, the unguarded fallbacks."""
-    held = [p.text for p in phrases if p.check is not None and p.check(view, e, t)]
-    return held or [p.text for p in phrases if p.check is None]
+def eligible(phrases: list[Phrase], view: ChartView, e: np.ndarray, t: np.ndarray) -> list[list[str]]:
+    """For each (encounter, time): the guarded phrases whose condition holds, else the fallbacks."""
+    fallback = [p.text for p in phrases if p.check is None]
+    guarded = [p for p in phrases if p.check is not None]
+    if not guarded:
+        return [fallback] * len(e)
+    held = np.column_stack([p.check(view, e, t) for p in guarded]).tolist()
+    return [[p.text for p, ok in zip(guarded, row, strict=True) if ok] or fallback for row in held]

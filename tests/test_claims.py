@@ -84,14 +84,22 @@ def check_claims(cfg, folder) -> pd.DataFrame:
     enc, notes, view = read_day(folder, cfg)
     row = {k: i for i, k in enumerate(enc["encounter_id"])}
     times = _epoch(notes["note_time"])
-    found = []
     branches = {(s, o): _guarded(cfg, s, o) for s, o in set(zip(enc["scenario"], enc["outcome"], strict=True))}
+    found: dict[tuple, list] = {}  # (scenario, key, phrase) -> [(note_id, encounter row, time)]
+    checks = {}
     for note_id, eid, text, t in zip(notes["note_id"], notes["encounter_id"], notes["text"], times, strict=True):
         e = row[eid]
-        for key, phrase, pattern, check in branches[enc["scenario"][e], enc["outcome"][e]]:
+        scenario = enc["scenario"][e]
+        for key, phrase, pattern, check in branches[scenario, enc["outcome"][e]]:
             if pattern.search(text):
-                found.append((note_id, enc["scenario"][e], key, phrase, check(view, e, int(t))))
-    return pd.DataFrame(found, columns=["note_id", "scenario", "key", "phrase", "holds"])
+                found.setdefault((scenario, key, phrase), []).append((note_id, e, int(t)))
+                checks[scenario, key, phrase] = check
+    parts = []
+    for (scenario, key, phrase), hits in found.items():
+        ids, e, t = (np.array(x) for x in zip(*hits, strict=True))
+        holds = checks[scenario, key, phrase](view, e, t)
+        parts.append(pd.DataFrame({"note_id": ids, "scenario": scenario, "key": key, "phrase": phrase, "holds": holds}))
+    return pd.concat(parts, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +180,7 @@ def _view():
 ])
 def test_evaluator_reads_the_chart_as_it_stood(cond, hours, expected):
     """Each term kind answers from what was charted or resulted by the note's time only."""
-    assert compile_claim(cond)(_view(), 0, int(hours * 3600)) is expected
+    assert compile_claim(cond)(_view(), np.array([0]), np.array([int(hours * 3600)])).tolist() == [expected]
 
 
 def _edit_dka(tmp_path, edit):

@@ -19,7 +19,7 @@ from faker import Faker
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from data_generator.claims import ChartView, Phrase, build_view, eligible, phrase_list
+from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
@@ -280,13 +280,32 @@ def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Inter
     return build_view(encounters, v, lab, treat)
 
 
-def _phrase_sets(cfg: Config, scenario: str, outcome: str, cache: dict) -> dict[str, list[Phrase]]:
-    """A branch's phrases by key (the branch's own override the scenario's), compiled once."""
-    if (scenario, outcome) not in cache:
-        sc = cfg.scenarios[scenario]
-        sources = {**sc["notes"], **sc["outcomes"][outcome].get("notes", {})}
-        cache[scenario, outcome] = {k: phrase_list(v) for k, v in sources.items() if k != "choices"}
-    return cache[scenario, outcome]
+def _licensed(cfg: Config, enc: Encounters, notes: list[Note], view: ChartView) -> list[dict[str, list[str]]]:
+    """For each note, by phrase key, the variants the chart at its time licenses (claims whose
+    condition holds, else the fallbacks); each variant list is evaluated for all its notes at once."""
+    out: list[dict[str, list[str]]] = [{} for _ in notes]
+    if not notes:
+        return out
+    e = np.array([n.enc for n in notes], dtype=np.int64)
+    hours = np.array([n.hours for n in notes])
+    when = np.minimum(enc.admit[e] + np.round(hours * HOUR).astype(np.int64), enc.discharge[e])
+    keys = {}
+    groups: dict[tuple[str, str], tuple[list, list[int]]] = {}
+    for i, n in enumerate(notes):
+        scenario, outcome = enc.scenario[n.enc], enc.outcome[n.enc]
+        if (scenario, n.note_type) not in keys:
+            templates = note_types(cfg, scenario)[n.note_type]["templates"]
+            keys[scenario, n.note_type] = tuple(dict.fromkeys(k for t in templates for k in phrase_keys(t)))
+        branch = cfg.scenarios[scenario]["outcomes"][outcome].get("notes", {})
+        for key in keys[scenario, n.note_type]:
+            source = "branch:" + outcome if key in branch else "scenario"
+            variants = branch[key] if key in branch else cfg.scenarios[scenario]["notes"][key]
+            groups.setdefault((scenario, key, source), (variants, []))[1].append(i)
+    for (_, key, _), (variants, idx) in groups.items():
+        rows = np.asarray(idx)
+        for i, pool in zip(idx, eligible(phrase_list(variants), view, e[rows], when[rows]), strict=True):
+            out[i][key] = pool
+    return out
 
 
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
@@ -294,7 +313,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     notes = _schedule(cfg, date, enc, vitals, rng)
     view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
-    compiled: dict[tuple[str, str], dict[str, list[Phrase]]] = {}
+    licensed = _licensed(cfg, enc, notes, view)  # what the chart at each note's time lets it say
     chart = _Chart(cfg, vitals, labs, len(enc))
     vitals_line, labs_line = _formatters(cfg)
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
@@ -305,9 +324,9 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     rows = {k: [] for k in ("note_time", "note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
     history_cache: dict[int, list] = {}
-    for note in notes:
+    for note, allowed in zip(notes, licensed, strict=True):
         e = note.enc
-        scenario, outcome = enc.scenario[e], enc.outcome[e]
+        scenario = enc.scenario[e]
         sc = cfg.scenarios[scenario]
         context = _context(cfg, registry, enc, chart, e, note.hours, helpers)
         if e not in phrase_cache:  # per-encounter picks: the source, the history
@@ -318,10 +337,8 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         spec = note_types(cfg, scenario)[note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
-        sources = _phrase_sets(cfg, scenario, outcome, compiled)
-        when = min(enc.admit[e] + int(round(note.hours * HOUR)), int(enc.discharge[e]))
         for key in phrase_keys(template):
-            said = eligible(sources[key], view, e, when)  # what the chart at note time licenses
+            said = allowed[key]
             phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
         role_authors = authors[spec["author"]]
         author = role_authors[rng.integers(len(role_authors))]
