@@ -103,11 +103,50 @@ def check_claims(cfg, folder) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def claims(tmp_path_factory):
+def folder(tmp_path_factory):
     cfg = load_config(ROOT / "config" / "generator.yaml")
-    out = tmp_path_factory.mktemp("claims")
-    folder = generate_day(cfg, DAY, "sample", out, encounters=600).folder
-    return check_claims(cfg, folder)
+    return generate_day(cfg, DAY, "sample", tmp_path_factory.mktemp("claims"), encounters=600).folder
+
+
+@pytest.fixture(scope="module")
+def claims(folder):
+    return check_claims(load_config(ROOT / "config" / "generator.yaml"), folder)
+
+
+def _latest(results: pd.DataFrame, test: str) -> list[float]:
+    return results.loc[results.test_name == test, "value"].tolist()
+
+
+# Claims the careful reader checks by hand, with pandas alone: the note's words, and what the
+# results available at note time must show for them to be true.
+BY_HAND = {
+    "Anion gap closed": lambda r, enc: _latest(r, "Anion gap")[-1:] and _latest(r, "Anion gap")[-1] <= 12,
+    "DKA resolved": lambda r, enc: (_latest(r, "Anion gap")[-1] <= 12 and _latest(r, "Bicarbonate")[-1] >= 18
+                                    and _latest(r, "pH, arterial")[-1] > 7.3 and _latest(r, "Glucose")[-1] < 200),
+    "Troponin rising": lambda r, enc: len(_latest(r, "hs-Troponin I")) >= 2,
+    "rising high-sensitivity troponin": lambda r, enc: len(_latest(r, "hs-Troponin I")) >= 2,
+    "BNP above 400": lambda r, enc: max(_latest(r, "BNP"), default=0) > 400,
+    "Lactate cleared": lambda r, enc: _latest(r, "Lactate")[0] > 2 and _latest(r, "Lactate")[-1] <= 2,
+    "Patient died": lambda r, enc: enc.discharge_disposition == "expired",
+}
+
+
+def test_claims_named_in_notes_hold_when_checked_by_hand(folder):
+    """Gap closed, DKA resolved, rising troponin, BNP, lactate cleared, death: true of the files at note time."""
+    enc = pd.read_csv(folder / "encounters.csv").set_index("encounter_id")
+    labs = pd.read_csv(folder / "labs.csv", parse_dates=["result_time"]).sort_values("result_time")
+    notes = pd.read_json(folder / "notes.jsonl", lines=True, dtype=False)
+    notes["note_time"] = pd.to_datetime(notes["note_time"], utc=True)
+    by_enc = dict(tuple(labs.groupby("encounter_id")))
+    seen = dict.fromkeys(BY_HAND, 0)
+    for note in notes.itertuples():
+        for words, holds in BY_HAND.items():
+            if words in note.text:
+                results = by_enc[note.encounter_id]
+                assert holds(results[results.result_time <= note.note_time], enc.loc[note.encounter_id]), \
+                    (note.note_id, words)
+                seen[words] += 1
+    assert sum(seen.values()) > 50 and seen["Anion gap closed"] > 0, seen
 
 
 def test_claims_in_notes_hold_at_note_time(claims):
