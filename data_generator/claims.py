@@ -262,7 +262,8 @@ _TERMS: dict[str, Callable[[dict], Check]] = {
 
 
 def names_used(cond: dict, path: str = "when"):
-    """(key path, term kind, name) for every vital, lab and treatment a condition names."""
+    """(key path, term kind, name) for every vital, lab, treatment, outcome and care unit a
+    condition names."""
     for key in ("all", "any", "of"):
         for i, c in enumerate(cond.get(key, ())):
             yield from names_used(c, f"{path}.{key}.{i}")
@@ -271,6 +272,9 @@ def names_used(cond: dict, path: str = "when"):
     for kind in ("vital", "lab", "intervention"):
         if kind in cond:
             yield f"{path}.{kind}", kind, cond[kind]
+    for kind in ("outcome", "care_unit"):
+        for i, name in enumerate(cond.get(kind, ())):
+            yield f"{path}.{kind}.{i}", kind, name
 
 
 @dataclass(frozen=True)

@@ -109,17 +109,19 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
                 raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
     choices = set(sc["notes"].get("choices", {}))
     allowed = NOTE_VARIABLES | choices
+    known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": INTERVENTION_KINDS,
+             "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"])}
     all_types = {**notes["note_types"], **sc.get("note_types", {})}
     _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, allowed)
     phrase_keys = {k for k in sc["notes"] if k != "choices"}
     for branch, spec in sc["outcomes"].items():
         phrase_keys_b = phrase_keys | set(spec.get("notes", {}))
         for key, variants in spec.get("notes", {}).items():
-            _check_phrases(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed, labs)
+            _check_phrases(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed, known)
         _check_phrase_use(all_types, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
     for key, variants in sc["notes"].items():
         if key != "choices":
-            _check_phrases(variants, f"{f}: notes.{key}", allowed, labs)
+            _check_phrases(variants, f"{f}: notes.{key}", allowed, known)
 
 
 def _check_note_types(types: dict, where: str, notes: dict, labs: dict, allowed: set[str]) -> None:
@@ -139,7 +141,7 @@ def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
                               hint=f"known: {sorted(allowed)}")
 
 
-def _check_phrases(variants: list, where: str, allowed: set[str], labs: dict) -> None:
+def _check_phrases(variants: list, where: str, allowed: set[str], known: dict[str, set[str]]) -> None:
     """Phrase variants: templates that resolve, claim conditions naming things that exist, and at
     least one unguarded variant to say when no claim holds."""
     _check_texts([v if isinstance(v, str) else v["text"] for v in variants], where, allowed)
@@ -148,17 +150,10 @@ def _check_phrases(variants: list, where: str, allowed: set[str], labs: dict) ->
                           hint="add a plain phrase that claims nothing checkable")
     for i, v in enumerate(variants):
         if isinstance(v, dict):
-            _check_claim(v["when"], f"{where}.{i}.when", labs)
-
-
-def _check_claim(cond: dict, where: str, labs: dict) -> None:
-    for path, kind, name in names_used(cond, where):
-        if kind == "vital" and name not in TRIGGER_VITALS:
-            raise ConfigError(path, "unknown vital", found=name, hint=f"use one of {sorted(TRIGGER_VITALS)}")
-        if kind == "lab" and name not in labs["tests"]:
-            raise ConfigError(path, "unknown lab test", found=name, hint="use a test name from the labs catalogue")
-        if kind == "intervention" and name not in INTERVENTION_KINDS:
-            raise ConfigError(path, "unknown intervention", found=name, hint=f"use one of {sorted(INTERVENTION_KINDS)}")
+            for path, kind, name in names_used(v["when"], f"{where}.{i}.when"):
+                if name not in known[kind]:
+                    raise ConfigError(path, f"unknown {kind.replace('_', ' ')}", found=name,
+                                      hint=f"use one of {sorted(known[kind])}")
 
 
 def _phrases_used(types: dict) -> set[str]:

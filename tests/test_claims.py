@@ -231,14 +231,19 @@ def _edit_dka(tmp_path, edit):
     return path
 
 
-def test_a_claim_naming_an_unknown_lab_is_a_config_error(tmp_path):
-    """A condition naming a lab test that does not exist fails at load, naming file and key path."""
+@pytest.mark.parametrize(("term", "path"), [
+    ({"lab": "anion_gapp", "stat": "latest", "op": "<", "value": 1}, "when.all.0.lab"),
+    ({"vital": "temperature", "stat": "max", "op": ">", "value": 38}, "when.all.0.vital"),
+    ({"intervention": "noradrenaline", "stat": "started"}, "when.all.0.intervention"),
+    ({"outcome": ["severe_icu", "dying"]}, "when.all.0.outcome.1"),
+])
+def test_a_claim_naming_something_unknown_is_a_config_error(tmp_path, term, path):
+    """A condition naming a lab, vital, treatment or outcome that does not exist fails at load, with its key path."""
     def edit(d):
-        d["notes"]["assessment"].append({"text": "x", "when": {"all": [{"lab": "anion_gapp", "stat": "latest",
-                                                                         "op": "<", "value": 1}]}})
+        d["notes"]["assessment"].append({"text": "x", "when": {"all": [term]}})
     with pytest.raises(ConfigError) as err:
         load_config(_edit_dka(tmp_path, edit))
-    assert "dka.yaml: notes.assessment." in err.value.where and err.value.where.endswith("when.all.0.lab")
+    assert "dka.yaml: notes.assessment." in err.value.where and err.value.where.endswith(path)
 
 
 def test_a_claim_with_an_unknown_key_is_rejected_by_the_schema(tmp_path):
