@@ -38,10 +38,26 @@ class Series:
         self.key = key
         self.values = np.append(values.astype(float), np.nan)  # a sentinel row ends the array
         present = ~np.isnan(self.values)
-        rows = np.arange(self.values.size)
-        self.last = np.maximum.accumulate(np.where(present, rows, -1))          # last present row at or before
-        self.next = np.minimum.accumulate(np.where(present, rows, rows.size)[::-1])[::-1]  # first at or after
         self.count = np.concatenate([[0], np.cumsum(present)])                  # present rows before each row
+        self._present = present
+        self._last: np.ndarray | None = None
+        self._next: np.ndarray | None = None
+
+    @property
+    def last(self) -> np.ndarray:
+        """The last present row at or before each row (-1 if none)."""
+        if self._last is None:
+            rows = np.arange(self.values.size)
+            self._last = np.maximum.accumulate(np.where(self._present, rows, -1))
+        return self._last
+
+    @property
+    def next(self) -> np.ndarray:
+        """The first present row at or after each row (the sentinel row if none)."""
+        if self._next is None:
+            rows = np.arange(self.values.size)
+            self._next = np.minimum.accumulate(np.where(self._present, rows, rows.size)[::-1])[::-1]
+        return self._next
 
     def rows(self, group: np.ndarray, t: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
         """[a, k): the rows of `group` charted in (t - span, t]."""
@@ -102,6 +118,8 @@ class ChartView:
                 "end": np.zeros(0, np.int64)}
         self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
         self._series: dict[tuple, Series] = {}
+        self._device_code: np.ndarray | None = None
+        self._device_names: list[str] = []
 
     def vital(self, name: str) -> Series:
         if ("vital", name) not in self._series:
@@ -111,9 +129,16 @@ class ChartView:
     def device(self, devices: tuple[str, ...]) -> Series:
         """1 where the charted device is one of `devices`, 0 where another, nan where not charted."""
         if ("device", devices) not in self._series:
-            col = self._v_cols[O2_DEVICE].astype(object)
-            charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-            values = np.where(charted, np.isin(np.where(charted, col, ""), devices).astype(float), np.nan)
+            if self._device_code is None:
+                col = self._v_cols[O2_DEVICE].astype(object)
+                charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
+                self._device_names = sorted({str(x) for x in col[charted].tolist()})
+                index = {name: i for i, name in enumerate(self._device_names)}
+                self._device_code = np.full(col.size, -1, dtype=np.int64)
+                self._device_code[charted] = [index[str(x)] for x in col[charted].tolist()]
+            wanted = [i for i, name in enumerate(self._device_names) if name in devices]
+            code = self._device_code
+            values = np.where(code >= 0, np.isin(code, wanted).astype(float), np.nan)
             self._series["device", devices] = Series(self._v_enc, self._v_time, values)
         return self._series["device", devices]
 
@@ -295,5 +320,9 @@ def eligible(phrases: list[Phrase], view: ChartView, e: np.ndarray, t: np.ndarra
     guarded = [p for p in phrases if p.check is not None]
     if not guarded:
         return [fallback] * len(e)
-    held = np.column_stack([p.check(view, e, t) for p in guarded]).tolist()
-    return [[p.text for p, ok in zip(guarded, row, strict=True) if ok] or fallback for row in held]
+    held = np.column_stack([p.check(view, e, t) for p in guarded])
+    pattern = held.astype(np.int64) @ (1 << np.arange(len(guarded), dtype=np.int64))  # which hold, as bits
+    pools = {}
+    for bits in np.unique(pattern).tolist():
+        pools[bits] = [p.text for j, p in enumerate(guarded) if bits >> j & 1] or fallback
+    return [pools[b] for b in pattern.tolist()]

@@ -280,6 +280,20 @@ def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Inter
     return build_view(encounters, v, lab, treat)
 
 
+def _phrase_plan(cfg: Config, scenario: str, outcome: str, note_type: str) -> list[tuple[tuple, list]]:
+    """The phrase lists a note of this branch and type draws from, each named by where it is
+    declared (the branch's own list, or the scenario's shared by every branch)."""
+    templates = note_types(cfg, scenario)[note_type]["templates"]
+    branch = cfg.scenarios[scenario]["outcomes"][outcome].get("notes", {})
+    out = []
+    for key in dict.fromkeys(k for t in templates for k in phrase_keys(t)):
+        if key in branch:
+            out.append(((scenario, key, outcome), branch[key]))
+        else:
+            out.append(((scenario, key, ""), cfg.scenarios[scenario]["notes"][key]))
+    return out
+
+
 def _licensed(cfg: Config, enc: Encounters, notes: list[Note], view: ChartView) -> list[dict[str, list[str]]]:
     """For each note, by phrase key, the variants the chart at its time licenses (claims whose
     condition holds, else the fallbacks); each variant list is evaluated for all its notes at once."""
@@ -289,18 +303,15 @@ def _licensed(cfg: Config, enc: Encounters, notes: list[Note], view: ChartView) 
     e = np.array([n.enc for n in notes], dtype=np.int64)
     hours = np.array([n.hours for n in notes])
     when = np.minimum(enc.admit[e] + np.round(hours * HOUR).astype(np.int64), enc.discharge[e])
-    keys = {}
-    groups: dict[tuple[str, str], tuple[list, list[int]]] = {}
+    plan: dict[tuple[str, str, str], list[tuple[tuple, list]]] = {}  # (scenario, outcome, type) -> (group, variants)
+    groups: dict[tuple, tuple[list, list[int]]] = {}
+    scenario, outcome = enc.scenario.tolist(), enc.outcome.tolist()
     for i, n in enumerate(notes):
-        scenario, outcome = enc.scenario[n.enc], enc.outcome[n.enc]
-        if (scenario, n.note_type) not in keys:
-            templates = note_types(cfg, scenario)[n.note_type]["templates"]
-            keys[scenario, n.note_type] = tuple(dict.fromkeys(k for t in templates for k in phrase_keys(t)))
-        branch = cfg.scenarios[scenario]["outcomes"][outcome].get("notes", {})
-        for key in keys[scenario, n.note_type]:
-            source = "branch:" + outcome if key in branch else "scenario"
-            variants = branch[key] if key in branch else cfg.scenarios[scenario]["notes"][key]
-            groups.setdefault((scenario, key, source), (variants, []))[1].append(i)
+        branch_key = (scenario[n.enc], outcome[n.enc], n.note_type)
+        if branch_key not in plan:
+            plan[branch_key] = _phrase_plan(cfg, *branch_key)
+        for group, variants in plan[branch_key]:
+            groups.setdefault(group, (variants, []))[1].append(i)
     for (_, key, _), (variants, idx) in groups.items():
         rows = np.asarray(idx)
         for i, pool in zip(idx, eligible(phrase_list(variants), view, e[rows], when[rows]), strict=True):
