@@ -29,7 +29,7 @@ CLAIM_WORDS = re.compile(
     r"resolv|improv|settl|clos(ed|ing)|normalis|\brising\b|\bfalling\b|elevated|peaked|cleared|"
     r"defervesc|afebrile|off oxygen|room air|high-flow|\bNIV\b|non-invasive|norepinephrine|vasopressor|"
     r"inotrop|transfus|\bICU\b|\bCCU\b|severe|moderate|\bshock\b|hypercapni|\bacidosis|hyperkalaemia|"
-    r"hypoxaemi|hypotensi|below 7|negative|died|death", re.IGNORECASE)
+    r"hypoxaemi|hypotensi|\bstable\b|below 7|negative|died|death", re.IGNORECASE)
 
 
 def _epoch(col: pd.Series) -> np.ndarray:
