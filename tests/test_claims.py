@@ -263,3 +263,26 @@ def test_a_phrase_key_without_a_fallback_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="none is left"):
         load_config(_edit_dka(tmp_path, edit))
 
+
+
+def test_treatment_claims_follow_the_treatment_events():
+    """'Norepinephrine started' is said only once a norepinephrine event has started, never without one."""
+    from data_generator.generate_daily_batch import chart, derive_registry, generate_encounters, stream
+    from data_generator.generators.interventions import Interventions
+    from data_generator.generators.notes import generate_notes
+
+    cfg = load_config(ROOT / "config" / "generator.yaml")
+    registry = derive_registry(cfg, DAY)
+    enc = generate_encounters(cfg, DAY, registry, 400, stream(cfg.seed, DAY, "encounters"))
+    _, vitals, labs = chart(cfg, DAY, enc, lambda step: stream(cfg.seed, DAY, step, 0))
+    septic = np.flatnonzero(enc.scenario == "sepsis")
+    los = (enc.discharge[septic] - enc.admit[septic]) / 3600
+    pressor = Interventions(septic, np.full(septic.size, 2.0), los, np.full(septic.size, "norepinephrine", object),
+                            np.full(septic.size, "", object))
+
+    def said(interventions):
+        notes = generate_notes(cfg, DAY, registry, enc, vitals, labs, stream(cfg.seed, DAY, "notes", 0),
+                               interventions=interventions)
+        return [t for t in notes["text"] if "Norepinephrine started" in t]
+    assert said(None) == []
+    assert len(said(pressor)) > 0
