@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 
+from data_generator.claims import names_used
 from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
 from data_generator.generators.notes import NOTE_CONTEXT, environment, phrase_keys
@@ -20,6 +21,11 @@ NOTE_VARIABLES = set(NOTE_CONTEXT)
 # Conditions may name any numeric column of the vitals contract.
 TRIGGER_VITALS = {col for col, prop in load_contract("vitals")["properties"].items()
                   if column_type(prop) in ("integer", "number")}
+# Treatment kinds a claim may name: the kinds the interventions step records
+# (data_generator/generators/interventions.py); its catalogue supersedes this list once it exists.
+INTERVENTION_KINDS = frozenset({"fluids", "antibiotics", "norepinephrine", "inotrope", "insulin_infusion",
+                                "potassium", "red_cells", "diuretic", "high_flow", "niv", "intubation",
+                                "transfer_icu", "transfer_ward"})
 
 
 def _sums_to_one(values: dict, where: str) -> None:
@@ -104,17 +110,19 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
                 raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
     choices = set(sc["notes"].get("choices", {}))
     allowed = NOTE_VARIABLES | choices
+    known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": INTERVENTION_KINDS,
+             "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"])}
     all_types = {**notes["note_types"], **sc.get("note_types", {})}
     _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, allowed)
     phrase_keys = {k for k in sc["notes"] if k != "choices"}
     for branch, spec in sc["outcomes"].items():
         phrase_keys_b = phrase_keys | set(spec.get("notes", {}))
         for key, variants in spec.get("notes", {}).items():
-            _check_texts(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed)
+            _check_phrases(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed, known)
         _check_phrase_use(all_types, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
     for key, variants in sc["notes"].items():
         if key != "choices":
-            _check_texts(variants, f"{f}: notes.{key}", allowed)
+            _check_phrases(variants, f"{f}: notes.{key}", allowed, known)
 
 
 def _check_variants(f: str, variants: dict, states: set[str], labs: dict) -> None:
@@ -163,6 +171,21 @@ def _check_texts(variants: list[str], where: str, allowed: set[str]) -> None:
         if unknown:
             raise ConfigError(f"{where}.{i}", f"template uses unknown variable {sorted(unknown)[0]!r}",
                               hint=f"known: {sorted(allowed)}")
+
+
+def _check_phrases(variants: list, where: str, allowed: set[str], known: dict[str, set[str]]) -> None:
+    """Phrase variants: templates that resolve, claim conditions naming things that exist, and at
+    least one unguarded variant to say when no claim holds."""
+    _check_texts([v if isinstance(v, str) else v["text"] for v in variants], where, allowed)
+    if all(isinstance(v, dict) for v in variants):
+        raise ConfigError(where, "every variant has a `when:`; none is left to say when no claim holds",
+                          hint="add a plain phrase that claims nothing checkable")
+    for i, v in enumerate(variants):
+        if isinstance(v, dict):
+            for path, kind, name in names_used(v["when"], f"{where}.{i}.when"):
+                if name not in known[kind]:
+                    raise ConfigError(path, f"unknown {kind.replace('_', ' ')}", found=name,
+                                      hint=f"use one of {sorted(known[kind])}")
 
 
 def _phrases_used(types: dict) -> set[str]:

@@ -19,8 +19,10 @@ from faker import Faker
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
+from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, row_ids
@@ -436,7 +438,7 @@ def _reads_labs(cfg: Config, scenario: str, note_type: str) -> bool:
     sc = cfg.scenarios[scenario]
     texts = list(note_types(cfg, scenario)[note_type]["templates"])
     for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
-        texts += [v for k, vs in source.items() if k != "choices" for v in vs]
+        texts += [p.text for k, vs in source.items() if k != "choices" for p in phrase_list(vs)]
     return any(re.search(r"\blab\b", t) for t in texts)
 
 
@@ -506,21 +508,77 @@ def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note], epoch
     return author.tolist()
 
 
+def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Interventions) -> ChartView:
+    """The chart as claim conditions read it, from the same columns the files are written from."""
+    t = enc.table
+    encounters = {"admit": enc.admit, "outcome": enc.outcome,
+                  **{k: t[k] for k in ("primary_dx_code", "discharge_disposition", "care_unit")}}
+    v = {"enc": vitals.enc, "time": vitals.table["event_time"],
+         **{k: vitals.table[k] for k in VITAL_KEYS if k != "consciousness"}}
+    lab = {"enc": labs.enc, "test": labs.test, "value": labs.table["value"], "flag": labs.table["flag"],
+           "collected": labs.table["event_time"], "resulted": labs.table["result_time"]}
+    treat = {"enc": interventions.enc, "kind": interventions.kind,
+             "start": enc.admit[interventions.enc] + np.round(interventions.hours * HOUR).astype(np.int64),
+             "end": enc.admit[interventions.enc] + np.round(interventions.end_hours * HOUR).astype(np.int64)}
+    return build_view(encounters, v, lab, treat)
+
+
+def _phrase_plan(cfg: Config, scenario: str, outcome: str, note_type: str) -> list[tuple[tuple, list]]:
+    """The phrase lists a note of this branch and type draws from, each named by where it is
+    declared (the branch's own list, or the scenario's shared by every branch)."""
+    templates = note_types(cfg, scenario)[note_type]["templates"]
+    branch = cfg.scenarios[scenario]["outcomes"][outcome].get("notes", {})
+    out = []
+    for key in dict.fromkeys(k for t in templates for k in phrase_keys(t)):
+        if key in branch:
+            out.append(((scenario, key, outcome), branch[key]))
+        else:
+            out.append(((scenario, key, ""), cfg.scenarios[scenario]["notes"][key]))
+    return out
+
+
+def _licensed(cfg: Config, enc: Encounters, notes: list[Note], epoch: np.ndarray,
+              view: ChartView) -> list[dict[str, list[str]]]:
+    """For each note, by phrase key, the variants the chart at its time licenses (claims whose
+    condition holds, else the fallbacks); each variant list is evaluated for all its notes at once."""
+    out: list[dict[str, list[str]]] = [{} for _ in notes]
+    if not notes:
+        return out
+    e = np.array([n.enc for n in notes], dtype=np.int64)
+    plan: dict[tuple[str, str, str], list[tuple[tuple, list]]] = {}  # (scenario, outcome, type) -> (group, variants)
+    groups: dict[tuple, tuple[list, list[int]]] = {}
+    scenario, outcome = enc.scenario.tolist(), enc.outcome.tolist()
+    for i, n in enumerate(notes):
+        branch_key = (scenario[n.enc], outcome[n.enc], n.note_type)
+        if branch_key not in plan:
+            plan[branch_key] = _phrase_plan(cfg, *branch_key)
+        for group, variants in plan[branch_key]:
+            groups.setdefault(group, (variants, []))[1].append(i)
+    for (_, key, _), (variants, idx) in groups.items():
+        rows = np.asarray(idx)
+        for i, pool in zip(idx, eligible(phrase_list(variants), view, e[rows], epoch[rows]), strict=True):
+            out[i][key] = pool
+    return out
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
-                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1) -> dict[str, np.ndarray]:
+                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
+                   interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     cal = _Calendar(cfg, date, enc, _shifts(cfg, _shift_role(cfg))[1])
     notes = _schedule(cfg, enc, cal, vitals, rng)
     chart = _Chart(cfg, vitals, labs, len(enc))
     epoch, whens = _moments(cfg, enc, cal, notes)
     authors = _rota(cfg, enc, cal, notes, epoch, rng)
+    view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
+    licensed = _licensed(cfg, enc, notes, epoch, view)  # what the chart at each note's time lets it say
     vitals_line, labs_line = _formatters(cfg)
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
     rows = {k: [] for k in ("note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
     reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in set(enc.scenario.tolist()) for k in note_types(cfg, sc)}
-    for note, when, author in zip(notes, whens, authors, strict=True):
+    for note, when, author, allowed in zip(notes, whens, authors, licensed, strict=True):
         e = note.enc
-        scenario, outcome = enc.scenario[e], enc.outcome[e]
+        scenario = enc.scenario[e]
         sc = cfg.scenarios[scenario]
         context = _context(cfg, registry, enc, chart, e, when, helpers, reads_labs[scenario, note.note_type])
         if e not in phrase_cache:  # per-encounter picks: the source
@@ -529,10 +587,9 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         spec = note_types(cfg, scenario)[note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
-        sources = {**sc["notes"], **sc["outcomes"][outcome].get("notes", {})}
         for key in phrase_keys(template):
-            variants = sources[key]
-            phrases[key] = _render_text(variants[rng.integers(len(variants))], context, phrase_cache[e])
+            said = allowed[key]
+            phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
         phrases = _sentence_case(template, phrases)
         text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
                                           author=author).strip()

@@ -1,0 +1,288 @@
+"""Claims in notes agree with the chart they were written against.
+
+The checker reads a generated day back from its files (pandas, not the generator's arrays),
+finds in each note the declared phrases it contains, and re-evaluates each phrase's `when:`
+at the note's time with the same evaluator the note engine used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from data_generator.claims import build_view, compile_claim
+from data_generator.config import load_config
+from data_generator.errors import ConfigError
+from data_generator.generate_daily_batch import generate_day
+from tests.conftest import ROOT, copy_config
+
+DAY = dt.date(2026, 1, 15)
+VITAL_COLUMNS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
+                 "pain_score")
+# Words that make a phrase a checkable claim about the chart: a phrase using one needs a `when:`.
+CLAIM_WORDS = re.compile(
+    r"resolv|improv|settl|clos(ed|ing)|normalis|\brising\b|\bfalling\b|elevated|peaked|cleared|"
+    r"defervesc|afebrile|off oxygen|room air|high-flow|\bNIV\b|non-invasive|norepinephrine|vasopressor|"
+    r"inotrop|transfus|\bICU\b|\bCCU\b|severe|moderate|\bshock\b|hypercapni|\bacidosis|hyperkalaemia|"
+    r"hypoxaemi|hypotensi|\bstable\b|below 7|negative|died|death", re.IGNORECASE)
+
+
+def _epoch(col: pd.Series) -> np.ndarray:
+    return pd.to_datetime(col, utc=True).dt.as_unit("s").astype("int64").to_numpy()
+
+
+def read_day(folder, cfg):
+    """Encounters, notes and the chart view, all from the written files."""
+    enc = pd.read_csv(folder / "encounters.csv", dtype=str, keep_default_na=False)
+    row = {k: i for i, k in enumerate(enc["encounter_id"])}
+    vit = pd.read_csv(folder / "vitals.csv", dtype={"o2_device": object, "consciousness": object})
+    lab = pd.read_csv(folder / "labs.csv", dtype={"value_text": object, "flag": str}, keep_default_na=False,
+                      na_values={"value": [""]})
+    notes = pd.read_json(folder / "notes.jsonl", lines=True, dtype={"note_time": str})
+    by_loinc = {spec["loinc"]: name for name, spec in cfg.labs["tests"].items()}
+    vitals = {"enc": vit["encounter_id"].map(row).to_numpy(), "time": _epoch(vit["event_time"]),
+              **{c: vit[c].to_numpy(dtype=object if c == "o2_device" else float) for c in VITAL_COLUMNS}}
+    labs = {"enc": lab["encounter_id"].map(row).to_numpy(), "test": lab["loinc_code"].map(by_loinc).to_numpy(),
+            "value": lab["value"].to_numpy(dtype=float), "flag": lab["flag"].to_numpy(),
+            "collected": _epoch(lab["event_time"]), "resulted": _epoch(lab["result_time"])}
+    treat = None
+    if (folder / "interventions.csv").exists():
+        tv = pd.read_csv(folder / "interventions.csv")
+        treat = {"enc": tv["encounter_id"].map(row).to_numpy(), "kind": tv["kind"].to_numpy(),
+                 "start": _epoch(tv["start_time"]), "end": _epoch(tv["end_time"])}
+    encounters = {"admit": _epoch(enc["admit_time"]),
+                  **{k: enc[k].to_numpy() for k in ("primary_dx_code", "outcome", "discharge_disposition",
+                                                    "care_unit")}}
+    return enc, notes, build_view(encounters, vitals, labs, treat)
+
+
+def _pattern(text: str) -> re.Pattern:
+    """A phrase as it reads in a note: literal text, each {{ expression }} any words."""
+    parts = re.split(r"\{\{.*?\}\}", text)
+    return re.compile(".+?".join(re.escape(p) for p in parts))
+
+
+def _guarded(cfg, scenario: str, outcome: str) -> tuple:
+    """(key, text, pattern, condition) for every guarded phrase a branch may say."""
+    sc = cfg.scenarios[scenario]
+    out = []
+    for source in (sc["notes"], sc["outcomes"][outcome].get("notes", {})):
+        for key, variants in source.items():
+            for v in variants if key != "choices" else ():
+                if isinstance(v, dict):
+                    out.append((key, v["text"], _pattern(v["text"]), compile_claim(v["when"])))
+    return tuple(out)
+
+
+def check_claims(cfg, folder) -> pd.DataFrame:
+    """One row per claim found in a note: which phrase, and whether its condition held then."""
+    enc, notes, view = read_day(folder, cfg)
+    row = {k: i for i, k in enumerate(enc["encounter_id"])}
+    times = _epoch(notes["note_time"])
+    branches = {(s, o): _guarded(cfg, s, o) for s, o in set(zip(enc["scenario"], enc["outcome"], strict=True))}
+    found: dict[tuple, list] = {}  # (scenario, key, phrase) -> [(note_id, encounter row, time)]
+    checks = {}
+    for note_id, eid, text, t in zip(notes["note_id"], notes["encounter_id"], notes["text"], times, strict=True):
+        e = row[eid]
+        scenario = enc["scenario"][e]
+        for key, phrase, pattern, check in branches[scenario, enc["outcome"][e]]:
+            if pattern.search(text):
+                found.setdefault((scenario, key, phrase), []).append((note_id, e, int(t)))
+                checks[scenario, key, phrase] = check
+    parts = []
+    for (scenario, key, phrase), hits in found.items():
+        ids, e, t = (np.array(x) for x in zip(*hits, strict=True))
+        holds = checks[scenario, key, phrase](view, e, t)
+        parts.append(pd.DataFrame({"note_id": ids, "scenario": scenario, "key": key, "phrase": phrase, "holds": holds}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    cfg = load_config(ROOT / "config" / "generator.yaml")
+    return generate_day(cfg, DAY, "sample", tmp_path_factory.mktemp("claims"), encounters=600).folder
+
+
+@pytest.fixture(scope="module")
+def claims(folder):
+    return check_claims(load_config(ROOT / "config" / "generator.yaml"), folder)
+
+
+def _latest(results: pd.DataFrame, test: str) -> list[float]:
+    return results.loc[results.test_name == test, "value"].tolist()
+
+
+# Claims the careful reader checks by hand, with pandas alone: the note's words, and what the
+# results available at note time must show for them to be true.
+BY_HAND = {
+    "Anion gap closed": lambda r, enc: _latest(r, "Anion gap")[-1:] and _latest(r, "Anion gap")[-1] <= 12,
+    "DKA resolved": lambda r, enc: (_latest(r, "Anion gap")[-1] <= 12 and _latest(r, "Bicarbonate")[-1] >= 18
+                                    and _latest(r, "pH, arterial")[-1] > 7.3 and _latest(r, "Glucose")[-1] < 200),
+    "Troponin rising": lambda r, enc: len(_latest(r, "hs-Troponin I")) >= 2,
+    "rising high-sensitivity troponin": lambda r, enc: len(_latest(r, "hs-Troponin I")) >= 2,
+    "BNP above 400": lambda r, enc: max(_latest(r, "BNP"), default=0) > 400,
+    "Lactate cleared": lambda r, enc: _latest(r, "Lactate")[0] > 2 and _latest(r, "Lactate")[-1] <= 2,
+    "Patient died": lambda r, enc: enc.discharge_disposition == "expired",
+}
+
+
+def test_claims_named_in_notes_hold_when_checked_by_hand(folder):
+    """Gap closed, DKA resolved, rising troponin, BNP, lactate cleared, death: true of the files at note time."""
+    enc = pd.read_csv(folder / "encounters.csv").set_index("encounter_id")
+    labs = pd.read_csv(folder / "labs.csv", parse_dates=["result_time"]).sort_values("result_time")
+    notes = pd.read_json(folder / "notes.jsonl", lines=True, dtype=False)
+    notes["note_time"] = pd.to_datetime(notes["note_time"], utc=True)
+    by_enc = dict(tuple(labs.groupby("encounter_id")))
+    seen = dict.fromkeys(BY_HAND, 0)
+    for note in notes.itertuples():
+        for words, holds in BY_HAND.items():
+            if words in note.text:
+                results = by_enc[note.encounter_id]
+                assert holds(results[results.result_time <= note.note_time], enc.loc[note.encounter_id]), \
+                    (note.note_id, words)
+                seen[words] += 1
+    assert sum(seen.values()) > 50 and seen["Anion gap closed"] > 0, seen
+
+
+def test_claims_in_notes_hold_at_note_time(claims):
+    """Read back from the files, at most 1% of the narrative claims contradict the chart at note time."""
+    assert len(claims) > 500
+    assert claims["scenario"].nunique() >= 8
+    wrong = claims[~claims["holds"]]
+    assert len(wrong) <= 0.01 * len(claims), wrong.groupby("phrase").size().sort_values().tail(5).to_dict()
+
+
+def test_every_phrase_that_claims_something_carries_its_condition():
+    """A phrase using claim words (resolved, rising, NIV, transfused, ICU, shock...) has a `when:`."""
+    cfg = load_config(ROOT / "config" / "generator.yaml")
+    unguarded = []
+    for name, sc in cfg.scenarios.items():
+        sources = [("notes", sc["notes"])] + [(f"outcomes.{b}.notes", o.get("notes", {}))
+                                              for b, o in sc["outcomes"].items()]
+        for where, source in sources:
+            for key, variants in source.items():
+                if key in ("choices", "plan"):
+                    continue
+                unguarded += [f"{name}: {where}.{key}: {v}" for v in variants
+                              if isinstance(v, str) and CLAIM_WORDS.search(v)]
+    assert not unguarded, unguarded[:5]
+
+
+def test_every_phrase_key_has_a_fallback():
+    """Each phrase key a note may use has a plain variant for when no claim holds."""
+    cfg = load_config(ROOT / "config" / "generator.yaml")
+    for sc in cfg.scenarios.values():
+        for source in [sc["notes"]] + [o.get("notes", {}) for o in sc["outcomes"].values()]:
+            for key, variants in source.items():
+                assert key == "choices" or any(isinstance(v, str) for v in variants), (sc["_file"], key)
+
+
+def _view():
+    """A hand-made chart: one encounter admitted at t=0, vitals hourly, labs, one treatment."""
+    h = 3600
+    encounters = {"admit": np.array([0]), "primary_dx_code": np.array(["E10.10"]), "outcome": np.array(["x"]),
+                  "discharge_disposition": np.array(["home"]), "care_unit": np.array(["MICU"])}
+    vitals = {"enc": np.zeros(4, int), "time": np.array([1, 2, 3, 4]) * h,
+              "sbp": np.array([80.0, 95, np.nan, 120]), "o2_device": np.array(["niv", "niv", None, "room_air"], object)}
+    labs = {"enc": np.zeros(3, int), "test": np.array(["anion_gap"] * 3), "value": np.array([24.0, 16, 10]),
+            "flag": np.array(["H", "N", "N"]), "collected": np.array([1, 5, 9]) * h,
+            "resulted": np.array([2, 6, 10]) * h}
+    treat = {"enc": np.array([0]), "kind": np.array(["norepinephrine"]), "start": np.array([2 * h]),
+             "end": np.array([5 * h])}
+    return build_view(encounters, vitals, labs, treat)
+
+
+@pytest.mark.parametrize(("cond", "hours", "expected"), [
+    ({"vital": "sbp", "stat": "latest", "op": ">=", "value": 100}, 3.5, False),   # latest charted 95 (3 h blank)
+    ({"vital": "sbp", "stat": "latest", "op": ">=", "value": 100}, 4.0, True),
+    ({"vital": "sbp", "stat": "min", "op": "<", "value": 90, "window_hours": 1.5}, 4.0, False),
+    ({"vital": "sbp", "stat": "change", "op": ">", "value": 30}, 4.0, True),
+    ({"lab": "anion_gap", "stat": "latest", "op": "<=", "value": 12}, 9.5, False),  # drawn, not yet resulted
+    ({"lab": "anion_gap", "stat": "latest", "op": "<=", "value": 12}, 10.0, True),
+    ({"lab": "anion_gap", "stat": "pending"}, 9.5, True),
+    ({"lab": "anion_gap", "stat": "count", "op": ">=", "value": 2}, 5.9, False),
+    ({"lab": "anion_gap", "stat": "flag", "in": ["H"]}, 3.0, True),
+    ({"lab": "troponin_i", "stat": "resulted"}, 9.0, False),
+    ({"o2_device": ["niv"], "stat": "latest"}, 3.5, True),
+    ({"o2_device": ["niv"], "stat": "ever", "window_hours": 1}, 4.0, False),
+    ({"intervention": "norepinephrine", "stat": "running"}, 6.0, False),
+    ({"intervention": "norepinephrine", "stat": "started"}, 6.0, True),
+    ({"clock": "hours_since_admission", "op": ">=", "value": 24}, 6.0, False),
+    ({"all": [{"dx_code": ["E10"]}, {"not": {"care_unit": ["MED-WARD"]}}]}, 1.0, True),
+    ({"any": [{"outcome": ["y"]}, {"disposition": ["expired"]}]}, 1.0, False),
+    ({"at_least": 2, "of": [{"dx_code": ["E10"]}, {"outcome": ["y"]}, {"care_unit": ["MICU"]}]}, 1.0, True),
+])
+def test_evaluator_reads_the_chart_as_it_stood(cond, hours, expected):
+    """Each term kind answers from what was charted or resulted by the note's time only."""
+    assert compile_claim(cond)(_view(), np.array([0]), np.array([int(hours * 3600)])).tolist() == [expected]
+
+
+def _edit_dka(tmp_path, edit):
+    path = copy_config(tmp_path)
+    scen = path.parent / "scenarios" / "dka.yaml"
+    data = yaml.safe_load(scen.read_text())
+    edit(data)
+    scen.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(("term", "path"), [
+    ({"lab": "anion_gapp", "stat": "latest", "op": "<", "value": 1}, "when.all.0.lab"),
+    ({"vital": "temperature", "stat": "max", "op": ">", "value": 38}, "when.all.0.vital"),
+    ({"intervention": "noradrenaline", "stat": "started"}, "when.all.0.intervention"),
+    ({"outcome": ["severe_icu", "dying"]}, "when.all.0.outcome.1"),
+])
+def test_a_claim_naming_something_unknown_is_a_config_error(tmp_path, term, path):
+    """A condition naming a lab, vital, treatment or outcome that does not exist fails at load, with its key path."""
+    def edit(d):
+        d["notes"]["assessment"].append({"text": "x", "when": {"all": [term]}})
+    with pytest.raises(ConfigError) as err:
+        load_config(_edit_dka(tmp_path, edit))
+    assert "dka.yaml: notes.assessment." in err.value.where and err.value.where.endswith(path)
+
+
+def test_a_claim_with_an_unknown_key_is_rejected_by_the_schema(tmp_path):
+    """A misspelt condition key is a schema error, not a silently ignored term."""
+    def edit(d):
+        d["notes"]["assessment"].append({"text": "x", "when": {"lab": "ph", "stat": "latest", "op": "<",
+                                                                "value": 7.3, "windw_hours": 2}})
+    with pytest.raises(ConfigError) as err:
+        load_config(_edit_dka(tmp_path, edit))
+    assert "dka.yaml: notes.assessment" in err.value.where
+
+
+def test_a_phrase_key_without_a_fallback_is_a_config_error(tmp_path):
+    """A key whose every variant is guarded is refused (a note could have nothing to say)."""
+    def edit(d):
+        d["notes"]["assessment"] = [{"text": "x", "when": {"dx_code": ["E10"]}}]
+    with pytest.raises(ConfigError, match="none is left"):
+        load_config(_edit_dka(tmp_path, edit))
+
+
+
+def test_treatment_claims_follow_the_treatment_events():
+    """'Norepinephrine started' is said only once a norepinephrine event has started, never without one."""
+    from data_generator.generate_daily_batch import chart, derive_registry, generate_encounters, stream
+    from data_generator.generators.interventions import Interventions
+    from data_generator.generators.notes import generate_notes
+
+    cfg = load_config(ROOT / "config" / "generator.yaml")
+    registry = derive_registry(cfg, DAY)
+    enc = generate_encounters(cfg, DAY, registry, 400, stream(cfg.seed, DAY, "encounters"))
+    _, vitals, labs = chart(cfg, DAY, enc, lambda step: stream(cfg.seed, DAY, step, 0))
+    septic = np.flatnonzero(enc.scenario == "sepsis")
+    los = (enc.discharge[septic] - enc.admit[septic]) / 3600
+    pressor = Interventions(septic, np.full(septic.size, 2.0), los, np.full(septic.size, "norepinephrine", object),
+                            np.full(septic.size, "", object))
+
+    def said(interventions):
+        notes = generate_notes(cfg, DAY, registry, enc, vitals, labs, stream(cfg.seed, DAY, "notes", 0),
+                               interventions=interventions)
+        return [t for t in notes["text"] if "Norepinephrine started" in t]
+    assert said(None) == []
+    assert len(said(pressor)) > 0
