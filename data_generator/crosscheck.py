@@ -180,3 +180,55 @@ def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
     _check_note_types(notes["note_types"], "notes catalogue: note_types", notes, labs, NOTE_VARIABLES)
     for name, sc in scenarios.items():
         _check_scenario(name, sc, generator, vitals, labs, notes)
+
+
+def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dict, labs: dict,
+                        catalogue: dict) -> None:
+    """Treatment effects name vitals and labs that exist; ladders name catalogue devices;
+    transfers name care units that exist; every kind can be written to interventions.csv."""
+    where = "interventions catalogue"
+    units = generator["care_units"]
+    kinds = set(load_contract("interventions")["properties"]["kind"]["enum"])
+    for name, spec in catalogue["treatments"].items():
+        for vital in spec.get("vitals", {}):
+            if vital not in vitals["vitals"]:
+                raise ConfigError(f"{where}: treatments.{name}.vitals.{vital}", "unknown vital",
+                                  hint=f"use one of {sorted(vitals['vitals'])}")
+        for test in spec.get("labs", {}):
+            if test not in labs["tests"] or "baseline" not in labs["tests"][test]:
+                raise ConfigError(f"{where}: treatments.{name}.labs.{test}", "unknown measured lab test")
+    for name in [*catalogue["treatments"], *catalogue["oxygen"]["devices"]]:
+        if name not in kinds:
+            raise ConfigError(f"{where}: {name}", "not a kind of interventions.csv",
+                              hint="add it to the kind enum of schemas/interventions.schema.json")
+    devices = catalogue["oxygen"]["devices"]
+    for device in catalogue["oxygen"]["default_ladder"]:
+        if device not in devices:
+            raise ConfigError(f"{where}: oxygen.default_ladder", "device not in oxygen.devices", found=device)
+    for unit in catalogue["critical_care_units"]:
+        if unit not in units:
+            raise ConfigError(f"{where}: critical_care_units", "unknown care unit", found=unit,
+                              hint="add it under care_units in generator.yaml")
+    for sc in scenarios.values():
+        _check_scenario_interventions(sc, units, catalogue)
+
+
+def _check_scenario_interventions(sc: dict, units: dict, catalogue: dict) -> None:
+    f, spec = sc["_file"], sc.get("interventions", {})
+    for device in spec.get("oxygen", {}).get("ladder", []):
+        if device not in catalogue["oxygen"]["devices"]:
+            raise ConfigError(f"{f}: interventions.oxygen.ladder", "device not in the catalogue",
+                              found=device, hint="add it under oxygen.devices in interventions.yaml")
+    move = spec.get("transfer")
+    if move:
+        if move["icu"] not in catalogue["critical_care_units"]:
+            raise ConfigError(f"{f}: interventions.transfer.icu", "not a critical-care unit",
+                              found=move["icu"], hint="use one of critical_care_units in interventions.yaml")
+        down = move.get("step_down", {}).get("to")
+        if down is not None and (down not in units or down in catalogue["critical_care_units"]):
+            raise ConfigError(f"{f}: interventions.transfer.step_down.to", "not a ward care unit",
+                              found=down, hint="use a unit under care_units that is not critical care")
+    blood = spec.get("transfusion")
+    if blood and blood["target_hb"] < blood["hb_below"]:
+        raise ConfigError(f"{f}: interventions.transfusion.target_hb", "is below hb_below",
+                          found=blood["target_hb"])
