@@ -210,10 +210,10 @@ def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dic
             raise ConfigError(f"{where}: critical_care_units", "unknown care unit", found=unit,
                               hint="add it under care_units in generator.yaml")
     for sc in scenarios.values():
-        _check_scenario_interventions(sc, units, catalogue)
+        _check_scenario_interventions(sc, units, catalogue, labs)
 
 
-def _check_scenario_interventions(sc: dict, units: dict, catalogue: dict) -> None:
+def _check_scenario_interventions(sc: dict, units: dict, catalogue: dict, labs: dict) -> None:
     f, spec = sc["_file"], sc.get("interventions", {})
     for device in spec.get("oxygen", {}).get("ladder", []):
         if device not in catalogue["oxygen"]["devices"]:
@@ -228,6 +228,12 @@ def _check_scenario_interventions(sc: dict, units: dict, catalogue: dict) -> Non
         if down is not None and (down not in units or down in catalogue["critical_care_units"]):
             raise ConfigError(f"{f}: interventions.transfer.step_down.to", "not a ward care unit",
                               found=down, hint="use a unit under care_units that is not critical care")
+    for i, rule in enumerate(spec.get("infusions", [])):
+        for key in ("start_when", "stop_when"):
+            _check_condition(rule[key], f"{f}: interventions.infusions.{i}.{key}", labs)
+    if "antibiotics" in spec and spec["antibiotics"]["after_panel"] not in labs["panels"]:
+        raise ConfigError(f"{f}: interventions.antibiotics.after_panel", "unknown panel",
+                          found=spec["antibiotics"]["after_panel"])
     blood = spec.get("transfusion")
     if blood and blood["target_hb"] < blood["hb_below"]:
         raise ConfigError(f"{f}: interventions.transfusion.target_hb", "is below hb_below",

@@ -33,6 +33,7 @@ from data_generator.generators import registry_store  # noqa: E402
 from data_generator.generators.encounters import Encounters, day_volume, generate_encounters  # noqa: E402
 from data_generator.generators.interventions import (  # noqa: E402
     Interventions,
+    from_results,
     interventions_table,
     oxygen_events,
     plan,
@@ -147,12 +148,15 @@ def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.r
 
 def _transfused(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
                 rng: np.random.Generator) -> tuple[Physiology, Labs, Interventions]:
-    """Red cells given for the resulted haemoglobin, and the labs drawn after them raised."""
+    """Red cells given for the resulted haemoglobin, and the labs drawn after them raised; then
+    the infusions and antibiotics that resulted draws call for."""
     t = labs.table
     collect_h = (t["event_time"] - enc.admit[labs.enc]) / 3600.0
     phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, collect_h, labs.result_hours,
                                    t["value"], rng)
-    if not len(blood):
+    blood = Interventions.join([blood, from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"],
+                                                    collect_h, labs.result_hours, value, rng)])
+    if np.array_equal(value, t["value"], equal_nan=True):
         return phys, labs, blood
     changed = np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True))
     flag = reflag(cfg, labs.test, value, t["ref_low"], t["ref_high"], t["flag"], changed)

@@ -267,3 +267,38 @@ def test_raised_haemoglobin_keeps_consistent_flags(files):
     expect = np.select([hb.value < crit_low, hb.value > crit_high, hb.value < hb.ref_low, hb.value > hb.ref_high],
                        ["LL", "HH", "L", "H"], "N")
     assert (hb.flag.to_numpy() == expect).all()
+
+
+def _draws(labs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """One row per draw (encounter, collection) with the named tests as columns."""
+    wide = labs[labs.test_name.isin(names)].pivot_table(index=["encounter_id", "event_time"], columns="test_name",
+                                                        values="value", aggfunc="first")
+    result = labs.groupby(["encounter_id", "event_time"]).result_time.max()
+    return wide.join(result).reset_index()
+
+
+def test_insulin_runs_from_a_dka_result_to_resolution(files):
+    """Insulin starts after a resulted glucose >= 250 with bicarbonate < 18, and stops only after
+    a result showing bicarbonate >= 18 with a closed gap (or at discharge)."""
+    labs, iv = files["labs"], files["interventions"]
+    draws = _draws(labs, ["Glucose", "Bicarbonate", "Anion gap"])
+    insulin = iv[iv.kind == "insulin_infusion"]
+    assert len(insulin) >= 20
+    discharge = insulin.encounter_id.map(files["encounters"].set_index("encounter_id").discharge_time)
+    for row, end in zip(insulin.itertuples(), discharge, strict=True):
+        mine = draws[draws.encounter_id == row.encounter_id]
+        shown = mine[mine.result_time <= row.start_time]
+        assert ((shown.Glucose >= 250) & (shown.Bicarbonate < 18)).any(), row
+        if row.end_time < end:
+            closed = mine[(mine.event_time > row.start_time) & (mine.result_time <= row.end_time)]
+            assert ((closed.Bicarbonate >= 18) & (closed["Anion gap"] <= 12)).any(), row
+
+
+def test_antibiotics_follow_blood_cultures(files):
+    """Empiric antibiotics start after the first blood culture is drawn, within about an hour."""
+    labs, iv = files["labs"], files["interventions"]
+    cultures = labs[labs.panel == "BLOOD_CULTURE"].groupby("encounter_id").event_time.min()
+    given = iv[iv.kind == "antibiotics"]
+    assert len(given) >= 100 and set(given.scenario) == {"sepsis", "pneumonia"}
+    delay = (given.start_time - given.encounter_id.map(cultures)).dt.total_seconds() / 3600
+    assert delay.between(0, 1.0).all()

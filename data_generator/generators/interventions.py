@@ -27,7 +27,7 @@ from data_generator import news2
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
-from data_generator.generators.timeline import row_ids
+from data_generator.generators.timeline import condition_mask, row_ids
 from data_generator.timeutil import HOUR
 
 TRANSFER = "transfer"
@@ -476,6 +476,53 @@ def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray
     new[v > crit[:, 1]] = "HH"
     flag[rows] = new
     return flag
+
+
+# ---------------------------------------------------------------- from resulted draws
+
+def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, test: np.ndarray,
+                 panel: np.ndarray, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
+                 rng: np.random.Generator) -> Interventions:
+    """Infusions started by the first resulted draw meeting `start_when` and stopped by the first
+    later one meeting `stop_when` (or the end of the stay); antibiotics after the first
+    collection of `after_panel` (cultures before antibiotics, S4). Rows sorted by encounter,
+    then collection."""
+    treat = cfg.interventions["treatments"]
+    n, parts = len(enc), []
+    draws, first = np.unique(np.stack([lab_enc, np.round(collect_h * 3600).astype(np.int64)]), axis=1,
+                             return_inverse=True)
+    d_enc, d_collect = draws[0], draws[1] / 3600.0
+    d_result = np.full(draws.shape[1], -np.inf)
+    np.maximum.at(d_result, first, result_h)
+    for scenario in np.unique(enc.scenario).tolist():
+        spec = rules(cfg, scenario)
+        mine = enc.scenario == scenario
+        for rule in spec.get("infusions", []):
+            names = {t["lab"] for key in ("start_when", "stop_when") for t in next(iter(rule[key].values()))}
+            cols = {name: np.full(d_enc.size, np.nan) for name in names}
+            for name in names:
+                rows = np.flatnonzero(test == name)
+                cols[name][first[rows]] = value[rows]
+            ok = mine[d_enc]
+            start = _first(d_enc, d_result, ok & condition_mask(rule["start_when"], cols), n)
+            start = start + rng.uniform(*rule["delay_hours"], n)
+            after = np.nan_to_num(start, nan=np.inf)[d_enc]
+            stop = _first(d_enc, d_result, ok & (d_collect > after) & condition_mask(rule["stop_when"], cols), n)
+            stop = np.minimum(np.where(np.isnan(stop), los, stop + rng.uniform(*rule["delay_hours"], n)), los)
+            go = np.flatnonzero(start < los)
+            parts.append(Interventions(go.astype(np.int64), start[go], np.maximum(stop[go], start[go]),
+                                       np.full(go.size, rule["kind"], dtype=object),
+                                       np.full(go.size, treat[rule["kind"]]["detail"], dtype=object)))
+        if "antibiotics" in spec:
+            rule = spec["antibiotics"]
+            drawn = _first(lab_enc, collect_h, (panel == rule["after_panel"]) & mine[lab_enc], n)
+            start = drawn + rng.uniform(*rule["delay_hours"], n)
+            stop = np.minimum(start + rng.uniform(*rule["course_hours"], n), los)
+            go = np.flatnonzero(start < los)
+            parts.append(Interventions(go.astype(np.int64), start[go], stop[go],
+                                       np.full(go.size, "antibiotics", dtype=object),
+                                       np.full(go.size, treat["antibiotics"]["detail"], dtype=object)))
+    return Interventions.join(parts)
 
 
 # ---------------------------------------------------------------- the sixth table
