@@ -277,21 +277,37 @@ def _draws(labs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return wide.join(result).reset_index()
 
 
-def test_insulin_runs_from_a_dka_result_to_resolution(files):
-    """Insulin starts after a resulted glucose >= 250 with bicarbonate < 18, and stops only after
-    a result showing bicarbonate >= 18 with a closed gap (or at discharge)."""
+def _holds(cond: dict, draws: pd.DataFrame) -> pd.Series:
+    """A scenario condition ({all|any: [{lab, op, value}]}) evaluated on read-back draws."""
+    ops = {">": pd.Series.gt, ">=": pd.Series.ge, "<": pd.Series.lt, "<=": pd.Series.le, "==": pd.Series.eq}
+    kind, terms = next(iter(cond.items()))
+    masks = [ops[term["op"]](draws[CFG.labs["tests"][term["lab"]]["name"]], term["value"]) for term in terms]
+    out = masks[0]
+    for m in masks[1:]:
+        out = (out & m) if kind == "all" else (out | m)
+    return out
+
+
+def test_infusions_run_from_a_result_to_the_result_that_ends_them(files):
+    """Insulin, furosemide and potassium start after a resulted draw meeting the scenario's
+    start condition, and stop only after a later result meeting its stop condition (or at
+    discharge)."""
     labs, iv = files["labs"], files["interventions"]
-    draws = _draws(labs, ["Glucose", "Bicarbonate", "Anion gap"])
-    insulin = iv[iv.kind == "insulin_infusion"]
-    assert len(insulin) >= 20
-    discharge = insulin.encounter_id.map(files["encounters"].set_index("encounter_id").discharge_time)
-    for row, end in zip(insulin.itertuples(), discharge, strict=True):
+    names = sorted({spec["name"] for spec in CFG.labs["tests"].values()})
+    draws = _draws(labs, names)
+    discharge = files["encounters"].set_index("encounter_id").discharge_time
+    seen = set()
+    for row in iv[iv.kind.isin(["insulin_infusion", "furosemide", "potassium_replacement"])].itertuples():
+        rule = next(r for r in CFG.scenarios[row.scenario]["interventions"]["infusions"] if r["kind"] == row.kind)
         mine = draws[draws.encounter_id == row.encounter_id]
         shown = mine[mine.result_time <= row.start_time]
-        assert ((shown.Glucose >= 250) & (shown.Bicarbonate < 18)).any(), row
-        if row.end_time < end:
-            closed = mine[(mine.event_time > row.start_time) & (mine.result_time <= row.end_time)]
-            assert ((closed.Bicarbonate >= 18) & (closed["Anion gap"] <= 12)).any(), row
+        assert _holds(rule["start_when"], shown).any(), row
+        if row.end_time < discharge[row.encounter_id]:
+            later = mine[(mine.event_time > row.start_time) & (mine.result_time <= row.end_time)]
+            assert _holds(rule["stop_when"], later).any(), row
+        seen.add(row.kind)
+    assert seen == {"insulin_infusion", "furosemide", "potassium_replacement"}
+    assert (iv[iv.scenario == "dka"].kind == "insulin_infusion").sum() >= 20
 
 
 def test_antibiotics_follow_blood_cultures(files):

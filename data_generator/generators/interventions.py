@@ -483,10 +483,10 @@ def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray
 def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, test: np.ndarray,
                  panel: np.ndarray, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
                  rng: np.random.Generator) -> Interventions:
-    """Infusions started by the first resulted draw meeting `start_when` and stopped by the first
-    later one meeting `stop_when` (or the end of the stay); antibiotics after the first
-    collection of `after_panel` (cultures before antibiotics, S4). Rows sorted by encounter,
-    then collection."""
+    """Infusions (insulin, furosemide, potassium) started by the first resulted draw meeting
+    `start_when` and stopped by the first later one meeting `stop_when` (or the end of the
+    stay); antibiotics after the first collection of `after_panel` (cultures before
+    antibiotics, S4). Rows sorted by encounter, then collection."""
     treat = cfg.interventions["treatments"]
     n, parts = len(enc), []
     draws, first = np.unique(np.stack([lab_enc, np.round(collect_h * 3600).astype(np.int64)]), axis=1,
