@@ -33,13 +33,11 @@ from data_generator.generators import registry_store  # noqa: E402
 from data_generator.generators.encounters import Encounters, day_volume, generate_encounters  # noqa: E402
 from data_generator.generators.interventions import (  # noqa: E402
     Interventions,
-    from_results,
     interventions_table,
     oxygen_events,
     plan,
-    reflag,
-    transfuse,
 )
+from data_generator.generators.lab_treatments import from_results, reflag, transfuse  # noqa: E402
 from data_generator.generators.labs import Labs, generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
@@ -139,6 +137,8 @@ def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.r
         course = plan(cfg, enc, phys, untreated.enc, untreated.hours, untreated.table, rng("interventions"))
         vitals = generate_vitals(cfg, date, enc, course.physiology, rng("vitals"), first["vitals"],
                                  course.transfers, untreated.grid)
+        vitals = dataclasses.replace(vitals, grid=None)  # the grid is only needed between the two charts
+        del untreated
     with clock("labs"):
         labs = generate_labs(cfg, date, enc, course.physiology, vitals, rng("labs"), first["labs"])
         phys, labs, blood = _transfused(cfg, enc, course.physiology, labs, rng("transfusion"))

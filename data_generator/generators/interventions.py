@@ -8,8 +8,8 @@ ward before discharge. Treatments become latent states (`norepinephrine`, `red_c
 the Physiology; they are zero until the treatment starts, so every value charted before a start,
 the trigger included, is the same in the second, final chart, which adds their effects. Oxygen
 devices are titrated set by set in the vitals step; their runs are read back from the final
-chart. Transfusions follow haemoglobin results: each result below the threshold orders units,
-and every later haemoglobin rises by the catalogue's effect per unit.
+chart. Treatments that follow resulted labs (transfusion, insulin, furosemide, potassium,
+antibiotics) are in lab_treatments.py.
 
 The `Interventions` shape is what the rest of the pipeline reads (notes test their treatment
 claims against it). A day without intervention rules has `Interventions.none()`.
@@ -27,7 +27,7 @@ from data_generator import news2
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
-from data_generator.generators.timeline import condition_mask, row_ids
+from data_generator.generators.timeline import row_ids
 from data_generator.timeutil import HOUR
 
 TRANSFER = "transfer"
@@ -84,7 +84,7 @@ def rules(cfg: Config, scenario: str) -> dict:
 
 # ---------------------------------------------------------------- helpers on per-encounter rows
 
-def _first(owner: np.ndarray, hours: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+def first_hours(owner: np.ndarray, hours: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     """Hours of the first row per encounter where `mask` holds (NaN where none); rows sorted."""
     out = np.full(n, np.nan)
     idx = np.flatnonzero(mask)
@@ -113,13 +113,13 @@ def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarr
     return out
 
 
-def _rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
+def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
     """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
     values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in np.unique(enc.scenario)}
     return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
 
 
-def _uniform(rng: np.random.Generator, bounds: np.ndarray) -> np.ndarray:
+def uniform_rows(rng: np.random.Generator, bounds: np.ndarray) -> np.ndarray:
     """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds)."""
     lo = np.array([b[0] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
     hi = np.array([b[1] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
@@ -246,7 +246,7 @@ def plan(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray, hour
     `hours`, `chart` columns as in vitals.csv, sorted by encounter then time)."""
     n = len(enc)
     los = phys.los_hours
-    first_h = _first(owner, hours, np.ones(owner.size, bool), n)
+    first_h = first_hours(owner, hours, np.ones(owner.size, bool), n)
     first_h = np.where(np.isnan(first_h), 0.0, first_h)
     mean_map = np.asarray(chart["map"], dtype=float)
     shock_events, pressor = _shock(cfg, enc, owner, hours, mean_map, los, rng)
@@ -277,21 +277,21 @@ def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, m
     MAP charted at least `vasopressor_after_fluids_hours` after the bolus, until the untreated MAP
     is at `wean_map_at_least` on two sets in a row (or the end of the stay)."""
     n = len(enc)
-    threshold = _rule_array(cfg, enc, "shock", "map_below").astype(float)
+    threshold = rule_array(cfg, enc, "shock", "map_below").astype(float)
     if np.isnan(threshold).all():
         return Interventions.none(), Interventions.none()
     treat = cfg.interventions["treatments"]
     low = mean_map < threshold[owner]
-    t_low = _first(owner, hours, low, n)
-    fluids = t_low + _uniform(rng, _rule_array(cfg, enc, "shock", "fluids_delay_hours", None))
+    t_low = first_hours(owner, hours, low, n)
+    fluids = t_low + uniform_rows(rng, rule_array(cfg, enc, "shock", "fluids_delay_hours", None))
     fluids_end = fluids + rng.uniform(*treat["fluid_bolus"]["duration_hours"], n)
-    after = _rule_array(cfg, enc, "shock", "vasopressor_after_fluids_hours", 0.0).astype(float)
-    t_low2 = _first(owner, hours, low & (hours >= (fluids + after)[owner]), n)
-    start = t_low2 + _uniform(rng, _rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None))
-    wean = _rule_array(cfg, enc, "shock", "wean_map_at_least").astype(float)
+    after = rule_array(cfg, enc, "shock", "vasopressor_after_fluids_hours", 0.0).astype(float)
+    t_low2 = first_hours(owner, hours, low & (hours >= (fluids + after)[owner]), n)
+    start = t_low2 + uniform_rows(rng, rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None))
+    wean = rule_array(cfg, enc, "shock", "wean_map_at_least").astype(float)
     good = mean_map >= wean[owner]
     settled = good & _shifted(good, owner, 1, False)
-    stop = _first(owner, hours, settled & (hours > np.nan_to_num(start, nan=FAR)[owner]), n)
+    stop = first_hours(owner, hours, settled & (hours > np.nan_to_num(start, nan=FAR)[owner]), n)
     stop = np.minimum(np.where(np.isnan(stop), los, stop), los)
     f = np.flatnonzero(fluids < los)
     p = np.flatnonzero(start < los)
@@ -311,20 +311,20 @@ def _transfer_up(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndar
     `after_hours` on the ward, or when a vasopressor starts on the ward."""
     n = len(enc)
     icu_units = set(cfg.interventions["critical_care_units"])
-    at_least = _rule_array(cfg, enc, "transfer", "news2_at_least", np.inf).astype(float)
-    sets = _rule_array(cfg, enc, "transfer", "sustained_sets", 1).astype(int)
+    at_least = rule_array(cfg, enc, "transfer", "news2_at_least", np.inf).astype(float)
+    sets = rule_array(cfg, enc, "transfer", "sustained_sets", 1).astype(int)
     on_ward = np.array([u not in icu_units for u in enc.table["care_unit"].tolist()], dtype=bool)
-    after = _rule_array(cfg, enc, "transfer", "after_hours", 0.0).astype(float)
+    after = rule_array(cfg, enc, "transfer", "after_hours", 0.0).astype(float)
     high = (score >= at_least[owner]) & (hours >= after[owner])
     run = high.copy()
     for step in range(1, int(sets.max()) if sets.size else 1):
         run &= (sets[owner] <= step) | _shifted(high, owner, step, False)
-    t = _first(owner, hours, run, n) + _uniform(rng, _rule_array(cfg, enc, "transfer", "delay_hours", None))
+    t = first_hours(owner, hours, run, n) + uniform_rows(rng, rule_array(cfg, enc, "transfer", "delay_hours", None))
     t_pressor = np.full(n, np.nan)
     t_pressor[pressor.enc] = pressor.hours
     t = np.fmin(t, t_pressor)
     t = _grid_snap(first_h, t)
-    dest = _rule_array(cfg, enc, "transfer", "icu", "")
+    dest = rule_array(cfg, enc, "transfer", "icu", "")
     move = np.flatnonzero(on_ward & ~np.isnan(t) & (t < los - 0.5) & (dest != ""))
     return Interventions(move.astype(np.int64), t[move], t[move],
                          np.full(move.size, TRANSFER, dtype=object), dest[move].astype(object))
@@ -344,7 +344,7 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
     before = np.array([(spec[s] or {}).get("hours_before_discharge") for s in enc.scenario.tolist()],
                       dtype=object)
-    planned = los - _uniform(rng, before)
+    planned = los - uniform_rows(rng, before)
     support = np.isin(np.asarray(device, dtype=object), list(_icu_devices(cfg)))
     sick = score >= cfg.generator["charting"]["escalate_at_news2"]
     busy = np.fmax(_last(owner, hours, sick | support, n), in_icu_from)
@@ -384,145 +384,6 @@ def care_units_at(units: list[str], enc: Encounters, transfers: Interventions | 
         moved = hours > at[owner]
         unit = np.where(moved, dest[owner], unit)
     return unit
-
-
-# ---------------------------------------------------------------- from resulted haemoglobin
-
-def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarray, test: np.ndarray,
-              collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
-              rng: np.random.Generator) -> tuple[Physiology, Interventions, np.ndarray]:
-    """Red cells after each resulted haemoglobin below the scenario's threshold (A3): enough
-    units to reach `target_hb`, one after another; every later draw of the tests the catalogue
-    names rises by its effect per unit. Returns the physiology with `red_cells`, the units given
-    and the new lab values (rows sorted by encounter, then collection)."""
-    spec = cfg.interventions["treatments"]["red_cells"]
-    value = value.astype(float).copy()
-    threshold = _rule_array(cfg, enc, "transfusion", "hb_below").astype(float)
-    if np.isnan(threshold).all():
-        return phys, Interventions.none(), value
-    target = _rule_array(cfg, enc, "transfusion", "target_hb").astype(float)
-    max_units = _rule_array(cfg, enc, "transfusion", "max_units", 0).astype(int)
-    episodes = _rule_array(cfg, enc, "transfusion", "max_episodes", 0).astype(int)
-    delays = _rule_array(cfg, enc, "transfusion", "delay_hours", None)
-    rise = spec["labs"]
-    hb = np.flatnonzero(test == "hemoglobin")
-    affected = np.flatnonzero(np.isin(test, list(rise)))
-    n, los = len(enc), phys.los_hours
-    done_until = np.full(n, -np.inf)
-    units: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for episode in range(int(episodes.max())):
-        e = lab_enc[hb]
-        low = (value[hb] < threshold[e]) & (collect_h[hb] > done_until[e]) & (episode < episodes[e])
-        t_trigger = _first(e, result_h[hb], low, n)
-        hb_at = np.full(n, np.nan)
-        pick = np.flatnonzero(low)
-        if pick.size:
-            owners, first = np.unique(e[pick], return_index=True)
-            hb_at[owners] = value[hb][pick[first]]
-        start = t_trigger + _uniform(rng, delays)
-        go = np.flatnonzero(~np.isnan(start) & (start < los))
-        if go.size == 0:
-            break
-        count = np.clip(np.ceil((target[go] - hb_at[go]) / rise["hemoglobin"] - 1e-9), 1, max_units[go])
-        t = start[go]
-        for u in range(int(count.max())):
-            dur = rng.uniform(*spec["duration_hours"], go.size)
-            now = (u < count) & (t < los[go])
-            end = np.minimum(t + dur, los[go])
-            units.append((go[now], t[now], end[now]))
-            _apply_unit(value, lab_enc, collect_h, affected, test, rise, go[now], t[now], end[now], n)
-            _as_charted(cfg, value, test, affected)
-            t = np.where(now, end, t)
-        done_until[go] = t
-    if not units:
-        return phys, Interventions.none(), value
-    u_enc, u_start, u_end = (np.concatenate([u[i] for u in units]) for i in range(3))
-    treated = with_ramps(phys, "red_cells", u_enc, u_start, u_end, np.ones(u_enc.size))
-    events = Interventions(u_enc.astype(np.int64), u_start, u_end, np.full(u_enc.size, "red_cells", dtype=object),
-                           np.full(u_enc.size, spec["detail"], dtype=object))
-    return treated, Interventions.join([events]), value
-
-
-def _as_charted(cfg: Config, value: np.ndarray, test: np.ndarray, affected: np.ndarray) -> None:
-    """Clip and round the affected tests as the labs step reports them."""
-    cat = cfg.labs["tests"]
-    for name in np.unique(test[affected]).tolist():
-        rows = affected[test[affected] == name]
-        value[rows] = np.round(np.clip(value[rows], *cat[name]["clip"]), cat[name]["decimals"])
-
-
-def _apply_unit(value, lab_enc, collect_h, affected, test, rise, enc_rows, t0, t1, n) -> None:
-    """Raise every later draw of the affected tests by one unit's effect (ramped over the unit)."""
-    at0, at1 = np.full(n, np.inf), np.full(n, np.inf)
-    at0[enc_rows], at1[enc_rows] = t0, t1
-    rows = affected[np.isfinite(at0[lab_enc[affected]])]
-    e = lab_enc[rows]
-    frac = np.clip((collect_h[rows] - at0[e]) / np.maximum(at1[e] - at0[e], 1e-9), 0.0, 1.0)
-    value[rows] += frac * np.array([rise[t] for t in test[rows].tolist()])
-
-
-def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray, ref_high: np.ndarray,
-           flag: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Flags of `rows` recomputed after their values changed (same rule as the labs step)."""
-    flag = flag.copy()
-    cat = cfg.labs["tests"]
-    v = value[rows]
-    crit = np.array([[np.nan if c is None else c for c in cat[t].get("critical", [None, None])]
-                     for t in test[rows].tolist()], dtype=float).reshape(-1, 2)
-    new = np.full(rows.size, "N", dtype=object)
-    new[v < ref_low[rows]] = "L"
-    new[v > ref_high[rows]] = "H"
-    new[v < crit[:, 0]] = "LL"
-    new[v > crit[:, 1]] = "HH"
-    flag[rows] = new
-    return flag
-
-
-# ---------------------------------------------------------------- from resulted draws
-
-def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, test: np.ndarray,
-                 panel: np.ndarray, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
-                 rng: np.random.Generator) -> Interventions:
-    """Infusions (insulin, furosemide, potassium) started by the first resulted draw meeting
-    `start_when` and stopped by the first later one meeting `stop_when` (or the end of the
-    stay); antibiotics after the first collection of `after_panel` (cultures before
-    antibiotics, S4). Rows sorted by encounter, then collection."""
-    treat = cfg.interventions["treatments"]
-    n, parts = len(enc), []
-    draws, first = np.unique(np.stack([lab_enc, np.round(collect_h * 3600).astype(np.int64)]), axis=1,
-                             return_inverse=True)
-    d_enc, d_collect = draws[0], draws[1] / 3600.0
-    d_result = np.full(draws.shape[1], -np.inf)
-    np.maximum.at(d_result, first, result_h)
-    for scenario in np.unique(enc.scenario).tolist():
-        spec = rules(cfg, scenario)
-        mine = enc.scenario == scenario
-        for rule in spec.get("infusions", []):
-            names = {t["lab"] for key in ("start_when", "stop_when") for t in next(iter(rule[key].values()))}
-            cols = {name: np.full(d_enc.size, np.nan) for name in names}
-            for name in names:
-                rows = np.flatnonzero(test == name)
-                cols[name][first[rows]] = value[rows]
-            ok = mine[d_enc]
-            start = _first(d_enc, d_result, ok & condition_mask(rule["start_when"], cols), n)
-            start = start + rng.uniform(*rule["delay_hours"], n)
-            after = np.nan_to_num(start, nan=np.inf)[d_enc]
-            stop = _first(d_enc, d_result, ok & (d_collect > after) & condition_mask(rule["stop_when"], cols), n)
-            stop = np.minimum(np.where(np.isnan(stop), los, stop + rng.uniform(*rule["delay_hours"], n)), los)
-            go = np.flatnonzero(start < los)
-            parts.append(Interventions(go.astype(np.int64), start[go], np.maximum(stop[go], start[go]),
-                                       np.full(go.size, rule["kind"], dtype=object),
-                                       np.full(go.size, treat[rule["kind"]]["detail"], dtype=object)))
-        if "antibiotics" in spec:
-            rule = spec["antibiotics"]
-            drawn = _first(lab_enc, collect_h, (panel == rule["after_panel"]) & mine[lab_enc], n)
-            start = drawn + rng.uniform(*rule["delay_hours"], n)
-            stop = np.minimum(start + rng.uniform(*rule["course_hours"], n), los)
-            go = np.flatnonzero(start < los)
-            parts.append(Interventions(go.astype(np.int64), start[go], stop[go],
-                                       np.full(go.size, "antibiotics", dtype=object),
-                                       np.full(go.size, treat["antibiotics"]["detail"], dtype=object)))
-    return Interventions.join(parts)
 
 
 # ---------------------------------------------------------------- the sixth table
