@@ -6,6 +6,7 @@ reads the CSVs back with pandas (a separate code path from the generator's array
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from data_generator.backfill import plan
 from data_generator.cli import main
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
@@ -318,3 +320,14 @@ def test_antibiotics_follow_blood_cultures(files):
     assert len(given) >= 100 and set(given.scenario) == {"sepsis", "pneumonia"}
     delay = (given.start_time - given.encounter_id.map(cultures)).dt.total_seconds() / 3600
     assert delay.between(0, 1.0).all()
+
+
+def test_a_five_file_day_is_not_up_to_date_for_an_interventions_run(day, tmp_path):
+    """Backfill regenerates a day made without interventions.csv when they are asked for, and
+    skips one made with them."""
+    date = dt.date.fromisoformat(DATE)
+    with_iv = day.parent.parent
+    todo, skip = plan(CFG, [date], "sample", with_iv, ENCOUNTERS, "csv", interventions=True)
+    assert (todo, skip) == ([], [date])
+    todo, skip = plan(CFG, [date], "sample", with_iv, ENCOUNTERS, "csv", interventions=False)
+    assert (todo, skip) == ([date], [])
