@@ -331,3 +331,22 @@ def test_a_five_file_day_is_not_up_to_date_for_an_interventions_run(day, tmp_pat
     assert (todo, skip) == ([], [date])
     todo, skip = plan(CFG, [date], "sample", with_iv, ENCOUNTERS, "csv", interventions=False)
     assert (todo, skip) == ([date], [])
+
+
+def test_oxygen_escalation_follows_a_set_that_shows_the_need(files):
+    """A step up to high flow, NIV or a ventilator comes after a set showing SpO2 under target,
+    breathing at the device's work-of-breathing threshold, or consciousness P/U."""
+    v = files["vitals"].sort_values(["encounter_id", "event_time"])
+    devices = CFG.interventions["oxygen"]["devices"]
+    rank = {"room_air": 0, "nasal_cannula": 1, "simple_mask": 2, "high_flow_nasal_cannula": 3,
+            "non_rebreather": 3, "niv": 4, "mechanical_ventilation": 5}
+    prev = v.groupby("encounter_id").shift()
+    up = v[prev.o2_device.notna() & (v.o2_device.map(rank) > prev.o2_device.map(rank))
+           & v.o2_device.isin(["high_flow_nasal_cannula", "niv", "mechanical_ventilation"])]
+    before = prev.loc[up.index]
+    target = up.scenario.map(lambda s: CFG.scenarios[s].get("oxygen_target", CFG.vitals["oxygen"]["target_spo2"])[0])
+    breathing = [CFG.scenarios[r.scenario].get("interventions", {}).get("oxygen", {}).get("resp_rate_at_least", {}).get(
+        r.o2_device, devices[r.o2_device].get("resp_rate_at_least", np.inf)) for r in up.itertuples()]
+    shown = (before.spo2 < target) | (before.resp_rate >= breathing) | before.consciousness.isin(["P", "U"])
+    assert len(up) >= 50
+    assert shown.mean() >= 0.85

@@ -207,15 +207,17 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
 def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray, need: np.ndarray,
                   on_o2: np.ndarray, resp_rate: np.ndarray, mentation: np.ndarray) -> np.ndarray:
     """Rung of the ladder per hourly grid row (0 = room air): the first device whose FiO2 covers
-    the need, or higher for work of breathing; kept until the need has been lower for
-    `wean_after_hours` (escalate at once, wean slowly)."""
+    the need, or higher for work of breathing, as judged at the previous hour (so the set that
+    called for it shows the low SpO2 or the fast breathing first; the arrival hour uses its
+    own need); kept until the need has been lower for `wean_after_hours`."""
     by_fio2 = (ladder["max_fio2"] < need[:, None]).sum(axis=1)
     level = np.where(on_o2, np.minimum(by_fio2, ladder["size"] - 1) + 1, 0)
     for j in range(ladder["rr"].shape[1]):
         hard = on_o2 & ((resp_rate >= ladder["rr"][:, j]) | (mentation >= ladder["mentation"][:, j]))
         level = np.where(hard & (j < ladder["size"]), np.maximum(level, j + 1), level)
-    kept = level.copy()
-    for step in range(1, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 1):
+    kept = _shifted(level, owner, 1, -1)
+    kept = np.where(kept < 0, level, kept)
+    for step in range(2, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 2):
         kept = np.maximum(kept, _shifted(level, owner, step, 0))
     return kept
 
