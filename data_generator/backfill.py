@@ -52,6 +52,7 @@ class DayJob:
     out_root: str
     encounters: int | None
     fmt: str = "csv"
+    interventions: bool = False
 
 
 @cache
@@ -63,7 +64,7 @@ def run_job(job: DayJob) -> tuple[dt.date, int]:
     """Generate one day in a worker process; returns (date, rows written)."""
     cfg = _config(job.config, job.seed)
     result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False,
-                          fmt=job.fmt)
+                          fmt=job.fmt, interventions=job.interventions)
     return job.date, sum(result.rows.values())
 
 
@@ -74,11 +75,11 @@ def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def plan(cfg: Config, dates: Iterable[dt.date], mode: str, out_root: Path,
-         encounters: int | None, fmt: str = "csv") -> tuple[list[dt.date], list[dt.date]]:
+         encounters: int | None, fmt: str = "csv", interventions: bool = False) -> tuple[list[dt.date], list[dt.date]]:
     """(days to generate, days already up to date)."""
     todo, skip = [], []
     for date in dates:
-        inputs = manifest(cfg, date, mode, encounters, fmt)
+        inputs = manifest(cfg, date, mode, encounters, fmt, interventions)
         (skip if up_to_date(day_folder(out_root, mode, date), inputs) else todo).append(date)
     return todo, skip
 
@@ -86,7 +87,8 @@ def plan(cfg: Config, dates: Iterable[dt.date], mode: str, out_root: Path,
 def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Path, *, workers: int = 1,
              seed: int | None = None, encounters: int | None = None, registry_path: Path | None = None,
              executor: str = "process", scheduler: str | None = None, fmt: str = "csv",
-             progress: Callable[[dt.date, int], None] | None = None) -> BackfillResult:
+             progress: Callable[[dt.date, int], None] | None = None,
+             interventions: bool = False) -> BackfillResult:
     cfg = _config(str(config), seed)
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
     check_out_root(out_root)
@@ -95,17 +97,17 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
             locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
             on_file = registry_store.check_file(cfg, registry_path)
         result = _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor,
-                           scheduler, fmt, progress)
+                           scheduler, fmt, progress, interventions)
         if mode == "raw":
             result.new_patients = registry_store.save(cfg, derive_registry(cfg, end), registry_path, on_file)
     return result
 
 
 def _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor, scheduler, fmt,
-              progress) -> BackfillResult:
-    todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt)
+              progress, interventions=False) -> BackfillResult:
+    todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt, interventions)
     result = BackfillResult(skipped=skipped)
-    jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt) for d in todo]
+    jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt, interventions) for d in todo]
     run = _run_dask if executor == "dask" else _run_processes
     for date, rows in run(jobs, workers, scheduler):
         result.done.append(date)

@@ -24,6 +24,7 @@ import numpy as np
 HOUR = 3600
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 O2_DEVICE = "o2_device"
+CARE_UNIT = "care_unit"
 
 
 class Series:
@@ -118,8 +119,7 @@ class ChartView:
                 "end": np.zeros(0, np.int64)}
         self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
         self._series: dict[tuple, Series] = {}
-        self._device_code: np.ndarray | None = None
-        self._device_names: list[str] = []
+        self._codes: dict[str, tuple[list[str], np.ndarray]] = {}
 
     def vital(self, name: str) -> Series:
         if ("vital", name) not in self._series:
@@ -128,19 +128,25 @@ class ChartView:
 
     def device(self, devices: tuple[str, ...]) -> Series:
         """1 where the charted device is one of `devices`, 0 where another, nan where not charted."""
-        if ("device", devices) not in self._series:
-            if self._device_code is None:
-                col = self._v_cols[O2_DEVICE].astype(object)
+        return self.category(O2_DEVICE, devices)
+
+    def category(self, column: str, wanted: tuple[str, ...]) -> Series:
+        """1 where a text vitals column (o2_device, care_unit) is one of `wanted`, 0 where another,
+        nan where not charted."""
+        if (column, wanted) not in self._series:
+            if column not in self._codes:
+                col = self._v_cols[column].astype(object)
                 charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-                self._device_names = sorted({str(x) for x in col[charted].tolist()})
-                index = {name: i for i, name in enumerate(self._device_names)}
-                self._device_code = np.full(col.size, -1, dtype=np.int64)
-                self._device_code[charted] = [index[str(x)] for x in col[charted].tolist()]
-            wanted = [i for i, name in enumerate(self._device_names) if name in devices]
-            code = self._device_code
-            values = np.where(code >= 0, np.isin(code, wanted).astype(float), np.nan)
-            self._series["device", devices] = Series(self._v_enc, self._v_time, values)
-        return self._series["device", devices]
+                names = sorted({str(x) for x in col[charted].tolist()})
+                index = {name: i for i, name in enumerate(names)}
+                code = np.full(col.size, -1, dtype=np.int64)
+                code[charted] = [index[str(x)] for x in col[charted].tolist()]
+                self._codes[column] = (names, code)
+            names, code = self._codes[column]
+            hits = [i for i, name in enumerate(names) if name in wanted]
+            values = np.where(code >= 0, np.isin(code, hits).astype(float), np.nan)
+            self._series[column, wanted] = Series(self._v_enc, self._v_time, values)
+        return self._series[column, wanted]
 
     def lab(self, test: str, column: str = "value") -> Series:
         """Results of one test; `column` is value, flag_in:<flags> (1/0) or collected (epoch s)."""
@@ -273,6 +279,21 @@ def _field_term(key: str, column: str, prefix: bool) -> Callable[[dict], Check]:
     return make
 
 
+def _unit_term(cond: dict) -> Check:
+    """The unit the patient is in at t: that of the latest charted vitals set (after transfers),
+    else the admitting unit."""
+    units = tuple(sorted(cond["care_unit"]))
+    admitting = _field_term("care_unit", "care_unit", prefix=False)(cond)
+
+    def check(v: ChartView, e: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if CARE_UNIT not in v._v_cols:
+            return admitting(v, e, t)
+        s = v.category(CARE_UNIT, units)
+        latest = s.stat("latest", *s.rows(e, t, np.inf))
+        return np.where(np.isnan(latest), admitting(v, e, t), latest == 1)
+    return check
+
+
 _TERMS: dict[str, Callable[[dict], Check]] = {
     "vital": _vital_term,
     "lab": _lab_term,
@@ -282,7 +303,7 @@ _TERMS: dict[str, Callable[[dict], Check]] = {
     "dx_code": _field_term("dx_code", "primary_dx_code", prefix=True),
     "outcome": _field_term("outcome", "outcome", prefix=False),
     "disposition": _field_term("disposition", "discharge_disposition", prefix=False),
-    "care_unit": _field_term("care_unit", "care_unit", prefix=False),
+    "care_unit": _unit_term,
 }
 
 

@@ -43,6 +43,8 @@ def _generation_options(p: argparse.ArgumentParser) -> None:
                    help="csv: the contract's CSV/JSONL files (default); parquet: typed Parquet files")
     p.add_argument("--seed", type=_positive, help="override the config seed")
     p.add_argument("--encounters", type=_positive, help="override each day's encounter count")
+    p.add_argument("--interventions", action="store_true",
+                   help="also write interventions.csv (treatments and transfers; see its contract)")
     p.add_argument("--registry", type=Path,
                    help="raw-mode patient registry (default data_generator/state/patients_master.csv)")
 
@@ -136,7 +138,8 @@ def _generate(args) -> int:
                          hint="drop --registry or use --mode raw")
     cfg = with_seed(load_config(args.config), args.seed)
     date = _checked_date(cfg, args.date)
-    result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry, fmt=args.fmt)
+    result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry, fmt=args.fmt,
+                          interventions=args.interventions)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
@@ -167,7 +170,8 @@ def _backfill(args) -> int:
     try:
         result = backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers, seed=args.seed,
                           encounters=args.encounters, registry_path=args.registry, executor=args.executor,
-                          scheduler=args.scheduler, fmt=args.fmt, progress=bar)
+                          scheduler=args.scheduler, fmt=args.fmt, progress=bar,
+                          interventions=args.interventions)
     finally:
         bar.close()
     if registered_count(cfg, end) >= cfg.generator["registry"]["max_total"]:

@@ -1,7 +1,7 @@
 """The one config loader: parse YAML, check it against its JSON Schema, then cross-check.
 
 `load_config(path)` reads `generator.yaml`, the reference catalogues it names (vitals, labs,
-note templates) and every scenario in its scenario folder. Every schema error in a file is
+note templates, interventions) and every scenario in its scenario folder. Every schema error in a file is
 collected with its key path before anything is raised; cross-references (a trigger naming a
 vital that does not exist, a weight for a missing scenario) are checked in a second pass.
 """
@@ -39,6 +39,7 @@ class Config:
     notes: dict[str, Any]
     digest: str
     tz: ZoneInfo = field(repr=False)
+    interventions: dict[str, Any] = field(default_factory=dict)  # treatments catalogue
 
     @property
     def seed(self) -> int:
@@ -122,6 +123,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     vitals = load_checked(base / ref["vitals"], "vitals_catalogue.schema.json")
     labs = load_checked(base / ref["labs"], "labs_catalogue.schema.json")
     notes = load_checked(base / ref["notes"], "notes_catalogue.schema.json")
+    interventions = load_checked(base / ref["interventions"], "interventions_catalogue.schema.json")
     scen_dir = base / generator["scenarios"]["directory"]
     if not scen_dir.is_dir():
         raise ConfigError(f"{path}: scenarios.directory", "folder not found", found=str(scen_dir))
@@ -133,10 +135,12 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     tz = zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")
     from data_generator import crosscheck  # second pass, after every file parsed cleanly
 
-    crosscheck.check(path, generator, scenarios, vitals, labs, notes)
+    crosscheck.check(path, generator, scenarios, vitals, labs, notes, interventions)
+    crosscheck.check_interventions(generator, scenarios, vitals, labs, interventions)
     digest = hashlib.sha256(json.dumps(
         {"generator": generator, "vitals": vitals, "labs": labs, "notes": notes,
+         "interventions": interventions,
          "scenarios": {k: {kk: vv for kk, vv in v.items() if kk != "_file"}
                        for k, v in scenarios.items()}},
         sort_keys=True, default=str).encode()).hexdigest()
-    return Config(path, generator, scenarios, vitals, labs, notes, digest, tz)
+    return Config(path, generator, scenarios, vitals, labs, notes, digest, tz, interventions)

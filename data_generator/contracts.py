@@ -1,5 +1,5 @@
-"""The five file contracts: one loader for the JSON Schemas in `schemas/`, a strict reader of
-contract CSVs, and the violation shape.
+"""The file contracts (five of every day, plus the opt-in interventions.csv): one loader for
+the JSON Schemas in `schemas/`, a strict reader of contract CSVs, and the violation shape.
 
 Each schema is the single contract for its file: column order is the order of `properties`,
 `x-file` names the file, `x-decimals` says how numbers are printed, `x-dictionary` marks
@@ -23,15 +23,16 @@ from data_generator.errors import ContractError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 FILES = ("patients", "encounters", "vitals", "labs", "notes")
+OPTIONAL = ("interventions",)  # written only when asked for (datagen --interventions)
 SCHEMA_VERSION = 1
 
 
 @cache
 def _load(name: str) -> str:
     path = SCHEMA_DIR / f"{name}.schema.json"
-    if name not in FILES:
+    if name not in FILES + OPTIONAL:
         raise ContractError(str(path), "unknown contract", found=name,
-                            hint=f"use one of {', '.join(FILES)}")
+                            hint=f"use one of {', '.join(FILES + OPTIONAL)}")
     return path.read_text(encoding="utf-8")
 
 
@@ -44,9 +45,9 @@ def load_contract(name: str) -> dict:
     return schema
 
 
-def contracts() -> dict[str, dict]:
-    """All five schemas keyed by name, in generation order."""
-    return {name: load_contract(name) for name in FILES}
+def contracts(optional: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The five schemas keyed by name, in generation order, then the `optional` ones asked for."""
+    return {name: load_contract(name) for name in FILES + tuple(n for n in OPTIONAL if n in optional)}
 
 
 def columns(schema: dict) -> list[str]:

@@ -21,11 +21,12 @@ NOTE_VARIABLES = set(NOTE_CONTEXT)
 # Conditions may name any numeric column of the vitals contract.
 TRIGGER_VITALS = {col for col, prop in load_contract("vitals")["properties"].items()
                   if column_type(prop) in ("integer", "number")}
-# Treatment kinds a claim may name: the kinds the interventions step records
-# (data_generator/generators/interventions.py); its catalogue supersedes this list once it exists.
-INTERVENTION_KINDS = frozenset({"fluids", "antibiotics", "norepinephrine", "inotrope", "insulin_infusion",
-                                "potassium", "red_cells", "diuretic", "high_flow", "niv", "intubation",
-                                "transfer_icu", "transfer_ward"})
+TRANSFER_KIND = "transfer"  # the kind the interventions step records for a move between units
+
+
+def intervention_kinds(catalogue: dict) -> set[str]:
+    """Treatment kinds a claim may name: the catalogue's treatments, its oxygen devices, transfers."""
+    return set(catalogue["treatments"]) | set(catalogue["oxygen"]["devices"]) | {TRANSFER_KIND}
 
 
 def _sums_to_one(values: dict, where: str) -> None:
@@ -52,7 +53,7 @@ def _check_condition(cond: dict, where: str, labs: dict) -> None:
 
 
 def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: dict,
-                    notes: dict) -> None:
+                    notes: dict, kinds: set[str]) -> None:
     f = sc["_file"]
     _sums_to_one(sc["acuity"], f"{f}: acuity")
     _sums_to_one({k: v["p"] for k, v in sc["outcomes"].items()}, f"{f}: outcomes.*.p")
@@ -110,7 +111,7 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
                 raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
     choices = set(sc["notes"].get("choices", {}))
     allowed = NOTE_VARIABLES | choices
-    known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": INTERVENTION_KINDS,
+    known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": kinds,
              "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"])}
     all_types = {**notes["note_types"], **sc.get("note_types", {})}
     _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, allowed)
@@ -201,7 +202,7 @@ def _check_phrase_use(types: dict, provided: set[str], where: str) -> None:
 
 
 def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
-          labs: dict, notes: dict[str, Any]) -> None:
+          labs: dict, notes: dict[str, Any], interventions: dict[str, Any]) -> None:
     reg = generator["registry"]
     if reg["new_patients_per_day"] > reg["max_total"]:
         raise ConfigError(f"{path}: registry.new_patients_per_day",
@@ -235,4 +236,62 @@ def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
     _check_note_types(notes["note_types"], "notes catalogue: note_types", notes, labs, NOTE_VARIABLES)
     _check_note_catalogue(notes, labs)
     for name, sc in scenarios.items():
-        _check_scenario(name, sc, generator, vitals, labs, notes)
+        _check_scenario(name, sc, generator, vitals, labs, notes, intervention_kinds(interventions))
+
+
+def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dict, labs: dict,
+                        catalogue: dict) -> None:
+    """Treatment effects name vitals and labs that exist; ladders name catalogue devices;
+    transfers name care units that exist; every kind can be written to interventions.csv."""
+    where = "interventions catalogue"
+    units = generator["care_units"]
+    kinds = set(load_contract("interventions")["properties"]["kind"]["enum"])
+    for name, spec in catalogue["treatments"].items():
+        for vital in spec.get("vitals", {}):
+            if vital not in vitals["vitals"]:
+                raise ConfigError(f"{where}: treatments.{name}.vitals.{vital}", "unknown vital",
+                                  hint=f"use one of {sorted(vitals['vitals'])}")
+        for test in spec.get("labs", {}):
+            if test not in labs["tests"] or "baseline" not in labs["tests"][test]:
+                raise ConfigError(f"{where}: treatments.{name}.labs.{test}", "unknown measured lab test")
+    for name in [*catalogue["treatments"], *catalogue["oxygen"]["devices"]]:
+        if name not in kinds:
+            raise ConfigError(f"{where}: {name}", "not a kind of interventions.csv",
+                              hint="add it to the kind enum of schemas/interventions.schema.json")
+    devices = catalogue["oxygen"]["devices"]
+    for device in catalogue["oxygen"]["default_ladder"]:
+        if device not in devices:
+            raise ConfigError(f"{where}: oxygen.default_ladder", "device not in oxygen.devices", found=device)
+    for unit in catalogue["critical_care_units"]:
+        if unit not in units:
+            raise ConfigError(f"{where}: critical_care_units", "unknown care unit", found=unit,
+                              hint="add it under care_units in generator.yaml")
+    for sc in scenarios.values():
+        _check_scenario_interventions(sc, units, catalogue, labs)
+
+
+def _check_scenario_interventions(sc: dict, units: dict, catalogue: dict, labs: dict) -> None:
+    f, spec = sc["_file"], sc.get("interventions", {})
+    for device in spec.get("oxygen", {}).get("ladder", []):
+        if device not in catalogue["oxygen"]["devices"]:
+            raise ConfigError(f"{f}: interventions.oxygen.ladder", "device not in the catalogue",
+                              found=device, hint="add it under oxygen.devices in interventions.yaml")
+    move = spec.get("transfer")
+    if move:
+        if move["icu"] not in catalogue["critical_care_units"]:
+            raise ConfigError(f"{f}: interventions.transfer.icu", "not a critical-care unit",
+                              found=move["icu"], hint="use one of critical_care_units in interventions.yaml")
+        down = move.get("step_down", {}).get("to")
+        if down is not None and (down not in units or down in catalogue["critical_care_units"]):
+            raise ConfigError(f"{f}: interventions.transfer.step_down.to", "not a ward care unit",
+                              found=down, hint="use a unit under care_units that is not critical care")
+    for i, rule in enumerate(spec.get("infusions", [])):
+        for key in ("start_when", "stop_when"):
+            _check_condition(rule[key], f"{f}: interventions.infusions.{i}.{key}", labs)
+    if "antibiotics" in spec and spec["antibiotics"]["after_panel"] not in labs["panels"]:
+        raise ConfigError(f"{f}: interventions.antibiotics.after_panel", "unknown panel",
+                          found=spec["antibiotics"]["after_panel"])
+    blood = spec.get("transfusion")
+    if blood and blood["target_hb"] < blood["hb_below"]:
+        raise ConfigError(f"{f}: interventions.transfusion.target_hb", "is below hb_below",
+                          found=blood["target_hb"])

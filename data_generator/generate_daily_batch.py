@@ -3,7 +3,8 @@
     python data_generator/generate_daily_batch.py --date YYYY-MM-DD --mode raw|sample
 
 registry -> encounters -> patients -> vitals -> labs -> notes -> validate -> publish.
-Raw mode then saves the grown patient registry; sample mode never touches it.
+Raw mode then saves the grown patient registry; sample mode never touches it. With
+`interventions=True` the day also gets the opt-in sixth table, interventions.csv.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ from data_generator.contracts import contracts  # noqa: E402
 from data_generator.errors import ContractError, OutputError  # noqa: E402
 from data_generator.generators import registry_store  # noqa: E402
 from data_generator.generators.encounters import Encounters, day_encounters  # noqa: E402
+from data_generator.generators.interventions import (  # noqa: E402
+    Interventions,
+    interventions_table,
+    oxygen_events,
+    plan,
+)
+from data_generator.generators.lab_treatments import from_results, reflag, transfuse  # noqa: E402
 from data_generator.generators.labs import Labs, generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
@@ -81,8 +89,9 @@ def with_seed(cfg: Config, seed: int | None) -> Config:
 
 
 def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None = None,
-             clock: Stopwatch | None = None) -> Iterator[tuple[str, dict]]:
-    """The day's tables in the frozen order, as (name, table) pieces.
+             clock: Stopwatch | None = None, interventions: bool = False) -> Iterator[tuple[str, dict]]:
+    """The day's tables in the frozen order, as (name, table) pieces (with `interventions`,
+    each chunk's interventions table after its notes).
 
     Patients and encounters come whole; vitals, labs and notes come in chunks of encounters
     so that memory does not grow with the size of the day. Each chunk has its own RNG
@@ -96,46 +105,88 @@ def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounte
         patients = generate_patients(registry, enc)                                         # 3
     yield "patients", patients
     yield "encounters", enc.table
-    first = {"vitals": 1, "labs": 1, "notes": 1}
+    first = {"vitals": 1, "labs": 1, "notes": 1, "interventions": 1}
     for k, start in enumerate(range(0, len(enc), CHUNK_ENCOUNTERS)):
         part = enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(enc))))
-        phys, vitals, labs = chart(cfg, date, part, lambda step, k=k: stream(seed, day, step, k), first, clock)  # 4, 5
+        phys, vitals, labs, events = chart(cfg, date, part, lambda step, k=k: stream(seed, day, step, k),
+                                           first, clock)                                    # 4, 5
         with clock("notes"):
             notes = generate_notes(cfg, date, registry, part, vitals, labs, stream(seed, day, "notes", k),
-                                   first["notes"])                                          # 6
-        for name, table in (("vitals", vitals.table), ("labs", labs.table), ("notes", notes)):
+                                   first["notes"], events)                                  # 6
+        pieces = [("vitals", vitals.table), ("labs", labs.table), ("notes", notes)]
+        if interventions:
+            pieces.append(("interventions", interventions_table(date, part, events, first["interventions"])))
+        for name, table in pieces:
             first[name] += len(next(iter(table.values())))
             yield name, table
 
 
 def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.random.Generator],
-          first: dict[str, int] | None = None, clock: Stopwatch | None = None) -> tuple[Physiology, Vitals, Labs]:
-    """Steps 4 and 5 for a set of encounters: their physiology, the vitals charted from it and the
-    labs drawn (by schedule and by trigger); `rng(step)` gives each step its stream."""
+          first: dict[str, int] | None = None, clock: Stopwatch | None = None
+          ) -> tuple[Physiology, Vitals, Labs, Interventions]:
+    """Steps 4 and 5 for a set of encounters: their physiology; the untreated chart and the
+    treatments and transfers it calls for; the vitals charted from the treated physiology; the
+    labs drawn (by schedule and by trigger) and the blood their haemoglobin calls for; and the
+    oxygen devices charted. `rng(step)` gives each step its stream; the treated chart reuses the
+    untreated one's grid and draws, so sets before a treatment are charted alike in both."""
     clock, first = clock or Stopwatch(), first or {"vitals": 1, "labs": 1}
     with clock("vitals"):
         phys = build_physiology(cfg, enc, rng("physiology"))
-        vitals = generate_vitals(cfg, date, enc, phys, rng("vitals"), first["vitals"])
+        untreated = generate_vitals(cfg, date, enc, phys, rng("vitals"), first["vitals"])
+        course = plan(cfg, enc, phys, untreated.enc, untreated.hours, untreated.table, rng("interventions"))
+        vitals = generate_vitals(cfg, date, enc, course.physiology, rng("vitals"), first["vitals"],
+                                 course.transfers, untreated.grid)
+        vitals = dataclasses.replace(vitals, grid=None)  # the grid is only needed between the two charts
+        del untreated
     with clock("labs"):
-        labs = generate_labs(cfg, date, enc, phys, vitals, rng("labs"), first["labs"])
-    return phys, vitals, labs
+        labs = generate_labs(cfg, date, enc, course.physiology, vitals, rng("labs"), first["labs"])
+        phys, labs, blood = _transfused(cfg, enc, course.physiology, labs, rng("transfusion"))
+    oxygen = oxygen_events(vitals.enc, vitals.hours, vitals.table["o2_device"])
+    return phys, vitals, labs, Interventions.join([course.events, blood, oxygen])
 
 
-def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None):
-    """All five tables for `date` in memory, plus the registry they came from (for tests, previews)."""
+def _transfused(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
+                rng: np.random.Generator) -> tuple[Physiology, Labs, Interventions]:
+    """Red cells given for the resulted haemoglobin, and the labs drawn after them raised; then
+    the infusions and antibiotics that resulted draws call for."""
+    t = labs.table
+    collect_h = (t["event_time"] - enc.admit[labs.enc]) / 3600.0
+    phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, collect_h, labs.result_hours,
+                                   t["value"], rng)
+    blood = Interventions.join([blood, from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"],
+                                                    collect_h, labs.result_hours, value, rng)])
+    if np.array_equal(value, t["value"], equal_nan=True):
+        return phys, labs, blood
+    changed = np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True))
+    flag = reflag(cfg, labs.test, value, t["ref_low"], t["ref_high"], t["flag"], changed)
+    return phys, dataclasses.replace(labs, table={**t, "value": value, "flag": flag}), blood
+
+
+def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None,
+              interventions: bool = False):
+    """All five tables for `date` in memory (six with `interventions`), plus the registry they
+    came from (for tests, previews)."""
     registry = derive_registry(cfg, date)
-    pieces: dict[str, list[dict]] = {name: [] for name in contracts()}
-    for name, table in iter_day(cfg, date, mode, registry, encounters):
+    pieces: dict[str, list[dict]] = {name: [] for name in contracts(_optional(interventions))}
+    for name, table in iter_day(cfg, date, mode, registry, encounters, interventions=interventions):
         pieces[name].append(table)
     tables = {name: {col: np.concatenate([p[col] for p in parts]) for col in parts[0]} if parts else {}
               for name, parts in pieces.items()}
     return registry, tables
 
 
-def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None, fmt: str = "csv") -> dict:
-    """What a day was made from; a folder whose manifest has the same inputs is up to date."""
+def _optional(interventions: bool) -> tuple[str, ...]:
+    return ("interventions",) if interventions else ()
+
+
+def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None, fmt: str = "csv",
+             interventions: bool = False) -> dict:
+    """What a day was made from; a folder whose manifest has the same inputs is up to date.
+    An interventions day says so (`"interventions": true`); a five-file day's manifest does not
+    carry the key."""
     from importlib.metadata import version
 
+    extra = {"interventions": True} if interventions else {}
     return {
         "batch_date": date.isoformat(),
         "mode": mode,
@@ -147,6 +198,7 @@ def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None, fmt:
         "timezone": cfg.generator["hospital"]["timezone"],
         "libraries": {name: version(name) for name in PINNED},
         "contract_version": 1,
+        **extra,
     }
 
 
@@ -156,7 +208,8 @@ def up_to_date(folder: Path, inputs: dict) -> bool:
         found = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(found, dict) and all(found.get(k) == v for k, v in inputs.items())
+    return isinstance(found, dict) and all(found.get(k) == v for k, v in inputs.items()) \
+        and found.get("interventions", False) == inputs.get("interventions", False)
 
 
 def check_out_root(out_root: Path) -> None:
@@ -186,7 +239,8 @@ def recover_leftovers(target: Path) -> None:
 
 
 def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
-                 registry_path: Path | None = None, save_registry: bool = True, fmt: str = "csv") -> DayResult:
+                 registry_path: Path | None = None, save_registry: bool = True, fmt: str = "csv",
+                 interventions: bool = False) -> DayResult:
     """Generate, validate and publish one day; raw mode then saves the registry.
 
     One run at a time per day folder and per registry (others are refused); a failure or a
@@ -210,7 +264,8 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
         clock = Stopwatch()
         with clock("registry"):
             registry = derive_registry(cfg, date)                                             # 1
-        rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt)
+        rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt,
+                                       interventions)
         hold("registry")
         added = registry_store.save(cfg, registry, registry_path, on_file) if keep_registry else 0
     new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
@@ -219,14 +274,15 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
 
 
 def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
-                            target: Path, clock: Stopwatch, fmt: str) -> dict[str, int]:
+                            target: Path, clock: Stopwatch, fmt: str, interventions: bool = False) -> dict[str, int]:
     staging = staging_dir(target)
     try:
-        schemas = contracts()
+        schemas = contracts(_optional(interventions))
         writers = {name: TableWriter(data_file(staging, schema, fmt), schema, cfg.tz, fmt)
                    for name, schema in schemas.items()}
         try:
-            for name, table in iter_day(cfg, date, mode, registry, encounters, clock):  # streamed chunk by chunk
+            for name, table in iter_day(cfg, date, mode, registry, encounters, clock,
+                                        interventions):  # streamed chunk by chunk
                 with clock(f"write {name}"):
                     writers[name].write(table)
                 hold(f"write {name}")
@@ -240,7 +296,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                                 + "\n  ".join(report.summary(10)))
         hold("publish")
         with clock("publish"):
-            publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt))
+            publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt, interventions))
     except OSError as exc:
         discard(staging)
         where = exc.filename or staging

@@ -113,7 +113,7 @@ def simulate(cfg: Config, scenario: str, n: int) -> Simulation:
     seed, key = cfg.seed, ("preview", scenario, n)
     registry = derive_registry(cfg, date)
     enc = generate_encounters(cfg, date, registry, n, stream(seed, *key, "encounters"))
-    phys, vitals, labs = chart(cfg, date, enc, lambda step: stream(seed, *key, step))
+    phys, vitals, labs, _ = chart(cfg, date, enc, lambda step: stream(seed, *key, step))
     return Simulation(scenario, enc, phys, vitals, labs)
 
 

@@ -41,10 +41,12 @@ import pyarrow.parquet as pq
 
 from data_generator.contracts import (
     FILES,
+    OPTIONAL,
     Violation,
     column_type,
     columns,
     contracts,
+    load_contract,
     nullable,
 )
 from data_generator.errors import ContractError
@@ -246,7 +248,8 @@ class _Unreadable(Exception):
 
 def validate_day(folder: Path, batch_date: dt.date | None = None,
                  max_violations: int = 10000, fmt: str | None = None) -> Report:
-    """Check the five files in `folder` against their contracts; never raises on bad data.
+    """Check the five files in `folder` against their contracts, and an optional file (such as
+    interventions.csv) when the folder holds it; never raises on bad data.
 
     `fmt` is "csv" (the contracts' CSV/JSONL files) or "parquet"; None detects it.
     """
@@ -259,15 +262,15 @@ def validate_day(folder: Path, batch_date: dt.date | None = None,
         except ValueError:
             report.add(Violation(MANIFEST, None, "batch_date", "manifest",
                                  manifest["batch_date"], "not a date"))
-    schemas = contracts()
     fmt = fmt or day_format(folder, report)
+    schemas = contracts(optional_present(folder, fmt))
     kept: dict[str, _Kept] = {}
     for name in _dependency_order(schemas):
         table = _validate_file(data_file(folder, schemas[name], fmt), name, schemas, kept,
                                batch_date, report)
         if table is not None:
             kept[name] = table
-    report.rows = {kept[name].file: kept[name].n for name in FILES if name in kept}
+    report.rows = {kept[name].file: kept[name].n for name in schemas if name in kept}
     for table in kept.values():
         _check_whole(table, kept, report)
     return report
@@ -288,6 +291,12 @@ def day_format(folder: Path, report: Report | None = None) -> str:
             report.add(Violation(name, None, None, "mixed_formats", None,
                                  "text file beside Parquet files; only Parquet is checked"))
     return "parquet"
+
+
+def optional_present(folder: Path, fmt: str) -> tuple[str, ...]:
+    """The optional files (contracts.OPTIONAL) that `folder` holds in format `fmt`."""
+    return tuple(name for name in OPTIONAL
+                 if data_file(Path(folder), load_contract(name), fmt).exists())
 
 
 def _dependency_order(schemas: dict[str, dict]) -> list[str]:

@@ -23,7 +23,8 @@ from tests.conftest import ROOT, copy_config
 
 DAY = dt.date(2026, 1, 15)
 VITAL_COLUMNS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
-                 "pain_score")
+                 "pain_score", "care_unit")
+TEXT_COLUMNS = ("o2_device", "care_unit")
 # Words that make a phrase a checkable claim about the chart: a phrase using one needs a `when:`.
 CLAIM_WORDS = re.compile(
     r"resolv|improv|settl|clos(ed|ing)|normalis|\brising\b|\bfalling\b|elevated|peaked|cleared|"
@@ -40,13 +41,14 @@ def read_day(folder, cfg):
     """Encounters, notes and the chart view, all from the written files."""
     enc = pd.read_csv(folder / "encounters.csv", dtype=str, keep_default_na=False)
     row = {k: i for i, k in enumerate(enc["encounter_id"])}
-    vit = pd.read_csv(folder / "vitals.csv", dtype={"o2_device": object, "consciousness": object})
+    vit = pd.read_csv(folder / "vitals.csv", dtype={"o2_device": object, "consciousness": object,
+                                                    "care_unit": object})
     lab = pd.read_csv(folder / "labs.csv", dtype={"value_text": object, "flag": str}, keep_default_na=False,
                       na_values={"value": [""]})
     notes = pd.read_json(folder / "notes.jsonl", lines=True, dtype={"note_time": str})
     by_loinc = {spec["loinc"]: name for name, spec in cfg.labs["tests"].items()}
     vitals = {"enc": vit["encounter_id"].map(row).to_numpy(), "time": _epoch(vit["event_time"]),
-              **{c: vit[c].to_numpy(dtype=object if c == "o2_device" else float) for c in VITAL_COLUMNS}}
+              **{c: vit[c].to_numpy(dtype=object if c in TEXT_COLUMNS else float) for c in VITAL_COLUMNS}}
     labs = {"enc": lab["encounter_id"].map(row).to_numpy(), "test": lab["loinc_code"].map(by_loinc).to_numpy(),
             "value": lab["value"].to_numpy(dtype=float), "flag": lab["flag"].to_numpy(),
             "collected": _epoch(lab["event_time"]), "resulted": _epoch(lab["result_time"])}
@@ -267,14 +269,14 @@ def test_a_phrase_key_without_a_fallback_is_a_config_error(tmp_path):
 
 def test_treatment_claims_follow_the_treatment_events():
     """'Norepinephrine started' is said only once a norepinephrine event has started, never without one."""
-    from data_generator.generate_daily_batch import chart, derive_registry, generate_encounters, stream
+    from data_generator.generate_daily_batch import chart, day_encounters, derive_registry, stream
     from data_generator.generators.interventions import Interventions
     from data_generator.generators.notes import generate_notes
 
     cfg = load_config(ROOT / "config" / "generator.yaml")
     registry = derive_registry(cfg, DAY)
-    enc = generate_encounters(cfg, DAY, registry, 400, stream(cfg.seed, DAY, "encounters"))
-    _, vitals, labs = chart(cfg, DAY, enc, lambda step: stream(cfg.seed, DAY, step, 0))
+    enc = day_encounters(cfg, DAY, "sample", registry, 400)
+    _, vitals, labs, _ = chart(cfg, DAY, enc, lambda step: stream(cfg.seed, DAY, step, 0))
     septic = np.flatnonzero(enc.scenario == "sepsis")
     los = (enc.discharge[septic] - enc.admit[septic]) / 3600
     pressor = Interventions(septic, np.full(septic.size, 2.0), los, np.full(septic.size, "norepinephrine", object),

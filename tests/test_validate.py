@@ -62,6 +62,7 @@ def day_tables(batch: dt.date = BATCH, tz=TZ) -> dict[str, dict]:
         "o2_device": obj("nasal_cannula", "nasal_cannula", "room_air", ""),
         "fio2": np.array([0.28, 0.24, 0.21, np.nan]),
         "pain_score": np.array([3.0, np.nan, 1.0, 0.0]),
+        "care_unit": obj("MED-WARD", "MED-WARD", "MICU", "OBS"),
     }
     labs = {
         "lab_id": obj(*(f"LAB-{ymd}-{i:07d}" for i in range(1, 5))),

@@ -1,5 +1,15 @@
-"""Treatments as timed events of an encounter (fluids, antibiotics, vasopressors, oxygen
-escalation, transfusion, transfers between units).
+"""Treatments as timed events of an encounter (fluids, vasopressors, oxygen escalation,
+transfusion, transfers between units), caused by the chart and changing the patient.
+
+The chart is made twice from the same random streams. The first, untreated chart shows what
+staff would see: a charted MAP below the scenario's threshold after fluids starts norepinephrine,
+sustained NEWS2 >= 7 moves a ward patient to the ICU, a stable ICU patient steps down to the
+ward before discharge. Treatments become latent states (`norepinephrine`, `red_cells`) added to
+the Physiology; they are zero until the treatment starts, so every value charted before a start,
+the trigger included, is the same in the second, final chart, which adds their effects. Oxygen
+devices are titrated set by set in the vitals step; their runs are read back from the final
+chart. Treatments that follow resulted labs (transfusion, insulin, furosemide, potassium,
+antibiotics) are in lab_treatments.py.
 
 The `Interventions` shape is what the rest of the pipeline reads (notes test their treatment
 claims against it). A day without intervention rules has `Interventions.none()`.
@@ -7,9 +17,22 @@ claims against it). A day without intervention rules has `Interventions.none()`.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+
+from data_generator import news2
+from data_generator.config import Config
+from data_generator.crosscheck import TRANSFER_KIND
+from data_generator.generators.encounters import Encounters
+from data_generator.generators.physiology import FAR, Physiology
+from data_generator.generators.timeline import row_ids
+from data_generator.timeutil import HOUR
+
+TRANSFER = TRANSFER_KIND
+EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -27,3 +50,356 @@ class Interventions:
     def none() -> Interventions:
         return Interventions(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, object),
                              np.zeros(0, object))
+
+    @staticmethod
+    def join(parts: list[Interventions]) -> Interventions:
+        """All events of `parts`, sorted by encounter, then start, then kind."""
+        parts = [p for p in parts if len(p)] or [Interventions.none()]
+        enc, hours, end, kind, detail = (np.concatenate([getattr(p, f) for p in parts])
+                                         for f in ("enc", "hours", "end_hours", "kind", "detail"))
+        order = np.lexsort((kind.astype(str), hours, enc))
+        return Interventions(enc[order].astype(np.int64), hours[order], end[order],
+                             kind[order].astype(object), detail[order].astype(object))
+
+    def of(self, kind: str) -> Interventions:
+        keep = self.kind == kind
+        return Interventions(self.enc[keep], self.hours[keep], self.end_hours[keep],
+                             self.kind[keep], self.detail[keep])
+
+
+@dataclass(frozen=True)
+class Course:
+    """What the untreated chart set in motion: the treated physiology and the events so far."""
+
+    physiology: Physiology
+    events: Interventions
+
+    @property
+    def transfers(self) -> Interventions:
+        return self.events.of(TRANSFER)
+
+
+def rules(cfg: Config, scenario: str) -> dict:
+    return cfg.scenarios[scenario].get("interventions", {})
+
+
+# ---------------------------------------------------------------- helpers on per-encounter rows
+
+def first_hours(owner: np.ndarray, hours: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Hours of the first row per encounter where `mask` holds (NaN where none); rows sorted."""
+    out = np.full(n, np.nan)
+    idx = np.flatnonzero(mask)
+    if idx.size:
+        owners, first = np.unique(owner[idx], return_index=True)
+        out[owners] = hours[idx[first]]
+    return out
+
+
+def _last(owner: np.ndarray, hours: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Hours of the last row per encounter where `mask` holds (NaN where none); rows sorted."""
+    out = np.full(n, np.nan)
+    idx = np.flatnonzero(mask)[::-1]
+    if idx.size:
+        owners, first = np.unique(owner[idx], return_index=True)
+        out[owners] = hours[idx[first]]
+    return out
+
+
+def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarray:
+    """values[i - step] where that row belongs to the same encounter, else `fill`."""
+    out = np.full(values.shape, fill, dtype=values.dtype)
+    if step < values.size:
+        same = owner[step:] == owner[:-step]
+        out[step:] = np.where(same, values[:-step], fill)
+    return out
+
+
+def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
+    """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
+    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in np.unique(enc.scenario)}
+    return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
+
+
+def uniform_rows(rng: np.random.Generator, bounds: np.ndarray) -> np.ndarray:
+    """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds)."""
+    lo = np.array([b[0] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
+    hi = np.array([b[1] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
+    return lo + rng.random(len(bounds)) * (hi - lo)
+
+
+def _grid_snap(first_h: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The first half hour between charting-grid hours at or after `t` (charted sets, jittered by
+    less than half an hour, then fall clearly on one side of a move)."""
+    return first_h + np.ceil(t - first_h - 0.5) + 0.5
+
+
+# ---------------------------------------------------------------- latent treatment states
+
+def with_ramps(phys: Physiology, state: str, enc: np.ndarray, t0: np.ndarray, t1: np.ndarray,
+               delta: np.ndarray) -> Physiology:
+    """`phys` plus a latent state that is the sum of ramps: each moves the state by `delta`
+    between hours `t0` and `t1` of its encounter (zero before the first ramp)."""
+    n = len(phys.los_hours)
+    order = np.lexsort((t0, enc))
+    enc, t0, t1, delta = enc[order], t0[order], np.maximum(t1[order], t0[order]), delta[order]
+    counts = np.bincount(enc, minlength=n)
+    m = int(counts.max()) if counts.size else 0
+    width = 2 * m + 2
+    knots = np.full((n, width), FAR)
+    knots[:, 0] = 0.0
+    slot = np.arange(enc.size) - (np.cumsum(counts) - counts)[enc]
+    knots[enc, 1 + 2 * slot] = t0
+    knots[enc, 2 + 2 * slot] = t1
+    knots = np.sort(knots, axis=1)
+    ramp_t0 = np.full((n, max(m, 1)), FAR)
+    ramp_t1 = np.full((n, max(m, 1)), FAR + 1)
+    ramp_d = np.zeros((n, max(m, 1)))
+    ramp_t0[enc, slot], ramp_t1[enc, slot], ramp_d[enc, slot] = t0, t1, delta
+    frac = np.clip((knots[:, :, None] - ramp_t0[:, None, :])
+                   / np.maximum(ramp_t1 - ramp_t0, 1e-9)[:, None, :], 0.0, 1.0)
+    values = (frac * ramp_d[:, None, :]).sum(axis=2)
+    names = tuple(sorted({*phys.names, state}))
+    return dataclasses.replace(phys, names=names, knot_hours={**phys.knot_hours, state: knots},
+                               knot_values={**phys.knot_values, state: values})
+
+
+def vital_effects(cfg: Config, phys: Physiology, owner: np.ndarray, hours: np.ndarray,
+                  names: tuple[str, ...]) -> np.ndarray:
+    """(rows, vitals) added by the treatments' latent states (zero where none is given)."""
+    out = np.zeros((owner.size, len(names)))
+    for state, spec in cfg.interventions.get("treatments", {}).items():
+        if state not in phys.knot_hours or not spec.get("vitals"):
+            continue
+        level = phys.at(state, owner, hours)
+        for vital, delta in spec["vitals"].items():
+            out[:, names.index(vital)] += delta * level
+    return out
+
+
+# ---------------------------------------------------------------- oxygen ladders (vitals step)
+
+def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row, the device ladder of its scenario as padded arrays (name, FiO2 range, step and
+    the work-of-breathing thresholds that escalate to each rung); names only per scenario
+    (`name`, indexed by `code`)."""
+    ox = cfg.interventions["oxygen"]
+    names = sorted(set(enc.scenario.tolist()))
+    ladders = {s: rules(cfg, s).get("oxygen", {}).get("ladder", ox["default_ladder"]) for s in names}
+    breathing = {s: rules(cfg, s).get("oxygen", {}).get("resp_rate_at_least", {}) for s in names}
+    width = max(len(lad) for lad in ladders.values())
+    table = {k: np.full((len(names), width), fill) for k, fill in
+             (("min_fio2", 1.0), ("max_fio2", 1.0), ("step", 0.05), ("rr", np.inf),
+              ("mentation", np.inf))}
+    table["name"] = np.full((len(names), width), "", dtype=object)
+    table["size"] = np.array([len(ladders[s]) for s in names])
+    for i, s in enumerate(names):
+        for j, device in enumerate(ladders[s]):
+            spec = ox["devices"][device]
+            table["name"][i, j] = device
+            table["min_fio2"][i, j], table["max_fio2"][i, j] = spec["min_fio2"], spec["max_fio2"]
+            table["step"][i, j] = spec["step"]
+            table["rr"][i, j] = breathing[s].get(device, spec.get("resp_rate_at_least", np.inf))
+            table["mentation"][i, j] = spec.get("mentation_at_least", np.inf)
+    index = {s: i for i, s in enumerate(names)}
+    code = np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64)[owner]
+    return {**{k: v[code] for k, v in table.items() if k != "name"}, "name": table["name"], "code": code}
+
+
+def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray, need: np.ndarray,
+                  on_o2: np.ndarray, resp_rate: np.ndarray, mentation: np.ndarray) -> np.ndarray:
+    """Rung of the ladder per hourly grid row (0 = room air): the first device whose FiO2 covers
+    the need, or higher for work of breathing, as judged at the previous hour (so the set that
+    called for it shows the low SpO2 or the fast breathing first; the arrival hour uses its
+    own need); kept until the need has been lower for `wean_after_hours`."""
+    by_fio2 = (ladder["max_fio2"] < need[:, None]).sum(axis=1)
+    level = np.where(on_o2, np.minimum(by_fio2, ladder["size"] - 1) + 1, 0)
+    for j in range(ladder["rr"].shape[1]):
+        hard = on_o2 & ((resp_rate >= ladder["rr"][:, j]) | (mentation >= ladder["mentation"][:, j]))
+        level = np.where(hard & (j < ladder["size"]), np.maximum(level, j + 1), level)
+    kept = _shifted(level, owner, 1, -1)
+    kept = np.where(kept < 0, level, kept)
+    for step in range(2, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 2):
+        kept = np.maximum(kept, _shifted(level, owner, step, 0))
+    return kept
+
+
+def oxygen_events(owner: np.ndarray, hours: np.ndarray, device: np.ndarray) -> Interventions:
+    """Each run of charted sets on one device, from its first set to the set that changed it."""
+    n = owner.size
+    if n == 0:
+        return Interventions.none()
+    device = np.asarray(device, dtype=object)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = (owner[1:] != owner[:-1]) | (device[1:] != device[:-1])
+    first = np.flatnonzero(starts)
+    last = np.append(first[1:] - 1, n - 1)
+    after = last + 1
+    same_enc = (after < n) & (owner[np.minimum(after, n - 1)] == owner[last])
+    end = np.where(same_enc, hours[np.minimum(after, n - 1)], hours[last])
+    keep = (device[first] != "room_air") & (device[first] != None)  # noqa: E711
+    return Interventions(owner[first][keep].astype(np.int64), hours[first][keep], end[keep],
+                         device[first][keep], np.full(int(keep.sum()), "", dtype=object))
+
+
+# ---------------------------------------------------------------- from the untreated chart
+
+def plan(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray, hours: np.ndarray,
+         chart: dict[str, np.ndarray], rng: np.random.Generator) -> Course:
+    """Fluids, vasopressors and transfers decided from the untreated charted sets (`owner`,
+    `hours`, `chart` columns as in vitals.csv, sorted by encounter then time)."""
+    n = len(enc)
+    los = phys.los_hours
+    first_h = first_hours(owner, hours, np.ones(owner.size, bool), n)
+    first_h = np.where(np.isnan(first_h), 0.0, first_h)
+    mean_map = np.asarray(chart["map"], dtype=float)
+    shock_events, pressor = _shock(cfg, enc, owner, hours, mean_map, los, rng)
+    scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
+    score = news2.score(chart, cfg.vitals["news2"], scale2)
+    up = _transfer_up(cfg, enc, owner, hours, score, pressor, first_h, los, rng)
+    if len(pressor) and len(up):  # a vasopressor started on the ward runs from the ICU arrival
+        moved = np.full(n, -np.inf)
+        moved[up.enc] = up.hours
+        begin = np.maximum(pressor.hours, moved[pressor.enc])
+        pressor = dataclasses.replace(pressor, hours=begin, end_hours=np.maximum(pressor.end_hours, begin))
+    down = _step_down(cfg, enc, owner, hours, score, chart["o2_device"], pressor, up, first_h, los, rng)
+    transfers = Interventions.join([up, down])
+    treated = phys
+    if len(pressor):
+        spec = cfg.interventions["treatments"]["norepinephrine"]
+        start, stop = pressor.hours, pressor.end_hours
+        treated = with_ramps(phys, "norepinephrine", np.concatenate([pressor.enc, pressor.enc]),
+                             np.concatenate([start, stop]),
+                             np.concatenate([start + spec["onset_hours"], stop + spec["offset_hours"]]),
+                             np.concatenate([np.ones(len(pressor)), -np.ones(len(pressor))]))
+    return Course(treated, Interventions.join([shock_events, pressor, transfers]))
+
+
+def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, mean_map: np.ndarray,
+           los: np.ndarray, rng: np.random.Generator) -> tuple[Interventions, Interventions]:
+    """A fluid bolus after the first charted MAP below the threshold; norepinephrine after a low
+    MAP charted at least `vasopressor_after_fluids_hours` after the bolus, until the untreated MAP
+    is at `wean_map_at_least` on two sets in a row (or the end of the stay)."""
+    n = len(enc)
+    threshold = rule_array(cfg, enc, "shock", "map_below").astype(float)
+    if np.isnan(threshold).all():
+        return Interventions.none(), Interventions.none()
+    treat = cfg.interventions["treatments"]
+    low = mean_map < threshold[owner]
+    t_low = first_hours(owner, hours, low, n)
+    fluids = t_low + uniform_rows(rng, rule_array(cfg, enc, "shock", "fluids_delay_hours", None))
+    fluids_end = fluids + rng.uniform(*treat["fluid_bolus"]["duration_hours"], n)
+    after = rule_array(cfg, enc, "shock", "vasopressor_after_fluids_hours", 0.0).astype(float)
+    t_low2 = first_hours(owner, hours, low & (hours >= (fluids + after)[owner]), n)
+    start = t_low2 + uniform_rows(rng, rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None))
+    wean = rule_array(cfg, enc, "shock", "wean_map_at_least").astype(float)
+    good = mean_map >= wean[owner]
+    settled = good & _shifted(good, owner, 1, False)
+    stop = first_hours(owner, hours, settled & (hours > np.nan_to_num(start, nan=FAR)[owner]), n)
+    stop = np.minimum(np.where(np.isnan(stop), los, stop), los)
+    f = np.flatnonzero(fluids < los)
+    p = np.flatnonzero(start < los)
+    bolus = Interventions(f.astype(np.int64), fluids[f], np.minimum(fluids_end[f], los[f]),
+                          np.full(f.size, "fluid_bolus", dtype=object),
+                          np.full(f.size, treat["fluid_bolus"]["detail"], dtype=object))
+    pressor = Interventions(p.astype(np.int64), start[p], np.maximum(stop[p], start[p]),
+                            np.full(p.size, "norepinephrine", dtype=object),
+                            np.full(p.size, treat["norepinephrine"]["detail"], dtype=object))
+    return bolus, pressor
+
+
+def _transfer_up(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, score: np.ndarray,
+                 pressor: Interventions, first_h: np.ndarray, los: np.ndarray,
+                 rng: np.random.Generator) -> Interventions:
+    """Ward to ICU on NEWS2 >= the threshold on `sustained_sets` sets in a row charted after
+    `after_hours` on the ward, or when a vasopressor starts on the ward."""
+    n = len(enc)
+    icu_units = set(cfg.interventions["critical_care_units"])
+    at_least = rule_array(cfg, enc, "transfer", "news2_at_least", np.inf).astype(float)
+    sets = rule_array(cfg, enc, "transfer", "sustained_sets", 1).astype(int)
+    on_ward = np.array([u not in icu_units for u in enc.table["care_unit"].tolist()], dtype=bool)
+    after = rule_array(cfg, enc, "transfer", "after_hours", 0.0).astype(float)
+    high = (score >= at_least[owner]) & (hours >= after[owner])
+    run = high.copy()
+    for step in range(1, int(sets.max()) if sets.size else 1):
+        run &= (sets[owner] <= step) | _shifted(high, owner, step, False)
+    t = first_hours(owner, hours, run, n) + uniform_rows(rng, rule_array(cfg, enc, "transfer", "delay_hours", None))
+    t_pressor = np.full(n, np.nan)
+    t_pressor[pressor.enc] = pressor.hours
+    t = np.fmin(t, t_pressor)
+    t = _grid_snap(first_h, t)
+    dest = rule_array(cfg, enc, "transfer", "icu", "")
+    move = np.flatnonzero(on_ward & ~np.isnan(t) & (t < los - 0.5) & (dest != ""))
+    return Interventions(move.astype(np.int64), t[move], t[move],
+                         np.full(move.size, TRANSFER, dtype=object), dest[move].astype(object))
+
+
+def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, score: np.ndarray,
+               device: np.ndarray, pressor: Interventions, up: Interventions, first_h: np.ndarray,
+               los: np.ndarray, rng: np.random.Generator) -> Interventions:
+    """ICU to the step-down unit before discharge, once the patient has been stable (no NEWS2
+    at the escalation level, off vasopressors and ICU-level oxygen) for `stable_hours`."""
+    n = len(enc)
+    icu_units = set(cfg.interventions["critical_care_units"])
+    in_icu_from = np.where(np.array([u in icu_units for u in enc.table["care_unit"].tolist()]), 0.0, np.nan)
+    in_icu_from[up.enc] = up.hours
+    spec = {s: rules(cfg, s).get("transfer", {}).get("step_down") for s in np.unique(enc.scenario)}
+    to = np.array([(spec[s] or {}).get("to", "") for s in enc.scenario.tolist()], dtype=object)
+    stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
+    before = np.array([(spec[s] or {}).get("hours_before_discharge") for s in enc.scenario.tolist()],
+                      dtype=object)
+    planned = los - uniform_rows(rng, before)
+    support = np.isin(np.asarray(device, dtype=object), list(_icu_devices(cfg)))
+    sick = score >= cfg.generator["charting"]["escalate_at_news2"]
+    busy = np.fmax(_last(owner, hours, sick | support, n), in_icu_from)
+    off_pressor = np.full(n, np.nan)
+    off_pressor[pressor.enc] = pressor.end_hours
+    busy = np.fmax(busy, off_pressor)
+    t = _grid_snap(first_h, np.fmax(planned, busy + stable))
+    died = enc.table["discharge_disposition"] == EXPIRED
+    move = np.flatnonzero(~np.isnan(in_icu_from) & ~died & (to != "") & (t < los - 1.0))
+    return Interventions(move.astype(np.int64), t[move], t[move],
+                         np.full(move.size, TRANSFER, dtype=object), to[move].astype(object))
+
+
+def _icu_devices(cfg: Config) -> set[str]:
+    """Devices past the simple ones (high flow, NIV, ventilation): the ICU's level of support."""
+    return {"high_flow_nasal_cannula", "niv", "mechanical_ventilation"} & set(cfg.interventions["oxygen"]["devices"])
+
+
+def care_units_at(units: list[str], enc: Encounters, transfers: Interventions | None,
+                  owner: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Index into `units` of the unit each row's encounter is in at `hours` (the admitting unit
+    until a transfer)."""
+    index = {u: i for i, u in enumerate(units)}
+    unit = np.array([index[u] for u in enc.table["care_unit"].tolist()], dtype=np.int64)[owner]
+    if transfers is None or not len(transfers):
+        return unit
+    order = np.lexsort((transfers.hours, transfers.enc))
+    t_enc, t_hours = transfers.enc[order], transfers.hours[order]
+    t_dest = np.array([index[u] for u in transfers.detail[order].tolist()], dtype=np.int64)
+    counts = np.bincount(t_enc, minlength=len(enc))
+    slot = np.arange(t_enc.size) - (np.cumsum(counts) - counts)[t_enc]
+    for k in range(int(counts.max())):
+        at = np.full(len(enc), np.inf)
+        dest = np.zeros(len(enc), dtype=np.int64)
+        sel = slot == k
+        at[t_enc[sel]], dest[t_enc[sel]] = t_hours[sel], t_dest[sel]
+        moved = hours > at[owner]
+        unit = np.where(moved, dest[owner], unit)
+    return unit
+
+
+# ---------------------------------------------------------------- the sixth table
+
+def interventions_table(date: dt.date, enc: Encounters, events: Interventions, first_id: int = 1) -> dict:
+    """interventions.csv rows for `events` (see schemas/interventions.schema.json)."""
+    e = events.enc
+    return {
+        "intervention_id": row_ids("INT", date, first_id, len(events), 7),
+        "encounter_id": enc.table["encounter_id"][e],
+        "patient_id": enc.table["patient_id"][e],
+        "start_time": enc.admit[e] + np.round(events.hours * HOUR).astype(np.int64),
+        "end_time": enc.admit[e] + np.round(events.end_hours * HOUR).astype(np.int64),
+        "kind": events.kind.astype(object),
+        "detail": events.detail.astype(object),
+    }

@@ -514,7 +514,7 @@ def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Inter
     encounters = {"admit": enc.admit, "outcome": enc.outcome,
                   **{k: t[k] for k in ("primary_dx_code", "discharge_disposition", "care_unit")}}
     v = {"enc": vitals.enc, "time": vitals.table["event_time"],
-         **{k: vitals.table[k] for k in VITAL_KEYS if k != "consciousness"}}
+         **{k: vitals.table[k] for k in (*VITAL_KEYS, "care_unit") if k != "consciousness"}}
     lab = {"enc": labs.enc, "test": labs.test, "value": labs.table["value"], "flag": labs.table["flag"],
            "collected": labs.table["event_time"], "resulted": labs.table["result_time"]}
     treat = {"enc": interventions.enc, "kind": interventions.kind,

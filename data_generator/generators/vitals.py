@@ -1,10 +1,12 @@
 """Step 4: charted vital signs, derived from each encounter's physiology.
 
-Charting times follow the care unit's cadence, moving to the escalated cadence while the
-patient is sick enough; values are baseline + state effects + day/night rhythm +
-autocorrelated noise (DBP correlated with SBP), then coupled (fever raises heart and
-breathing rate, MAP from SBP and DBP, oxygen titrated to the SpO2 target), kept inside their
-bounds smoothly (no clamp) and rounded as charted.
+Charting times follow the cadence of the unit the patient is in at that hour (the admitting
+unit until a transfer), moving to the escalated cadence while the patient is sick enough;
+values are baseline + state effects + day/night rhythm + autocorrelated noise (DBP correlated
+with SBP), then coupled (fever raises heart and breathing rate, MAP from SBP and DBP, oxygen
+titrated to the SpO2 target up the scenario's device ladder), kept inside their bounds
+smoothly (no clamp) and rounded as charted.
+Treatments given (interventions.py) add their effects from the hour they start.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import numpy as np
 from data_generator import news2
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
+from data_generator.generators.interventions import (
+    Interventions,
+    care_units_at,
+    oxygen_ladders,
+    oxygen_levels,
+    vital_effects,
+)
 from data_generator.generators.physiology import Physiology, effect, soft_bound, soft_floor, variant_at
 from data_generator.generators.timeline import ar1_noise, expand, row_ids
 from data_generator.timeutil import HOUR, local_hour
@@ -25,10 +34,26 @@ LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score
 
 
 @dataclass(frozen=True)
+class Grid:
+    """Every hour a set could be charted, with the untreated latent values there (before
+    coupling and clipping); the charting draws continue from `rng_state`."""
+
+    owner: np.ndarray
+    pos: np.ndarray
+    hours: np.ndarray
+    epoch: np.ndarray
+    raw: np.ndarray          # (rows, LATENT)
+    base_temp: np.ndarray    # per encounter
+    noise_spo2: np.ndarray
+    rng_state: dict
+
+
+@dataclass(frozen=True)
 class Vitals:
     table: dict[str, np.ndarray]
     enc: np.ndarray      # encounter row of each vitals set
     hours: np.ndarray    # hours since admission
+    grid: Grid | None = None  # what the sets were charted from (reused by the treated chart)
 
 
 def charting_grid(cfg: Config, enc: Encounters, phys: Physiology,
@@ -41,14 +66,15 @@ def charting_grid(cfg: Config, enc: Encounters, phys: Physiology,
     return owner, pos, first_h[owner] + pos
 
 
-def charted(cfg: Config, enc: Encounters, owner: np.ndarray, pos: np.ndarray,
-            news2_score: np.ndarray) -> np.ndarray:
-    """Which grid hours are charted: the unit's cadence, hourly-ish while NEWS2 is high (F3)."""
+def charted(cfg: Config, unit: np.ndarray, pos: np.ndarray, news2_score: np.ndarray) -> np.ndarray:
+    """Which grid hours are charted: the cadence of the unit the patient is in at that hour
+    (`unit`: index into the sorted care_units), hourly-ish while NEWS2 is high (F1, F3)."""
     units = cfg.generator["care_units"]
-    every = np.array([units[u]["vitals_every_hours"] for u in enc.table["care_unit"]])
-    escalated = np.array([units[u]["escalated_every_hours"] for u in enc.table["care_unit"]])
+    names = sorted(units)
+    every = np.array([units[u]["vitals_every_hours"] for u in names])[unit]
+    escalated = np.array([units[u]["escalated_every_hours"] for u in names])[unit]
     sick = news2_score >= cfg.generator["charting"]["escalate_at_news2"]
-    return (pos % every[owner] == 0) | (sick & (pos % escalated[owner] == 0))
+    return (pos % every == 0) | (sick & (pos % escalated == 0))
 
 
 def _params(cfg: Config, scenario: str, name: str) -> dict:
@@ -57,7 +83,16 @@ def _params(cfg: Config, scenario: str, name: str) -> dict:
 
 
 def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
-                    rng: np.random.Generator, first_id: int = 1) -> Vitals:
+                    rng: np.random.Generator, first_id: int = 1,
+                    transfers: Interventions | None = None, grid: Grid | None = None) -> Vitals:
+    """The charted sets; `transfers` (kind "transfer", detail = destination) move the unit.
+    Given the `grid` of an earlier chart of the same encounters, only the treatments in
+    `phys` and the transfers are added to it."""
+    grid = grid or latent_grid(cfg, enc, phys, rng)
+    return _charted_sets(cfg, date, enc, phys, grid, first_id, transfers)
+
+
+def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.Generator) -> Grid:
     owner, pos, hours = charting_grid(cfg, enc, phys, rng)
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
@@ -84,6 +119,16 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
             raw[rows, j] *= p["noise"]
             raw[rows, j] += per_enc[owner[rows]] + rhythm + _pull(cfg, scenario, name, p, phys,
                                                                   owner[rows], hours[rows])
+    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
+
+
+def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
+                  first_id: int, transfers: Interventions | None) -> Vitals:
+    owner, pos, hours, epoch, base_temp = grid.owner, grid.pos, grid.hours, grid.epoch, grid.base_temp
+    cat = cfg.vitals
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = grid.rng_state
+    raw = grid.raw + vital_effects(cfg, phys, owner, hours, LATENT)  # treatments: zero before they start
     v = dict(zip(LATENT, raw.T, strict=True))
     couple = cat["coupling"]
     fever = v["temp_c"] - base_temp[owner]
@@ -94,44 +139,49 @@ def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiolog
         v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
     pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
     v["dbp"] = v["sbp"] - pulse
-    spo2_trend = v["spo2"] - noise_spo2
-    table = _chart(cfg, enc, owner, epoch, v, spo2_trend, rng)
+    spo2_trend = v["spo2"] - grid.noise_spo2
+    unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
+    table = _chart(cfg, enc, owner, epoch, v, spo2_trend, unit)
     unable = np.isin(table["consciousness"], cat["consciousness"]["pain_not_charted"])
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
-    keep = charted(cfg, enc, owner, pos, news2.score(table, cat["news2"], scale2))
-    table = {k: v[keep] for k, v in table.items()}
-    owner, pos, hours = owner[keep], pos[keep], hours[keep]
+    keep = charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
+    # jitter and missed items are drawn for every grid hour, so a set charted in both the
+    # untreated and the treated chart (interventions.py) is charted the same in both
     jitter = rng.uniform(-1, 1, owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
+    _drop_missing(cfg, table, rng)
+    table = {k: v[keep] for k, v in table.items()}
+    owner, pos, hours, jitter = owner[keep], pos[keep], hours[keep], jitter[keep]
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
-    _drop_missing(cfg, table, rng)
     n = owner.size
     table["vital_id"] = row_ids("VIT", date, first_id, n, 7)
-    return Vitals(table, owner, hours)
+    return Vitals(table, owner, hours, grid)
 
 
-def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, spo2_air: np.ndarray,
-            spo2_trend: np.ndarray, rng: np.random.Generator):
-    """Oxygen as titrated by staff: started when the underlying SpO2 on air (its trend, not one
-    noisy reading) falls below the scenario's target, at the FiO2 that restores the target."""
+def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, v: dict[str, np.ndarray],
+            spo2_trend: np.ndarray):
+    """Oxygen as titrated by staff on the hourly grid: started when the underlying SpO2 on air
+    (its trend, not one noisy reading) falls below the scenario's target, on the rung of the
+    scenario's device ladder that delivers the FiO2 restoring the target (or a higher rung for
+    work of breathing), weaned only after the need has fallen for a while (interventions.py).
+    FiO2 stays within the device's range and SpO2 follows the FiO2 given."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
                        for s in enc.scenario], dtype=float)[owner]
     gain = ox["spo2_gain_per_fio2"]
     needed = 0.21 + (target.mean(axis=1) - spo2_trend) / gain
-    on_o2 = spo2_trend < target[:, 0]
-    device = np.full(owner.size, "room_air", dtype=object)
-    fio2 = np.full(owner.size, 0.21)
-    remaining = on_o2.copy()
-    for i, d in enumerate(ox["devices"]):
-        last = i == len(ox["devices"]) - 1
-        pick = remaining & ((needed <= d["max_fio2"]) | last)
-        step = d["step"]
-        fio2[pick] = np.clip(np.ceil(needed[pick] / step - 1e-9) * step, d["min_fio2"], d["max_fio2"])
-        device[pick] = d["name"]
-        remaining &= ~pick
-    spo2 = np.where(on_o2, spo2_air + gain * (fio2 - 0.21), spo2_air)
+    ladder = oxygen_ladders(cfg, enc, owner)
+    level = oxygen_levels(cfg, ladder, owner, needed, spo2_trend < target[:, 0], v["resp_rate"],
+                          v["mentation"])
+    rung = np.maximum(level - 1, 0)[:, None]
+    pick = {k: np.take_along_axis(ladder[k], rung, axis=1)[:, 0] for k in ("min_fio2", "max_fio2", "step")}
+    pick["name"] = ladder["name"][ladder["code"], rung[:, 0]]
+    on = level > 0
+    fio2 = np.where(on, np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"],
+                                pick["min_fio2"], pick["max_fio2"]), 0.21)
+    device = np.where(on, pick["name"], "room_air").astype(object)
+    spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
 
 
@@ -166,8 +216,8 @@ def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Gene
 
 
 def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray,
-           v: dict[str, np.ndarray], spo2_trend: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    device, fio2, spo2 = _oxygen(cfg, enc, owner, v["spo2"], spo2_trend, rng)
+           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray) -> dict[str, np.ndarray]:
+    device, fio2, spo2 = _oxygen(cfg, enc, owner, v, spo2_trend)
     levels = np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object)
     avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
                                   side="right")]
@@ -187,5 +237,6 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray,
         "o2_device": device,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
+        "care_unit": np.array(sorted(cfg.generator["care_units"]), dtype=object)[unit],
     }
     return table

@@ -1,0 +1,158 @@
+"""Treatments that follow resulted labs: red cells after a haemoglobin below the scenario's
+threshold (each unit raising every later haemoglobin by the catalogue's effect), and courses
+started and stopped by resulted draws (insulin, furosemide, potassium) or by a collection
+(antibiotics after blood cultures). They run after the labs step on its arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from data_generator.config import Config
+from data_generator.generators.encounters import Encounters
+from data_generator.generators.interventions import (
+    Interventions,
+    first_hours,
+    rule_array,
+    rules,
+    uniform_rows,
+    with_ramps,
+)
+from data_generator.generators.physiology import Physiology
+from data_generator.generators.timeline import condition_mask
+
+
+def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarray, test: np.ndarray,
+              collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
+              rng: np.random.Generator) -> tuple[Physiology, Interventions, np.ndarray]:
+    """Red cells after each resulted haemoglobin below the scenario's threshold (A3): enough
+    units to reach `target_hb`, one after another; every later draw of the tests the catalogue
+    names rises by its effect per unit. Returns the physiology with `red_cells`, the units given
+    and the new lab values (rows sorted by encounter, then collection)."""
+    spec = cfg.interventions["treatments"]["red_cells"]
+    value = value.astype(float).copy()
+    threshold = rule_array(cfg, enc, "transfusion", "hb_below").astype(float)
+    if np.isnan(threshold).all():
+        return phys, Interventions.none(), value
+    target = rule_array(cfg, enc, "transfusion", "target_hb").astype(float)
+    max_units = rule_array(cfg, enc, "transfusion", "max_units", 0).astype(int)
+    episodes = rule_array(cfg, enc, "transfusion", "max_episodes", 0).astype(int)
+    delays = rule_array(cfg, enc, "transfusion", "delay_hours", None)
+    rise = spec["labs"]
+    hb = np.flatnonzero(test == "hemoglobin")
+    affected = np.flatnonzero(np.isin(test, list(rise)))
+    n, los = len(enc), phys.los_hours
+    done_until = np.full(n, -np.inf)
+    units: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for episode in range(int(episodes.max())):
+        e = lab_enc[hb]
+        low = (value[hb] < threshold[e]) & (collect_h[hb] > done_until[e]) & (episode < episodes[e])
+        t_trigger = first_hours(e, result_h[hb], low, n)
+        hb_at = np.full(n, np.nan)
+        pick = np.flatnonzero(low)
+        if pick.size:
+            owners, first = np.unique(e[pick], return_index=True)
+            hb_at[owners] = value[hb][pick[first]]
+        start = t_trigger + uniform_rows(rng, delays)
+        go = np.flatnonzero(~np.isnan(start) & (start < los))
+        if go.size == 0:
+            break
+        count = np.clip(np.ceil((target[go] - hb_at[go]) / rise["hemoglobin"] - 1e-9), 1, max_units[go])
+        t = start[go]
+        for u in range(int(count.max())):
+            dur = rng.uniform(*spec["duration_hours"], go.size)
+            now = (u < count) & (t < los[go])
+            end = np.minimum(t + dur, los[go])
+            units.append((go[now], t[now], end[now]))
+            _apply_unit(value, lab_enc, collect_h, affected, test, rise, go[now], t[now], end[now], n)
+            _as_charted(cfg, value, test, affected)
+            t = np.where(now, end, t)
+        done_until[go] = t
+    if not units:
+        return phys, Interventions.none(), value
+    u_enc, u_start, u_end = (np.concatenate([u[i] for u in units]) for i in range(3))
+    treated = with_ramps(phys, "red_cells", u_enc, u_start, u_end, np.ones(u_enc.size))
+    events = Interventions(u_enc.astype(np.int64), u_start, u_end, np.full(u_enc.size, "red_cells", dtype=object),
+                           np.full(u_enc.size, spec["detail"], dtype=object))
+    return treated, Interventions.join([events]), value
+
+
+def _as_charted(cfg: Config, value: np.ndarray, test: np.ndarray, affected: np.ndarray) -> None:
+    """Clip and round the affected tests as the labs step reports them."""
+    cat = cfg.labs["tests"]
+    for name in np.unique(test[affected]).tolist():
+        rows = affected[test[affected] == name]
+        value[rows] = np.round(np.clip(value[rows], *cat[name]["clip"]), cat[name]["decimals"])
+
+
+def _apply_unit(value, lab_enc, collect_h, affected, test, rise, enc_rows, t0, t1, n) -> None:
+    """Raise every later draw of the affected tests by one unit's effect (ramped over the unit)."""
+    at0, at1 = np.full(n, np.inf), np.full(n, np.inf)
+    at0[enc_rows], at1[enc_rows] = t0, t1
+    rows = affected[np.isfinite(at0[lab_enc[affected]])]
+    e = lab_enc[rows]
+    frac = np.clip((collect_h[rows] - at0[e]) / np.maximum(at1[e] - at0[e], 1e-9), 0.0, 1.0)
+    value[rows] += frac * np.array([rise[t] for t in test[rows].tolist()])
+
+
+def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray, ref_high: np.ndarray,
+           flag: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Flags of `rows` recomputed after their values changed (same rule as the labs step)."""
+    flag = flag.copy()
+    cat = cfg.labs["tests"]
+    v = value[rows]
+    crit = np.array([[np.nan if c is None else c for c in cat[t].get("critical", [None, None])]
+                     for t in test[rows].tolist()], dtype=float).reshape(-1, 2)
+    new = np.full(rows.size, "N", dtype=object)
+    new[v < ref_low[rows]] = "L"
+    new[v > ref_high[rows]] = "H"
+    new[v < crit[:, 0]] = "LL"
+    new[v > crit[:, 1]] = "HH"
+    flag[rows] = new
+    return flag
+
+
+
+def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, test: np.ndarray,
+                 panel: np.ndarray, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
+                 rng: np.random.Generator) -> Interventions:
+    """Infusions (insulin, furosemide, potassium) started by the first resulted draw meeting
+    `start_when` and stopped by the first later one meeting `stop_when` (or the end of the
+    stay); antibiotics after the first collection of `after_panel` (cultures before
+    antibiotics, S4). Rows sorted by encounter, then collection."""
+    treat = cfg.interventions["treatments"]
+    n, parts = len(enc), []
+    draws, first = np.unique(np.stack([lab_enc, np.round(collect_h * 3600).astype(np.int64)]), axis=1,
+                             return_inverse=True)
+    d_enc, d_collect = draws[0], draws[1] / 3600.0
+    d_result = np.full(draws.shape[1], -np.inf)
+    np.maximum.at(d_result, first, result_h)
+    for scenario in np.unique(enc.scenario).tolist():
+        spec = rules(cfg, scenario)
+        mine = enc.scenario == scenario
+        for rule in spec.get("infusions", []):
+            names = {t["lab"] for key in ("start_when", "stop_when") for t in next(iter(rule[key].values()))}
+            cols = {name: np.full(d_enc.size, np.nan) for name in names}
+            for name in names:
+                rows = np.flatnonzero(test == name)
+                cols[name][first[rows]] = value[rows]
+            ok = mine[d_enc]
+            start = first_hours(d_enc, d_result, ok & condition_mask(rule["start_when"], cols), n)
+            start = start + rng.uniform(*rule["delay_hours"], n)
+            after = np.nan_to_num(start, nan=np.inf)[d_enc]
+            stop = first_hours(d_enc, d_result, ok & (d_collect > after) & condition_mask(rule["stop_when"], cols), n)
+            stop = np.minimum(np.where(np.isnan(stop), los, stop + rng.uniform(*rule["delay_hours"], n)), los)
+            go = np.flatnonzero(start < los)
+            parts.append(Interventions(go.astype(np.int64), start[go], np.maximum(stop[go], start[go]),
+                                       np.full(go.size, rule["kind"], dtype=object),
+                                       np.full(go.size, treat[rule["kind"]]["detail"], dtype=object)))
+        if "antibiotics" in spec:
+            rule = spec["antibiotics"]
+            drawn = first_hours(lab_enc, collect_h, (panel == rule["after_panel"]) & mine[lab_enc], n)
+            start = drawn + rng.uniform(*rule["delay_hours"], n)
+            stop = np.minimum(start + rng.uniform(*rule["course_hours"], n), los)
+            go = np.flatnonzero(start < los)
+            parts.append(Interventions(go.astype(np.int64), start[go], stop[go],
+                                       np.full(go.size, "antibiotics", dtype=object),
+                                       np.full(go.size, treat["antibiotics"]["detail"], dtype=object)))
+    return Interventions.join(parts)
