@@ -14,6 +14,7 @@ from jinja2 import TemplateSyntaxError, meta
 from data_generator.claims import names_used
 from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
+from data_generator.generators.interventions import TRANSFER
 from data_generator.generators.notes import NOTE_CONTEXT, environment, phrase_keys
 
 TOLERANCE = 1e-6
@@ -21,12 +22,9 @@ NOTE_VARIABLES = set(NOTE_CONTEXT)
 # Conditions may name any numeric column of the vitals contract.
 TRIGGER_VITALS = {col for col, prop in load_contract("vitals")["properties"].items()
                   if column_type(prop) in ("integer", "number")}
-TRANSFER_KIND = "transfer"  # the kind the interventions step records for a move between units
-
-
 def intervention_kinds(catalogue: dict) -> set[str]:
     """Treatment kinds a claim may name: the catalogue's treatments, its oxygen devices, transfers."""
-    return set(catalogue["treatments"]) | set(catalogue["oxygen"]["devices"]) | {TRANSFER_KIND}
+    return set(catalogue["treatments"]) | set(catalogue["oxygen"]["devices"]) | {TRANSFER}
 
 
 def _sums_to_one(values: dict, where: str) -> None:

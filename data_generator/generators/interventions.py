@@ -25,13 +25,12 @@ import numpy as np
 
 from data_generator import news2
 from data_generator.config import Config
-from data_generator.crosscheck import TRANSFER_KIND
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
 from data_generator.generators.timeline import row_ids
 from data_generator.timeutil import HOUR
 
-TRANSFER = TRANSFER_KIND
+TRANSFER = "transfer"  # the kind recorded for a move between units
 EXPIRED = "expired"
 
 
