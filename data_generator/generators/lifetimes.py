@@ -108,7 +108,6 @@ def _fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray, has: np
     """Relative propensity per scenario: scenario age/sex density over the registry's, times the
     condition gate; averaged over the registry each scenario's is about 1, so the mix holds."""
     reg = cfg.generator["registry"]["age"]
-    age = np.clip(age, reg["min"], reg["max"])  # birthdays within the registration year stay in range
     out = np.empty((len(age), len(cat.names)))
     male_share = cfg.generator["registry"]["male_share"]
     for i, name in enumerate(cat.names):
