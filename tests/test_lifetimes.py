@@ -57,7 +57,7 @@ def test_no_patient_is_in_two_beds_or_admitted_after_death(backfilled):
 
 
 def test_readmission_rates_follow_the_index_scenario(backfilled):
-    """30-day readmission of live discharges is 8-20% overall, higher after heart failure, lower after hip replacement."""
+    """30-day readmission of live discharges is 8-20% overall, higher after heart failure, lower after hip."""
     frame, _ = backfilled
     nxt = _next_admit(frame)
     cutoff = frame["discharge_time"].max() - pd.Timedelta(days=30)

@@ -276,7 +276,7 @@ def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> L
     eligible = (~cat.gated[None, :]) | (pats.has.astype(float) @ cat.gate.T > 0)
     parts, offset = [], 0
     rows, i = np.flatnonzero(day <= last), 0
-    expired, (gap_med, gap_sig) = cat.expired(), cat.gap_days
+    expired = cat.expired()
     while rows.size:
         u, z, g = draws.round(i, rows)
         st = draw_stays(cfg, cal, pats, rows, day[rows], forced[rows], sides[rows], last_once[rows], u, z[0])
@@ -286,35 +286,47 @@ def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> L
         parts.append(Stays(*(getattr(kept, f) for f in Stays.__dataclass_fields__ if f != "prev"), prev[k]))
         prev[k] = offset + np.arange(k.size)
         offset += k.size
-        if cat.once >= 0:
-            hip = kept.scen == cat.once
-            bits = cat.dx_side[cat.once, kept.dx[hip]]
-            done = sides[k[hip]]
-            coin = np.where(u[U_SIDE][ok][hip] < 0.5, 1, 2)
-            bits = np.where(bits == 3, np.where(done == 0, coin, 3 & ~done), bits)
-            sides[k[hip]] = done | bits
-            last_once[k[hip]] = kept.day[hip]
+        _mark_once(cat, kept, u[U_SIDE][ok], sides, last_once)
         alive[k[kept.dispo == expired]] = False
-        # where each patient comes back
-        end = np.searchsorted(cal.midnight, st.discharge, side="right") - 1
-        s = np.maximum(st.scen, 0)
-        reason = pick_weighted(cat.reason_w[s] * eligible[rows], u[U_REASON])
-        readmit = ok & (u[U_READMIT] < cat.readmit_p[s]) & (reason >= 0)
-        gap = np.clip(np.round(gap_med * np.exp(gap_sig * z[1])), 1, cat.within_days).astype(np.int64)
-        gap = np.where(gap_med * np.exp(gap_sig * z[1]) <= cat.within_days, gap,
-                       1 + np.floor(u[U_GAP] * cat.within_days).astype(np.int64))  # no pile-up at the limit
-        if i == 0:  # the first return after registration: the stationary (length-biased) residual wait
-            g = u[U_FIRST] * (g * cat.spacing_shape - np.log1p(-u[U_EXP])) / cat.spacing_shape
-        start = np.minimum(np.where(ok, end, day[rows]) + cat.return_min_days, len(cal.clock) - 1)
-        target = cal.clock[start] + g / np.maximum(pats.rate[rows], 1e-9)
-        later = np.searchsorted(cal.clock, target, side="right") - 1
-        later = np.where(later >= len(cal.clock) - 1, last + 1, later)  # beyond the horizon
-        day[rows] = np.where(readmit, end + gap, np.maximum(later, start))
-        forced[rows] = np.where(readmit, reason, -1)
+        day[rows], forced[rows] = _comeback(cat, cal, pats.rate[rows], eligible[rows], st, day[rows], u, z[1],
+                                            g, i == 0, last)
         rows = rows[alive[rows] & (day[rows] <= last)]
         i += 1
     stays = _concat(parts, n)
     return Lives(stays, pats, cal, sides, last_once, prev, alive)
+
+
+def _mark_once(cat: Catalogue, kept: Stays, coin_u: np.ndarray, sides: np.ndarray, last_once: np.ndarray) -> None:
+    """Record the side of each once-per-side procedure (a bilateral code takes the side not yet done)."""
+    if cat.once < 0:
+        return
+    hip = kept.scen == cat.once
+    k = kept.patient[hip]
+    bits = cat.dx_side[cat.once, kept.dx[hip]]
+    done = sides[k]
+    coin = np.where(coin_u[hip] < 0.5, 1, 2)
+    sides[k] = done | np.where(bits == 3, np.where(done == 0, coin, 3 & ~done), bits)
+    last_once[k] = kept.day[hip]
+
+
+def _comeback(cat: Catalogue, cal: Calendar, rate: np.ndarray, eligible: np.ndarray, st: Stays, day: np.ndarray,
+              u: np.ndarray, z_gap: np.ndarray, g: np.ndarray, first: bool, last: int):
+    """Each patient's next admission day and its forced scenario (-1 unless a readmission)."""
+    ok = st.scen >= 0
+    end = np.searchsorted(cal.midnight, st.discharge, side="right") - 1
+    s = np.maximum(st.scen, 0)
+    reason = pick_weighted(cat.reason_w[s] * eligible, u[U_REASON])
+    readmit = ok & (u[U_READMIT] < cat.readmit_p[s]) & (reason >= 0)
+    gap_med, gap_sig = cat.gap_days
+    wanted = gap_med * np.exp(gap_sig * z_gap)
+    gap = np.where(wanted <= cat.within_days, np.clip(np.round(wanted), 1, cat.within_days),
+                   1 + np.floor(u[U_GAP] * cat.within_days)).astype(np.int64)  # no pile-up at the limit
+    if first:  # the first return after registration: the stationary (length-biased) residual wait
+        g = u[U_FIRST] * (g * cat.spacing_shape - np.log1p(-u[U_EXP])) / cat.spacing_shape
+    start = np.minimum(np.where(ok, end, day) + cat.return_min_days, len(cal.clock) - 1)
+    later = np.searchsorted(cal.clock, cal.clock[start] + g / np.maximum(rate, 1e-9), side="right") - 1
+    later = np.where(later >= len(cal.clock) - 1, last + 1, later)  # beyond the horizon
+    return np.where(readmit, end + gap, np.maximum(later, start)), np.where(readmit, reason, -1)
 
 
 def _concat(parts: list[Stays], n: int) -> Stays:
