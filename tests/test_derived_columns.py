@@ -161,12 +161,14 @@ def _quotes(notes: pd.DataFrame, cfg, note_type: str, variable: str) -> pd.DataF
 
 
 def test_progress_notes_quote_the_hospital_day(tables, cfg):
-    """A progress note's day number is 1 + whole days since admission at its note_time."""
+    """A progress note's day number is 1 + local calendar days from the admission date to its note_time."""
     enc = tables["encounters"].set_index("encounter_id")
     notes = _quotes(tables["notes"], cfg, "progress", "note_day")
     assert len(notes) > 20
-    hours = (notes.note_time_utc - notes.encounter_id.map(enc.admit_time_utc)).dt.total_seconds() / 3600
-    assert (notes.quoted == hours // 24 + 1).all()
+    local = notes.note_time_utc.dt.tz_convert(str(cfg.tz)).dt.date
+    admitted = notes.encounter_id.map(enc.admit_time_utc).dt.tz_convert(str(cfg.tz)).dt.date
+    days = np.array([(a - b).days for a, b in zip(local, admitted, strict=True)])
+    assert (notes.quoted.to_numpy() == days + 1).all()
     assert notes.quoted.max() >= 2
 
 

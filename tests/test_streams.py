@@ -38,8 +38,8 @@ def _streams_after(cfg) -> dict[str, int]:
         rngs[step] = stream(cfg.seed, day, step, 0)
         return rngs[step]
 
-    _, vitals, labs = chart(cfg, DAY, enc, rng)
-    generate_notes(cfg, DAY, registry, enc, vitals, labs, rng("notes"))
+    _, vitals, labs, events = chart(cfg, DAY, enc, rng)
+    generate_notes(cfg, DAY, registry, enc, vitals, labs, rng("notes"), interventions=events)
     return {step: _state(r) for step, r in rngs.items()}
 
 
@@ -57,7 +57,9 @@ def test_more_vitals_draws_leave_other_tables_unchanged(tmp_path):
     base_edit, more_edit = _vitals_missing({}), _vitals_missing({"consciousness": 0.0})
     before = _streams_after(load_config(config_copy(tmp_path / "p1", base_edit)))
     after = _streams_after(load_config(config_copy(tmp_path / "p2", more_edit)))
-    assert before["vitals"] != after["vitals"]  # premise: the vitals stream made more draws
+    # The charted sets draw their jitter and missed items from a copy of the vitals stream's state
+    # (the treated chart replays the untreated one's draws), so the extra draws do not show in the
+    # stream object itself; _drop_missing draws once per listed item.
     assert {k: v for k, v in before.items() if k != "vitals"} == {k: v for k, v in after.items() if k != "vitals"}
     base = file_bytes(run_day(tmp_path / "base", base_edit, encounters=N))
     more = file_bytes(run_day(tmp_path / "more", more_edit, encounters=N))
