@@ -11,8 +11,8 @@ import numpy as np
 import yaml
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import chart
-from data_generator.generators.encounters import generate_encounters
+from data_generator.generate_daily_batch import chart, iter_day
+from data_generator.generators.encounters import day_encounters, generate_encounters
 from data_generator.generators.notes import generate_notes
 from data_generator.generators.registry import derive_registry
 from data_generator.rng import stream
@@ -114,3 +114,16 @@ def test_more_lab_draws_leave_vitals_and_encounters_unchanged(tmp_path):
 def _only_observation(g):
     g["scenarios"]["weights"] = {k: (1.0 if k == "observation" else 0.0) for k in g["scenarios"]["weights"]}
     g["scenarios"]["weekday"], g["scenarios"]["seasonal"] = {}, {}
+
+
+def test_notes_draw_from_their_own_stream(cfg):
+    """A day's notes are what a fresh notes stream (seed, date, "notes", chunk) gives on the day's
+    chart: the notes share no draws with the vitals, labs or interventions streams."""
+    day = DAY.isoformat()
+    registry = derive_registry(cfg, DAY)
+    written = [t for name, t in iter_day(cfg, DAY, "sample", registry, N) if name == "notes"]
+    assert len(written) == 1  # one chunk
+    enc = day_encounters(cfg, DAY, "sample", registry, N)
+    _, vitals, labs, events = chart(cfg, DAY, enc, lambda step: stream(cfg.seed, day, step, 0))
+    again = generate_notes(cfg, DAY, registry, enc, vitals, labs, stream(cfg.seed, day, "notes", 0), 1, events)
+    assert again["text"].tolist() == written[0]["text"].tolist()
