@@ -119,7 +119,7 @@ def test_each_unit_raises_haemoglobin_about_one_g_dl(files):
         if len(after):
             rises.append((after.iloc[0] - before.iloc[-1]) / ep.units)
     assert len(rises) >= 15
-    assert 0.7 <= np.median(rises) <= 1.3
+    assert 0.7 <= np.round(np.median(rises), 6) <= 1.3  # values carry one decimal
     assert np.mean(np.array(rises) > 0) >= 0.85
 
 

@@ -131,6 +131,24 @@ def test_override_adds_only_patients_who_are_free(cfg):
     assert len(small) == 5 and set(small.patient_index.tolist()) <= set(own.patient_index.tolist())
 
 
+def test_override_day_keeps_the_scenario_mix(cfg):
+    """A large --encounters day has the configured mix (weights x weekday x season), not the mix of
+    the patients who come back most often (condition-gated scenarios such as COPD included)."""
+    registry = derive_registry(cfg, END)
+    big = day_encounters(cfg, END, "sample", registry, 3000)
+    mix = cfg.generator["scenarios"]
+    weights = {}
+    for name, w in mix["weights"].items():
+        w *= mix.get("weekday", {}).get(name, [1.0] * 7)[END.weekday()]
+        season = mix.get("seasonal", {}).get(name)
+        if season:
+            w *= 1 + season["amplitude"] * np.cos(2 * np.pi * (END.month - season["peak_month"]) / 12)
+        weights[name] = w
+    total = sum(weights.values())
+    for name in ("copd_exacerbation", "heart_failure", "observation", "sepsis", "pneumonia"):
+        assert np.mean(big.scenario == name) == pytest.approx(weights[name] / total, abs=0.03), name
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and ".locks" not in p.parts}

@@ -176,11 +176,13 @@ def test_vitals_noise_is_autocorrelated(chart):
 
 
 def test_fever_raises_heart_rate(chart):
-    """Coupling: across febrile and afebrile sets, HR rises about 7-10 bpm per degree C."""
+    """Coupling: across febrile and afebrile sets, HR rises with temperature (K1: ~7 bpm per degree C
+    in ED cohorts; hypothermic septic patients, tachycardic while cold, flatten the across-patient
+    slope; the within-stay slope of 8-10 is checked in test_physiology)."""
     v = chart["vitals"].dropna(subset=["heart_rate", "temp_c"])
     v = v[v.scenario.isin(["pneumonia", "sepsis"])]
     slope = np.polyfit(v.temp_c, v.heart_rate, 1)[0]
-    assert 6 < slope < 25
+    assert 5 < slope < 25
 
 
 def test_map_spo2_and_oxygen_are_consistent(chart):

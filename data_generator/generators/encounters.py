@@ -99,14 +99,33 @@ def _extra(cfg: Config, lives: Lives, d: int, n: int, rng: np.random.Generator) 
 
 def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n: int, sides: np.ndarray,
                   last_once: np.ndarray, rng: np.random.Generator) -> Stays:
-    """Choose up to `n` of `free` (each at most once, by propensity on day `d`) and admit them."""
-    like = pats.rate[free] * (pats.fit[free] @ cal.weights[d])
-    key = np.where(like > 0, np.log(np.maximum(like, 1e-300)) + rng.gumbel(size=free.size), -np.inf)
-    order = np.argsort(-key, kind="stable")[: min(n, int(np.sum(like > 0)))]
-    chosen = np.sort(free[order])
+    """Admit up to `n` of `free`, each at most once: the stays' scenarios follow the day's mix, and
+    each scenario's stays go to the patients most likely to come with it (propensity times return
+    rate, with Gumbel noise),
+    so an override day keeps `scenarios.weights` however many patients it takes."""
+    cat = catalogue(cfg)
+    w = cal.weights[d]
+    scen = rng.choice(w.size, size=n, p=w / w.sum()) if n > 0 and w.sum() > 0 else np.zeros(0, np.int64)
+    fit = pats.fit[free].copy()
+    if cat.once >= 0:  # an elective joint once per side, the second side months later
+        fit[:, cat.once] *= (sides[free] != 3) & ((sides[free] == 0) | (d - last_once[free] >= cat.once_min_days))
+    like = fit * pats.rate[free, None]  # within a scenario, patients who come back often come first
+    key = np.where(like > 0, np.log(np.maximum(like, 1e-300)) + rng.gumbel(size=fit.shape), -np.inf)
+    taken = np.zeros(free.size, dtype=bool)
+    picked, forced = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for s in np.unique(scen).tolist():
+        cand = np.where(taken, -np.inf, key[:, s])
+        top = np.argsort(-cand, kind="stable")[: int(np.sum(scen == s))]
+        top = top[np.isfinite(cand[top])]
+        taken[top] = True
+        picked.append(top)
+        forced.append(np.full(top.size, s, dtype=np.int64))
+    idx, forced_scen = np.concatenate(picked), np.concatenate(forced)
+    order = np.argsort(free[idx], kind="stable")
+    chosen, forced_scen = free[idx][order], forced_scen[order]
     m = chosen.size
     u = rng.random((N_UNIFORM, m))
-    stays = draw_stays(cfg, cal, pats, chosen, np.full(m, d), np.full(m, -1), sides[chosen], last_once[chosen],
+    stays = draw_stays(cfg, cal, pats, chosen, np.full(m, d), forced_scen, sides[chosen], last_once[chosen],
                        u, rng.standard_normal(m))
     return stays.take(np.flatnonzero(stays.scen >= 0))
 

@@ -304,7 +304,9 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
             cols["value"].append(vals[name])
     flat = {k: (np.concatenate(v) if v else np.array([])) for k, v in cols.items()}
     e = flat["enc"].astype(np.int64)
-    collect = enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64)
+    # a draw in the stay's last minute is collected a minute before discharge, so that its result
+    # (at least a minute later) still falls within the stay
+    collect = np.minimum(enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64), enc.discharge[e] - 60)
     result = enc.admit[e] + np.round(flat["result_h"] * HOUR).astype(np.int64)
     result = np.maximum(result, collect + 60)
     test_order = {name: i for i, name in enumerate(cat)}
