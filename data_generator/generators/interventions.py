@@ -275,9 +275,10 @@ def plan(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray, hour
 
 def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, mean_map: np.ndarray,
            los: np.ndarray, rng: np.random.Generator) -> tuple[Interventions, Interventions]:
-    """A fluid bolus after the first charted MAP below the threshold; norepinephrine after a low
-    MAP charted at least `vasopressor_after_fluids_hours` after the bolus, until the untreated MAP
-    is at `wean_map_at_least` on two sets in a row (or the end of the stay)."""
+    """A fluid bolus after the first charted MAP below the threshold (where the scenario gives
+    `fluids_delay_hours`); norepinephrine after a low MAP charted at least
+    `vasopressor_after_fluids_hours` after the bolus (without a bolus: after the first low MAP),
+    until the untreated MAP is at `wean_map_at_least` on two sets in a row (or the end of the stay)."""
     n = len(enc)
     threshold = rule_array(cfg, enc, "shock", "map_below").astype(float)
     if np.isnan(threshold).all():
@@ -285,10 +286,12 @@ def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, m
     treat = cfg.interventions["treatments"]
     low = mean_map < threshold[owner]
     t_low = first_hours(owner, hours, low, n)
-    fluids = t_low + uniform_rows(rng, rule_array(cfg, enc, "shock", "fluids_delay_hours", None))
+    bounds = rule_array(cfg, enc, "shock", "fluids_delay_hours", None)
+    bolus_first = np.array([b is not None for b in bounds], dtype=bool)  # none in congestion (heart failure)
+    fluids = np.where(bolus_first, t_low + uniform_rows(rng, bounds), np.nan)
     fluids_end = fluids + rng.uniform(*treat["fluid_bolus"]["duration_hours"], n)
     after = rule_array(cfg, enc, "shock", "vasopressor_after_fluids_hours", 0.0).astype(float)
-    t_low2 = first_hours(owner, hours, low & (hours >= (fluids + after)[owner]), n)
+    t_low2 = first_hours(owner, hours, low & (hours >= np.where(bolus_first, fluids + after, t_low)[owner]), n)
     start = t_low2 + uniform_rows(rng, rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None))
     wean = rule_array(cfg, enc, "shock", "wean_map_at_least").astype(float)
     good = mean_map >= wean[owner]
