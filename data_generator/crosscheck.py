@@ -257,9 +257,10 @@ def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dic
             raise ConfigError(f"{where}: {name}", "not a kind of interventions.csv",
                               hint="add it to the kind enum of schemas/interventions.schema.json")
     devices = catalogue["oxygen"]["devices"]
-    for device in catalogue["oxygen"]["default_ladder"]:
-        if device not in devices:
-            raise ConfigError(f"{where}: oxygen.default_ladder", "device not in oxygen.devices", found=device)
+    for key in ("default_ladder", "critical_care_devices"):
+        for device in catalogue["oxygen"][key]:
+            if device not in devices:
+                raise ConfigError(f"{where}: oxygen.{key}", "device not in oxygen.devices", found=device)
     for unit in catalogue["critical_care_units"]:
         if unit not in units:
             raise ConfigError(f"{where}: critical_care_units", "unknown care unit", found=unit,

@@ -364,8 +364,8 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
 
 
 def _icu_devices(cfg: Config) -> set[str]:
-    """Devices past the simple ones (high flow, NIV, ventilation): the ICU's level of support."""
-    return {"high_flow_nasal_cannula", "niv", "mechanical_ventilation"} & set(cfg.interventions["oxygen"]["devices"])
+    """Oxygen devices that keep a patient in critical care (the catalogue's list)."""
+    return set(cfg.interventions["oxygen"]["critical_care_devices"])
 
 
 def care_units_at(units: list[str], enc: Encounters, transfers: Interventions | None,
