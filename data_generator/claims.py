@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-HOUR = 3600
+from data_generator.timeutil import HOUR
+
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 O2_DEVICE = "o2_device"
 CARE_UNIT = "care_unit"
@@ -308,8 +309,8 @@ _TERMS: dict[str, Callable[[dict], Check]] = {
 
 
 def names_used(cond: dict, path: str = "when"):
-    """(key path, term kind, name) for every vital, lab, treatment, outcome and care unit a
-    condition names."""
+    """(key path, term kind, name) for every vital, lab, treatment, outcome, care unit, oxygen
+    device and disposition a condition names."""
     for key in ("all", "any", "of"):
         for i, c in enumerate(cond.get(key, ())):
             yield from names_used(c, f"{path}.{key}.{i}")
@@ -318,7 +319,7 @@ def names_used(cond: dict, path: str = "when"):
     for kind in ("vital", "lab", "intervention"):
         if kind in cond:
             yield f"{path}.{kind}", kind, cond[kind]
-    for kind in ("outcome", "care_unit"):
+    for kind in ("outcome", "care_unit", "o2_device", "disposition"):
         for i, name in enumerate(cond.get(kind, ())):
             yield f"{path}.{kind}.{i}", kind, name
 

@@ -22,6 +22,8 @@ NOTE_VARIABLES = set(NOTE_CONTEXT)
 # Conditions may name any numeric column of the vitals contract.
 TRIGGER_VITALS = {col for col, prop in load_contract("vitals")["properties"].items()
                   if column_type(prop) in ("integer", "number")}
+
+
 def intervention_kinds(catalogue: dict) -> set[str]:
     """Treatment kinds a claim may name: the catalogue's treatments, its oxygen devices, transfers."""
     return set(catalogue["treatments"]) | set(catalogue["oxygen"]["devices"]) | {TRANSFER}
@@ -110,7 +112,8 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
     choices = set(sc["notes"].get("choices", {}))
     allowed = NOTE_VARIABLES | choices
     known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": kinds,
-             "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"])}
+             "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"]),
+             "o2_device": set(notes["o2_devices"]), "disposition": set(notes["dispositions"])}
     all_types = {**notes["note_types"], **sc.get("note_types", {})}
     _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, allowed)
     phrase_keys = {k for k in sc["notes"] if k != "choices"}

@@ -248,6 +248,16 @@ def test_a_claim_naming_something_unknown_is_a_config_error(tmp_path, term, path
     assert "dka.yaml: notes.assessment." in err.value.where and err.value.where.endswith(path)
 
 
+@pytest.mark.parametrize("term", [{"o2_device": ["nasal_canula"], "stat": "latest"}, {"disposition": ["died"]}])
+def test_a_claim_naming_an_unknown_device_or_disposition_is_refused(tmp_path, term):
+    """A misspelled oxygen device or disposition in a condition fails at load, naming the phrase."""
+    def edit(d):
+        d["notes"]["assessment"].append({"text": "x", "when": {"all": [term]}})
+    with pytest.raises(ConfigError) as err:
+        load_config(_edit_dka(tmp_path, edit))
+    assert "dka.yaml: notes.assessment." in err.value.where
+
+
 def test_a_claim_with_an_unknown_key_is_rejected_by_the_schema(tmp_path):
     """A misspelt condition key is a schema error, not a silently ignored term."""
     def edit(d):

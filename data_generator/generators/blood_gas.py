@@ -49,12 +49,6 @@ def pao2_from_saturation(spo2_percent: np.ndarray, spec: dict) -> np.ndarray:
     return np.cbrt(q / 2 + root) + np.cbrt(q / 2 - root)
 
 
-def saturation(pao2: np.ndarray, spec: dict) -> np.ndarray:
-    """Severinghaus: SO2 (%) = 100 / (a / (P^3 + b P) + 1)."""
-    curve = spec["severinghaus"]
-    return 100.0 / (curve["a"] / (pao2 ** 3 + curve["b"] * pao2) + 1)
-
-
 def value_at(owner: np.ndarray, hours: np.ndarray, values: np.ndarray, rows: np.ndarray,
              at_hours: np.ndarray, default: float) -> np.ndarray:
     """A charted series interpolated to (row, hour) within the same encounter: linear between the

@@ -185,7 +185,7 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
     names = sorted(set(enc.scenario.tolist()))
     ladders = {s: rules(cfg, s).get("oxygen", {}).get("ladder", ox["default_ladder"]) for s in names}
     breathing = {s: rules(cfg, s).get("oxygen", {}).get("resp_rate_at_least", {}) for s in names}
-    width = max(len(lad) for lad in ladders.values())
+    width = max((len(lad) for lad in ladders.values()), default=1)
     table = {k: np.full((len(names), width), fill) for k, fill in
              (("min_fio2", 1.0), ("max_fio2", 1.0), ("step", 0.05), ("rr", np.inf),
               ("mentation", np.inf))}

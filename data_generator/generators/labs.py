@@ -191,9 +191,10 @@ def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, collect: np.ndarray
     flag_h = np.maximum(ttp["median_hours"] * np.exp(rng.normal(0, ttp["sigma"], rows.size)), ttp["min_hours"])
     left_h = (enc.discharge[rows] - collect) / HOUR
     neg_text, neg_h = _negative_report(cult, left_h)
-    text = np.where(positive, grown, neg_text)
-    flag = np.where(positive, "A", cult["negative"]["flag"])
-    hours = np.where(positive, np.minimum(flag_h, left_h), neg_h)
+    flagged = positive & (flag_h <= left_h)  # a bottle that flags after discharge reads no growth so far
+    text = np.where(flagged, grown, neg_text)
+    flag = np.where(flagged, "A", cult["negative"]["flag"])
+    hours = np.where(flagged, flag_h, neg_h)
     return text, flag, collect + np.round(hours * HOUR).astype(np.int64)
 
 
