@@ -18,6 +18,7 @@ from data_generator.generators.interventions import (
     uniform_rows,
     with_ramps,
 )
+from data_generator.generators.labs import flags
 from data_generator.generators.physiology import Physiology
 from data_generator.generators.timeline import condition_mask
 
@@ -97,18 +98,9 @@ def _apply_unit(value, lab_enc, collect_h, affected, test, rise, enc_rows, t0, t
 
 def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray, ref_high: np.ndarray,
            flag: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Flags of `rows` recomputed after their values changed (same rule as the labs step)."""
+    """Flags of `rows` recomputed after their values changed (the labs step's rule)."""
     flag = flag.copy()
-    cat = cfg.labs["tests"]
-    v = value[rows]
-    crit = np.array([[np.nan if c is None else c for c in cat[t].get("critical", [None, None])]
-                     for t in test[rows].tolist()], dtype=float).reshape(-1, 2)
-    new = np.full(rows.size, "N", dtype=object)
-    new[v < ref_low[rows]] = "L"
-    new[v > ref_high[rows]] = "H"
-    new[v < crit[:, 0]] = "LL"
-    new[v > crit[:, 1]] = "HH"
-    flag[rows] = new
+    flag[rows] = flags(cfg.labs["tests"], test[rows], value[rows], ref_low[rows], ref_high[rows])
     return flag
 
 

@@ -292,6 +292,19 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
     return out
 
 
+def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray,
+          ref_high: np.ndarray) -> np.ndarray:
+    """N, L, H, or LL/HH beyond the catalogue's critical limits, per result."""
+    crit = np.array([[np.nan if c is None else c for c in catalogue[t].get("critical", [None, None])]
+                     for t in test.tolist()], dtype=float).reshape(-1, 2)
+    flag = np.full(value.size, "N", dtype=object)
+    flag[value < ref_low] = "L"
+    flag[value > ref_high] = "H"
+    flag[value < crit[:, 0]] = "LL"
+    flag[value > crit[:, 1]] = "HH"
+    return flag
+
+
 def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
     cat, panels = cfg.labs["tests"], cfg.labs["panels"]
     cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "test", "value")}
@@ -317,13 +330,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     test, panel, value = flat["test"][order], flat["panel"][order], flat["value"][order]
     spec = [cat[t] for t in test]
     ref = _reference(cat, test, enc.sex[e])
-    crit = np.array([[np.nan if c is None else c for c in s.get("critical", [None, None])]
-                     for s in spec], dtype=float).reshape(-1, 2)
-    flag = np.full(e.size, "N", dtype=object)
-    flag[value < ref[:, 0]] = "L"
-    flag[value > ref[:, 1]] = "H"
-    flag[value < crit[:, 0]] = "LL"
-    flag[value > crit[:, 1]] = "HH"
+    flag = flags(cat, test, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
     is_culture = np.array([bool(s.get("categorical")) for s in spec], dtype=bool)
     if is_culture.any():
