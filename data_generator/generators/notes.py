@@ -487,12 +487,12 @@ def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note], epoch
     the shift. Each encounter draws its place on every rota once."""
     locale = cfg.generator["hospital"]["locale"]
     e = np.array([n.enc for n in notes], dtype=np.int64)
-    kinds = [n.note_type for n in notes]
+    kinds = [(enc.scenario[n.enc], n.note_type) for n in notes]  # a scenario may define its own types
+    types = {(sc, k): t for sc in sorted(set(enc.scenario.tolist())) for k, t in note_types(cfg, sc).items()}
     author = np.empty(len(notes), dtype=object)
     for role, spec in cfg.notes["authors"].items():
         pool = _authors(cfg.seed, locale, role, spec["count"], spec["suffix"])
         place = rng.integers(spec["count"], size=len(enc))
-        types = {k: t for sc in set(enc.scenario.tolist()) for k, t in note_types(cfg, sc).items()}
         mine = np.array([types[k]["author"] == role for k in kinds], dtype=bool)
         if not mine.any():
             continue
