@@ -37,7 +37,7 @@ from data_generator.generators.interventions import (  # noqa: E402
     oxygen_events,
     plan,
 )
-from data_generator.generators.lab_treatments import from_results, reflag, transfuse  # noqa: E402
+from data_generator.generators.lab_treatments import treat_results  # noqa: E402
 from data_generator.generators.labs import Labs, generate_labs  # noqa: E402
 from data_generator.generators.notes import generate_notes  # noqa: E402
 from data_generator.generators.patients import generate_patients  # noqa: E402
@@ -140,26 +140,9 @@ def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.r
         del untreated
     with clock("labs"):
         labs = generate_labs(cfg, date, enc, course.physiology, vitals, rng("labs"), first["labs"])
-        phys, labs, blood = _transfused(cfg, enc, course.physiology, labs, rng("transfusion"))
+        phys, labs, blood = treat_results(cfg, enc, course.physiology, labs, rng("transfusion"))
     oxygen = oxygen_events(vitals.enc, vitals.hours, vitals.table["o2_device"])
     return phys, vitals, labs, Interventions.join([course.events, blood, oxygen])
-
-
-def _transfused(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
-                rng: np.random.Generator) -> tuple[Physiology, Labs, Interventions]:
-    """Red cells given for the resulted haemoglobin, and the labs drawn after them raised; then
-    the infusions and antibiotics that resulted draws call for."""
-    t = labs.table
-    collect_h = (t["event_time"] - enc.admit[labs.enc]) / 3600.0
-    phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, collect_h, labs.result_hours,
-                                   t["value"], rng)
-    blood = Interventions.join([blood, from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"],
-                                                    collect_h, labs.result_hours, value, rng)])
-    if np.array_equal(value, t["value"], equal_nan=True):
-        return phys, labs, blood
-    changed = np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True))
-    flag = reflag(cfg, labs.test, value, t["ref_low"], t["ref_high"], t["flag"], changed)
-    return phys, dataclasses.replace(labs, table={**t, "value": value, "flag": flag}), blood
 
 
 def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None,

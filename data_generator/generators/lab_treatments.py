@@ -6,6 +6,8 @@ started and stopped by resulted draws (insulin, furosemide, potassium) or by a c
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from data_generator.config import Config
@@ -18,9 +20,10 @@ from data_generator.generators.interventions import (
     uniform_rows,
     with_ramps,
 )
-from data_generator.generators.labs import flags
+from data_generator.generators.labs import Labs, flags
 from data_generator.generators.physiology import Physiology
 from data_generator.generators.timeline import condition_mask
+from data_generator.timeutil import HOUR
 
 
 def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarray, test: np.ndarray,
@@ -148,3 +151,20 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
                                        np.full(go.size, "antibiotics", dtype=object),
                                        np.full(go.size, treat["antibiotics"]["detail"], dtype=object)))
     return Interventions.join(parts)
+
+
+def treat_results(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
+                rng: np.random.Generator) -> tuple[Physiology, Labs, Interventions]:
+    """Red cells given for the resulted haemoglobin, and the labs drawn after them raised; then
+    the infusions and antibiotics that resulted draws call for."""
+    t = labs.table
+    collect_h = (t["event_time"] - enc.admit[labs.enc]) / HOUR
+    phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, collect_h, labs.result_hours,
+                                   t["value"], rng)
+    blood = Interventions.join([blood, from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"],
+                                                    collect_h, labs.result_hours, value, rng)])
+    if np.array_equal(value, t["value"], equal_nan=True):
+        return phys, labs, blood
+    changed = np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True))
+    flag = reflag(cfg, labs.test, value, t["ref_low"], t["ref_high"], t["flag"], changed)
+    return phys, dataclasses.replace(labs, table={**t, "value": value, "flag": flag}), blood
