@@ -255,6 +255,10 @@ def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dic
         for test in spec.get("labs", {}):
             if test not in labs["tests"] or "baseline" not in labs["tests"][test]:
                 raise ConfigError(f"{where}: treatments.{name}.labs.{test}", "unknown measured lab test")
+    blood = catalogue["treatments"]["red_cells"]
+    if blood["trigger_test"] not in blood["labs"]:
+        raise ConfigError(f"{where}: treatments.red_cells.trigger_test", "is not among the tests red cells raise",
+                          found=blood["trigger_test"], hint=f"use one of {sorted(blood['labs'])}")
     for name in [*catalogue["treatments"], *catalogue["oxygen"]["devices"]]:
         if name not in kinds:
             raise ConfigError(f"{where}: {name}", "not a kind of interventions.csv",

@@ -43,7 +43,7 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
     episodes = rule_array(cfg, enc, "transfusion", "max_episodes", 0).astype(int)
     delays = rule_array(cfg, enc, "transfusion", "delay_hours", None)
     rise = spec["labs"]
-    hb = np.flatnonzero(test == "hemoglobin")
+    hb = np.flatnonzero(test == spec["trigger_test"])
     affected = np.flatnonzero(np.isin(test, list(rise)))
     n, los = len(enc), phys.los_hours
     done_until = np.full(n, -np.inf)
@@ -61,7 +61,7 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
         go = np.flatnonzero(~np.isnan(start) & (start < los))
         if go.size == 0:
             break
-        count = np.clip(np.ceil((target[go] - hb_at[go]) / rise["hemoglobin"] - 1e-9), 1, max_units[go])
+        count = np.clip(np.ceil((target[go] - hb_at[go]) / rise[spec["trigger_test"]] - 1e-9), 1, max_units[go])
         t = start[go]
         for u in range(int(count.max())):
             dur = rng.uniform(*spec["duration_hours"], go.size)
