@@ -13,6 +13,7 @@ from data_generator.backfill import backfill
 from data_generator.contracts import load_contract
 from data_generator.generate_daily_batch import generate_day
 from data_generator.generators.encounters import day_encounters
+from data_generator.generators.lifetimes import day_index, day_lives, derive_lives
 from data_generator.generators.registry import derive_registry
 from data_generator.writer import write_table
 from tests.conftest import CONFIG
@@ -118,6 +119,29 @@ def test_previous_stay_is_the_patients_real_earlier_stay(backfilled, cfg):
                                         "scenario": titles[prev["scenario"].iloc[i]]}
         checked += 1
     assert checked > 1000
+
+
+def _stays_on(lives, d: int) -> list[tuple]:
+    s = lives.stays
+    rows = np.flatnonzero(s.day == d)
+    prev_day = np.where(s.prev[rows] >= 0, s.day[np.maximum(s.prev[rows], 0)], -1)
+    return sorted(zip(s.patient[rows].tolist(), s.admit[rows].tolist(), s.discharge[rows].tolist(),
+                      s.scen[rows].tolist(), s.branch[rows].tolist(), s.dx[rows].tolist(), prev_day.tolist(),
+                      strict=True))
+
+
+@pytest.mark.parametrize("date", [dt.date(2025, 11, 30), dt.date(2027, 6, 14)])
+def test_a_day_derives_few_timelines_and_misses_no_stay(cfg, date):
+    """A day derives only the timelines of patients who may come in that day (so its cost does not grow
+    with every stay before it), and finds exactly the stays that deriving everyone's timeline finds."""
+    registry = derive_registry(cfg, date)
+    d = day_index(cfg, date)
+    few = day_lives(cfg, "raw", registry, date)
+    derived = np.unique(few.stays.patient).size
+    everyone = derive_lives(cfg, "raw", registry, date)
+    assert _stays_on(few, d) == _stays_on(everyone, d)
+    assert len(_stays_on(few, d)) > 60
+    assert derived < 0.1 * len(registry), (derived, len(registry))
 
 
 def test_override_adds_only_patients_who_are_free(cfg):

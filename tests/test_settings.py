@@ -395,15 +395,19 @@ def test_jitter_minutes_bounds_time_off_the_grid(tmp_path):
 
 
 def test_missing_probability_per_item(tmp_path):
-    """`charting.missing_probability`: 0 charts every item every time; a missed blood pressure blanks SBP,
-    DBP and MAP; the share left blank follows the probability."""
+    """`charting.missing_probability`: 0 charts every item every time (pain only from a patient who can
+    report it: not at P or U); a missed blood pressure blanks SBP, DBP and MAP; the share left blank
+    follows the probability."""
     items = ("heart_rate", "resp_rate", "sbp", "spo2", "temp_c", "consciousness", "pain_score")
     full = read_day(run_day(tmp_path / "full", _set("charting.missing_probability", {k: 0.0 for k in items})))
-    assert full["vitals"][[*items, "dbp", "map"]].notna().all(axis=None)
+    v = full["vitals"]
+    assert v[[*items[:-1], "dbp", "map"]].notna().all(axis=None)
+    assert (v.pain_score.isna() == v.consciousness.isin(["P", "U"])).all()
     gappy = read_day(run_day(tmp_path / "gappy", _set("charting.missing_probability",
                                                       {**{k: 0.0 for k in items}, "sbp": 0.5, "temp_c": 0.9})))
     v = gappy["vitals"]
-    assert v[["heart_rate", "resp_rate", "spo2", "consciousness", "pain_score"]].notna().all(axis=None)
+    assert v[["heart_rate", "resp_rate", "spo2", "consciousness"]].notna().all(axis=None)
+    assert (v.pain_score.isna() == v.consciousness.isin(["P", "U"])).all()
     assert v.sbp.isna().mean() == pytest.approx(0.5, abs=0.06)
     assert (v.sbp.isna() == v.dbp.isna()).all() and (v.sbp.isna() == v["map"].isna()).all()
     assert v.temp_c.isna().mean() == pytest.approx(0.9, abs=0.04)

@@ -7,6 +7,7 @@ with infinity, so a choice for many stays is one comparison against one uniform 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +50,7 @@ class Catalogue:
     readmit_p: np.ndarray         # (S,)
     reason_w: np.ndarray          # (S, S) readmission scenario weights by index scenario
     within_days: int
-    gap_days: tuple[float, float]  # lognormal median, sigma
-    spacing_shape: float
+    readmit_hazard: np.ndarray    # (S, within_days + 1) chance of readmission on day g after discharge, none before
     return_min_days: int
     once: int                     # scenario index done at most once per side, -1 for none
     once_min_days: int
@@ -91,6 +91,24 @@ def pick_weighted(w: np.ndarray, u: np.ndarray) -> np.ndarray:
     idx = np.minimum((c <= u[:, None]).sum(axis=1), w.shape[1] - 1)
     idx = np.where(w[np.arange(len(w)), idx] > 0, idx, np.argmax(w > 0, axis=1))  # rounding at the top
     return np.where(total > 0, idx, -1)
+
+
+def _gap_probabilities(within: int, gap: dict) -> np.ndarray:
+    """P(readmission gap = g days), g = 0..within (0 at g = 0): a lognormal rounded to whole days
+    and clipped below at 1; the mass beyond `within` spread evenly (no pile-up at the limit)."""
+    def cdf(x: float) -> float:
+        return 0.5 * (1 + math.erf(math.log(x / gap["median"]) / (gap["sigma"] * math.sqrt(2))))
+    edges = [cdf(g + 0.5) for g in range(1, within)] + [cdf(within)]
+    q = np.diff(np.concatenate([[0.0], edges]))
+    return np.concatenate([[0.0], q + (1 - edges[-1]) / within])
+
+
+def _readmit_hazard(readmit_p: np.ndarray, within: int, gap: dict) -> np.ndarray:
+    """(S, within + 1): chance of a readmission on day g after discharge given none on days 1..g-1,
+    so that readmissions come with each scenario's `p` and the gap distribution above."""
+    q = readmit_p[:, None] * _gap_probabilities(within, gap)[None, :]
+    before = np.cumsum(q, axis=1) - q
+    return q / np.maximum(1 - before, 1e-12)
 
 
 def _build(cfg: Config) -> Catalogue:
@@ -210,8 +228,7 @@ def _build(cfg: Config) -> Catalogue:
         readmit_p=readmit_p,
         reason_w=reason_w,
         within_days=int(ra["within_days"]),
-        gap_days=(float(ra["gap_days"]["median"]), float(ra["gap_days"]["sigma"])),
-        spacing_shape=float(tl["return_spacing_shape"]),
+        readmit_hazard=_readmit_hazard(readmit_p, int(ra["within_days"]), ra["gap_days"]),
         return_min_days=int(tl["return_min_days"]),
         once=once,
         once_min_days=once_min,

@@ -23,6 +23,7 @@ from data_generator.generators.lifetimes import (
     Stays,
     calendar,
     day_index,
+    day_lives,
     derive_lives,
     draw_stays,
     patients,
@@ -56,9 +57,12 @@ class Encounters:
 
 def day_encounters(cfg: Config, date: dt.date, mode: str, registry: Registry, n: int | None = None) -> Encounters:
     """The stays admitted on `date` by the timelines of every registered patient (`n` overrides the count)."""
-    lives = derive_lives(cfg, mode, registry, date)
     d = day_index(cfg, date)
+    lives = day_lives(cfg, mode, registry, date)
     today = np.flatnonzero(lives.stays.day == d)
+    if n is not None and n > today.size:  # who else is free needs everyone's timeline
+        lives = derive_lives(cfg, mode, registry, date)
+        today = np.flatnonzero(lives.stays.day == d)
     stays = lives.stays.take(today)
     prev = _previous(cfg, lives.stays, stays.prev)
     if n is not None and n != today.size:

@@ -2,15 +2,20 @@
 
 Patient k is first admitted on its registration day. Each stay's scenario, outcome, diagnosis,
 length and discharge are drawn at its admission, from the patient's fixed chronic conditions,
-age and sex. After a live discharge the patient comes back either as a readmission (a chance
-and a reason set per index scenario, within `readmission.within_days`) or later, after a
-gamma-distributed spacing on the *return clock*, which runs so that the registry's admissions
-per day follow `volume` x weekday factor. A stay ending in death ends the timeline. A stay
-starts on a later day than the previous one ended, so nobody is in two beds.
+age and sex. After a live discharge the patient comes back either as a readmission (on each of
+the `readmission.within_days` days after discharge with the chance that gives the index
+scenario's rate and gap distribution, for a reason set per index scenario) or as a return: the
+first of the patient's *return candidates* at least `return_min_days` after discharge. The
+candidates are a Poisson process on the *return clock*, which runs so that the registry's
+admissions per day follow `volume` x weekday factor. A stay ending in death ends the timeline,
+and a stay starts on a later day than the previous one ended, so nobody is in two beds.
 
-Stays are drawn in rounds (round i holds every patient's i-th stay) from streams keyed by the
-patient block and the round, so a patient's life does not depend on the date asked for: a
-day's encounters are the stays admitted that day, whichever run computes them.
+Every draw is addressed rather than sequential (`rng.uniforms`): a stay's by patient and stay
+number, a readmission chance by patient and day, the return candidates by patient and clock
+unit. A patient can be admitted on day D only if registered on D, if one of its return
+candidates falls on D, or if its readmission draw for D is below the highest readmission
+chance; so a day derives the timelines of those few patients alone (`day_lives`), and its cost
+does not grow with the days before it.
 """
 
 from __future__ import annotations
@@ -23,14 +28,13 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators.catalogue import Catalogue, catalogue, pick, pick_weighted
 from data_generator.generators.registry import BLOCK, Registry, derive_block
-from data_generator.rng import stream
+from data_generator.rng import stream, uniforms
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
-CHUNK = 8          # rounds drawn together per patient block
 MIN_SPACING = 3.0  # days: the shortest mean return spacing the clock runs at (a registry small for its volume)
-(U_SCEN, U_BRANCH, U_DX, U_ACUITY, U_DISPO, U_HOUR, U_SEC, U_DISCH, U_READMIT, U_REASON, U_SIDE, U_GAP,
- U_FIRST, U_EXP) = range(14)
-N_UNIFORM = 14
+K_MAX = 16         # return candidates per patient and clock unit at most (a Poisson count; rates are near 1)
+(U_SCEN, U_BRANCH, U_DX, U_ACUITY, U_DISPO, U_HOUR, U_SEC, U_DISCH, U_REASON, U_SIDE, U_Z1, U_Z2) = range(12)
+N_UNIFORM = 12
 _SCALES: dict[tuple, np.ndarray] = {}
 
 
@@ -75,7 +79,8 @@ class Stays:
 
 @dataclass(frozen=True)
 class Lives:
-    """Every registered patient's stays up to a day, and where each patient stands after it."""
+    """Some or all registered patients' stays up to a day, and where each stands after it (arrays
+    over every registered patient; rows not derived keep their initial values)."""
 
     stays: Stays
     patients: Patients
@@ -147,14 +152,25 @@ def _scale(cfg: Config) -> np.ndarray:
     return _SCALES[key]
 
 
-def patients(cfg: Config, registry: Registry) -> Patients:
+def patients(cfg: Config, registry: Registry, rows: np.ndarray | None = None) -> Patients:
+    """Every registered patient's timeline inputs; the scenario propensity only for `rows` if given
+    (zero elsewhere: a day needs it for the patients it derives)."""
     n = len(registry)
     has = patient_conditions(cfg, n)
-    age = _age_at_registration(registry.table, registry.registered)
-    fit = _fit(cfg, catalogue(cfg), age, registry.table["sex"] == "M", has) * _scale(cfg)
-    reg_day = (registry.registered - np.datetime64(cfg.start_date, "D")).astype(np.int64)
-    sigma = cfg.generator["registry"]["frailty_sigma"]
-    return Patients(reg_day, registry.frailty / np.exp(sigma**2 / 2), fit, has)
+    rows = np.arange(n) if rows is None else rows
+    age = _age_at_registration({"date_of_birth": registry.table["date_of_birth"][rows]}, registry.registered[rows])
+    fit = np.zeros((n, len(catalogue(cfg).names)))
+    fit[rows] = _fit(cfg, catalogue(cfg), age, registry.table["sex"][rows] == "M", has[rows]) * _scale(cfg)
+    return Patients(_reg_day(cfg, registry), _rate(cfg, registry), fit, has)
+
+
+def _reg_day(cfg: Config, registry: Registry) -> np.ndarray:
+    return (registry.registered - np.datetime64(cfg.start_date, "D")).astype(np.int64)
+
+
+def _rate(cfg: Config, registry: Registry) -> np.ndarray:
+    """Each patient's return-clock rate: frailty scaled to mean 1."""
+    return registry.frailty / np.exp(cfg.generator["registry"]["frailty_sigma"] ** 2 / 2)
 
 
 def calendar(cfg: Config, mode: str, days: int) -> Calendar:
@@ -194,33 +210,11 @@ def _clock(cfg: Config, cat: Catalogue, mode: str, weekday: np.ndarray) -> np.nd
     return np.concatenate([[0.0], np.cumsum(1 / np.maximum(spacing - cat.return_min_days - los_days, MIN_SPACING))])
 
 
-class _Draws:
-    """Uniforms, normals and gamma draws for round i of every patient: one stream per patient
-    block and chunk of rounds, so a patient's draws never depend on who else is registered."""
-
-    def __init__(self, cfg: Config, mode: str, n: int, shape: float):
-        self.cfg, self.mode, self.n, self.shape = cfg, mode, n, shape
-        self.chunk, self.data = -1, None
-
-    def round(self, i: int, rows: np.ndarray):
-        c, r = divmod(i, CHUNK)
-        if c != self.chunk:
-            self.chunk, self.data = c, self._build(c, np.unique(rows // BLOCK))
-        u, z, g = self.data
-        return u[:, r, rows], z[:, r, rows], g[r, rows]
-
-    def _build(self, c: int, blocks: np.ndarray):
-        width = (-(-self.n // BLOCK)) * BLOCK
-        u = np.zeros((N_UNIFORM, CHUNK, width))
-        z = np.zeros((2, CHUNK, width))
-        g = np.ones((CHUNK, width))
-        for b in blocks.tolist():
-            rng = stream(self.cfg.seed, "timeline", self.mode, b, c)
-            cols = slice(b * BLOCK, (b + 1) * BLOCK)
-            u[:, :, cols] = rng.random((N_UNIFORM, CHUNK, BLOCK))
-            z[:, :, cols] = rng.standard_normal((2, CHUNK, BLOCK))
-            g[:, cols] = rng.standard_gamma(self.shape, (CHUNK, BLOCK)) / self.shape
-        return u, z, g
+def stay_uniforms(cfg: Config, mode: str, rows: np.ndarray, number: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N_UNIFORM, m) uniforms and (m,) normals for stay `number` of patients `rows`."""
+    u = uniforms(cfg.seed, f"stay {mode}", np.arange(N_UNIFORM)[:, None], rows[None, :], number)
+    z = np.sqrt(-2 * np.log1p(-u[U_Z1])) * np.cos(2 * np.pi * u[U_Z2])  # Box-Muller
+    return u, z
 
 
 def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day: np.ndarray,
@@ -261,25 +255,44 @@ def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day
 
 
 def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> Lives:
-    """Every registered patient's stays admitted on or before `date`."""
+    """Every registered patient's stays admitted on or before `date` (for analysis and for choosing
+    who is free on an override day; a day's own stays need only `day_lives`)."""
+    cal, last = _horizon(cfg, mode, date)
+    pats = patients(cfg, registry)
+    return _derive(cfg, mode, pats, cal, last, np.arange(len(pats)))
+
+
+def day_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> Lives:
+    """The timelines, up to `date`, of the patients who may be admitted on `date` (a superset of those who are)."""
+    cal, last = _horizon(cfg, mode, date)
+    rows = day_candidates(cfg, mode, _reg_day(cfg, registry), _rate(cfg, registry), cal, last)
+    return _derive(cfg, mode, patients(cfg, registry, rows), cal, last, rows)
+
+
+def _horizon(cfg: Config, mode: str, date: dt.date) -> tuple[Calendar, int]:
+    """The calendar far enough past `date` to place the discharge of any stay admitted by then."""
     cat = catalogue(cfg)
     last = day_index(cfg, date)
-    pats = patients(cfg, registry)
-    n = len(pats)
     reach = int(np.ceil(cat.los[..., 3].max() / 24)) + cat.within_days + 3
-    cal = calendar(cfg, mode, last + reach)
+    return calendar(cfg, mode, last + reach), last
+
+
+def _derive(cfg: Config, mode: str, pats: Patients, cal: Calendar, last: int, rows: np.ndarray) -> Lives:
+    """Patients `rows`' stays admitted on or before day `last`, one stay number at a time."""
+    cat = catalogue(cfg)
+    n = len(pats)
     day = pats.reg_day.copy()
     forced = np.full(n, -1)
     sides, last_once = np.zeros(n, dtype=np.int64), np.full(n, -(10**6))
     prev, alive = np.full(n, -1), np.ones(n, dtype=bool)
-    draws = _Draws(cfg, mode, n, cat.spacing_shape)
-    eligible = (~cat.gated[None, :]) | (pats.has.astype(float) @ cat.gate.T > 0)
+    eligible = np.zeros((n, len(cat.names)), dtype=bool)  # the scenarios each patient can have
+    eligible[rows] = (~cat.gated[None, :]) | (pats.has[rows].astype(float) @ cat.gate.T > 0)
     parts, offset = [], 0
-    rows, i = np.flatnonzero(day <= last), 0
+    rows, number = rows[day[rows] <= last], 0
     expired = cat.expired()
     while rows.size:
-        u, z, g = draws.round(i, rows)
-        st = draw_stays(cfg, cal, pats, rows, day[rows], forced[rows], sides[rows], last_once[rows], u, z[0])
+        u, z = stay_uniforms(cfg, mode, rows, number)
+        st = draw_stays(cfg, cal, pats, rows, day[rows], forced[rows], sides[rows], last_once[rows], u, z)
         ok = st.scen >= 0
         kept = st.take(np.flatnonzero(ok))
         k = kept.patient
@@ -288,12 +301,44 @@ def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> L
         offset += k.size
         _mark_once(cat, kept, u[U_SIDE][ok], sides, last_once)
         alive[k[kept.dispo == expired]] = False
-        day[rows], forced[rows] = _comeback(cat, cal, pats.rate[rows], eligible[rows], st, day[rows], u, z[1],
-                                            g, i == 0, last)
+        day[rows], forced[rows] = _next_stay(cfg, mode, cat, cal, pats.rate[rows], eligible[rows], st, u, last)
         rows = rows[alive[rows] & (day[rows] <= last)]
-        i += 1
-    stays = _concat(parts, n)
-    return Lives(stays, pats, cal, sides, last_once, prev, alive)
+        number += 1
+    return Lives(_concat(parts), pats, cal, sides, last_once, prev, alive)
+
+
+def day_candidates(cfg: Config, mode: str, reg_day: np.ndarray, rate: np.ndarray, cal: Calendar, d: int) -> np.ndarray:
+    """Registered patients who may be admitted on day `d`: registered that day, with a return
+    candidate that day, or with a readmission draw that day below the highest readmission chance."""
+    cat = catalogue(cfg)
+    known = np.flatnonzero(reg_day < d)
+    lo, hi = cal.clock[d], cal.clock[d + 1]
+    hit = np.zeros(known.size, dtype=bool)
+    for unit in range(int(lo), int(np.ceil(hi))):
+        pos = _candidates(cfg, mode, known, np.full(known.size, unit), rate[known])
+        hit |= ((pos >= lo) & (pos < hi)).any(axis=1)
+    readmit = uniforms(cfg.seed, f"readmit {mode}", known, d) < cat.readmit_hazard.max()
+    return np.union1d(known[hit | readmit], np.flatnonzero(reg_day == d))
+
+
+def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """(m, k) clock positions of each patient's return candidates in clock unit [unit, unit + 1)
+    (+inf where a patient has fewer than k): a Poisson count of mean `rate` placed uniformly."""
+    name = f"returns {mode}"
+    u = uniforms(cfg.seed, name, rows, unit, 0)
+    count = np.zeros(rows.size, dtype=np.int64)
+    p = np.exp(-rate)
+    below = p.copy()  # P(count <= k)
+    for k in range(1, K_MAX + 1):  # inverse CDF
+        more = u >= below
+        if not more.any():
+            break
+        count += more
+        p = p * rate / k
+        below = below + p
+    k = np.arange(1, int(count.max(initial=0)) + 1)
+    pos = unit[:, None] + uniforms(cfg.seed, name, rows[:, None], unit[:, None], k[None, :])
+    return np.where(k[None, :] <= count[:, None], pos, np.inf)
 
 
 def _mark_once(cat: Catalogue, kept: Stays, coin_u: np.ndarray, sides: np.ndarray, last_once: np.ndarray) -> None:
@@ -309,27 +354,45 @@ def _mark_once(cat: Catalogue, kept: Stays, coin_u: np.ndarray, sides: np.ndarra
     last_once[k] = kept.day[hip]
 
 
-def _comeback(cat: Catalogue, cal: Calendar, rate: np.ndarray, eligible: np.ndarray, st: Stays, day: np.ndarray,
-              u: np.ndarray, z_gap: np.ndarray, g: np.ndarray, first: bool, last: int):
-    """Each patient's next admission day and its forced scenario (-1 unless a readmission)."""
+def _next_stay(cfg: Config, mode: str, cat: Catalogue, cal: Calendar, rate: np.ndarray, eligible: np.ndarray,
+               st: Stays, u: np.ndarray, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's next admission day (last + 1 if after `last`) and its forced scenario (-1 unless
+    a readmission). A patient with no stay drawn (scen -1) returns as if discharged that day. A
+    readmission's reason follows the index scenario's `reasons` times the day's weekday and season
+    factors, among the scenarios the patient can have (none possible: no readmission)."""
     ok = st.scen >= 0
-    end = np.searchsorted(cal.midnight, st.discharge, side="right") - 1
+    end = np.where(ok, np.searchsorted(cal.midnight, st.discharge, side="right") - 1, st.day)
     s = np.maximum(st.scen, 0)
-    reason = pick_weighted(cat.reason_w[s] * eligible, u[U_REASON])
-    readmit = ok & (u[U_READMIT] < cat.readmit_p[s]) & (reason >= 0)
-    gap_med, gap_sig = cat.gap_days
-    wanted = gap_med * np.exp(gap_sig * z_gap)
-    gap = np.where(wanted <= cat.within_days, np.clip(np.round(wanted), 1, cat.within_days),
-                   1 + np.floor(u[U_GAP] * cat.within_days)).astype(np.int64)  # no pile-up at the limit
-    if first:  # the first return after registration: the stationary (length-biased) residual wait
-        g = u[U_FIRST] * (g * cat.spacing_shape - np.log1p(-u[U_EXP])) / cat.spacing_shape
-    start = np.minimum(np.where(ok, end, day) + cat.return_min_days, len(cal.clock) - 1)
-    later = np.searchsorted(cal.clock, cal.clock[start] + g / np.maximum(rate, 1e-9), side="right") - 1
-    later = np.where(later >= len(cal.clock) - 1, last + 1, later)  # beyond the horizon
-    return np.where(readmit, end + gap, np.maximum(later, start)), np.where(readmit, reason, -1)
+    gaps = np.arange(1, cat.within_days + 1)
+    hit = uniforms(cfg.seed, f"readmit {mode}", st.patient[:, None], end[:, None] + gaps[None, :]) \
+        < cat.readmit_hazard[s][:, 1:]
+    day = np.minimum(end + 1 + np.argmax(hit, axis=1), len(cal.weights) - 1)
+    factor = cal.weights[day] / np.where(cat.weights > 0, cat.weights, 1.0)
+    reason = pick_weighted(cat.reason_w[s] * eligible * factor, u[U_REASON])
+    back = _return_day(cfg, mode, cal, st.patient, rate, end + cat.return_min_days, last)
+    readmit = ok & (reason >= 0) & hit.any(axis=1) & (day <= back)
+    return np.minimum(np.where(readmit, day, back), last + 1), np.where(readmit, reason, -1)
 
 
-def _concat(parts: list[Stays], n: int) -> Stays:
+def _return_day(cfg: Config, mode: str, cal: Calendar, rows: np.ndarray, rate: np.ndarray, start: np.ndarray,
+                last: int) -> np.ndarray:
+    """The day of each patient's first return candidate on or after day `start` (last + 1 if after `last`)."""
+    out = np.full(rows.size, last + 1)
+    todo = np.flatnonzero(start <= last)
+    x = cal.clock[start[todo]]
+    unit = np.floor(x).astype(np.int64)
+    end = cal.clock[last + 1]
+    while todo.size:
+        pos = _candidates(cfg, mode, rows[todo], unit, rate[todo])
+        first = np.where(pos >= x[:, None], pos, np.inf).min(axis=1, initial=np.inf)
+        found = first < end
+        out[todo[found]] = np.searchsorted(cal.clock, first[found], side="right") - 1
+        more = ~found & (unit + 1 < end)
+        todo, x, unit = todo[more], x[more], unit[more] + 1
+    return out
+
+
+def _concat(parts: list[Stays]) -> Stays:
     fields = list(Stays.__dataclass_fields__)
     if not parts:
         return Stays(*(np.zeros(0, dtype=np.int64) for _ in fields))

@@ -98,7 +98,8 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     defaults = [cat["vitals"][v] for v in LATENT]
     tau = np.array([d["autocorr_hours"] for d in defaults])
     raw = _correlated(cat, ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng))  # scaled below
-    person_z = _correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT))))
+    limit = cat["person_sd_limit"]
+    person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT)))), -limit, limit)
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
@@ -163,16 +164,17 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, v: dict[str, np.nda
             spo2_trend: np.ndarray):
     """Oxygen as titrated by staff on the hourly grid: started when the underlying SpO2 on air
     (its trend, not one noisy reading) falls below the scenario's target, on the rung of the
-    scenario's device ladder that delivers the FiO2 restoring the target (or a higher rung for
-    work of breathing), weaned only after the need has fallen for a while (interventions.py).
+    scenario's device ladder whose FiO2 can bring it back into the target range (or a higher rung
+    for work of breathing), titrated toward the middle of the range within the device's limits, weaned only after the need has fallen for a while (interventions.py).
     FiO2 stays within the device's range and SpO2 follows the FiO2 given."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
                        for s in enc.scenario], dtype=float)[owner]
     gain = ox["spo2_gain_per_fio2"]
-    needed = 0.21 + (target.mean(axis=1) - spo2_trend) / gain
+    needed = 0.21 + (target.mean(axis=1) - spo2_trend) / gain   # titrated toward mid-target
+    enough = 0.21 + (target[:, 0] - spo2_trend) / gain          # a device is outgrown below the target
     ladder = oxygen_ladders(cfg, enc, owner)
-    level = oxygen_levels(cfg, ladder, owner, needed, spo2_trend < target[:, 0], v["resp_rate"],
+    level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < target[:, 0], v["resp_rate"],
                           v["mentation"])
     rung = np.maximum(level - 1, 0)[:, None]
     pick = {k: np.take_along_axis(ladder[k], rung, axis=1)[:, 0] for k in ("min_fio2", "max_fio2", "step")}
