@@ -357,3 +357,22 @@ def test_oxygen_escalation_follows_a_set_that_shows_the_need(files):
     shown = (before.spo2 < target) | (before.resp_rate >= breathing) | before.consciousness.isin(["P", "U"])
     assert len(up) >= 50
     assert shown.mean() >= 0.85
+
+
+def test_potassium_replacement_raises_potassium_and_stops(files):
+    """Replacement started for a low potassium raises the next potassium drawn (`labs_per_hour`), and
+    stops once a draw shows the target instead of running to discharge beside a low potassium."""
+    k = files["labs"][files["labs"].test_name == "Potassium"]
+    runs = files["interventions"][files["interventions"].kind == "potassium_replacement"]
+    rises, stopped = [], []
+    for run in runs.itertuples():
+        mine = k[k.encounter_id == run.encounter_id]
+        before = mine[mine.result_time <= run.start_time].sort_values("result_time").value
+        after = mine[mine.event_time > run.start_time].sort_values("event_time").value
+        if len(before) and len(after):
+            rises.append(after.iloc[0] - before.iloc[-1])
+        end = files["encounters"].set_index("encounter_id").discharge_time[run.encounter_id]
+        stopped.append(run.end_time < end)
+    assert len(rises) >= 40
+    assert np.mean(np.array(rises) > 0) >= 0.9 and np.median(rises) >= 0.5
+    assert np.mean(stopped) >= 0.8

@@ -110,12 +110,15 @@ def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray
 
 def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, test: np.ndarray,
                  panel: np.ndarray, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
-                 rng: np.random.Generator) -> Interventions:
+                 rng: np.random.Generator) -> tuple[Interventions, np.ndarray]:
     """Infusions (insulin, furosemide, potassium) started by the first resulted draw meeting
     `start_when` and stopped by the first later one meeting `stop_when` (or the end of the
-    stay); antibiotics after the first collection of `after_panel` (cultures before
-    antibiotics, S4). Rows sorted by encounter, then collection."""
+    stay); an infusion with `labs_per_hour` moves the tests drawn while it runs (and holds the
+    change after), so the draw that stops it is one it changed. Antibiotics after the first
+    collection of `after_panel` (cultures before antibiotics, S4). Returns the events and the
+    lab values (rows sorted by encounter, then collection)."""
     treat = cfg.interventions["treatments"]
+    value = value.astype(float).copy()
     n, parts = len(enc), []
     draws, first = np.unique(np.stack([lab_enc, np.round(collect_h * 3600).astype(np.int64)]), axis=1,
                              return_inverse=True)
@@ -127,17 +130,19 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
         mine = enc.scenario == scenario
         for rule in spec.get("infusions", []):
             names = {t["lab"] for key in ("start_when", "stop_when") for t in next(iter(rule[key].values()))}
-            cols = {name: np.full(d_enc.size, np.nan) for name in names}
-            for name in names:
-                rows = np.flatnonzero(test == name)
-                cols[name][first[rows]] = value[rows]
+            effect = treat[rule["kind"]].get("labs_per_hour", {})
             ok = mine[d_enc]
+            cols = _per_draw(names, test, first, d_enc.size, value)
             start = first_hours(d_enc, d_result, ok & condition_mask(rule["start_when"], cols), n)
             start = start + rng.uniform(*rule["delay_hours"], n)
+            start = np.where(start < los, start, np.nan)
+            running = _infused(value, effect, test, lab_enc, collect_h, start, np.full(n, np.inf))
+            cols = _per_draw(names, test, first, d_enc.size, running)
             after = np.nan_to_num(start, nan=np.inf)[d_enc]
             stop = first_hours(d_enc, d_result, ok & (d_collect > after) & condition_mask(rule["stop_when"], cols), n)
             stop = np.minimum(np.where(np.isnan(stop), los, stop + rng.uniform(*rule["delay_hours"], n)), los)
-            go = np.flatnonzero(start < los)
+            value = _infused(value, effect, test, lab_enc, collect_h, start, stop)
+            go = np.flatnonzero(~np.isnan(start))
             parts.append(Interventions(go.astype(np.int64), start[go], np.maximum(stop[go], start[go]),
                                        np.full(go.size, rule["kind"], dtype=object),
                                        np.full(go.size, treat[rule["kind"]]["detail"], dtype=object)))
@@ -150,7 +155,29 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
             parts.append(Interventions(go.astype(np.int64), start[go], stop[go],
                                        np.full(go.size, "antibiotics", dtype=object),
                                        np.full(go.size, treat["antibiotics"]["detail"], dtype=object)))
-    return Interventions.join(parts)
+    return Interventions.join(parts), value
+
+
+def _per_draw(names: set[str], test: np.ndarray, first: np.ndarray, size: int, value: np.ndarray) -> dict:
+    """Each named test's value per draw (NaN where the draw has none)."""
+    cols = {name: np.full(size, np.nan) for name in names}
+    for name in names:
+        rows = np.flatnonzero(test == name)
+        cols[name][first[rows]] = value[rows]
+    return cols
+
+
+def _infused(value: np.ndarray, effect: dict, test: np.ndarray, lab_enc: np.ndarray, collect_h: np.ndarray,
+             start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """`value` with each affected test moved by `rate` per hour the infusion has run by its
+    collection (from `start` to `stop`, per encounter; none where start is NaN), at most `max`."""
+    out = value.copy()
+    for name, spec in effect.items():
+        rows = np.flatnonzero((test == name) & ~np.isnan(start[lab_enc]))
+        e = lab_enc[rows]
+        ran = np.clip(np.minimum(collect_h[rows], stop[e]) - start[e], 0.0, None)
+        out[rows] += np.clip(spec["rate"] * ran, -spec["max"], spec["max"])
+    return out
 
 
 def treat_results(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
@@ -161,8 +188,10 @@ def treat_results(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
     collect_h = (t["event_time"] - enc.admit[labs.enc]) / HOUR
     phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, collect_h, labs.result_hours,
                                    t["value"], rng)
-    blood = Interventions.join([blood, from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"],
-                                                    collect_h, labs.result_hours, value, rng)])
+    infused, value = from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"], collect_h,
+                                  labs.result_hours, value, rng)
+    _as_charted(cfg, value, labs.test, np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True)))
+    blood = Interventions.join([blood, infused])
     if np.array_equal(value, t["value"], equal_nan=True):
         return phys, labs, blood
     changed = np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True))

@@ -165,8 +165,9 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, v: dict[str, np.nda
     """Oxygen as titrated by staff on the hourly grid: started when the underlying SpO2 on air
     (its trend, not one noisy reading) falls below the scenario's target, on the rung of the
     scenario's device ladder whose FiO2 can bring it back into the target range (or a higher rung
-    for work of breathing), titrated toward the middle of the range within the device's limits, weaned only after the need has fallen for a while (interventions.py).
-    FiO2 stays within the device's range and SpO2 follows the FiO2 given."""
+    for work of breathing), titrated toward the middle of the range within the device's limits,
+    weaned only after the need has fallen for a while (interventions.py). SpO2 follows the FiO2
+    given."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
                        for s in enc.scenario], dtype=float)[owner]
