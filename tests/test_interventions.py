@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from data_generator import news2
 from data_generator.backfill import plan
 from data_generator.cli import main
 from data_generator.config import load_config
@@ -376,3 +377,32 @@ def test_potassium_replacement_raises_potassium_and_stops(files):
     assert len(rises) >= 40
     assert np.mean(np.array(rises) > 0) >= 0.9 and np.median(rises) >= 0.5
     assert np.mean(stopped) >= 0.8
+
+
+def test_icu_patients_step_down_once_stable(files):
+    """A surviving ICU patient leaves the unit within stable_hours + bed_wait_hours of the last set
+    that needed it (NEWS2 at the escalation level, an ICU oxygen device, a vasopressor running), not
+    on a fixed count of hours before discharge; most ICU admissions spend time on a ward."""
+    v = files["vitals"].sort_values(["encounter_id", "event_time"])
+    v = v[v.care_unit.isin(ICU) & (v.admit_unit.isin(ICU)) & (v.outcome != "dies")]
+    table = {c: v[c].to_numpy(dtype=float) for c in ("resp_rate", "spo2", "sbp", "heart_rate", "temp_c")}
+    table.update(consciousness=v.consciousness.to_numpy(dtype=object), o2_device=v.o2_device.to_numpy(dtype=object))
+    score = news2.score(table, CFG.vitals["news2"], news2.uses_scale2(CFG.scenarios, v.scenario.to_numpy()))
+    pressor = files["interventions"][files["interventions"].kind == "norepinephrine"]
+    on = v.merge(pressor[["encounter_id", "start_time", "end_time"]], on="encounter_id", how="left")
+    running = ((on.event_time >= on.start_time) & (on.event_time <= on.end_time)).groupby(on.index).any()
+    need = ((score >= CFG.generator["charting"]["escalate_at_news2"])
+            | v.o2_device.isin(CFG.interventions["oxygen"]["critical_care_devices"]).to_numpy()
+            | running.reindex(range(len(on)), fill_value=False).to_numpy())
+    last_need = v[need].groupby("encounter_id").event_time.max()
+    left = v.groupby("encounter_id").event_time.max()  # the last set charted in the unit
+    since = (left - last_need.reindex(left.index).fillna(v.groupby("encounter_id").event_time.min()))
+    limit = {s: r["stable_hours"] + r["bed_wait_hours"][1] + 2.0 for s in CFG.scenarios
+             if (r := CFG.scenarios[s].get("interventions", {}).get("transfer", {}).get("step_down"))}
+    hours = since.dt.total_seconds() / 3600
+    scen = v.groupby("encounter_id").scenario.first()
+    assert len(hours) >= 40
+    assert (hours <= scen.map(limit)).mean() >= 0.97, hours[hours > scen.map(limit)].describe()
+    moved = files["interventions"][(files["interventions"].kind == "transfer")
+                                   & ~files["interventions"].detail.isin(ICU)].encounter_id
+    assert hours.index.isin(moved).mean() >= 0.8

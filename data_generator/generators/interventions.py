@@ -338,8 +338,9 @@ def _transfer_up(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndar
 def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, score: np.ndarray,
                device: np.ndarray, pressor: Interventions, up: Interventions, first_h: np.ndarray,
                los: np.ndarray, rng: np.random.Generator) -> Interventions:
-    """ICU to the step-down unit before discharge, once the patient has been stable (no NEWS2
-    at the escalation level, off vasopressors and ICU-level oxygen) for `stable_hours`."""
+    """ICU to the step-down unit once the patient has been stable (no NEWS2 at the escalation level,
+    off vasopressors and ICU-level oxygen) for `stable_hours`, after `bed_wait_hours` more (a ward
+    bed); one who would move within the last hour of the stay goes home from the unit."""
     n = len(enc)
     icu_units = set(cfg.interventions["critical_care_units"])
     in_icu_from = np.where(np.array([u in icu_units for u in enc.table["care_unit"].tolist()]), 0.0, np.nan)
@@ -347,16 +348,14 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     spec = {s: rules(cfg, s).get("transfer", {}).get("step_down") for s in np.unique(enc.scenario)}
     to = np.array([(spec[s] or {}).get("to", "") for s in enc.scenario.tolist()], dtype=object)
     stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
-    before = np.array([(spec[s] or {}).get("hours_before_discharge") for s in enc.scenario.tolist()],
-                      dtype=object)
-    planned = los - uniform_rows(rng, before)
+    wait = np.array([(spec[s] or {}).get("bed_wait_hours") for s in enc.scenario.tolist()], dtype=object)
     support = np.isin(np.asarray(device, dtype=object), list(_icu_devices(cfg)))
     sick = score >= cfg.generator["charting"]["escalate_at_news2"]
     busy = np.fmax(_last(owner, hours, sick | support, n), in_icu_from)
     off_pressor = np.full(n, np.nan)
     off_pressor[pressor.enc] = pressor.end_hours
     busy = np.fmax(busy, off_pressor)
-    t = _grid_snap(first_h, np.fmax(planned, busy + stable))
+    t = _grid_snap(first_h, np.fmax(busy, 0.0) + stable + uniform_rows(rng, wait))
     died = enc.table["discharge_disposition"] == EXPIRED
     move = np.flatnonzero(~np.isnan(in_icu_from) & ~died & (to != "") & (t < los - 1.0))
     return Interventions(move.astype(np.int64), t[move], t[move],
