@@ -92,6 +92,16 @@ def test_conditions_persist_and_agree_with_diagnoses(backfilled):
                     assert condition in hist, (p, code, hist)
 
 
+def test_gated_scenarios_split_among_their_conditions_as_configured(backfilled, cfg):
+    """`timelines.requires`: DKA stays split between type 1 (E10) and type 2 (E11) patients as configured
+    (69/31), although type 1 patients are far fewer."""
+    frame, _ = backfilled
+    dka = frame[frame["scenario"] == "dka"]
+    share = cfg.generator["timelines"]["requires"]["dka"]["type 1 diabetes"]
+    assert len(dka) > 300
+    assert dka["primary_dx_code"].str.startswith("E10").mean() == pytest.approx(share, abs=0.08)
+
+
 def test_hip_replacement_at_most_once_per_side_months_apart(backfilled, cfg):
     """No patient has the same hip replaced twice, and a second side comes at least min_days_between later."""
     frame, _ = backfilled

@@ -57,3 +57,28 @@ def test_exclusive_conditions_keep_one_diabetes_type(tmp_path):
         g["registry"]["exclusive_conditions"] = []
     cfg2, loose = _lives(tmp_path / "free", free)
     assert both(loose, cfg2) > 0
+
+
+def test_condition_age_profile_moves_who_has_it(tmp_path):
+    """`registry.conditions.<name>.age`: the patients with a condition are as old as its profile says,
+    and its registry-wide share holds; a plain share is age-blind."""
+    def profile(lives, cfg, name):
+        has = lives.patients.has[:, list(cfg.generator["registry"]["conditions"]).index(name)]
+        reg = derive_registry(cfg, DAY)
+        age = (reg.registered - reg.table["date_of_birth"].astype("datetime64[D]")).astype(int) / 365.25
+        return has.mean(), age[has].mean(), age.mean()
+    cfg, base = _lives(tmp_path / "base")
+    share, copd_age, everyone = profile(base, cfg, "COPD")
+    assert abs(copd_age - 70) < 3 and abs(share - 0.13) < 0.02 and everyone < 62
+
+    def young(g):
+        g["registry"]["conditions"]["COPD"] = {"share": 0.13, "age": {"mean": 40, "sd": 10}}
+    cfg2, moved = _lives(tmp_path / "young", young)
+    share, copd_age, _ = profile(moved, cfg2, "COPD")
+    assert abs(copd_age - 40) < 4 and abs(share - 0.13) < 0.02
+
+    def blind(g):
+        g["registry"]["conditions"]["COPD"] = 0.13
+    cfg3, flat = _lives(tmp_path / "blind", blind)
+    _, copd_age, everyone = profile(flat, cfg3, "COPD")
+    assert abs(copd_age - everyone) < 3

@@ -43,7 +43,8 @@ class Catalogue:
     dx_cond: np.ndarray           # (S, J) condition a code needs, -1 for none
     dx_side: np.ndarray           # (S, J) side bits of a once-per-side code, 0 for none
     conditions: list[str]         # chronic conditions, in config order
-    prevalence: np.ndarray        # (C,)
+    prevalence: np.ndarray        # (C,) registry-wide share
+    condition_age: np.ndarray     # (C, 2) age mean and sd of those who have it, NaN where age does not matter
     exclusive: list[list[int]]    # groups of conditions a patient has at most one of
     gate: np.ndarray              # (S, C) share of a scenario's stays per condition / prevalence
     gated: np.ndarray             # (S,) the scenario needs one of its conditions
@@ -159,7 +160,10 @@ def _build(cfg: Config) -> Catalogue:
             raise ConfigError(f"{where}.{key}", "names a scenario with no file in scenarios.directory", found=name)
         return index[name]
 
-    prevalence = np.array([float(reg["conditions"][c]) for c in conditions])
+    spec = {c: v if isinstance(v, dict) else {"share": v} for c, v in reg.get("conditions", {}).items()}
+    prevalence = np.array([float(spec[c]["share"]) for c in conditions])
+    condition_age = np.array([[spec[c]["age"]["mean"], spec[c]["age"]["sd"]] if "age" in spec[c] else [np.nan] * 2
+                              for c in conditions], dtype=float).reshape(len(conditions), 2)
     gate = np.zeros((S, len(conditions)))
     gated = np.zeros(S, dtype=bool)
     for name, shares in tl["requires"].items():
@@ -222,6 +226,7 @@ def _build(cfg: Config) -> Catalogue:
         dx_side=dx_side,
         conditions=conditions,
         prevalence=prevalence,
+        condition_age=condition_age,
         exclusive=exclusive,
         gate=gate,
         gated=gated,

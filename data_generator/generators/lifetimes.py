@@ -32,10 +32,11 @@ from data_generator.rng import stream, uniforms
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
 MIN_SPACING = 3.0  # days: the shortest mean return spacing the clock runs at (a registry small for its volume)
+REFERENCE_BLOCKS = 4  # patient blocks the mix factors are fitted on
 K_MAX = 16         # return candidates per patient and clock unit at most (a Poisson count; rates are near 1)
 (U_SCEN, U_BRANCH, U_DX, U_ACUITY, U_DISPO, U_HOUR, U_SEC, U_DISCH, U_REASON, U_SIDE, U_Z1, U_Z2) = range(12)
 N_UNIFORM = 12
-_SCALES: dict[tuple, np.ndarray] = {}
+_SCALES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,47 @@ def day_index(cfg: Config, date: dt.date) -> int:
     return (date - cfg.start_date).days
 
 
-def patient_conditions(cfg: Config, n: int) -> np.ndarray:
-    """(n, C) chronic conditions of patients 0..n-1, each derived from the seed and its block."""
+def patient_conditions(cfg: Config, age: np.ndarray) -> np.ndarray:
+    """(n, C) chronic conditions of patients 0..n-1 (`age`: each one's age at registration), each
+    derived from the seed, its block and its age."""
     cat = catalogue(cfg)
+    n = len(age)
     blocks = [stream(cfg.seed, "conditions", b).random((BLOCK, len(cat.conditions))) for b in range(-(-n // BLOCK))]
     u = np.concatenate(blocks)[:n] if blocks else np.zeros((0, len(cat.conditions)))
-    has = u < cat.prevalence
+    chance = condition_chance(cfg, age)
+    has = u < chance
     for group in cat.exclusive:  # one uniform for the group: at most one member
-        edges = np.cumsum(cat.prevalence[group])
-        pick_one = np.searchsorted(edges, u[:, group[0]], side="right")
+        pick_one = (np.cumsum(chance[:, group], axis=1) <= u[:, group[0], None]).sum(axis=1)
         for j, c in enumerate(group):
             has[:, c] = pick_one == j
     return has
 
 
-def _fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray, has: np.ndarray) -> np.ndarray:
+def condition_chance(cfg: Config, age: np.ndarray) -> np.ndarray:
+    """(n, C) chance of each condition at each age of registration: the registry-wide share, times
+    (for a condition with an age profile) its age density over the registry's, normalised so that
+    the registry-wide share holds."""
+    cat = catalogue(cfg)
+    reg = cfg.generator["registry"]["age"]
+    grid = np.linspace(reg["min"], reg["max"], 1001)
+    weight = np.exp(-0.5 * ((grid - reg["mean"]) / reg["sd"]) ** 2)  # the registry's (truncated) ages
+
+    def ratio(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
+        log = -0.5 * ((x - mean) / sd) ** 2 + 0.5 * ((x - reg["mean"]) / reg["sd"]) ** 2
+        return (reg["sd"] / sd) * np.exp(np.minimum(log, 50.0))  # capped at 1 below in any case
+
+    out = np.tile(cat.prevalence, (len(age), 1))
+    for c in np.flatnonzero(~np.isnan(cat.condition_age[:, 0])):
+        mean, sd = cat.condition_age[c]
+        norm = np.sum(weight * np.minimum(cat.prevalence[c] * ratio(grid, mean, sd), 1.0)) / weight.sum()
+        out[:, c] = np.minimum(cat.prevalence[c] * ratio(age, mean, sd), 1.0) * cat.prevalence[c] / max(norm, 1e-12)
+    return np.minimum(out, 1.0)
+
+
+def _fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray, has: np.ndarray,
+         gate: np.ndarray) -> np.ndarray:
     """Relative propensity per scenario: scenario age/sex density over the registry's, times the
-    condition gate; averaged over the registry each scenario's is about 1, so the mix holds."""
+    condition gate (S, C); averaged over the registry each scenario's is about 1, so the mix holds."""
     reg = cfg.generator["registry"]["age"]
     out = np.empty((len(age), len(cat.names)))
     male_share = cfg.generator["registry"]["male_share"]
@@ -123,8 +148,7 @@ def _fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray, has: np
         ll = np.where((age < a["min"]) | (age > a["max"]), -np.inf, np.minimum(ll, 5.0))
         sex = np.where(male, pop["male_share"] / max(male_share, 1e-9),
                        (1 - pop["male_share"]) / max(1 - male_share, 1e-9))
-        gate = has @ cat.gate[i] if cat.gated[i] else 1.0
-        out[:, i] = np.exp(ll) * sex * gate
+        out[:, i] = np.exp(ll) * sex * (has @ gate[i] if cat.gated[i] else 1.0)
     return out
 
 
@@ -132,23 +156,36 @@ def _age_at_registration(table: dict, registered: np.ndarray) -> np.ndarray:
     return (registered - table["date_of_birth"].astype("datetime64[D]")).astype(np.int64) / 365.25
 
 
-def _scale(cfg: Config) -> np.ndarray:
-    """Per-scenario factors that make the registry-wide mix equal `scenarios.weights` once each
-    patient's own mix is normalised: fitted (iterative proportional fitting) on a reference
-    block, patients 0..1023, which every config derives the same way."""
+def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Per-scenario factors and condition gates such that, once each patient's own mix is
+    normalised, the registry-wide mix equals `scenarios.weights` and a gated scenario's stays
+    split among its conditions as `timelines.requires` says (as far as the patients allow):
+    fitted by iterative proportional fitting on a reference set, patients 0..4095, which every
+    config derives the same way."""
     key = (cfg.digest, repr(cfg.generator))
     if key not in _SCALES:
         cat = catalogue(cfg)
-        b = derive_block(cfg, 0)
-        age = _age_at_registration(b, b["registered_date"].astype("datetime64[D]"))
-        fit = _fit(cfg, cat, age, b["sex"] == "M", patient_conditions(cfg, BLOCK))
+        blocks = [derive_block(cfg, b) for b in range(REFERENCE_BLOCKS)]
+        born = np.concatenate([b["date_of_birth"] for b in blocks])
+        registered = np.concatenate([b["registered_date"] for b in blocks]).astype("datetime64[D]")
+        age = _age_at_registration({"date_of_birth": born}, registered)
+        male = np.concatenate([b["sex"] for b in blocks]) == "M"
+        has = patient_conditions(cfg, age).astype(float)
         target = cat.weights / cat.weights.sum()
-        scale = np.ones(len(target))
+        wanted = cat.gate * cat.prevalence[None, :]  # each condition's share of a gated scenario's stays
+        wanted /= np.maximum(wanted.sum(axis=1, keepdims=True), 1e-300)
+        scale, gate = np.ones(len(target)), cat.gate.copy()
         for _ in range(60):
-            w = fit * scale * target
-            share = (w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)).mean(axis=0)
+            w = _fit(cfg, cat, age, male, has, gate) * scale * target
+            p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+            share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)
-        _SCALES[key] = scale
+            for i in np.flatnonzero(cat.gated):  # stays of scenario i, split by the condition that licensed them
+                part = has * gate[i][None, :]
+                part /= np.maximum(part.sum(axis=1, keepdims=True), 1e-300)
+                got = (p[:, i, None] * part).sum(axis=0) / max(p[:, i].sum(), 1e-300)
+                gate[i] = np.where(got > 0, gate[i] * wanted[i] / np.maximum(got, 1e-300), gate[i])
+        _SCALES[key] = scale, gate
     return _SCALES[key]
 
 
@@ -156,11 +193,13 @@ def patients(cfg: Config, registry: Registry, rows: np.ndarray | None = None) ->
     """Every registered patient's timeline inputs; the scenario propensity only for `rows` if given
     (zero elsewhere: a day needs it for the patients it derives)."""
     n = len(registry)
-    has = patient_conditions(cfg, n)
+    everyone = _age_at_registration(registry.table, registry.registered)
+    has = patient_conditions(cfg, everyone)
     rows = np.arange(n) if rows is None else rows
-    age = _age_at_registration({"date_of_birth": registry.table["date_of_birth"][rows]}, registry.registered[rows])
+    age = everyone[rows]
+    scale, gate = _fitted(cfg)
     fit = np.zeros((n, len(catalogue(cfg).names)))
-    fit[rows] = _fit(cfg, catalogue(cfg), age, registry.table["sex"][rows] == "M", has[rows]) * _scale(cfg)
+    fit[rows] = _fit(cfg, catalogue(cfg), age, registry.table["sex"][rows] == "M", has[rows], gate) * scale
     return Patients(_reg_day(cfg, registry), _rate(cfg, registry), fit, has)
 
 
