@@ -223,22 +223,22 @@ class _Chart:
         self.cfg = cfg
         self.window = int(round(cfg.notes["window_hours"] * HOUR))
         v = vitals
-        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1)).tolist()
-        self.v_key = (v.enc * _KEY + v.table["event_time"]).tolist()
+        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
+        self.v_key = v.enc * _KEY + v.table["event_time"]
         rows = np.arange(v.enc.size)
-        group_start = np.asarray(self.v_start, dtype=np.int64)[v.enc] if rows.size else rows
+        group_start = self.v_start[v.enc] if rows.size else rows
         decimals = _decimals(cfg)
-        self.values, self.last, self.extreme, self._first = {}, {}, {}, {}
+        self.values, self.last, self.extreme = {}, {}, {}
         for key in VITAL_KEYS:
             col = v.table[key]
             present = _present(col)
-            self.values[key] = _at_precision(col, present, decimals.get(key))
+            self.values[key] = _with_sentinel(_at_precision(col, present, decimals.get(key)), None)
             last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
-            self.last[key] = np.where(last >= group_start, last, -1).tolist()
+            self.last[key] = np.where(last >= group_start, last, -1)
             if key in WORST_HIGH or key in WORST_LOW:
                 sign = 1.0 if key in WORST_HIGH else -1.0
                 rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
-                self.extreme[key] = (sign, np.where(present, sign * rounded, -np.inf).tolist())
+                self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf))
         self._index_labs(cfg, labs)
 
     def _index_labs(self, cfg: Config, labs: Labs) -> None:
@@ -273,27 +273,39 @@ class _Chart:
                                np.asarray(t["event_time"], dtype=np.int64)[order].tolist(),
                                col([bool(s.get("categorical")) for s in spec]).tolist(), strict=True))
 
-    def vitals(self, e: int, epoch: int) -> tuple[dict, dict, dict]:
-        """(first set, latest value of each column, worst of the window) as charted by `epoch`."""
-        lo, hi = self.v_start[e], self.v_start[e + 1]
-        idx = bisect.bisect_right(self.v_key, e * _KEY + epoch, lo, hi) - 1
-        if idx < lo:
-            return {}, {}, {}
-        w0 = bisect.bisect_left(self.v_key, e * _KEY + epoch - self.window, lo, idx + 1)
-        first = self._first.get(e)
-        if first is None:
-            first = self._first[e] = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
-        latest, worst = {}, {}
-        for key in VITAL_KEYS:
-            j = self.last[key][idx]
-            if j >= lo:
-                latest[key] = self.values[key][j]
+    def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
+        """For each note (encounter row, epoch second): (first set, latest value of each column,
+        worst of the window) as charted by then. Notes in (encounter, time) order keep the
+        window reductions linear in the number of sets."""
+        if not self.v_key.size:
+            return [({}, {}, {})] * e.size
+        start = self.v_start[e]
+        key = e * _KEY + epoch
+        last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
+        window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
+        charted = last >= start
+        latest = self._latest(np.where(charted, last, -1))
+        worst = self._worst(window, last, latest)
+        first = {i: self._latest(self.v_start[i:i + 1])[0] for i in np.unique(e[charted]).tolist()}
+        return [(first[i], lat, w) if ok else ({}, {}, {})
+                for i, ok, lat, w in zip(e.tolist(), charted.tolist(), latest, worst, strict=True)]
+
+    def _latest(self, rows: np.ndarray) -> list[dict]:
+        """Each column's last value charted in the encounter up to each set row (-1: none yet)."""
+        cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
+        return [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
+
+    def _worst(self, window: np.ndarray, last: np.ndarray, latest: list[dict]) -> list[dict]:
+        """Each column's most extreme value over the sets [window, last], of its latest value's type."""
+        cols = []
         for key, (sign, col) in self.extreme.items():
-            if w0 <= idx:
-                m = max(col[w0:idx + 1])
-                if m != -np.inf:
-                    worst[key] = _same_type(sign * m, latest.get(key))
-        return first, latest, worst
+            end = col.size - 1                                                         # the -inf sentinel
+            bounds = np.minimum(np.column_stack([window, np.maximum(last + 1, window + 1)]).ravel(), end)
+            m = np.maximum.reduceat(col, bounds)[::2]
+            some = (window <= last) & (m != -np.inf)
+            cols.append([_same_type(sign * x, lat.get(key)) if ok else None
+                         for x, ok, lat in zip(m.tolist(), some.tolist(), latest, strict=True)])
+        return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
     def labs(self, e: int, epoch: int) -> dict:
         """Each test's last result available at `epoch`; a culture collected but not resulted is pending."""
@@ -338,6 +350,17 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
     rounded = np.round(np.where(present, col, 0).astype(float), decimals)
     values = rounded.astype(np.int64).tolist() if decimals == 0 else rounded.tolist()
     return [x if p else None for x, p in zip(values, present.tolist(), strict=True)]
+
+
+def _charted(keys: tuple[str, ...], values: tuple) -> dict:
+    return {k: x for k, x in zip(keys, values, strict=True) if x is not None}
+
+
+def _with_sentinel(values: list, sentinel) -> np.ndarray:
+    """`values` as an object array with `sentinel` appended (row -1 reads it)."""
+    out = np.empty(len(values) + 1, dtype=object)
+    out[:-1], out[-1] = values, sentinel
+    return out
 
 
 def _same_type(value: float, like) -> int | float:
@@ -409,24 +432,30 @@ class _When:
     shift: dict
 
 
-def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, when: _When,
-             helpers: dict, with_labs: bool = True) -> dict:
-    """What a note written at `when` in encounter `e` may quote: only what had happened by then
-    (`with_labs` False when nothing the note can render reads `lab`)."""
+def _stay(cfg: Config, registry: Registry, enc: Encounters, e: int) -> tuple[dict, dict]:
+    """What every note of encounter `e` may quote about the patient and the stay."""
     p = enc.patient_index[e]
-    first, latest, worst = chart.vitals(e, when.epoch)
+    patient = {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]],
+               "comorbidities": enc.history[e]}
+    encounter = {
+        "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
+        "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
+        "care_unit": enc.table["care_unit"][e],
+        "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
+        "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
+        "previous_stay": enc.previous_stay[e],
+    }
+    return patient, encounter
+
+
+def _context(stay: tuple[dict, dict], vitals: tuple[dict, dict, dict], lab: dict, when: _When,
+             helpers: dict) -> dict:
+    """What a note written at `when` may quote: its stay, and the vitals and labs charted by then."""
+    patient, encounter = stay
+    first, latest, worst = vitals
     return {
-        "patient": {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]]},
-        "encounter": {
-            "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
-            "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
-            "care_unit": enc.table["care_unit"][e],
-            "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
-            "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
-            "previous_stay": enc.previous_stay[e],
-        },
-        "first": first, "latest": latest, "worst": worst,
-        "lab": chart.labs(e, when.epoch) if with_labs else {},
+        "patient": patient, "encounter": encounter,
+        "first": first, "latest": latest, "worst": worst, "lab": lab,
         "note_day": when.note_day,
         "shift": when.shift,
         **helpers,
@@ -575,16 +604,21 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
     rows = {k: [] for k in ("note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
-    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in set(enc.scenario.tolist()) for k in note_types(cfg, sc)}
-    for note, when, author, allowed in zip(notes, whens, authors, licensed, strict=True):
+    stays: dict[int, tuple[dict, dict]] = {}
+    types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
+    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in types for k in types[sc]}
+    snapshots = chart.vitals(np.array([n.enc for n in notes], dtype=np.int64), epoch)
+    for note, when, author, allowed, charted in zip(notes, whens, authors, licensed, snapshots, strict=True):
         e = note.enc
         scenario = enc.scenario[e]
         sc = cfg.scenarios[scenario]
-        context = _context(cfg, registry, enc, chart, e, when, helpers, reads_labs[scenario, note.note_type])
+        if e not in stays:
+            stays[e] = _stay(cfg, registry, enc, e)
+        lab = chart.labs(e, when.epoch) if reads_labs[scenario, note.note_type] else {}
+        context = _context(stays[e], charted, lab, when, helpers)
         if e not in phrase_cache:  # per-encounter picks: the source
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
-        context["patient"]["comorbidities"] = enc.history[e]
-        spec = note_types(cfg, scenario)[note.note_type]
+        spec = types[scenario][note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
         for key in phrase_keys(template):
