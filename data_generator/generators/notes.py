@@ -42,8 +42,13 @@ class Note:
 
 
 def environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                         trim_blocks=False, keep_trailing_newline=False)
+    """The sandbox templates render in. They see the note context and nothing else: Jinja's
+    default globals (range, dict, lipsum, ...) are removed, as config cross-checking rejects a
+    template naming them anyway, and so each render need not copy them."""
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                        trim_blocks=False, keep_trailing_newline=False)
+    env.globals.clear()
+    return env
 
 
 @cache
