@@ -237,13 +237,14 @@ class _Chart:
         for key in VITAL_KEYS:
             col = v.table[key]
             present = _present(col)
-            self.values[key] = _with_sentinel(_at_precision(col, present, decimals.get(key)), None)
+            self.values[key] = _at_precision(col, present, decimals.get(key))
             last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
             self.last[key] = np.where(last >= group_start, last, -1)
             if key in WORST_HIGH or key in WORST_LOW:
                 sign = 1.0 if key in WORST_HIGH else -1.0
                 rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
-                self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf))
+                whole = decimals.get(key) == 0  # charted as ints, as _at_precision gives them
+                self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf), whole)
         self._index_labs(cfg, labs)
 
     def _index_labs(self, cfg: Config, labs: Labs) -> None:
@@ -290,8 +291,9 @@ class _Chart:
         window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
         charted = last >= start
         latest = self._latest(np.where(charted, last, -1))
-        worst = self._worst(window, last, latest)
-        first = {i: self._latest(self.v_start[i:i + 1])[0] for i in np.unique(e[charted]).tolist()}
+        worst = self._worst(window, last)
+        stays = np.unique(e[charted])
+        first = dict(zip(stays.tolist(), self._latest(self.v_start[stays]), strict=True))
         return [(first[i], lat, w) if ok else ({}, {}, {})
                 for i, ok, lat, w in zip(e.tolist(), charted.tolist(), latest, worst, strict=True)]
 
@@ -300,16 +302,18 @@ class _Chart:
         cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
         return [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
 
-    def _worst(self, window: np.ndarray, last: np.ndarray, latest: list[dict]) -> list[dict]:
-        """Each column's most extreme value over the sets [window, last], of its latest value's type."""
+    def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
+        """Each column's most extreme value over the sets [window, last]."""
         cols = []
-        for key, (sign, col) in self.extreme.items():
+        for sign, col, whole in self.extreme.values():
             end = col.size - 1                                                         # the -inf sentinel
             bounds = np.minimum(np.column_stack([window, np.maximum(last + 1, window + 1)]).ravel(), end)
             m = np.maximum.reduceat(col, bounds)[::2]
             some = (window <= last) & (m != -np.inf)
-            cols.append([_same_type(sign * x, lat.get(key)) if ok else None
-                         for x, ok, lat in zip(m.tolist(), some.tolist(), latest, strict=True)])
+            value = sign * m
+            worst = np.full(m.size, None, dtype=object)
+            worst[some] = value[some].astype(np.int64) if whole else value[some]
+            cols.append(worst.tolist())
         return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
     def labs(self, e: int, epoch: int) -> dict:
@@ -349,27 +353,19 @@ def _decimals(cfg: Config) -> dict[str, int]:
     return decimals
 
 
-def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> list:
-    if col.dtype == object or decimals is None:
-        return np.where(present, col, None).tolist()
-    rounded = np.round(np.where(present, col, 0).astype(float), decimals)
-    values = rounded.astype(np.int64).tolist() if decimals == 0 else rounded.tolist()
-    return [x if p else None for x, p in zip(values, present.tolist(), strict=True)]
+def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> np.ndarray:
+    """Charted values as Python numbers at the column's precision (ints at 0 decimals) in an
+    object array, None where not charted, and one more None at the end (row -1 reads it)."""
+    if col.dtype != object and decimals is not None:
+        col = np.round(np.where(present, col, 0).astype(float), decimals)
+        col = col.astype(np.int64) if decimals == 0 else col
+    out = np.full(col.size + 1, None, dtype=object)
+    out[:-1][present] = col[present]
+    return out
 
 
 def _charted(keys: tuple[str, ...], values: tuple) -> dict:
     return {k: x for k, x in zip(keys, values, strict=True) if x is not None}
-
-
-def _with_sentinel(values: list, sentinel) -> np.ndarray:
-    """`values` as an object array with `sentinel` appended (row -1 reads it)."""
-    out = np.empty(len(values) + 1, dtype=object)
-    out[:-1], out[-1] = values, sentinel
-    return out
-
-
-def _same_type(value: float, like) -> int | float:
-    return int(value) if isinstance(like, int) else value
 
 
 def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
@@ -521,16 +517,20 @@ def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note], epoch
     the shift. Each encounter draws its place on every rota once."""
     locale = cfg.generator["hospital"]["locale"]
     e = np.array([n.enc for n in notes], dtype=np.int64)
-    kinds = [(enc.scenario[n.enc], n.note_type) for n in notes]  # a scenario may define its own types
     types = {(sc, k): t for sc in sorted(set(enc.scenario.tolist())) for k, t in note_types(cfg, sc).items()}
+    kinds = list(types)  # a scenario may define its own types
+    number = {k: i for i, k in enumerate(kinds)}
+    kind = np.array([number[sc, n.note_type] for sc, n in zip(enc.scenario[e].tolist(), notes, strict=True)],
+                    dtype=np.int64)
+    role_of = np.array([types[k]["author"] for k in kinds], dtype=object)[kind]
+    at_admit = np.array([types[k].get("author_time") == "admission" for k in kinds], dtype=bool)[kind]
     author = np.empty(len(notes), dtype=object)
     for role, spec in cfg.notes["authors"].items():
         pool = _authors(cfg.seed, locale, role, spec["count"], spec["suffix"])
         place = rng.integers(spec["count"], size=len(enc))
-        mine = np.array([types[k]["author"] == role for k in kinds], dtype=bool)
+        mine = role_of == role
         if not mine.any():
             continue
-        at_admit = np.array([types[k].get("author_time") == "admission" for k in kinds], dtype=bool)
         t = np.where(at_admit, enc.admit[e], epoch)[mine]
         rota = spec["rota"]
         if "block_days" in rota:
