@@ -295,8 +295,10 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
 def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray,
           ref_high: np.ndarray) -> np.ndarray:
     """N, L, H, or LL/HH beyond the catalogue's critical limits, per result."""
-    crit = np.array([[np.nan if c is None else c for c in catalogue[t].get("critical", [None, None])]
-                     for t in test.tolist()], dtype=float).reshape(-1, 2)
+    number = {name: i for i, name in enumerate(catalogue)}
+    limits = np.array([[np.nan if c is None else c for c in spec.get("critical", [None, None])]
+                       for spec in catalogue.values()], dtype=float).reshape(-1, 2)
+    crit = limits[np.array([number[t] for t in test.tolist()], dtype=np.int64)]
     flag = np.full(value.size, "N", dtype=object)
     flag[value < ref_low] = "L"
     flag[value > ref_high] = "H"
@@ -307,32 +309,34 @@ def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndar
 
 def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
     cat, panels = cfg.labs["tests"], cfg.labs["panels"]
-    cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "test", "value")}
+    number = {name: i for i, name in enumerate(cat)}  # catalogue order: results of one draw are listed in it
+    cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value")}
     for rows, hours, result_h, panel, vals in parts:
         for name in panels[panel]["tests"]:
             cols["enc"].append(rows)
             cols["hours"].append(hours)
             cols["result_h"].append(result_h)
             cols["panel"].append(np.full(rows.size, panel, dtype=object))
-            cols["test"].append(np.full(rows.size, name, dtype=object))
+            cols["code"].append(np.full(rows.size, number[name], dtype=np.int64))
             cols["value"].append(vals[name])
     flat = {k: (np.concatenate(v) if v else np.array([])) for k, v in cols.items()}
-    e = flat["enc"].astype(np.int64)
+    e, code = flat["enc"].astype(np.int64), flat["code"].astype(np.int64)
     # a draw in the stay's last minute is collected a minute before discharge, so that its result
     # (at least a minute later) still falls within the stay
     collect = np.minimum(enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64), enc.discharge[e] - 60)
     result = enc.admit[e] + np.round(flat["result_h"] * HOUR).astype(np.int64)
     result = np.maximum(result, collect + 60)
-    test_order = {name: i for i, name in enumerate(cat)}
-    order = np.lexsort((np.array([test_order[t] for t in flat["test"]], dtype=np.int64),
-                        collect, e))
-    e, collect, result = e[order], collect[order], result[order]
-    test, panel, value = flat["test"][order], flat["panel"][order], flat["value"][order]
-    spec = [cat[t] for t in test]
-    ref = _reference(cat, test, enc.sex[e])
+    order = np.lexsort((code, collect, e))
+    e, collect, result, code = e[order], collect[order], result[order], code[order]
+    panel, value = flat["panel"][order], flat["value"][order]
+
+    def per_test(values: list) -> np.ndarray:
+        return np.array(values, dtype=object)[code]
+    test = per_test(list(cat))
+    ref = _reference(cat, code, enc.sex[e])
     flag = flags(cat, test, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
-    is_culture = np.array([bool(s.get("categorical")) for s in spec], dtype=bool)
+    is_culture = per_test([bool(spec.get("categorical")) for spec in cat.values()]).astype(bool)
     if is_culture.any():
         text[is_culture], flag[is_culture], result[is_culture] = _culture(
             cfg, enc, e[is_culture], collect[is_culture], rng)
@@ -345,11 +349,11 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
         "event_time": collect,
         "result_time": result,
         "panel": panel,
-        "loinc_code": np.array([s["loinc"] for s in spec], dtype=object),
-        "test_name": np.array([s["name"] for s in spec], dtype=object),
+        "loinc_code": per_test([spec["loinc"] for spec in cat.values()]),
+        "test_name": per_test([spec["name"] for spec in cat.values()]),
         "value": value,
         "value_text": text,
-        "unit": np.array([s["unit"] for s in spec], dtype=object),
+        "unit": per_test([spec["unit"] for spec in cat.values()]),
         "ref_low": ref[:, 0],
         "ref_high": ref[:, 1],
         "flag": flag,
@@ -357,10 +361,11 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     return Labs(table, e, (result - enc.admit[e]) / HOUR, test)
 
 
-def _reference(cat: dict, test: np.ndarray, sex: np.ndarray) -> np.ndarray:
-    """(low, high) reference range per row: the test's, or its sex-specific one (L1)."""
-    ref = np.array([cat[t].get("ref", [np.nan, np.nan]) for t in test], dtype=float).reshape(-1, 2)
-    for name, spec in cat.items():
+def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """(low, high) reference range per row (`code`: the test's place in the catalogue): the
+    test's, or its sex-specific one (L1)."""
+    ref = np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2)[code]
+    for i, spec in enumerate(cat.values()):
         for s, own in spec.get("by_sex", {}).items():
-            ref[(test == name) & (sex == s)] = own["ref"]
+            ref[(code == i) & (sex == s)] = own["ref"]
     return ref
