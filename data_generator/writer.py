@@ -23,6 +23,7 @@ is nullable (the contract, not the storage, says what is required). Row groups h
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,6 +44,8 @@ PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statist
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
 _NULL = pa.scalar(None, pa.string())
 _NEEDS_QUOTES = '[,"\r\n]'
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters json.dumps escapes when ensure_ascii is off
+_json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
 
 
 def data_file(folder: Path, schema: dict, fmt: str = "csv") -> Path:
@@ -303,7 +306,7 @@ def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
     parts = []
     for name, prop in schema["properties"].items():
         text = cells[name]
-        if column_type(prop) == "string":  # only free text can hold , " or a line break
+        if column_type(prop) == "string" and _holds(text, _NEEDS_QUOTES):  # only free text can hold , " or a line break
             quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'),
                                                  '"', "")
             text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
@@ -319,7 +322,7 @@ def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
         if column_type(prop) in ("integer", "number"):
             fragment = text
         else:
-            fragment = pa.array(_json_strings(text), type=pa.string())
+            fragment = _json_strings(text)
         fragment = pc.fill_null(fragment, "null")
         key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
         parts.extend([key, fragment])
@@ -327,8 +330,21 @@ def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
     return _concat(pc.binary_join_element_wise(*parts, ""))
 
 
-def _json_strings(text: pa.Array) -> list[str | None]:
-    return [None if s is None else json.dumps(s, ensure_ascii=False) for s in text.to_pylist()]
+def _json_strings(text: pa.Array) -> pa.Array:
+    """Each value as a JSON string (null stays null), as json.dumps(value, ensure_ascii=False)
+    writes it: quoted as it is, or escaped by the json module where a character needs it."""
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    if not _holds(text, _JSON_ESCAPED):
+        return quoted
+    escape = pc.fill_null(pc.match_substring_regex(text, _JSON_ESCAPED), False)
+    escaped = [_json_string(s) for s in text.filter(escape).to_pylist()]
+    return pc.replace_with_mask(quoted, escape, pa.array(escaped, type=pa.string()))
+
+
+def _holds(text: pa.Array, pattern: str) -> bool:
+    """Whether any value of a string array holds a character of `pattern` (a character class)."""
+    data = text.buffers()[2]
+    return data is not None and re.search(pattern.encode(), memoryview(data)) is not None
 
 
 def _concat(lines: pa.Array) -> bytes:

@@ -130,6 +130,18 @@ def test_jsonl_shape(tmp_path):
     assert list(first) == ["id", "n", "x", "t", "s"] and isinstance(first["n"], int)
 
 
+def test_jsonl_strings_escape_as_json_dumps(tmp_path):
+    """JSONL strings are what json.dumps(ensure_ascii=False) writes: every control character,
+    quote and backslash escaped, everything else (DEL, non-ASCII, U+2028) as it is."""
+    schema = _schema("t.jsonl", s={"type": ["string", "null"]})
+    texts = ["plain", 'q"uote', "back\\slash", "\b\f\n\r\t", "".join(map(chr, range(1, 32))),
+             "\x7f é ✓ \u2028", None, "plain again"]
+    path = tmp_path / "t.jsonl"
+    writer.write_table(path, {"s": obj(*texts)}, schema, UTC)
+    expected = "".join('{"s":' + json.dumps(t, ensure_ascii=False) + "}\n" for t in texts)
+    assert path.read_bytes().decode("utf-8") == expected
+
+
 def test_empty_table(tmp_path):
     """Zero rows write the header only (CSV) or nothing (JSONL)."""
     schema = contracts.load_contract("vitals")
