@@ -23,7 +23,6 @@ is nullable (the contract, not the storage, says what is required). Row groups h
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,8 +42,10 @@ FORMATS = ("csv", "parquet")
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
 _NULL = pa.scalar(None, pa.string())
-_NEEDS_QUOTES = '[,"\r\n]'
+_NEEDS_QUOTES = '[,"\r\n]'  # a CSV value holding one of these is quoted
+_NEEDS_QUOTES_CHARS = b',"\r\n'
 _JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters json.dumps escapes when ensure_ascii is off
+_JSON_ESCAPED_CHARS = bytes(range(0x20)) + b'"\\'
 _json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
 
 
@@ -306,7 +307,7 @@ def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
     parts = []
     for name, prop in schema["properties"].items():
         text = cells[name]
-        if column_type(prop) == "string" and _holds(text, _NEEDS_QUOTES):  # only free text can hold , " or a line break
+        if column_type(prop) == "string" and _holds(text, _NEEDS_QUOTES_CHARS):  # only free text can hold them
             quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'),
                                                  '"', "")
             text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
@@ -334,17 +335,18 @@ def _json_strings(text: pa.Array) -> pa.Array:
     """Each value as a JSON string (null stays null), as json.dumps(value, ensure_ascii=False)
     writes it: quoted as it is, or escaped by the json module where a character needs it."""
     quoted = pc.binary_join_element_wise('"', text, '"', "")
-    if not _holds(text, _JSON_ESCAPED):
+    if not _holds(text, _JSON_ESCAPED_CHARS):
         return quoted
     escape = pc.fill_null(pc.match_substring_regex(text, _JSON_ESCAPED), False)
     escaped = [_json_string(s) for s in text.filter(escape).to_pylist()]
     return pc.replace_with_mask(quoted, escape, pa.array(escaped, type=pa.string()))
 
 
-def _holds(text: pa.Array, pattern: str) -> bool:
-    """Whether any value of a string array holds a character of `pattern` (a character class)."""
+def _holds(text: pa.Array, chars: bytes) -> bool:
+    """Whether any value of a string array holds one of the ASCII `chars` (a test on its bytes)."""
     data = text.buffers()[2]
-    return data is not None and re.search(pattern.encode(), memoryview(data)) is not None
+    raw = data.to_pybytes() if data is not None else b""
+    return len(raw.translate(None, chars)) != len(raw)
 
 
 def _concat(lines: pa.Array) -> bytes:
