@@ -86,7 +86,7 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
 
 
 def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-            tests: list[str], offsets: dict[str, np.ndarray], spo2: tuple, rng: np.random.Generator):
+            tests: list[str], offsets: dict[str, np.ndarray], spo2: blood_gas.Charted, rng: np.random.Generator):
     """Values of `tests` for one draw at (rows, hours): dict test -> array. Blood-gas values are
     computed from each other (a latent bicarbonate and PaCO2 exist even when not reported)."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
@@ -144,7 +144,7 @@ def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
 
 
 def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-               raw: dict[str, np.ndarray], needed: set[str], spo2: tuple,
+               raw: dict[str, np.ndarray], needed: set[str], spo2: blood_gas.Charted,
                rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Bicarbonate, PaCO2, pH and PaO2 of one draw, each computed from the others (A1, A2)."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
@@ -162,16 +162,16 @@ def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray,
         out[roles["ph"]] = np.round(_bounded(ph, spec, cfg.labs), spec["decimals"])
     if roles["pao2"] in needed:
         spec = cat[roles["pao2"]]
-        sat = blood_gas.value_at(*spo2, rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
+        sat = spo2.at(rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
         sat = sat + rng.normal(0, gas["oximetry_sd"], rows.size)
         pao2 = blood_gas.pao2_from_saturation(sat, gas) * np.exp(rng.normal(0, spec["noise"], rows.size))
         out[roles["pao2"]] = np.round(_bounded(pao2, spec, cfg.labs), spec["decimals"])
     return out
 
 
-def _charted_spo2(vitals: Vitals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(encounter row, hours, SpO2) of every charted vitals set, for blood gases drawn between them."""
-    return vitals.enc, vitals.hours, np.asarray(vitals.table["spo2"], dtype=float)
+def _charted_spo2(vitals: Vitals) -> blood_gas.Charted:
+    """SpO2 as charted (encounter row, hours), for blood gases drawn between the sets."""
+    return blood_gas.Charted(vitals.enc, vitals.hours, np.asarray(vitals.table["spo2"], dtype=float))
 
 
 def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, collect: np.ndarray,
