@@ -8,7 +8,6 @@ supply the phrases, so the narrative follows the branch the patient is on.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
-from data_generator.generators.timeline import condition_mask, firings, row_ids
+from data_generator.generators.timeline import condition_mask, expand, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
@@ -245,39 +244,47 @@ class _Chart:
                 rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
                 whole = decimals.get(key) == 0  # charted as ints, as _at_precision gives them
                 self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf), whole)
-        self._index_labs(cfg, labs)
+        self._index_labs(cfg, labs, n_enc)
 
-    def _index_labs(self, cfg: Config, labs: Labs) -> None:
+    def _index_labs(self, cfg: Config, labs: Labs, n_enc: int) -> None:
+        """Results sorted by encounter, test, then result time, in segments of one encounter's
+        results of one test; searchable by (segment, result time) and, for cultures, by
+        (segment, collection time)."""
         tests, units = cfg.labs["tests"], cfg.notes["display_units"]
-        rank = _test_rank(cfg, labs.test)
         t = labs.table
+        rank = _test_rank(cfg, labs.test)
         order = np.lexsort((t["result_time"], rank, labs.enc))
-        self.l_result = t["result_time"][order].tolist()
-        enc_test = labs.enc[order] * 1000 + rank[order]
-        keys, starts = np.unique(enc_test, return_index=True)
-        ends = np.append(starts[1:], enc_test.size)
-        self.l_segments: dict[int, list] = {}
-        for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            self.l_segments.setdefault(k // 1000, []).append((a, b))
-        names = list(tests)
-        test = labs.test[order]
-        spec = [tests[n] for n in names]
+        enc, rank = labs.enc[order], rank[order]
+        result = np.asarray(t["result_time"], dtype=np.int64)[order]
+        collected = np.asarray(t["event_time"], dtype=np.int64)[order]
+        new = np.ones(order.size, dtype=bool)
+        new[1:] = (enc[1:] != enc[:-1]) | (rank[1:] != rank[:-1])
+        seg = np.cumsum(new) - 1                                          # segment of each row
+        self.seg_start = np.flatnonzero(new)
+        self.enc_segs = np.searchsorted(enc[self.seg_start], np.arange(n_enc + 1))  # an encounter's segments
+        spec = list(tests.values())
+        self.seg_culture = np.array([bool(s.get("categorical")) for s in spec], dtype=bool)[rank[self.seg_start]]
+        self.l_result = result
+        self.result_key = (seg << 32) + result
+        culture = np.flatnonzero(self.seg_culture[seg])
+        by_collection = culture[np.lexsort((culture, collected[culture], seg[culture]))]
+        self.collect_rows = by_collection
+        self.collect_key = (seg[by_collection] << 32) + collected[by_collection]
 
         def col(per_test: list) -> np.ndarray:
-            return np.asarray(per_test, dtype=object)[rank[order]]
-        decimals = np.array([s.get("decimals", 0) for s in spec])[rank[order]]
+            return np.asarray(per_test, dtype=object)[rank]
+        decimals = np.array([s.get("decimals", 0) for s in spec])[rank]
         raw = np.asarray(t["value"], dtype=float)[order]
         value = np.empty(order.size, dtype=object)
         for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
             at = (decimals == d) & ~np.isnan(raw)
             rounded = np.round(raw[at], d)
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
-        self.l_info = list(zip(test.tolist(), col([s["name"] for s in spec]).tolist(),
+        self.l_info = list(zip(labs.test[order].tolist(), col([s["name"] for s in spec]).tolist(),
                                col([units[s["unit"]] for s in spec]).tolist(), value.tolist(),
                                np.asarray(t["value_text"], dtype=object)[order].tolist(),
                                np.asarray(t["flag"], dtype=object)[order].tolist(),
-                               np.asarray(t["event_time"], dtype=np.int64)[order].tolist(),
-                               col([bool(s.get("categorical")) for s in spec]).tolist(), strict=True))
+                               collected.tolist(), result.tolist(), strict=True))
 
     def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
         """For each note (encounter row, epoch second): (first set, latest value of each column,
@@ -316,35 +323,32 @@ class _Chart:
             cols.append(worst.tolist())
         return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
-    def labs(self, e: int, epoch: int) -> dict:
-        """Each test's last result available at `epoch`; a culture collected but not resulted is pending."""
-        out = {}
-        for a, b in self.l_segments.get(e, ()):
-            if self.l_info[a][7]:
-                row = _latest_collected(self.l_info, a, b, epoch)
-                if row is None:
-                    continue
-                pending = self.l_result[row] > epoch
-            else:
-                row = bisect.bisect_right(self.l_result, epoch, a, b) - 1
-                if row < a:
-                    continue
-                pending = False
-            test, name, unit, value, text, flag, drawn, _ = self.l_info[row]
-            age = epoch - self.l_result[row]
-            out[test] = {"name": name, "unit": unit, "flag": None if pending else flag,
-                         "value": None if pending else value, "text": None if pending else text,
-                         "pending": pending, "drawn": drawn, "current": pending or age <= self.window}
+    def labs(self, e: np.ndarray, epoch: np.ndarray) -> list[dict]:
+        """For each note (encounter row, epoch second): each test's last result available by then;
+        a culture collected but not resulted is pending, and one collected last is the one read."""
+        out: list[dict] = [{} for _ in range(e.size)]
+        note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
+        seg = self.enc_segs[e][note] + pos
+        at = epoch[note]
+        query = (seg << 32) + at
+        row = np.searchsorted(self.result_key, query, side="right") - 1     # last resulted by then
+        found = row >= self.seg_start[seg]
+        pending = np.zeros(seg.size, dtype=bool)
+        culture = np.flatnonzero(self.seg_culture[seg])
+        if culture.size:
+            last = np.searchsorted(self.collect_key, query[culture], side="right") - 1  # last collected by then
+            first = np.searchsorted(self.collect_key, seg[culture] << 32, side="left")
+            found[culture] = last >= first
+            row[culture] = self.collect_rows[np.maximum(last, 0)]
+            pending[culture] = found[culture] & (self.l_result[row[culture]] > at[culture])
+        current = pending | (at - self.l_result[row] <= self.window)
+        for i, r, late, now in zip(note[found].tolist(), row[found].tolist(), pending[found].tolist(),
+                                   current[found].tolist(), strict=True):
+            test, name, unit, value, text, flag, drawn, _ = self.l_info[r]
+            out[i][test] = {"name": name, "unit": unit, "flag": None if late else flag,
+                            "value": None if late else value, "text": None if late else text,
+                            "pending": late, "drawn": drawn, "current": now}
         return out
-
-
-def _latest_collected(info: list, a: int, b: int, epoch: int) -> int | None:
-    """The row of segment [a, b) collected last at or before `epoch`."""
-    best = None
-    for r in range(a, b):
-        if info[r][6] <= epoch and (best is None or info[r][6] >= info[best][6]):
-            best = r
-    return best
 
 
 def _decimals(cfg: Config) -> dict[str, int]:
@@ -376,11 +380,13 @@ def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
 def _formatters(cfg: Config):
     fmt = cfg.notes["formats"]
     dev = cfg.notes["o2_devices"]
-    decimals = _decimals(cfg)
-    lab_decimals = {k: t.get("decimals", 0) for k, t in cfg.labs["tests"].items()}
+    number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
+    lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
+    vital = {k: text.format for k, text in fmt["vitals"].items()}
+    lab, lab_named, pending, drawn = (fmt[k].format for k in ("lab", "lab_text", "culture_pending", "lab_drawn"))
 
     def num(key, value):
-        return f"{value:.{decimals.get(key, 0)}f}"
+        return format(value, number.get(key, ".0f"))
 
     @cache
     def drawn_at(epoch: int) -> str:
@@ -389,33 +395,32 @@ def _formatters(cfg: Config):
     def vitals_line(v: dict) -> str:
         parts = []
         if "heart_rate" in v:
-            parts.append(fmt["vitals"]["heart_rate"].format(v=num("heart_rate", v["heart_rate"])))
+            parts.append(vital["heart_rate"](v=num("heart_rate", v["heart_rate"])))
         if "sbp" in v and "dbp" in v:
-            parts.append(fmt["vitals"]["bp"].format(sbp=num("sbp", v["sbp"]), dbp=num("dbp", v["dbp"])))
+            parts.append(vital["bp"](sbp=num("sbp", v["sbp"]), dbp=num("dbp", v["dbp"])))
         if "resp_rate" in v:
-            parts.append(fmt["vitals"]["resp_rate"].format(v=num("resp_rate", v["resp_rate"])))
+            parts.append(vital["resp_rate"](v=num("resp_rate", v["resp_rate"])))
         if "spo2" in v:
-            s = fmt["vitals"]["spo2"].format(v=num("spo2", v["spo2"]))
+            s = vital["spo2"](v=num("spo2", v["spo2"]))
             if "o2_device" in v:
-                s += " " + fmt["vitals"]["o2"].format(device=dev[v["o2_device"]])
+                s += " " + vital["o2"](device=dev[v["o2_device"]])
             parts.append(s)
         if "temp_c" in v:
-            parts.append(fmt["vitals"]["temp_c"].format(v=num("temp_c", v["temp_c"])))
+            parts.append(vital["temp_c"](v=num("temp_c", v["temp_c"])))
         return ", ".join(parts) if parts else "not yet charted"
 
     def lab_text(test: str, r: dict) -> str:
         if r["pending"]:
-            return fmt["culture_pending"].format(name=r["name"])
+            return pending(name=r["name"])
         if r["value"] is None:
-            return fmt["lab_text"].format(name=r["name"], text=r["text"])
-        value = f"{r['value']:.{lab_decimals[test]}f}"
-        return fmt["lab"].format(name=r["name"], value=value, unit=r["unit"]).strip()
+            return lab_named(name=r["name"], text=r["text"])
+        return lab(name=r["name"], value=format(r["value"], lab_number[test]), unit=r["unit"]).strip()
 
     def labs_line(labs: dict) -> str:
         out = []
         for test, r in labs.items():
             s = lab_text(test, r)
-            out.append(s if r["current"] else fmt["lab_drawn"].format(lab=s, when=drawn_at(r["drawn"])))
+            out.append(s if r["current"] else drawn(lab=s, when=drawn_at(r["drawn"])))
         return "; ".join(out)
 
     return vitals_line, labs_line
@@ -612,14 +617,20 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     stays: dict[int, tuple[dict, dict]] = {}
     types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
     reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in types for k in types[sc]}
-    snapshots = chart.vitals(np.array([n.enc for n in notes], dtype=np.int64), epoch)
-    for note, when, author, allowed, charted in zip(notes, whens, authors, licensed, snapshots, strict=True):
+    note_enc = np.array([n.enc for n in notes], dtype=np.int64)
+    snapshots = chart.vitals(note_enc, epoch)
+    reading = np.array([reads_labs[sc, n.note_type] for sc, n in zip(enc.scenario[note_enc].tolist(), notes,
+                                                                   strict=True)], dtype=bool)
+    results = [{} for _ in notes]  # only what a note can render reads `lab`
+    for i, lab in zip(np.flatnonzero(reading).tolist(), chart.labs(note_enc[reading], epoch[reading]), strict=True):
+        results[i] = lab
+    for note, when, author, allowed, charted, lab in zip(notes, whens, authors, licensed, snapshots, results,
+                                                         strict=True):
         e = note.enc
         scenario = enc.scenario[e]
         sc = cfg.scenarios[scenario]
         if e not in stays:
             stays[e] = _stay(cfg, registry, enc, e)
-        lab = chart.labs(e, when.epoch) if reads_labs[scenario, note.note_type] else {}
         context = _context(stays[e], charted, lab, when, helpers)
         if e not in phrase_cache:  # per-encounter picks: the source
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
