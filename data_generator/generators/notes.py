@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 from faker import Faker
@@ -33,8 +33,8 @@ VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", 
               "consciousness", "pain_score")
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(NamedTuple):
+    """A note to write (notes sort by encounter, then time, then type)."""
     enc: int
     hours: float
     note_type: str
@@ -141,7 +141,7 @@ def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals,
         rows = np.flatnonzero(enc.scenario == scenario)
         for note_type, spec in note_types(cfg, scenario).items():
             notes += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
-    notes.sort(key=lambda n: (n.enc, n.hours, n.note_type))
+    notes.sort()
     return notes
 
 
@@ -430,8 +430,7 @@ NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note
                 "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
-@dataclass(frozen=True)
-class _When:
+class _When(NamedTuple):
     """A note's moment: epoch second, hospital day (1 = local day of admission) and nursing shift."""
     epoch: int
     note_day: int
