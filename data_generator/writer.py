@@ -303,7 +303,7 @@ def _strings(values: np.ndarray) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), _NULL, text)
 
 
-def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
+def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
     parts = []
     for name, prop in schema["properties"].items():
         text = cells[name]
@@ -312,11 +312,12 @@ def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
                                                  '"', "")
             text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
         parts.append(text)
+    parts[-1] = pc.binary_join_element_wise(pc.fill_null(parts[-1], ""), "\n", "")  # each line ends with \n
     return _concat(pc.binary_join_element_wise(*parts, ",", null_handling="replace",
                                                null_replacement=""))
 
 
-def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
+def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
     parts = []
     for i, (name, prop) in enumerate(schema["properties"].items()):
         text = cells[name]
@@ -327,7 +328,7 @@ def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
         fragment = pc.fill_null(fragment, "null")
         key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
         parts.extend([key, fragment])
-    parts.append("}")
+    parts.append("}\n")
     return _concat(pc.binary_join_element_wise(*parts, ""))
 
 
@@ -349,10 +350,9 @@ def _holds(text: pa.Array, chars: bytes) -> bool:
     return len(raw.translate(None, chars)) != len(raw)
 
 
-def _concat(lines: pa.Array) -> bytes:
-    """All lines, each followed by '\\n', as one bytes object."""
+def _concat(lines: pa.Array) -> pa.Buffer:
+    """All lines (each ending with its '\\n') as one buffer, without copying them."""
     if len(lines) == 0:
-        return b""
-    lines = pc.binary_join_element_wise(lines, "", "\n")
+        return pa.py_buffer(b"")
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:]
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[len(lines)]]
+    return lines.buffers()[2].slice(int(offsets[0]), int(offsets[len(lines)] - offsets[0]))
