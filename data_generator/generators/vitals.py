@@ -103,9 +103,10 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
     noise_spo2 = np.zeros(owner.size)
-    for scenario in np.unique(enc.scenario):
-        enc_rows = np.flatnonzero(enc.scenario == scenario)
-        rows = np.flatnonzero(enc.scenario[owner] == scenario)
+    scenarios, code = np.unique(enc.scenario, return_inverse=True)
+    for i, scenario in enumerate(scenarios):
+        enc_rows = np.flatnonzero(code == i)
+        rows = np.flatnonzero(code[owner] == i)
         moments = Moments(phys, owner[rows], hours[rows])
         for j, name in enumerate(LATENT):
             p = _params(cfg, scenario, name)
