@@ -282,10 +282,14 @@ def _decimals(values: np.ndarray, places: int) -> pa.Array:
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
-    """RFC 3339 with the zone's offset, joined in pyarrow (same text as timeutil.format_rfc3339)."""
+    """RFC 3339 with the zone's offset, printed and joined in pyarrow (the same text as
+    timeutil.format_rfc3339 for the years 1 to 9999: Arrow prints a timestamp as
+    'YYYY-MM-DD HH:MM:SS', numpy with the 'T')."""
     missing = _missing_floats(values)
-    clock, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
-    text = pc.binary_join_element_wise(pa.array(clock), pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
+    local, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
+    clock = pc.replace_substring(pc.cast(pa.array(local, pa.timestamp("s")), pa.string()), " ", "T",
+                                 max_replacements=1)
+    text = pc.binary_join_element_wise(clock, pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
     return pc.if_else(pa.array(missing), _NULL, text)
 
 

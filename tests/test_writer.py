@@ -13,7 +13,7 @@ import pytest
 
 from data_generator import contracts, writer
 from data_generator.errors import ContractError
-from data_generator.timeutil import zone
+from data_generator.timeutil import format_rfc3339, zone
 from data_generator.validate import validate_day
 from tests.test_validate import BATCH, TZ, day_tables, obj, write_day
 
@@ -105,6 +105,19 @@ def test_dst_offsets_new_york():
     assert cells["t"].to_pylist() == [
         "2026-03-08T01:59:59-05:00", "2026-03-08T03:00:00-04:00",
         "2026-11-01T01:30:00-04:00", "2026-11-01T01:30:00-05:00"]
+
+
+def test_timestamps_print_as_timeutil():
+    """The writer's timestamps (printed by Arrow) are timeutil.format_rfc3339's (printed by
+    numpy), across DST in New York and over the years 1 to 9999 in UTC."""
+    schema = _schema("t.csv", t={"type": "string", "format": "date-time"})
+    rng = np.random.default_rng(7)
+    cases = [(TZ, rng.integers(-2208988800, 4102444800, 2000)),      # 1900 to 2100
+             (UTC, rng.integers(-62135596800, 253402300800, 2000))]  # 0001 to 9999
+    for tz, epochs in cases:
+        epochs = np.sort(epochs)
+        assert (writer.format_columns({"t": epochs}, schema, tz)["t"].to_pylist()
+                == format_rfc3339(epochs, tz).tolist())
 
 
 def test_dates():
