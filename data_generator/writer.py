@@ -9,7 +9,8 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
 Formatting is vectorised (numpy and pyarrow compute); the only per-cell Python work is JSON
-string escaping for JSONL. Output is byte-deterministic: same table, same bytes.
+string escaping for the JSONL cells that hold a quote, a backslash or a control character.
+Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
 not depend on how it was chunked. `fmt="csv"` writes the contract's text file (CSV, or JSONL
