@@ -63,18 +63,19 @@ def _offset_text(seconds: int) -> str:
 
 
 def rfc3339_parts(epoch: np.ndarray, tz: ZoneInfo) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """The pieces of RFC 3339 text: local clock time 'YYYY-MM-DDTHH:MM:SS' per value, the
-    distinct offsets' text ('-05:00'; a day has one or two), and which offset each value has."""
+    """The pieces of RFC 3339 text: the local clock time of each value (epoch seconds plus its
+    offset, to print as 'YYYY-MM-DDTHH:MM:SS'), the distinct offsets' text ('-05:00'; a day has
+    one or two), and which offset each value has."""
     epoch = np.asarray(epoch, dtype=np.int64)
     off = utc_offsets(epoch, tz)
-    clock = np.datetime_as_string((epoch + off).astype("datetime64[s]"), unit="s")
     offsets, which = np.unique(off, return_inverse=True)
-    return clock, [_offset_text(int(o)) for o in offsets.tolist()], which.reshape(-1)
+    return epoch + off, [_offset_text(int(o)) for o in offsets.tolist()], which.reshape(-1)
 
 
 def format_rfc3339(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """'2026-01-15T08:23:00-05:00' for each epoch second."""
-    clock, tails, which = rfc3339_parts(epoch, tz)
+    local, tails, which = rfc3339_parts(epoch, tz)
+    clock = np.datetime_as_string(local.astype("datetime64[s]"), unit="s")
     return np.strings.add(clock, np.array(tails, dtype="<U6")[which])
 
 

@@ -710,9 +710,19 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # what json.loads(line, parse_constant=...) builds
+
+
+def _parse_json(line: str):
+    """json.loads(line, parse_constant=_reject_constant), with one decoder for every line."""
+    if line.startswith("\ufeff"):
+        return json.loads(line, parse_constant=_reject_constant)  # json.loads's own error for a BOM
+    return _DECODER.decode(line)
+
+
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
     try:
-        obj = json.loads(line, parse_constant=_reject_constant)
+        obj = _parse_json(line)
     except (ValueError, RecursionError) as exc:
         report.add(Violation(file, number, None, "json", line[:80], str(exc)[:120]))
         return None

@@ -9,7 +9,8 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
 Formatting is vectorised (numpy and pyarrow compute); the only per-cell Python work is JSON
-string escaping for JSONL. Output is byte-deterministic: same table, same bytes.
+string escaping for the JSONL cells that hold a quote, a backslash or a control character.
+Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
 not depend on how it was chunked. `fmt="csv"` writes the contract's text file (CSV, or JSONL
@@ -42,7 +43,11 @@ FORMATS = ("csv", "parquet")
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
 _NULL = pa.scalar(None, pa.string())
-_NEEDS_QUOTES = '[,"\r\n]'
+_NEEDS_QUOTES = '[,"\r\n]'  # a CSV value holding one of these is quoted
+_NEEDS_QUOTES_CHARS = b',"\r\n'
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters json.dumps escapes when ensure_ascii is off
+_JSON_ESCAPED_CHARS = bytes(range(0x20)) + b'"\\'
+_json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
 
 
 def data_file(folder: Path, schema: dict, fmt: str = "csv") -> Path:
@@ -278,10 +283,14 @@ def _decimals(values: np.ndarray, places: int) -> pa.Array:
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
-    """RFC 3339 with the zone's offset, joined in pyarrow (same text as timeutil.format_rfc3339)."""
+    """RFC 3339 with the zone's offset, printed and joined in pyarrow (the same text as
+    timeutil.format_rfc3339 for the years 1 to 9999: Arrow prints a timestamp as
+    'YYYY-MM-DD HH:MM:SS', numpy with the 'T')."""
     missing = _missing_floats(values)
-    clock, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
-    text = pc.binary_join_element_wise(pa.array(clock), pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
+    local, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
+    clock = pc.replace_substring(pc.cast(pa.array(local, pa.timestamp("s")), pa.string()), " ", "T",
+                                 max_replacements=1)
+    text = pc.binary_join_element_wise(clock, pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
     return pc.if_else(pa.array(missing), _NULL, text)
 
 
@@ -299,42 +308,56 @@ def _strings(values: np.ndarray) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), _NULL, text)
 
 
-def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
+def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
     parts = []
     for name, prop in schema["properties"].items():
         text = cells[name]
-        if column_type(prop) == "string":  # only free text can hold , " or a line break
+        if column_type(prop) == "string" and _holds(text, _NEEDS_QUOTES_CHARS):  # only free text can hold them
             quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'),
                                                  '"', "")
             text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
         parts.append(text)
+    parts[-1] = pc.binary_join_element_wise(pc.fill_null(parts[-1], ""), "\n", "")  # each line ends with \n
     return _concat(pc.binary_join_element_wise(*parts, ",", null_handling="replace",
                                                null_replacement=""))
 
 
-def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> bytes:
+def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
     parts = []
     for i, (name, prop) in enumerate(schema["properties"].items()):
         text = cells[name]
         if column_type(prop) in ("integer", "number"):
             fragment = text
         else:
-            fragment = pa.array(_json_strings(text), type=pa.string())
+            fragment = _json_strings(text)
         fragment = pc.fill_null(fragment, "null")
         key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
         parts.extend([key, fragment])
-    parts.append("}")
+    parts.append("}\n")
     return _concat(pc.binary_join_element_wise(*parts, ""))
 
 
-def _json_strings(text: pa.Array) -> list[str | None]:
-    return [None if s is None else json.dumps(s, ensure_ascii=False) for s in text.to_pylist()]
+def _json_strings(text: pa.Array) -> pa.Array:
+    """Each value as a JSON string (null stays null), as json.dumps(value, ensure_ascii=False)
+    writes it: quoted as it is, or escaped by the json module where a character needs it."""
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    if not _holds(text, _JSON_ESCAPED_CHARS):
+        return quoted
+    escape = pc.fill_null(pc.match_substring_regex(text, _JSON_ESCAPED), False)
+    escaped = [_json_string(s) for s in text.filter(escape).to_pylist()]
+    return pc.replace_with_mask(quoted, escape, pa.array(escaped, type=pa.string()))
 
 
-def _concat(lines: pa.Array) -> bytes:
-    """All lines, each followed by '\\n', as one bytes object."""
+def _holds(text: pa.Array, chars: bytes) -> bool:
+    """Whether any value of a string array holds one of the ASCII `chars` (a test on its bytes)."""
+    data = text.buffers()[2]
+    raw = data.to_pybytes() if data is not None else b""
+    return len(raw.translate(None, chars)) != len(raw)
+
+
+def _concat(lines: pa.Array) -> pa.Buffer:
+    """All lines (each ending with its '\\n') as one buffer, without copying them."""
     if len(lines) == 0:
-        return b""
-    lines = pc.binary_join_element_wise(lines, "", "\n")
+        return pa.py_buffer(b"")
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:]
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[len(lines)]]
+    return lines.buffers()[2].slice(int(offsets[0]), int(offsets[len(lines)] - offsets[0]))

@@ -13,7 +13,7 @@ import pytest
 
 from data_generator import contracts, writer
 from data_generator.errors import ContractError
-from data_generator.timeutil import zone
+from data_generator.timeutil import format_rfc3339, zone
 from data_generator.validate import validate_day
 from tests.test_validate import BATCH, TZ, day_tables, obj, write_day
 
@@ -107,6 +107,19 @@ def test_dst_offsets_new_york():
         "2026-11-01T01:30:00-04:00", "2026-11-01T01:30:00-05:00"]
 
 
+def test_timestamps_print_as_timeutil():
+    """The writer's timestamps (printed by Arrow) are timeutil.format_rfc3339's (printed by
+    numpy), across DST in New York and over the years 1 to 9999 in UTC."""
+    schema = _schema("t.csv", t={"type": "string", "format": "date-time"})
+    rng = np.random.default_rng(7)
+    cases = [(TZ, rng.integers(-2208988800, 4102444800, 2000)),      # 1900 to 2100
+             (UTC, rng.integers(-62135596800, 253402300800, 2000))]  # 0001 to 9999
+    for tz, epochs in cases:
+        epochs = np.sort(epochs)
+        assert (writer.format_columns({"t": epochs}, schema, tz)["t"].to_pylist()
+                == format_rfc3339(epochs, tz).tolist())
+
+
 def test_dates():
     """datetime64[D] prints as YYYY-MM-DD, NaT as empty."""
     schema = _schema("t.csv", d={"type": ["string", "null"], "format": "date"})
@@ -128,6 +141,18 @@ def test_jsonl_shape(tmp_path):
                    '{"id":"b","n":null,"x":null,"t":"1970-01-01T00:01:00+00:00","s":null}\n')
     first = json.loads(raw.splitlines()[0])
     assert list(first) == ["id", "n", "x", "t", "s"] and isinstance(first["n"], int)
+
+
+def test_jsonl_strings_escape_as_json_dumps(tmp_path):
+    """JSONL strings are what json.dumps(ensure_ascii=False) writes: every control character,
+    quote and backslash escaped, everything else (DEL, non-ASCII, U+2028) as it is."""
+    schema = _schema("t.jsonl", s={"type": ["string", "null"]})
+    texts = ["plain", 'q"uote', "back\\slash", "\b\f\n\r\t", "".join(map(chr, range(1, 32))),
+             "\x7f é ✓ \u2028", None, "plain again"]
+    path = tmp_path / "t.jsonl"
+    writer.write_table(path, {"s": obj(*texts)}, schema, UTC)
+    expected = "".join('{"s":' + json.dumps(t, ensure_ascii=False) + "}\n" for t in texts)
+    assert path.read_bytes().decode("utf-8") == expected
 
 
 def test_empty_table(tmp_path):

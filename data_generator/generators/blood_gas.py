@@ -49,32 +49,38 @@ def pao2_from_saturation(spo2_percent: np.ndarray, spec: dict) -> np.ndarray:
     return np.cbrt(q / 2 + root) + np.cbrt(q / 2 - root)
 
 
-def value_at(owner: np.ndarray, hours: np.ndarray, values: np.ndarray, rows: np.ndarray,
-             at_hours: np.ndarray, default: float) -> np.ndarray:
-    """A charted series interpolated to (row, hour) within the same encounter: linear between the
-    charted values either side, the nearest one at the ends, `default` for an uncharted encounter."""
-    ok = ~np.isnan(values)
-    owner, hours, values = owner[ok], hours[ok], values[ok]
-    order = np.lexsort((hours, owner))
-    owner, hours, values = owner[order], hours[order], values[order]
-    n = owner.size
-    key = np.searchsorted(owner, rows, side="left")
-    end = np.searchsorted(owner, rows, side="right")
-    right = _search_within(owner, hours, rows, at_hours, key, end)
-    left = right - 1
-    has_left = left >= key
-    has_right = right < end
-    li, ri = np.clip(left, 0, max(n - 1, 0)), np.clip(right, 0, max(n - 1, 0))
-    out = np.full(rows.size, default, dtype=float)
-    if n == 0:
+class Charted:
+    """A charted series (encounter, hours, value) without its gaps, sorted by encounter then
+    hours once, to be read at many moments."""
+
+    def __init__(self, owner: np.ndarray, hours: np.ndarray, values: np.ndarray):
+        ok = ~np.isnan(values)
+        owner, hours, values = owner[ok], hours[ok], values[ok]
+        order = np.lexsort((hours, owner))
+        self.owner, self.hours, self.values = owner[order], hours[order], values[order]
+
+    def at(self, rows: np.ndarray, at_hours: np.ndarray, default: float) -> np.ndarray:
+        """The series interpolated to (row, hour) within the same encounter: linear between the
+        charted values either side, the nearest one at the ends, `default` for an uncharted encounter."""
+        owner, hours, values = self.owner, self.hours, self.values
+        n = owner.size
+        key = np.searchsorted(owner, rows, side="left")
+        end = np.searchsorted(owner, rows, side="right")
+        right = _search_within(owner, hours, rows, at_hours, key, end)
+        left = right - 1
+        has_left = left >= key
+        has_right = right < end
+        li, ri = np.clip(left, 0, max(n - 1, 0)), np.clip(right, 0, max(n - 1, 0))
+        out = np.full(rows.size, default, dtype=float)
+        if n == 0:
+            return out
+        t0, t1, v0, v1 = hours[li], hours[ri], values[li], values[ri]
+        frac = np.clip((at_hours - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)
+        both = has_left & has_right
+        out[both] = (v0 + frac * (v1 - v0))[both]
+        out[has_left & ~has_right] = v0[has_left & ~has_right]
+        out[~has_left & has_right] = v1[~has_left & has_right]
         return out
-    t0, t1, v0, v1 = hours[li], hours[ri], values[li], values[ri]
-    frac = np.clip((at_hours - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)
-    both = has_left & has_right
-    out[both] = (v0 + frac * (v1 - v0))[both]
-    out[has_left & ~has_right] = v0[has_left & ~has_right]
-    out[~has_left & has_right] = v1[~has_left & has_right]
-    return out
 
 
 def _search_within(owner: np.ndarray, hours: np.ndarray, rows: np.ndarray, at_hours: np.ndarray,

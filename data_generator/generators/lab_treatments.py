@@ -120,10 +120,9 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
     treat = cfg.interventions["treatments"]
     value = value.astype(float).copy()
     n, parts = len(enc), []
-    draws, first = np.unique(np.stack([lab_enc, np.round(collect_h * 3600).astype(np.int64)]), axis=1,
-                             return_inverse=True)
-    d_enc, d_collect = draws[0], draws[1] / 3600.0
-    d_result = np.full(draws.shape[1], -np.inf)
+    d_enc, d_seconds, first = _draws(lab_enc, np.round(collect_h * 3600).astype(np.int64))
+    d_collect = d_seconds / 3600.0
+    d_result = np.full(d_enc.size, -np.inf)
     np.maximum.at(d_result, first, result_h)
     for scenario in np.unique(enc.scenario).tolist():
         spec = rules(cfg, scenario)
@@ -178,6 +177,14 @@ def _infused(value: np.ndarray, effect: dict, test: np.ndarray, lab_enc: np.ndar
         ran = np.clip(np.minimum(collect_h[rows], stop[e]) - start[e], 0.0, None)
         out[rows] += np.clip(spec["rate"] * ran, -spec["max"], spec["max"])
     return out
+
+
+def _draws(enc: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (encounter, collection second) pairs in that order, and each row's pair."""
+    low = int(seconds.min()) if seconds.size else 0
+    span = int(seconds.max()) - low + 1 if seconds.size else 1
+    pairs, first = np.unique(enc.astype(np.int64) * span + (seconds - low), return_inverse=True)
+    return pairs // span, pairs % span + low, first
 
 
 def treat_results(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,

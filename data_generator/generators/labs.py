@@ -20,7 +20,7 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
-from data_generator.generators.physiology import Physiology, effect, soft_bound, variant_at
+from data_generator.generators.physiology import Moments, Physiology, effect, soft_bound, variant_at
 from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
@@ -86,7 +86,7 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
 
 
 def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-            tests: list[str], offsets: dict[str, np.ndarray], spo2: tuple, rng: np.random.Generator):
+            tests: list[str], offsets: dict[str, np.ndarray], spo2: blood_gas.Charted, rng: np.random.Generator):
     """Values of `tests` for one draw at (rows, hours): dict test -> array. Blood-gas values are
     computed from each other (a latent bicarbonate and PaCO2 exist even when not reported)."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
@@ -95,7 +95,10 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, ho
     needed = set(wanted)
     if needed & set(roles.values()):
         needed |= {roles["bicarbonate"], roles["paco2"]}
-    raw = {name: _measured(cfg, enc, phys, rows, hours, name, offsets, rng)
+    moments = Moments(phys, rows, hours)  # one draw: its tests share the states and the scenario groups
+    scenario = enc.scenario[rows]
+    groups = [(sc, np.flatnonzero(scenario == sc)) for sc in np.unique(scenario)]
+    raw = {name: _measured(cfg, phys, moments, groups, name, offsets, rng)
            for name in cat if name in needed and "baseline" in cat[name]}
     out = {name: np.round(_bounded(raw[name], cat[name], cfg.labs), cat[name]["decimals"])
            for name in raw}
@@ -111,19 +114,20 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, ho
     return {name: out[name] for name in wanted}
 
 
-def _measured(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-              name: str, offsets: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """The patient's own level pulled by the states (a variant's own `at` where it applies), plus assay noise."""
+def _measured(cfg: Config, phys: Physiology, moments: Moments, groups: list[tuple[str, np.ndarray]], name: str,
+              offsets: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """The patient's own level pulled by the states (a variant's own `at` where it applies), plus
+    assay noise, at `moments` (`groups`: the positions of each scenario's encounters there)."""
     spec = cfg.labs["tests"][name]
+    rows = moments.enc
     value = np.zeros(rows.size)
-    for scenario in np.unique(enc.scenario[rows]):
-        sel = np.flatnonzero(enc.scenario[rows] == scenario)
+    for scenario, sel in groups:
         own = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {})
         base = own.get("baseline", spec["baseline"])
-        value[sel] = effect(base, own.get("at", {}), phys, rows[sel], hours[sel], spec["scale"])
+        value[sel] = effect(base, own.get("at", {}), moments, sel, spec["scale"])
         for variant, at in variant_at(cfg, scenario, "labs", name, own):
             pick = sel[phys.variant(variant, rows[sel])]
-            value[pick] = effect(base, at, phys, rows[pick], hours[pick], spec["scale"])
+            value[pick] = effect(base, at, moments, pick, spec["scale"])
     log = spec["scale"] == "log"
     value = np.exp(np.log(offsets[name][rows]) + value) if log else offsets[name][rows] + value
     return value + rng.normal(0, spec["noise"], rows.size)
@@ -140,7 +144,7 @@ def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
 
 
 def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-               raw: dict[str, np.ndarray], needed: set[str], spo2: tuple,
+               raw: dict[str, np.ndarray], needed: set[str], spo2: blood_gas.Charted,
                rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Bicarbonate, PaCO2, pH and PaO2 of one draw, each computed from the others (A1, A2)."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
@@ -158,16 +162,16 @@ def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray,
         out[roles["ph"]] = np.round(_bounded(ph, spec, cfg.labs), spec["decimals"])
     if roles["pao2"] in needed:
         spec = cat[roles["pao2"]]
-        sat = blood_gas.value_at(*spo2, rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
+        sat = spo2.at(rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
         sat = sat + rng.normal(0, gas["oximetry_sd"], rows.size)
         pao2 = blood_gas.pao2_from_saturation(sat, gas) * np.exp(rng.normal(0, spec["noise"], rows.size))
         out[roles["pao2"]] = np.round(_bounded(pao2, spec, cfg.labs), spec["decimals"])
     return out
 
 
-def _charted_spo2(vitals: Vitals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(encounter row, hours, SpO2) of every charted vitals set, for blood gases drawn between them."""
-    return vitals.enc, vitals.hours, np.asarray(vitals.table["spo2"], dtype=float)
+def _charted_spo2(vitals: Vitals) -> blood_gas.Charted:
+    """SpO2 as charted (encounter row, hours), for blood gases drawn between the sets."""
+    return blood_gas.Charted(vitals.enc, vitals.hours, np.asarray(vitals.table["spo2"], dtype=float))
 
 
 def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, collect: np.ndarray,
@@ -295,8 +299,10 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
 def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray,
           ref_high: np.ndarray) -> np.ndarray:
     """N, L, H, or LL/HH beyond the catalogue's critical limits, per result."""
-    crit = np.array([[np.nan if c is None else c for c in catalogue[t].get("critical", [None, None])]
-                     for t in test.tolist()], dtype=float).reshape(-1, 2)
+    number = {name: i for i, name in enumerate(catalogue)}
+    limits = np.array([[np.nan if c is None else c for c in spec.get("critical", [None, None])]
+                       for spec in catalogue.values()], dtype=float).reshape(-1, 2)
+    crit = limits[np.array([number[t] for t in test.tolist()], dtype=np.int64)]
     flag = np.full(value.size, "N", dtype=object)
     flag[value < ref_low] = "L"
     flag[value > ref_high] = "H"
@@ -307,32 +313,34 @@ def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndar
 
 def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
     cat, panels = cfg.labs["tests"], cfg.labs["panels"]
-    cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "test", "value")}
+    number = {name: i for i, name in enumerate(cat)}  # catalogue order: results of one draw are listed in it
+    cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value")}
     for rows, hours, result_h, panel, vals in parts:
         for name in panels[panel]["tests"]:
             cols["enc"].append(rows)
             cols["hours"].append(hours)
             cols["result_h"].append(result_h)
             cols["panel"].append(np.full(rows.size, panel, dtype=object))
-            cols["test"].append(np.full(rows.size, name, dtype=object))
+            cols["code"].append(np.full(rows.size, number[name], dtype=np.int64))
             cols["value"].append(vals[name])
     flat = {k: (np.concatenate(v) if v else np.array([])) for k, v in cols.items()}
-    e = flat["enc"].astype(np.int64)
+    e, code = flat["enc"].astype(np.int64), flat["code"].astype(np.int64)
     # a draw in the stay's last minute is collected a minute before discharge, so that its result
     # (at least a minute later) still falls within the stay
     collect = np.minimum(enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64), enc.discharge[e] - 60)
     result = enc.admit[e] + np.round(flat["result_h"] * HOUR).astype(np.int64)
     result = np.maximum(result, collect + 60)
-    test_order = {name: i for i, name in enumerate(cat)}
-    order = np.lexsort((np.array([test_order[t] for t in flat["test"]], dtype=np.int64),
-                        collect, e))
-    e, collect, result = e[order], collect[order], result[order]
-    test, panel, value = flat["test"][order], flat["panel"][order], flat["value"][order]
-    spec = [cat[t] for t in test]
-    ref = _reference(cat, test, enc.sex[e])
+    order = np.lexsort((code, collect, e))
+    e, collect, result, code = e[order], collect[order], result[order], code[order]
+    panel, value = flat["panel"][order], flat["value"][order]
+
+    def per_test(values: list) -> np.ndarray:
+        return np.array(values, dtype=object)[code]
+    test = per_test(list(cat))
+    ref = _reference(cat, code, enc.sex[e])
     flag = flags(cat, test, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
-    is_culture = np.array([bool(s.get("categorical")) for s in spec], dtype=bool)
+    is_culture = per_test([bool(spec.get("categorical")) for spec in cat.values()]).astype(bool)
     if is_culture.any():
         text[is_culture], flag[is_culture], result[is_culture] = _culture(
             cfg, enc, e[is_culture], collect[is_culture], rng)
@@ -345,11 +353,11 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
         "event_time": collect,
         "result_time": result,
         "panel": panel,
-        "loinc_code": np.array([s["loinc"] for s in spec], dtype=object),
-        "test_name": np.array([s["name"] for s in spec], dtype=object),
+        "loinc_code": per_test([spec["loinc"] for spec in cat.values()]),
+        "test_name": per_test([spec["name"] for spec in cat.values()]),
         "value": value,
         "value_text": text,
-        "unit": np.array([s["unit"] for s in spec], dtype=object),
+        "unit": per_test([spec["unit"] for spec in cat.values()]),
         "ref_low": ref[:, 0],
         "ref_high": ref[:, 1],
         "flag": flag,
@@ -357,10 +365,11 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     return Labs(table, e, (result - enc.admit[e]) / HOUR, test)
 
 
-def _reference(cat: dict, test: np.ndarray, sex: np.ndarray) -> np.ndarray:
-    """(low, high) reference range per row: the test's, or its sex-specific one (L1)."""
-    ref = np.array([cat[t].get("ref", [np.nan, np.nan]) for t in test], dtype=float).reshape(-1, 2)
-    for name, spec in cat.items():
+def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """(low, high) reference range per row (`code`: the test's place in the catalogue): the
+    test's, or its sex-specific one (L1)."""
+    ref = np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2)[code]
+    for i, spec in enumerate(cat.values()):
         for s, own in spec.get("by_sex", {}).items():
-            ref[(test == name) & (sex == s)] = own["ref"]
+            ref[(code == i) & (sex == s)] = own["ref"]
     return ref

@@ -8,11 +8,10 @@ supply the phrases, so the narrative follows the branch the patient is on.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 from faker import Faker
@@ -25,7 +24,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
-from data_generator.generators.timeline import condition_mask, firings, row_ids
+from data_generator.generators.timeline import condition_mask, expand, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
@@ -34,16 +33,21 @@ VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", 
               "consciousness", "pain_score")
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(NamedTuple):
+    """A note to write (notes sort by encounter, then time, then type)."""
     enc: int
     hours: float
     note_type: str
 
 
 def environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                         trim_blocks=False, keep_trailing_newline=False)
+    """The sandbox templates render in. They see the note context and nothing else: Jinja's
+    default globals (range, dict, lipsum, ...) are removed, as config cross-checking rejects a
+    template naming them anyway, and so each render need not copy them."""
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                        trim_blocks=False, keep_trailing_newline=False)
+    env.globals.clear()
+    return env
 
 
 @cache
@@ -137,7 +141,7 @@ def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals,
         rows = np.flatnonzero(enc.scenario == scenario)
         for note_type, spec in note_types(cfg, scenario).items():
             notes += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
-    notes.sort(key=lambda n: (n.enc, n.hours, n.note_type))
+    notes.sort()
     return notes
 
 
@@ -223,107 +227,128 @@ class _Chart:
         self.cfg = cfg
         self.window = int(round(cfg.notes["window_hours"] * HOUR))
         v = vitals
-        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1)).tolist()
-        self.v_key = (v.enc * _KEY + v.table["event_time"]).tolist()
+        self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
+        self.v_key = v.enc * _KEY + v.table["event_time"]
         rows = np.arange(v.enc.size)
-        group_start = np.asarray(self.v_start, dtype=np.int64)[v.enc] if rows.size else rows
+        group_start = self.v_start[v.enc] if rows.size else rows
         decimals = _decimals(cfg)
-        self.values, self.last, self.extreme, self._first = {}, {}, {}, {}
+        self.values, self.last, self.extreme = {}, {}, {}
         for key in VITAL_KEYS:
             col = v.table[key]
             present = _present(col)
             self.values[key] = _at_precision(col, present, decimals.get(key))
             last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
-            self.last[key] = np.where(last >= group_start, last, -1).tolist()
+            self.last[key] = np.where(last >= group_start, last, -1)
             if key in WORST_HIGH or key in WORST_LOW:
                 sign = 1.0 if key in WORST_HIGH else -1.0
                 rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
-                self.extreme[key] = (sign, np.where(present, sign * rounded, -np.inf).tolist())
-        self._index_labs(cfg, labs)
+                whole = decimals.get(key) == 0  # charted as ints, as _at_precision gives them
+                self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf), whole)
+        self._index_labs(cfg, labs, n_enc)
 
-    def _index_labs(self, cfg: Config, labs: Labs) -> None:
+    def _index_labs(self, cfg: Config, labs: Labs, n_enc: int) -> None:
+        """Results sorted by encounter, test, then result time, in segments of one encounter's
+        results of one test; searchable by (segment, result time) and, for cultures, by
+        (segment, collection time)."""
         tests, units = cfg.labs["tests"], cfg.notes["display_units"]
-        rank = _test_rank(cfg, labs.test)
         t = labs.table
+        rank = _test_rank(cfg, labs.test)
         order = np.lexsort((t["result_time"], rank, labs.enc))
-        self.l_result = t["result_time"][order].tolist()
-        enc_test = labs.enc[order] * 1000 + rank[order]
-        keys, starts = np.unique(enc_test, return_index=True)
-        ends = np.append(starts[1:], enc_test.size)
-        self.l_segments: dict[int, list] = {}
-        for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            self.l_segments.setdefault(k // 1000, []).append((a, b))
-        names = list(tests)
-        test = labs.test[order]
-        spec = [tests[n] for n in names]
+        enc, rank = labs.enc[order], rank[order]
+        result = np.asarray(t["result_time"], dtype=np.int64)[order]
+        collected = np.asarray(t["event_time"], dtype=np.int64)[order]
+        new = np.ones(order.size, dtype=bool)
+        new[1:] = (enc[1:] != enc[:-1]) | (rank[1:] != rank[:-1])
+        seg = np.cumsum(new) - 1                                          # segment of each row
+        self.seg_start = np.flatnonzero(new)
+        self.enc_segs = np.searchsorted(enc[self.seg_start], np.arange(n_enc + 1))  # an encounter's segments
+        spec = list(tests.values())
+        self.seg_culture = np.array([bool(s.get("categorical")) for s in spec], dtype=bool)[rank[self.seg_start]]
+        self.l_result = result
+        self.result_key = (seg << 32) + result
+        culture = np.flatnonzero(self.seg_culture[seg])
+        by_collection = culture[np.lexsort((culture, collected[culture], seg[culture]))]
+        self.collect_rows = by_collection
+        self.collect_key = (seg[by_collection] << 32) + collected[by_collection]
 
         def col(per_test: list) -> np.ndarray:
-            return np.asarray(per_test, dtype=object)[rank[order]]
-        decimals = np.array([s.get("decimals", 0) for s in spec])[rank[order]]
+            return np.asarray(per_test, dtype=object)[rank]
+        decimals = np.array([s.get("decimals", 0) for s in spec])[rank]
         raw = np.asarray(t["value"], dtype=float)[order]
         value = np.empty(order.size, dtype=object)
         for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
             at = (decimals == d) & ~np.isnan(raw)
             rounded = np.round(raw[at], d)
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
-        self.l_info = list(zip(test.tolist(), col([s["name"] for s in spec]).tolist(),
+        self.l_info = list(zip(labs.test[order].tolist(), col([s["name"] for s in spec]).tolist(),
                                col([units[s["unit"]] for s in spec]).tolist(), value.tolist(),
                                np.asarray(t["value_text"], dtype=object)[order].tolist(),
                                np.asarray(t["flag"], dtype=object)[order].tolist(),
-                               np.asarray(t["event_time"], dtype=np.int64)[order].tolist(),
-                               col([bool(s.get("categorical")) for s in spec]).tolist(), strict=True))
+                               collected.tolist(), result.tolist(), strict=True))
 
-    def vitals(self, e: int, epoch: int) -> tuple[dict, dict, dict]:
-        """(first set, latest value of each column, worst of the window) as charted by `epoch`."""
-        lo, hi = self.v_start[e], self.v_start[e + 1]
-        idx = bisect.bisect_right(self.v_key, e * _KEY + epoch, lo, hi) - 1
-        if idx < lo:
-            return {}, {}, {}
-        w0 = bisect.bisect_left(self.v_key, e * _KEY + epoch - self.window, lo, idx + 1)
-        first = self._first.get(e)
-        if first is None:
-            first = self._first[e] = {k: self.values[k][lo] for k in VITAL_KEYS if self.values[k][lo] is not None}
-        latest, worst = {}, {}
-        for key in VITAL_KEYS:
-            j = self.last[key][idx]
-            if j >= lo:
-                latest[key] = self.values[key][j]
-        for key, (sign, col) in self.extreme.items():
-            if w0 <= idx:
-                m = max(col[w0:idx + 1])
-                if m != -np.inf:
-                    worst[key] = _same_type(sign * m, latest.get(key))
-        return first, latest, worst
+    def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
+        """For each note (encounter row, epoch second): (first set, latest value of each column,
+        worst of the window) as charted by then. Notes in (encounter, time) order keep the
+        window reductions linear in the number of sets."""
+        if not self.v_key.size:
+            return [({}, {}, {})] * e.size
+        start = self.v_start[e]
+        key = e * _KEY + epoch
+        last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
+        window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
+        charted = last >= start
+        latest = self._latest(np.where(charted, last, -1))
+        worst = self._worst(window, last)
+        stays = np.unique(e[charted])
+        first = dict(zip(stays.tolist(), self._latest(self.v_start[stays]), strict=True))
+        return [(first[i], lat, w) if ok else ({}, {}, {})
+                for i, ok, lat, w in zip(e.tolist(), charted.tolist(), latest, worst, strict=True)]
 
-    def labs(self, e: int, epoch: int) -> dict:
-        """Each test's last result available at `epoch`; a culture collected but not resulted is pending."""
-        out = {}
-        for a, b in self.l_segments.get(e, ()):
-            if self.l_info[a][7]:
-                row = _latest_collected(self.l_info, a, b, epoch)
-                if row is None:
-                    continue
-                pending = self.l_result[row] > epoch
-            else:
-                row = bisect.bisect_right(self.l_result, epoch, a, b) - 1
-                if row < a:
-                    continue
-                pending = False
-            test, name, unit, value, text, flag, drawn, _ = self.l_info[row]
-            age = epoch - self.l_result[row]
-            out[test] = {"name": name, "unit": unit, "flag": None if pending else flag,
-                         "value": None if pending else value, "text": None if pending else text,
-                         "pending": pending, "drawn": drawn, "current": pending or age <= self.window}
+    def _latest(self, rows: np.ndarray) -> list[dict]:
+        """Each column's last value charted in the encounter up to each set row (-1: none yet)."""
+        cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
+        return [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
+
+    def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
+        """Each column's most extreme value over the sets [window, last]."""
+        cols = []
+        for sign, col, whole in self.extreme.values():
+            end = col.size - 1                                                         # the -inf sentinel
+            bounds = np.minimum(np.column_stack([window, np.maximum(last + 1, window + 1)]).ravel(), end)
+            m = np.maximum.reduceat(col, bounds)[::2]
+            some = (window <= last) & (m != -np.inf)
+            value = sign * m
+            worst = np.full(m.size, None, dtype=object)
+            worst[some] = value[some].astype(np.int64) if whole else value[some]
+            cols.append(worst.tolist())
+        return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
+
+    def labs(self, e: np.ndarray, epoch: np.ndarray) -> list[dict]:
+        """For each note (encounter row, epoch second): each test's last result available by then;
+        a culture collected but not resulted is pending, and one collected last is the one read."""
+        out: list[dict] = [{} for _ in range(e.size)]
+        note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
+        seg = self.enc_segs[e][note] + pos
+        at = epoch[note]
+        query = (seg << 32) + at
+        row = np.searchsorted(self.result_key, query, side="right") - 1     # last resulted by then
+        found = row >= self.seg_start[seg]
+        pending = np.zeros(seg.size, dtype=bool)
+        culture = np.flatnonzero(self.seg_culture[seg])
+        if culture.size:
+            last = np.searchsorted(self.collect_key, query[culture], side="right") - 1  # last collected by then
+            first = np.searchsorted(self.collect_key, seg[culture] << 32, side="left")
+            found[culture] = last >= first
+            row[culture] = self.collect_rows[np.maximum(last, 0)]
+            pending[culture] = found[culture] & (self.l_result[row[culture]] > at[culture])
+        current = pending | (at - self.l_result[row] <= self.window)
+        for i, r, late, now in zip(note[found].tolist(), row[found].tolist(), pending[found].tolist(),
+                                   current[found].tolist(), strict=True):
+            test, name, unit, value, text, flag, drawn, _ = self.l_info[r]
+            out[i][test] = {"name": name, "unit": unit, "flag": None if late else flag,
+                            "value": None if late else value, "text": None if late else text,
+                            "pending": late, "drawn": drawn, "current": now}
         return out
-
-
-def _latest_collected(info: list, a: int, b: int, epoch: int) -> int | None:
-    """The row of segment [a, b) collected last at or before `epoch`."""
-    best = None
-    for r in range(a, b):
-        if info[r][6] <= epoch and (best is None or info[r][6] >= info[best][6]):
-            best = r
-    return best
 
 
 def _decimals(cfg: Config) -> dict[str, int]:
@@ -332,16 +357,19 @@ def _decimals(cfg: Config) -> dict[str, int]:
     return decimals
 
 
-def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> list:
-    if col.dtype == object or decimals is None:
-        return np.where(present, col, None).tolist()
-    rounded = np.round(np.where(present, col, 0).astype(float), decimals)
-    values = rounded.astype(np.int64).tolist() if decimals == 0 else rounded.tolist()
-    return [x if p else None for x, p in zip(values, present.tolist(), strict=True)]
+def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> np.ndarray:
+    """Charted values as Python numbers at the column's precision (ints at 0 decimals) in an
+    object array, None where not charted, and one more None at the end (row -1 reads it)."""
+    if col.dtype != object and decimals is not None:
+        col = np.round(np.where(present, col, 0).astype(float), decimals)
+        col = col.astype(np.int64) if decimals == 0 else col
+    out = np.full(col.size + 1, None, dtype=object)
+    out[:-1][present] = col[present]
+    return out
 
 
-def _same_type(value: float, like) -> int | float:
-    return int(value) if isinstance(like, int) else value
+def _charted(keys: tuple[str, ...], values: tuple) -> dict:
+    return {k: x for k, x in zip(keys, values, strict=True) if x is not None}
 
 
 def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
@@ -352,11 +380,13 @@ def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
 def _formatters(cfg: Config):
     fmt = cfg.notes["formats"]
     dev = cfg.notes["o2_devices"]
-    decimals = _decimals(cfg)
-    lab_decimals = {k: t.get("decimals", 0) for k, t in cfg.labs["tests"].items()}
+    number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
+    lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
+    vital = {k: text.format for k, text in fmt["vitals"].items()}
+    lab, lab_named, pending, drawn = (fmt[k].format for k in ("lab", "lab_text", "culture_pending", "lab_drawn"))
 
     def num(key, value):
-        return f"{value:.{decimals.get(key, 0)}f}"
+        return format(value, number.get(key, ".0f"))
 
     @cache
     def drawn_at(epoch: int) -> str:
@@ -365,33 +395,32 @@ def _formatters(cfg: Config):
     def vitals_line(v: dict) -> str:
         parts = []
         if "heart_rate" in v:
-            parts.append(fmt["vitals"]["heart_rate"].format(v=num("heart_rate", v["heart_rate"])))
+            parts.append(vital["heart_rate"](v=num("heart_rate", v["heart_rate"])))
         if "sbp" in v and "dbp" in v:
-            parts.append(fmt["vitals"]["bp"].format(sbp=num("sbp", v["sbp"]), dbp=num("dbp", v["dbp"])))
+            parts.append(vital["bp"](sbp=num("sbp", v["sbp"]), dbp=num("dbp", v["dbp"])))
         if "resp_rate" in v:
-            parts.append(fmt["vitals"]["resp_rate"].format(v=num("resp_rate", v["resp_rate"])))
+            parts.append(vital["resp_rate"](v=num("resp_rate", v["resp_rate"])))
         if "spo2" in v:
-            s = fmt["vitals"]["spo2"].format(v=num("spo2", v["spo2"]))
+            s = vital["spo2"](v=num("spo2", v["spo2"]))
             if "o2_device" in v:
-                s += " " + fmt["vitals"]["o2"].format(device=dev[v["o2_device"]])
+                s += " " + vital["o2"](device=dev[v["o2_device"]])
             parts.append(s)
         if "temp_c" in v:
-            parts.append(fmt["vitals"]["temp_c"].format(v=num("temp_c", v["temp_c"])))
+            parts.append(vital["temp_c"](v=num("temp_c", v["temp_c"])))
         return ", ".join(parts) if parts else "not yet charted"
 
     def lab_text(test: str, r: dict) -> str:
         if r["pending"]:
-            return fmt["culture_pending"].format(name=r["name"])
+            return pending(name=r["name"])
         if r["value"] is None:
-            return fmt["lab_text"].format(name=r["name"], text=r["text"])
-        value = f"{r['value']:.{lab_decimals[test]}f}"
-        return fmt["lab"].format(name=r["name"], value=value, unit=r["unit"]).strip()
+            return lab_named(name=r["name"], text=r["text"])
+        return lab(name=r["name"], value=format(r["value"], lab_number[test]), unit=r["unit"]).strip()
 
     def labs_line(labs: dict) -> str:
         out = []
         for test, r in labs.items():
             s = lab_text(test, r)
-            out.append(s if r["current"] else fmt["lab_drawn"].format(lab=s, when=drawn_at(r["drawn"])))
+            out.append(s if r["current"] else drawn(lab=s, when=drawn_at(r["drawn"])))
         return "; ".join(out)
 
     return vitals_line, labs_line
@@ -401,32 +430,37 @@ NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note
                 "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
-@dataclass(frozen=True)
-class _When:
+class _When(NamedTuple):
     """A note's moment: epoch second, hospital day (1 = local day of admission) and nursing shift."""
     epoch: int
     note_day: int
     shift: dict
 
 
-def _context(cfg: Config, registry: Registry, enc: Encounters, chart: _Chart, e: int, when: _When,
-             helpers: dict, with_labs: bool = True) -> dict:
-    """What a note written at `when` in encounter `e` may quote: only what had happened by then
-    (`with_labs` False when nothing the note can render reads `lab`)."""
+def _stay(cfg: Config, registry: Registry, enc: Encounters, e: int) -> tuple[dict, dict]:
+    """What every note of encounter `e` may quote about the patient and the stay."""
     p = enc.patient_index[e]
-    first, latest, worst = chart.vitals(e, when.epoch)
+    patient = {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]],
+               "comorbidities": enc.history[e]}
+    encounter = {
+        "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
+        "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
+        "care_unit": enc.table["care_unit"][e],
+        "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
+        "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
+        "previous_stay": enc.previous_stay[e],
+    }
+    return patient, encounter
+
+
+def _context(stay: tuple[dict, dict], vitals: tuple[dict, dict, dict], lab: dict, when: _When,
+             helpers: dict) -> dict:
+    """What a note written at `when` may quote: its stay, and the vitals and labs charted by then."""
+    patient, encounter = stay
+    first, latest, worst = vitals
     return {
-        "patient": {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]]},
-        "encounter": {
-            "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
-            "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
-            "care_unit": enc.table["care_unit"][e],
-            "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
-            "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
-            "previous_stay": enc.previous_stay[e],
-        },
-        "first": first, "latest": latest, "worst": worst,
-        "lab": chart.labs(e, when.epoch) if with_labs else {},
+        "patient": patient, "encounter": encounter,
+        "first": first, "latest": latest, "worst": worst, "lab": lab,
         "note_day": when.note_day,
         "shift": when.shift,
         **helpers,
@@ -487,16 +521,20 @@ def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note], epoch
     the shift. Each encounter draws its place on every rota once."""
     locale = cfg.generator["hospital"]["locale"]
     e = np.array([n.enc for n in notes], dtype=np.int64)
-    kinds = [(enc.scenario[n.enc], n.note_type) for n in notes]  # a scenario may define its own types
     types = {(sc, k): t for sc in sorted(set(enc.scenario.tolist())) for k, t in note_types(cfg, sc).items()}
+    kinds = list(types)  # a scenario may define its own types
+    number = {k: i for i, k in enumerate(kinds)}
+    kind = np.array([number[sc, n.note_type] for sc, n in zip(enc.scenario[e].tolist(), notes, strict=True)],
+                    dtype=np.int64)
+    role_of = np.array([types[k]["author"] for k in kinds], dtype=object)[kind]
+    at_admit = np.array([types[k].get("author_time") == "admission" for k in kinds], dtype=bool)[kind]
     author = np.empty(len(notes), dtype=object)
     for role, spec in cfg.notes["authors"].items():
         pool = _authors(cfg.seed, locale, role, spec["count"], spec["suffix"])
         place = rng.integers(spec["count"], size=len(enc))
-        mine = np.array([types[k]["author"] == role for k in kinds], dtype=bool)
+        mine = role_of == role
         if not mine.any():
             continue
-        at_admit = np.array([types[k].get("author_time") == "admission" for k in kinds], dtype=bool)
         t = np.where(at_admit, enc.admit[e], epoch)[mine]
         rota = spec["rota"]
         if "block_days" in rota:
@@ -575,16 +613,27 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
     rows = {k: [] for k in ("note_type", "author", "text", "enc")}
     phrase_cache: dict[int, dict] = {}
-    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in set(enc.scenario.tolist()) for k in note_types(cfg, sc)}
-    for note, when, author, allowed in zip(notes, whens, authors, licensed, strict=True):
+    stays: dict[int, tuple[dict, dict]] = {}
+    types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
+    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in types for k in types[sc]}
+    note_enc = np.array([n.enc for n in notes], dtype=np.int64)
+    snapshots = chart.vitals(note_enc, epoch)
+    reading = np.array([reads_labs[sc, n.note_type] for sc, n in zip(enc.scenario[note_enc].tolist(), notes,
+                                                                   strict=True)], dtype=bool)
+    results = [{} for _ in notes]  # only what a note can render reads `lab`
+    for i, lab in zip(np.flatnonzero(reading).tolist(), chart.labs(note_enc[reading], epoch[reading]), strict=True):
+        results[i] = lab
+    for note, when, author, allowed, charted, lab in zip(notes, whens, authors, licensed, snapshots, results,
+                                                         strict=True):
         e = note.enc
         scenario = enc.scenario[e]
         sc = cfg.scenarios[scenario]
-        context = _context(cfg, registry, enc, chart, e, when, helpers, reads_labs[scenario, note.note_type])
+        if e not in stays:
+            stays[e] = _stay(cfg, registry, enc, e)
+        context = _context(stays[e], charted, lab, when, helpers)
         if e not in phrase_cache:  # per-encounter picks: the source
             phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
-        context["patient"]["comorbidities"] = enc.history[e]
-        spec = note_types(cfg, scenario)[note.note_type]
+        spec = types[scenario][note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
         for key in phrase_keys(template):

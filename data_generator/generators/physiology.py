@@ -141,11 +141,27 @@ def soft_floor(x: np.ndarray, floor: float, margin: float) -> np.ndarray:
     return floor + margin * np.logaddexp(0.0, z)
 
 
-def effect(baseline: float, at: dict[str, float], physiology: Physiology, enc: np.ndarray,
-           hours: np.ndarray, scale: str = "linear") -> np.ndarray:
-    """Sum of each state's pull from `baseline` toward its `at` value (in log space if asked)."""
-    total = np.zeros(len(enc))
+class Moments:
+    """Encounters `enc` at `hours` since their admission, with each state's value there computed
+    once, when first asked (the vitals of a scenario, or the tests of one draw, share them)."""
+
+    def __init__(self, physiology: Physiology, enc: np.ndarray, hours: np.ndarray):
+        self.physiology, self.enc, self.hours = physiology, enc, hours
+        self._levels: dict[str, np.ndarray] = {}
+
+    def level(self, state: str) -> np.ndarray:
+        if state not in self._levels:
+            self._levels[state] = self.physiology.at(state, self.enc, self.hours)
+        return self._levels[state]
+
+
+def effect(baseline: float, at: dict[str, float], moments: Moments, rows: np.ndarray | None = None,
+           scale: str = "linear") -> np.ndarray:
+    """Sum of each state's pull from `baseline` toward its `at` value (in log space if asked) at
+    `moments`, or at those of its `rows` (positions) only."""
+    total = np.zeros(len(moments.enc) if rows is None else len(rows))
     for state, target in at.items():
         delta = (np.log(target) - np.log(baseline)) if scale == "log" else (target - baseline)
-        total += delta * physiology.at(state, enc, hours)
+        level = moments.level(state)
+        total += delta * (level if rows is None else level[rows])
     return total

@@ -36,12 +36,13 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     gap = np.zeros(n)
     gap[1:] = hours[1:] - hours[:-1]
     phi = np.where(new_owner[:, None], 0.0, np.exp(-gap[:, None] / tau))
+    innovation = np.sqrt(1 - phi ** 2) * z
     rank = np.arange(n) - np.maximum.accumulate(np.where(new_owner, np.arange(n), 0))
     order = np.argsort(rank, kind="stable")
     splits = np.searchsorted(rank[order], np.arange(1, rank.max() + 1))
     out = z.copy()
-    for idx in np.split(order, splits)[1:]:
-        out[idx] = phi[idx] * out[idx - 1] + np.sqrt(1 - phi[idx] ** 2) * z[idx]
+    for idx in np.split(order, splits)[1:]:  # one step of every series at a time
+        out[idx] = phi[idx] * out[idx - 1] + innovation[idx]
     return out
 
 

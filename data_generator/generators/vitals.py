@@ -26,7 +26,7 @@ from data_generator.generators.interventions import (
     oxygen_levels,
     vital_effects,
 )
-from data_generator.generators.physiology import Physiology, effect, soft_bound, soft_floor, variant_at
+from data_generator.generators.physiology import Moments, Physiology, effect, soft_bound, soft_floor, variant_at
 from data_generator.generators.timeline import ar1_noise, expand, row_ids
 from data_generator.timeutil import HOUR, local_hour
 
@@ -104,9 +104,11 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
     noise_spo2 = np.zeros(owner.size)
-    for scenario in np.unique(enc.scenario):
-        enc_rows = np.flatnonzero(enc.scenario == scenario)
-        rows = np.flatnonzero(enc.scenario[owner] == scenario)
+    scenarios, code = np.unique(enc.scenario, return_inverse=True)
+    for i, scenario in enumerate(scenarios):
+        enc_rows = np.flatnonzero(code == i)
+        rows = np.flatnonzero(code[owner] == i)
+        moments = Moments(phys, owner[rows], hours[rows])
         for j, name in enumerate(LATENT):
             p = _params(cfg, scenario, name)
             person = p["baseline"] + person_z[enc_rows, j] * p["sd"]
@@ -118,8 +120,7 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
                 noise_spo2[rows] = raw[rows, j] * p["noise"]
             rhythm = p["circadian"] * np.cos(2 * np.pi * (clock[rows] - p["circadian_peak_hour"]) / 24)
             raw[rows, j] *= p["noise"]
-            raw[rows, j] += per_enc[owner[rows]] + rhythm + _pull(cfg, scenario, name, p, phys,
-                                                                  owner[rows], hours[rows])
+            raw[rows, j] += per_enc[owner[rows]] + rhythm + _pull(cfg, scenario, name, p, phys, moments)
     return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
 
 
@@ -199,13 +200,13 @@ def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, enc: np.ndarray,
-          hours: np.ndarray) -> np.ndarray:
-    """The states' pull on a vital, with a variant's own `at` values for encounters presenting so."""
-    out = effect(p["baseline"], p.get("at", {}), phys, enc, hours)
+def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, moments: Moments) -> np.ndarray:
+    """The states' pull on a vital at `moments`, with a variant's own `at` values for encounters
+    presenting so."""
+    out = effect(p["baseline"], p.get("at", {}), moments)
     for variant, at in variant_at(cfg, scenario, "vitals", name, p):
-        sel = phys.variant(variant, enc)
-        out[sel] = effect(p["baseline"], at, phys, enc[sel], hours[sel])
+        sel = np.flatnonzero(phys.variant(variant, moments.enc))
+        out[sel] = effect(p["baseline"], at, moments, sel)
     return out
 
 
