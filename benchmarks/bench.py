@@ -43,7 +43,7 @@ def bench_date(cfg, encounters: int) -> dt.date:
     """DATE, or the first later date whose registry holds the day: a patient is in one bed at a
     time, so a day needs more registered patients (alive, at home) than encounters."""
     reg = cfg.generator["registry"]
-    need = min(reg["max_total"], int(encounters * 1.3))
+    need = min(reg["max_total"], int(encounters * 1.5))
     return max(DATE, cfg.start_date + dt.timedelta(days=-(-need // reg["new_patients_per_day"])))
 
 
