@@ -109,7 +109,8 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
         for panel in trig["order"]:
             if panel not in labs["panels"]:
                 raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
-    choices = set(sc["notes"].get("choices", {}))
+    choices = set(sc["notes"].get("choices", {})).union(
+        *(o.get("notes", {}).get("choices", {}) for o in sc["outcomes"].values()))
     allowed = NOTE_VARIABLES | choices
     known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": kinds,
              "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"]),
@@ -118,13 +119,16 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
     _check_note_types(sc.get("note_types", {}), f"{f}: note_types", notes, labs, allowed)
     phrase_keys = {k for k in sc["notes"] if k != "choices"}
     for branch, spec in sc["outcomes"].items():
-        phrase_keys_b = phrase_keys | set(spec.get("notes", {}))
+        phrase_keys_b = phrase_keys | (set(spec.get("notes", {})) - {"choices"})
         for key, variants in spec.get("notes", {}).items():
-            _check_phrases(variants, f"{f}: outcomes.{branch}.notes.{key}", allowed, known)
+            for name, options in (variants.items() if key == "choices" else [(key, variants)]):
+                _check_phrases(options, f"{f}: outcomes.{branch}.notes.{key}.{name}"
+                               if key == "choices" else f"{f}: outcomes.{branch}.notes.{key}", allowed, known)
         _check_phrase_use(all_types, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
     for key, variants in sc["notes"].items():
-        if key != "choices":
-            _check_phrases(variants, f"{f}: notes.{key}", allowed, known)
+        for name, options in (variants.items() if key == "choices" else [(key, variants)]):
+            _check_phrases(options, f"{f}: notes.choices.{name}" if key == "choices" else f"{f}: notes.{key}",
+                           allowed, known)
 
 
 def _check_variants(f: str, variants: dict, states: set[str], labs: dict) -> None:
@@ -136,7 +140,7 @@ def _check_variants(f: str, variants: dict, states: set[str], labs: dict) -> Non
                 if section == "labs" and "baseline" not in labs["tests"].get(item, {}):
                     raise ConfigError(where, "unknown measured lab test",
                                       hint="use a test name from the labs catalogue")
-                for state in own["at"]:
+                for state in own.get("at", {}):
                     if state not in states:
                         raise ConfigError(f"{where}.at.{state}", "unknown state",
                                           hint=f"declare it under states (known: {sorted(states)})")

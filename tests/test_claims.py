@@ -302,3 +302,28 @@ def test_treatment_claims_follow_the_treatment_events():
         return [t for t in notes["text"] if "Norepinephrine started" in t]
     assert said(None) == []
     assert len(said(pressor)) > 0
+
+
+def test_the_drug_a_history_names_agrees_with_the_inr(folder):
+    """A GI bleed's history names warfarin only with an arrival INR of 1.8 or more, and an NSAID,
+    aspirin or apixaban only with a lower one (a per-stay choice with a condition, checked by hand)."""
+    enc = pd.read_csv(folder / "encounters.csv").set_index("encounter_id")
+    labs = pd.read_csv(folder / "labs.csv").sort_values("event_time")
+    inr = labs[labs.test_name == "INR"].groupby("encounter_id").value.first()
+    notes = pd.read_json(folder / "notes.jsonl", lines=True)
+    hp = notes[(notes.note_type == "admission_hp") & notes.encounter_id.map(enc.scenario).eq("gi_bleed")]
+    drug = hp.text.str.extract(r"(warfarin|apixaban|ibuprofen|naproxen|aspirin)")[0]
+    first = hp.encounter_id.map(inr)
+    assert drug.notna().sum() >= 30 and (drug == "warfarin").sum() >= 2
+    assert (first[drug == "warfarin"] >= 1.8).all()
+    assert (first[drug.notna() & (drug != "warfarin")] < 1.8).all()
+
+
+def test_a_choice_condition_naming_an_unknown_lab_is_a_config_error(tmp_path):
+    """A per-stay choice's `when:` is checked like a phrase's: an unknown lab fails at load, naming the choice."""
+    def edit(d):
+        when = {"lab": "crp_level", "stat": "first", "op": ">", "value": 10}
+        d["notes"].setdefault("choices", {})["trigger"] = ["missed insulin", {"text": "infection", "when": when}]
+    with pytest.raises(ConfigError) as err:
+        load_config(_edit_dka(tmp_path, edit))
+    assert "dka.yaml: notes.choices.trigger.1.when" in err.value.where

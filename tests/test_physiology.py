@@ -115,6 +115,22 @@ def test_pao2_and_spo2_follow_the_dissociation_curve(day):
     assert (both.value[both.spo2 >= 95] < 60).mean() < 0.02
 
 
+def test_acidosis_and_hypercapnia_shift_the_curve_right(day):
+    """Bohr shift (Severinghaus's virtual PO2): with pH < 7.32 and PaCO2 > 55 a draw's PaO2 is above the
+    standard curve's for the SpO2 charted beside it; at normal pH and PaCO2 it sits on the curve."""
+    gas = _same_draw(day, ph="2744-1", paco2="2019-8", pao2="2703-7").sort_values("event_time")
+    vitals = day["vitals"].dropna(subset=["spo2"]).sort_values("event_time")
+    both = pd.merge_asof(gas, vitals[["encounter_id", "event_time", "spo2"]], on="event_time", by="encounter_id",
+                         direction="nearest", tolerance=pd.Timedelta("30min")).dropna(subset=["spo2"])
+    grid = np.linspace(20, 600, 20000)
+    saturation = 100 / (23400 / (grid ** 3 + 150 * grid) + 1)   # standard curve, inverted by lookup
+    ratio = both.pao2 / np.interp(both.spo2.clip(50, 98.9), saturation, grid)
+    shifted = ratio[(both.ph < 7.32) & (both.paco2 > 55)]
+    normal = ratio[both.ph.between(7.37, 7.43) & both.paco2.between(36, 44)]
+    assert len(shifted) >= 20 and len(normal) >= 50
+    assert shifted.median() > 1.08 and 0.93 < normal.median() < 1.07
+
+
 def test_no_value_piles_up_at_a_bound(day):
     """No vital, pulse pressure or lab value is far more frequent at its extreme than next to it (no clamp)."""
     v = day["vitals"]

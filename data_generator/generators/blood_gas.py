@@ -38,10 +38,23 @@ def henderson_ph(hco3: np.ndarray, paco2: np.ndarray, spec: dict) -> np.ndarray:
     return ph["pk"] + np.log10(hco3 / (ph["co2_solubility"] * paco2))
 
 
-def pao2_from_saturation(spo2_percent: np.ndarray, spec: dict) -> np.ndarray:
+def pao2_from_saturation(spo2_percent: np.ndarray, spec: dict, ph: np.ndarray | None = None,
+                         paco2: np.ndarray | None = None) -> np.ndarray:
     """PaO2 (mmHg) whose Severinghaus saturation is `spo2_percent`: the real root of
-    P^3 + b P = a S / (1 - S), by Cardano's formula."""
+    P^3 + b P = a S / (1 - S), by Cardano's formula; given the draw's pH and PaCO2, moved by the
+    Bohr shift (Severinghaus's virtual PO2: acidosis and hypercapnia need a higher PaO2 for the
+    same saturation)."""
     curve = spec["severinghaus"]
+    standard = _severinghaus_inverse(spo2_percent, curve)
+    if ph is None or paco2 is None:
+        return standard
+    shift = curve["shift"]
+    exponent = (shift["ph_per_unit"] * (ph - shift["normal_ph"])
+                + shift["log_co2"] * np.log10(shift["normal_paco2"] / paco2))
+    return standard / 10.0 ** exponent
+
+
+def _severinghaus_inverse(spo2_percent: np.ndarray, curve: dict) -> np.ndarray:
     s = np.clip(spo2_percent / 100.0, curve["min_saturation"], curve["max_saturation"])
     q = curve["a"] * s / (1 - s)
     p = curve["b"]

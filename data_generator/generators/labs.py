@@ -164,7 +164,8 @@ def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray,
         spec = cat[roles["pao2"]]
         sat = spo2.at(rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
         sat = sat + rng.normal(0, gas["oximetry_sd"], rows.size)
-        pao2 = blood_gas.pao2_from_saturation(sat, gas) * np.exp(rng.normal(0, spec["noise"], rows.size))
+        pao2 = blood_gas.pao2_from_saturation(sat, gas, blood_gas.henderson_ph(hco3, paco2, gas), paco2)
+        pao2 = pao2 * np.exp(rng.normal(0, spec["noise"], rows.size))
         out[roles["pao2"]] = np.round(_bounded(pao2, spec, cfg.labs), spec["decimals"])
     return out
 
@@ -216,10 +217,12 @@ def _negative_report(cult: dict, left_h: np.ndarray) -> tuple[np.ndarray, np.nda
             np.where(done, final["final_hours"], at))
 
 
-def _patient_baselines(cfg: Config, enc: Encounters, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,
+                       rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Each patient's own level of each measured test: the population's (by sex where the catalogue
-    says so; a scenario may move it) plus the patient's spread; a test that `covary`s moves with the
-    named tests' own offsets (chloride with sodium and bicarbonate keeps the anion gap normal)."""
+    says so; a scenario, or a variant the encounter presents with, may move it) plus the patient's
+    spread; a test that `covary`s moves with the named tests' own offsets (chloride with sodium
+    and bicarbonate keeps the anion gap normal)."""
     out, z = {}, {}
     tests = cfg.labs["tests"]
     for name, spec in tests.items():
@@ -232,6 +235,12 @@ def _patient_baselines(cfg: Config, enc: Encounters, rng: np.random.Generator) -
             sel = enc.sex == sex
             base[sel] = base[sel] * own["baseline"] / spec["baseline"] if log \
                 else base[sel] + own["baseline"] - spec["baseline"]
+        for scenario in np.unique(enc.scenario).tolist():
+            for variant, spec_v in cfg.scenarios[scenario].get("variants", {}).items():
+                own = spec_v.get("labs", {}).get(name, {})
+                if "baseline" in own:
+                    sel = (enc.scenario == scenario) & phys.variant(variant, np.arange(len(enc)))
+                    base[sel] = own["baseline"]
         z[name] = rng.normal(0, 1, len(enc))
         out[name] = base * np.exp(z[name] * spec["sd"] / spec["baseline"]) if log else base + z[name] * spec["sd"]
     for name, spec in tests.items():
@@ -246,7 +255,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
     first_vitals[np.isinf(first_vitals)] = 0.0
-    offsets = _patient_baselines(cfg, enc, rng)
+    offsets = _patient_baselines(cfg, enc, phys, rng)
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
     fired: dict[tuple[int, int], int] = {}

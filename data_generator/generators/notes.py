@@ -599,6 +599,24 @@ def _licensed(cfg: Config, enc: Encounters, notes: list[Note], epoch: np.ndarray
     return out
 
 
+def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[str, list[str]]]:
+    """Per encounter, by choice name, the options its whole stay allows: those whose `when:` holds
+    on the chart at discharge (the patient takes warfarin only if the INR shows it), else the plain
+    ones. A branch's own choices replace the scenario's of the same name."""
+    out: list[dict[str, list[str]]] = [{} for _ in range(len(enc))]
+    pairs = np.array([f"{s}\t{o}" for s, o in zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)])
+    for pair in np.unique(pairs).tolist():
+        scenario, outcome = pair.split("\t")
+        rows = np.flatnonzero(pairs == pair)
+        sc = cfg.scenarios[scenario]
+        spec = {**sc["notes"].get("choices", {}), **sc["outcomes"][outcome].get("notes", {}).get("choices", {})}
+        for name, options in spec.items():
+            for i, pool in zip(rows.tolist(), eligible(phrase_list(options), view, rows, enc.discharge[rows]),
+                               strict=True):
+                out[i][name] = pool
+    return out
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
@@ -609,6 +627,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     authors = _rota(cfg, enc, cal, notes, epoch, rng)
     view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
     licensed = _licensed(cfg, enc, notes, epoch, view)  # what the chart at each note's time lets it say
+    choices = _choice_pools(cfg, enc, view)
     vitals_line, labs_line = _formatters(cfg)
     helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
     rows = {k: [] for k in ("note_type", "author", "text", "enc")}
@@ -627,12 +646,11 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                                                          strict=True):
         e = note.enc
         scenario = enc.scenario[e]
-        sc = cfg.scenarios[scenario]
         if e not in stays:
             stays[e] = _stay(cfg, registry, enc, e)
         context = _context(stays[e], charted, lab, when, helpers)
         if e not in phrase_cache:  # per-encounter picks: the source
-            phrase_cache[e] = {k: v[rng.integers(len(v))] for k, v in sc["notes"].get("choices", {}).items()}
+            phrase_cache[e] = {k: pool[rng.integers(len(pool))] for k, pool in choices[e].items()}
         spec = types[scenario][note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}

@@ -118,7 +118,7 @@ def variant_at(cfg: Config, scenario: str, section: str, name: str, own: dict) -
     """(variant, `at` values) pairs that replace `own['at']` of a vital or lab for a variant."""
     found = []
     for variant, spec in cfg.scenarios[scenario].get("variants", {}).items():
-        if name in spec.get(section, {}):
+        if "at" in spec.get(section, {}).get(name, {}):
             found.append((variant, {**own.get("at", {}), **spec[section][name]["at"]}))
     return found
 
