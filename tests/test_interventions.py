@@ -406,3 +406,21 @@ def test_icu_patients_step_down_once_stable(files):
     moved = files["interventions"][(files["interventions"].kind == "transfer")
                                    & ~files["interventions"].detail.isin(ICU)].encounter_id
     assert hours.index.isin(moved).mean() >= 0.8
+
+
+def test_copd_niv_follows_a_blood_gas_showing_respiratory_acidosis(files):
+    """COPD patients go on NIV only after the first hour and a resulted blood gas (BTS), and the gas
+    resulted before the start shows pH < 7.35 with PaCO2 > 45 mmHg for most of them."""
+    labs = files["labs"]
+    niv = files["interventions"][(files["interventions"].kind == "niv")
+                                 & (files["interventions"].scenario == "copd_exacerbation")]
+    starts = niv.groupby("encounter_id").agg(start=("start_time", "min"), admit=("admit_time", "first"))
+    assert len(starts) >= 10
+    assert ((starts.start - starts.admit).dt.total_seconds() >= 3600 - 60).all()
+    shown = []
+    for enc, row in starts.iterrows():
+        gas = labs[(labs.encounter_id == enc) & (labs.result_time <= row.start)].sort_values("result_time")
+        ph, co2 = gas[gas.test_name == "pH, arterial"].value, gas[gas.test_name == "PaCO2"].value
+        assert len(ph), enc
+        shown.append(ph.iloc[-1] < 7.35 and co2.iloc[-1] > 45)
+    assert np.mean(shown) >= 0.8

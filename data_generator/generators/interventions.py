@@ -186,9 +186,10 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
     ladders = {s: rules(cfg, s).get("oxygen", {}).get("ladder", ox["default_ladder"]) for s in names}
     breathing = {s: rules(cfg, s).get("oxygen", {}).get("resp_rate_at_least", {}) for s in names}
     width = max((len(lad) for lad in ladders.values()), default=1)
+    acidosis = {s: rules(cfg, s).get("oxygen", {}).get("acidosis_for", {}) for s in names}
     table = {k: np.full((len(names), width), fill) for k, fill in
              (("min_fio2", 1.0), ("max_fio2", 1.0), ("step", 0.05), ("rr", np.inf),
-              ("mentation", np.inf))}
+              ("mentation", np.inf), ("ph_below", np.nan), ("paco2_above", np.nan), ("not_before", 0.0))}
     table["name"] = np.full((len(names), width), "", dtype=object)
     table["size"] = np.array([len(ladders[s]) for s in names])
     for i, s in enumerate(names):
@@ -199,22 +200,35 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
             table["step"][i, j] = spec["step"]
             table["rr"][i, j] = breathing[s].get(device, spec.get("resp_rate_at_least", np.inf))
             table["mentation"][i, j] = spec.get("mentation_at_least", np.inf)
+            gate = acidosis[s].get(device)
+            if gate:
+                table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
+                table["not_before"][i, j] = gate["not_before_hours"]
     index = {s: i for i, s in enumerate(names)}
     code = np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64)[owner]
     return {**{k: v[code] for k, v in table.items() if k != "name"}, "name": table["name"], "code": code}
 
 
 def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray, need: np.ndarray,
-                  on_o2: np.ndarray, resp_rate: np.ndarray, mentation: np.ndarray) -> np.ndarray:
+                  on_o2: np.ndarray, resp_rate: np.ndarray, mentation: np.ndarray, hours: np.ndarray,
+                  gas: dict[str, np.ndarray]) -> np.ndarray:
     """Rung of the ladder per hourly grid row (0 = room air): the first device whose FiO2 covers
     the need, or higher for work of breathing, as judged at the previous hour (so the set that
     called for it shows the low SpO2 or the fast breathing first; the arrival hour uses its
-    own need); kept until the need has been lower for `wean_after_hours`."""
+    own need); a rung kept for a respiratory acidosis (`acidosis_for`) needs the `gas` (pH,
+    PaCO2) to show one, and not before its hour, else the rung below serves; kept until the
+    need has been lower for `wean_after_hours`."""
     by_fio2 = (ladder["max_fio2"] < need[:, None]).sum(axis=1)
     level = np.where(on_o2, np.minimum(by_fio2, ladder["size"] - 1) + 1, 0)
     for j in range(ladder["rr"].shape[1]):
         hard = on_o2 & ((resp_rate >= ladder["rr"][:, j]) | (mentation >= ladder["mentation"][:, j]))
         level = np.where(hard & (j < ladder["size"]), np.maximum(level, j + 1), level)
+    for j in reversed(range(ladder["rr"].shape[1])):
+        gated = ~np.isnan(ladder["ph_below"][:, j])
+        if gated.any():
+            acidotic = ((gas["ph"] < ladder["ph_below"][:, j]) & (gas["paco2"] > ladder["paco2_above"][:, j])
+                        & (hours >= ladder["not_before"][:, j]))
+            level = np.where(gated & (level == j + 1) & ~acidotic, j, level)
     kept = _shifted(level, owner, 1, -1)
     kept = np.where(kept < 0, level, kept)
     for step in range(2, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 2):

@@ -18,6 +18,7 @@ import numpy as np
 
 from data_generator import news2
 from data_generator.config import Config
+from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import (
     Interventions,
@@ -143,7 +144,7 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     v["dbp"] = v["sbp"] - pulse
     spo2_trend = v["spo2"] - grid.noise_spo2
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
-    table = _chart(cfg, enc, owner, epoch, v, spo2_trend, unit)
+    table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
     unable = np.isin(table["consciousness"], cat["consciousness"]["pain_not_charted"])
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
@@ -161,8 +162,8 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     return Vitals(table, owner, hours, grid)
 
 
-def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, v: dict[str, np.ndarray],
-            spo2_trend: np.ndarray):
+def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, v: dict[str, np.ndarray],
+            spo2_trend: np.ndarray, gas: dict[str, np.ndarray]):
     """Oxygen as titrated by staff on the hourly grid: started when the underlying SpO2 on air
     (its trend, not one noisy reading) falls below the scenario's target, on the rung of the
     scenario's device ladder whose FiO2 can bring it back into the target range (or a higher rung
@@ -177,7 +178,7 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, v: dict[str, np.nda
     enough = 0.21 + (target[:, 0] - spo2_trend) / gain          # a device is outgrown below the target
     ladder = oxygen_ladders(cfg, enc, owner)
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < target[:, 0], v["resp_rate"],
-                          v["mentation"])
+                          v["mentation"], hours, gas)
     rung = np.maximum(level - 1, 0)[:, None]
     pick = {k: np.take_along_axis(ladder[k], rung, axis=1)[:, 0] for k in ("min_fio2", "max_fio2", "step")}
     pick["name"] = ladder["name"][ladder["code"], rung[:, 0]]
@@ -187,6 +188,38 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, v: dict[str, np.nda
     device = np.where(on, pick["name"], "room_air").astype(object)
     spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
+
+
+def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray,
+                  hours: np.ndarray) -> dict[str, np.ndarray]:
+    """The arterial pH and PaCO2 the states imply at each grid row (the scenario's level, without
+    the patient's own offset or assay noise), for scenarios whose oxygen ladder waits for a
+    respiratory acidosis; NaN elsewhere."""
+    out = {"ph": np.full(owner.size, np.nan), "paco2": np.full(owner.size, np.nan)}
+    names = [s for s in np.unique(enc.scenario).tolist()
+             if cfg.scenarios[s].get("interventions", {}).get("oxygen", {}).get("acidosis_for")]
+    if not names:
+        return out
+    cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
+    scenario = enc.scenario[owner]
+    rows = np.flatnonzero(np.isin(scenario, names))
+    moments = Moments(phys, owner[rows], hours[rows])
+    level = {}
+    for role in ("bicarbonate", "paco2"):
+        name = gas["tests"][role]
+        level[role] = np.zeros(rows.size)
+        for s in names:
+            sel = np.flatnonzero(scenario[rows] == s)
+            own = cfg.scenarios[s].get("labs", {}).get("values", {}).get(name, {})
+            base = own.get("baseline", cat[name]["baseline"])
+            pull = effect(base, own.get("at", {}), moments, sel, cat[name]["scale"])
+            level[role][sel] = base * np.exp(pull) if cat[name]["scale"] == "log" else base + pull
+    chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
+                        for s in scenario[rows]], dtype=float)
+    hco3 = blood_gas.compensated_bicarbonate(level["bicarbonate"], level["paco2"], chronic, gas)
+    out["ph"][rows] = blood_gas.henderson_ph(hco3, level["paco2"], gas)
+    out["paco2"][rows] = level["paco2"]
+    return out
 
 
 def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
@@ -219,9 +252,10 @@ def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Gene
             table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
 
 
-def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray,
-           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray) -> dict[str, np.ndarray]:
-    device, fio2, spo2 = _oxygen(cfg, enc, owner, v, spo2_trend)
+def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, hours: np.ndarray,
+           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray,
+           gas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    device, fio2, spo2 = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
     levels = np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object)
     avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
                                   side="right")]
