@@ -327,3 +327,22 @@ def test_a_choice_condition_naming_an_unknown_lab_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(_edit_dka(tmp_path, edit))
     assert "dka.yaml: notes.choices.trigger.1.when" in err.value.where
+
+
+def test_cultures_grow_the_organism_the_diagnosis_names(folder):
+    """One organism per stay; a sepsis stay coded for an organism (A41.51 E. coli, A41.01 S. aureus,
+    A40.3 S. pneumoniae) grows exactly that one, an unspecified-organism stay (A41.9) grows none."""
+    enc = pd.read_csv(folder / "encounters.csv").set_index("encounter_id")
+    labs = pd.read_csv(folder / "labs.csv", keep_default_na=False)
+    cult = labs[labs.test_name == "Blood culture"].assign(dx=lambda t: t.encounter_id.map(enc.primary_dx_code),
+                                                          scenario=lambda t: t.encounter_id.map(enc.scenario))
+    grown = cult[cult.flag == "A"]
+    assert grown.groupby("encounter_id").value_text.nunique().max() == 1
+    sepsis = cult[cult.scenario == "sepsis"]
+    named = {"A41.51": "Escherichia coli", "A41.01": "Staphylococcus aureus", "A40.3": "Streptococcus pneumoniae"}
+    for code, organism in named.items():
+        mine = sepsis[sepsis.dx == code]
+        assert (mine.groupby("encounter_id").flag.apply(lambda f: (f == "A").any())).all(), code
+        assert mine[mine.flag == "A"].value_text.str.endswith(organism).all(), code
+    assert (sepsis[sepsis.dx == "A41.9"].flag != "A").all()
+    assert sepsis.dx.isin(named).sum() >= 10

@@ -178,20 +178,34 @@ def _charted_spo2(vitals: Vitals) -> blood_gas.Charted:
 def _culture(cfg: Config, enc: Encounters, rows: np.ndarray, collect: np.ndarray,
              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Text, flag and result time of blood cultures: a positive flags after its time to positivity;
-    a negative is final at 5 days, or reported as preliminary when the stay ends before that (L11)."""
+    a negative is final at 5 days, or reported as preliminary when the stay ends before that (L11).
+    One organism per stay; where `culture_by_dx` names the diagnosis code's organism, the stay's
+    first culture grows it (an unspecified-organism code: none grows anything)."""
     cult = cfg.labs["culture_results"]
     rate = np.array([cfg.scenarios[s].get("labs", {}).get("culture_positive_rate",
                                                             cult["positive_rate"])
                      for s in enc.scenario[rows]])
     positive = rng.random(rows.size) < rate
-    u = rng.random(rows.size)
+    u = rng.random(len(enc))[rows]  # one organism per stay
     grown = np.empty(rows.size, dtype=object)
+    order = np.lexsort((collect, rows))
+    first = np.zeros(rows.size, dtype=bool)
+    first[order[np.unique(rows[order], return_index=True)[1]]] = True
+    dx = enc.table["primary_dx_code"][rows]
     for scenario in np.unique(enc.scenario[rows]):
         sel = enc.scenario[rows] == scenario
-        organisms = cfg.scenarios[scenario].get("labs", {}).get("culture_organisms", cult["positive"])
+        spec = cfg.scenarios[scenario].get("labs", {})
+        organisms = spec.get("culture_organisms", cult["positive"])
         cdf = np.cumsum([o["weight"] for o in organisms], dtype=float)
         pick = np.minimum(np.searchsorted(cdf / cdf[-1], u[sel], side="right"), len(organisms) - 1)
         grown[sel] = np.array([o["text"] for o in organisms], dtype=object)[pick]
+        for prefix, organism in spec.get("culture_by_dx", {}).items():
+            named = sel & np.char.startswith(dx.astype(str), prefix)
+            if organism is None:
+                positive[named] = False
+            else:
+                grown[named] = organism
+                positive[named & first] = True
     ttp = cult["time_to_positivity"]
     flag_h = np.maximum(ttp["median_hours"] * np.exp(rng.normal(0, ttp["sigma"], rows.size)), ttp["min_hours"])
     left_h = (enc.discharge[rows] - collect) / HOUR
