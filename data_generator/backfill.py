@@ -10,6 +10,7 @@ holds a manifest with the same inputs is skipped, so an interrupted backfill fin
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -161,18 +162,24 @@ def _result(get, job: DayJob) -> tuple[dt.date, int]:
 
 
 class Progress:
-    """days done, rows, rate and ETA on one line (stderr), via tqdm."""
+    """Days done, rows, rate and ETA on stderr: one redrawn line (tqdm) on a terminal, one plain
+    line per finished day otherwise (a log file gets no carriage-return frames)."""
 
     def __init__(self, total: int, quiet: bool):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="day", disable=quiet or total == 0, dynamic_ncols=True)
-        self.rows = 0
+        self.total, self.done, self.rows = total, 0, 0
+        self.plain = not quiet and total > 0 and not sys.stderr.isatty()
+        self.bar = tqdm(total=total, unit="day", disable=quiet or total == 0 or self.plain, dynamic_ncols=True)
         self.start = time.perf_counter()
 
     def __call__(self, date: dt.date, rows: int) -> None:
         self.rows += rows
+        self.done += 1
         rate = self.rows / max(time.perf_counter() - self.start, 1e-9)
+        if self.plain:
+            print(f"{date} done ({self.done}/{self.total}): {self.rows:,} rows so far, {rate:,.0f} rows/s",
+                  file=sys.stderr, flush=True)
         self.bar.set_postfix_str(f"{date} {self.rows:,} rows {rate:,.0f} rows/s", refresh=False)
         self.bar.update(1)
 

@@ -27,14 +27,24 @@ def parse_date(text: str, option: str = "--date") -> dt.date:
                          hint=f"e.g. {option} 2026-01-15") from None
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    """A count that may be 0 (a seed, an encounter override, violations to list)."""
+    return _whole(text, 0)
+
+
+def _one_or_more(text: str) -> int:
+    """A count that must be at least 1 (workers, simulated encounters)."""
+    return _whole(text, 1)
 
 
 def _generation_options(p: argparse.ArgumentParser) -> None:
@@ -76,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     back.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
     back.add_argument("--mode", choices=("raw", "sample"), default="raw")
-    back.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+    back.add_argument("--workers", type=_one_or_more, default=os.cpu_count() or 1,
                       help="parallel worker processes (default: one per core)")
     back.add_argument("--executor", choices=("process", "dask"), default="process",
                       help="process: a local process pool; dask: a dask.distributed cluster")
@@ -88,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
     prev = sub.add_parser("preview", help="plot a scenario's trajectories (PNG), touching no data or registry")
     prev.add_argument("--scenario", required=True, help="scenario name (file name in config/scenarios/)")
-    prev.add_argument("--n", type=_positive, default=20, help="encounters to simulate (default 20)")
+    prev.add_argument("--n", type=_one_or_more, default=20, help="encounters to simulate (default 20)")
     prev.add_argument("--seed", type=_positive, help="override the config seed")
     prev.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
     prev.add_argument("--out", type=Path, help="PNG path (default preview_<scenario>.png)")
@@ -160,12 +170,12 @@ def _backfill(args) -> int:
     parse_date(args.end, "--end")
     if args.executor == "process" and args.scheduler:
         raise UsageError("--scheduler", "only applies to --executor dask", hint="add --executor dask or drop it")
+    if args.executor == "dask" and not args.scheduler:
+        raise UsageError("--scheduler", "required with --executor dask", hint="e.g. tcp://10.0.0.5:8786")
     if args.mode == "sample" and args.registry:
         raise UsageError("--registry", "contradicts --mode sample, which never reads or writes a registry")
     cfg = with_seed(load_config(args.config), args.seed)
     start, end = _checked_date(cfg, args.start, "--start"), _checked_date(cfg, args.end, "--end")
-    if args.workers == 0:
-        raise UsageError("--workers", "must be at least 1", found=0)
     bar = Progress(len(date_range(start, end)), args.quiet)
     try:
         result = backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers, seed=args.seed,

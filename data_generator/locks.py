@@ -2,7 +2,8 @@
 
 A second run on the same day or registry refuses at once with a clear message rather than
 waiting or interleaving. Locks are released by the kernel when a process dies, so a killed run
-never leaves a stale lock behind (the empty lock file itself is harmless).
+never leaves a stale lock behind; a run removes its lock file when it ends (a killed run may
+leave the empty file, which is harmless).
 """
 
 from __future__ import annotations
@@ -18,23 +19,50 @@ from data_generator.errors import BusyError
 
 @contextmanager
 def exclusive(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if needed) for the duration of the block."""
+    """Hold an exclusive lock on `path` (created if needed) for the duration of the block; the
+    lock file, and any folder made for it, are removed again on the way out, so a refused or
+    finished run leaves nothing behind."""
+    made = [p for p in reversed(path.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise BusyError(str(path), f"{what} is in use by another run (pid {holder})",
-                        hint="wait for it to finish; a lock is released when its process ends") from None
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            _tidy(None, made)
+            raise BusyError(str(path), f"{what} is in use by another run (pid {holder})",
+                            hint="wait for it to finish; a lock is released when its process ends") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # the holder removed the file between our open and our lock: take the new one
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        _tidy(path, made)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _tidy(lock: Path | None, made: list[Path]) -> None:
+    """Remove the lock file (still held, so no one else is using it) and the empty folders made for it."""
+    if lock is not None:
+        lock.unlink(missing_ok=True)
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            break  # not empty: something else lives there now
 
 
 def day_lock(target: Path) -> Path:

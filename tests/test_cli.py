@@ -153,3 +153,49 @@ def test_make_without_date_is_a_clear_error():
     r = run("make", "-s", "sample", "DATE=")
     assert r.returncode != 0
     assert "DATE is required" in r.stderr
+
+
+def test_the_wrapper_runs_the_command_line_from_the_project_venv():
+    """`./datagen` at the top of the repository runs the installed command line (no activation needed)."""
+    done = subprocess.run([str(ROOT / "datagen"), "generate", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--date" in done.stdout
+
+
+@pytest.mark.parametrize("argv", [["preview", "--scenario", "sepsis", "--n", "0"],
+                                  ["backfill", "--start", "2026-01-01", "--end", "2026-01-02", "--workers", "0"]])
+def test_a_count_that_must_be_positive_says_so_once(argv):
+    """--n 0 and --workers 0 are usage errors (exit 2) saying they must be 1 or more, nothing else."""
+    done = subprocess.run([sys.executable, "-m", "data_generator", *argv], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 2
+    assert "must be 1 or more, got 0" in done.stderr and "0 or more" not in done.stderr
+
+
+def test_backfill_logs_one_plain_line_per_day_when_not_on_a_terminal(tmp_path):
+    """With stderr redirected (a log file, CI), progress is one line per finished day, no carriage returns."""
+    done = subprocess.run([sys.executable, "-m", "data_generator", "backfill", "--start", "2026-01-14", "--end",
+                           "2026-01-15", "--mode", "sample", "--out-root", str(tmp_path), "--workers", "1",
+                           "--encounters", "5"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr
+    assert [line.split()[0] for line in done.stderr.splitlines() if " done (" in line] == ["2026-01-14", "2026-01-15"]
+
+
+def test_dask_without_a_scheduler_fails_before_any_progress():
+    """--executor dask without --scheduler is a one-line usage error; no progress bar is drawn first."""
+    done = subprocess.run([sys.executable, "-m", "data_generator", "backfill", "--start", "2026-01-14", "--end",
+                           "2026-01-15", "--executor", "dask"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--scheduler" in done.stderr and "day" not in done.stderr
+
+
+def test_a_refused_run_leaves_no_lock_files(tmp_path):
+    """A run refused for an unreadable registry exits 5 and leaves no lock file or lock folder behind."""
+    (tmp_path / "out").mkdir()
+    registry = tmp_path / "empty.csv"
+    registry.touch()
+    done = subprocess.run([sys.executable, "-m", "data_generator", "generate", "--date", "2026-01-15", "--mode",
+                           "raw", "--registry", str(registry), "--out-root", str(tmp_path / "out"),
+                           "--config", str(CONFIG)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 5, done.stderr
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".lock") or p.name == ".locks"]

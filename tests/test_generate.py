@@ -163,7 +163,7 @@ def test_loads_in_duckdb_with_typed_columns(day_dir):
 
 
 def test_a_day_that_breaks_its_contract_publishes_nothing(tmp_path, cfg, monkeypatch):
-    """An impossible value fails validation: no day folder, no staging folder, previous day kept."""
+    """An impossible value fails validation: no day folder, no staging folder, no lock left, previous day kept."""
     out = _dir(tmp_path / "out")
     good = generate_day(cfg, DAY, "sample", out, encounters=10).folder
     before = {p.name: p.read_bytes() for p in good.iterdir()}
@@ -178,4 +178,4 @@ def test_a_day_that_breaks_its_contract_publishes_nothing(tmp_path, cfg, monkeyp
     with pytest.raises(ContractError, match="heart_rate"):
         generate_day(cfg, DAY, "sample", out, encounters=10)
     assert {p.name: p.read_bytes() for p in good.iterdir()} == before
-    assert sorted(p.name for p in (out / "sample").iterdir()) == [".locks", DAY.isoformat()]
+    assert sorted(p.name for p in (out / "sample").iterdir()) == [DAY.isoformat()]

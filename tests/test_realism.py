@@ -1,6 +1,6 @@
 """Clinical realism per scenario, over thousands of seeded encounters.
 
-Each assertion is a clinical signature from clinical_reference.md that would fail if the
+Each assertion is a clinical signature from docs/clinical_sources.md that would fail if the
 trajectory, coupling, trigger or lab logic broke. Thresholds leave room for the spread a real
 cohort shows, not for a broken mechanism.
 """
