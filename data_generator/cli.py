@@ -130,7 +130,7 @@ def _checked_date(cfg, text: str, option: str = "--date") -> dt.date:
 
 def _generate(args) -> int:
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import generate_day, with_seed
+    from data_generator.pipeline import generate_day, with_seed
 
     parse_date(args.date)
     if args.mode == "sample" and args.registry:
@@ -153,8 +153,8 @@ def _generate(args) -> int:
 def _backfill(args) -> int:
     from data_generator.backfill import Progress, backfill, date_range
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import with_seed
     from data_generator.generators.registry import registered_count
+    from data_generator.pipeline import with_seed
 
     parse_date(args.start, "--start")
     parse_date(args.end, "--end")
@@ -186,7 +186,7 @@ def _backfill(args) -> int:
 
 def _existing_day(args) -> tuple[dt.date, Path]:
     """The --date/--mode/--out-root day folder, which must exist."""
-    from data_generator.generate_daily_batch import day_folder
+    from data_generator.pipeline import day_folder
 
     date = parse_date(args.date)
     folder = day_folder(args.out_root, args.mode, date)
@@ -215,7 +215,7 @@ def _plots_missing(exc: ImportError) -> UsageError:
 
 def _preview(args) -> int:
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import with_seed
+    from data_generator.pipeline import with_seed
 
     try:
         from data_generator.preview import render_preview

@@ -24,12 +24,12 @@ from PIL import Image
 
 from data_generator.config import Config
 from data_generator.errors import OutputError, UsageError
-from data_generator.generate_daily_batch import chart, with_seed
 from data_generator.generators.encounters import Encounters, generate_encounters
 from data_generator.generators.labs import Labs
 from data_generator.generators.physiology import Physiology, branch_states
 from data_generator.generators.registry import derive_registry
 from data_generator.generators.vitals import Vitals
+from data_generator.pipeline import chart, with_seed
 from data_generator.rng import stream
 from data_generator.timeutil import HOUR
 

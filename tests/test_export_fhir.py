@@ -22,7 +22,7 @@ import yaml
 from data_generator import export_fhir
 from data_generator.errors import ConfigError, ContractError, OutputError
 from data_generator.export_fhir import export_day, load_mapping
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 
 fhir_r4b = pytest.importorskip("fhir.resources.R4B", reason="needs the test extra: fhir.resources>=8,<9")
 
