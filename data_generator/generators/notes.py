@@ -3,7 +3,9 @@
 A note's context holds only what had happened by its `note_time`: vitals charted at or
 before it and lab results available at or before it. Templates (Jinja2, sandboxed, strict
 about undefined names) come from the notes catalogue; the scenario and its outcome branch
-supply the phrases, so the narrative follows the branch the patient is on.
+supply the phrases, so the narrative follows the branch the patient is on. The names a
+template may use, and its sandbox, are in note_context.py (the config cross-check reads them
+there too).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from typing import NamedTuple
 
 import numpy as np
 from faker import Faker
-from jinja2 import StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
@@ -26,6 +26,7 @@ from data_generator.generators.labs import Labs
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, expand, firings, row_ids
 from data_generator.generators.vitals import Vitals
+from data_generator.note_context import environment, phrase_keys
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -40,25 +41,9 @@ class Note(NamedTuple):
     note_type: str
 
 
-def environment() -> ImmutableSandboxedEnvironment:
-    """The sandbox templates render in. They see the note context and nothing else: Jinja's
-    default globals (range, dict, lipsum, ...) are removed, as config cross-checking rejects a
-    template naming them anyway, and so each render need not copy them."""
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        trim_blocks=False, keep_trailing_newline=False)
-    env.globals.clear()
-    return env
-
-
 @cache
 def _template(text: str):
     return environment().from_string(text)
-
-
-@cache
-def phrase_keys(template: str) -> tuple[str, ...]:
-    """The phrases a note template uses, in order of first use."""
-    return tuple(dict.fromkeys(re.findall(r"phrases\.([a-z_][a-z0-9_]*)", template)))
 
 
 def _render_text(text: str, context: dict, extra: dict) -> str:
@@ -424,10 +409,6 @@ def _formatters(cfg: Config):
         return "; ".join(out)
 
     return vitals_line, labs_line
-
-
-NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note_day", "vitals_line", "labs_line",
-                "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
 class _When(NamedTuple):
