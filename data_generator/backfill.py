@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from data_generator import registry_store
 from data_generator.config import Config, load_config
 from data_generator.errors import DataGenError, UsageError
-from data_generator.generators import registry_store
 from data_generator.generators.registry import derive_registry
 from data_generator.locks import exclusive, registry_lock
 from data_generator.pipeline import (

@@ -253,7 +253,7 @@ def _export_fhir(args) -> int:
 
 
 def _registry(args) -> int:
-    from data_generator.generators import registry_store
+    from data_generator import registry_store
     from data_generator.locks import exclusive, registry_lock
 
     path = Path(args.registry or registry_store.DEFAULT_PATH)

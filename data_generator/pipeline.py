@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from data_generator import __version__
+from data_generator import __version__, registry_store
 from data_generator.config import Config
 from data_generator.contracts import contracts
 from data_generator.errors import ContractError, OutputError
-from data_generator.generators import registry_store
 from data_generator.generators.encounters import Encounters, day_encounters
 from data_generator.generators.interventions import (
     Interventions,
