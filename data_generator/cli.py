@@ -196,7 +196,7 @@ def _existing_day(args) -> tuple[dt.date, Path]:
 
 
 def _validate(args) -> int:
-    from data_generator.validate import validate_day
+    from data_generator.validation import validate_day
 
     date, folder = _existing_day(args)
     report = validate_day(folder, date)
@@ -241,7 +241,7 @@ def _report(args) -> int:
 
 def _export_fhir(args) -> int:
     from data_generator.export_fhir import export_day
-    from data_generator.validate import validate_day
+    from data_generator.validation import validate_day
 
     date, folder = _existing_day(args)
     validate_day(folder, date).raise_if_failed()  # export only what meets the contracts

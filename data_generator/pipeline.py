@@ -43,7 +43,7 @@ from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
 from data_generator.publish import MANIFEST, discard, publish_day, staging_dir
 from data_generator.rng import stream
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 from data_generator.writer import TableWriter, data_file
 
 PINNED = ("faker", "numpy")  # libraries whose versions the bytes depend on (recorded in the manifest)

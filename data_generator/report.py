@@ -24,7 +24,7 @@ from data_generator.config import DEFAULT_CONFIG, Config, load_config
 from data_generator.errors import OutputError, UsageError
 from data_generator.preview import VITALS, log_axis, normal_band
 from data_generator.publish import MANIFEST
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 
 TABLES = ("patients", "encounters", "vitals", "labs", "notes")
 DPI = 72

@@ -13,7 +13,7 @@ from data_generator.config import load_config
 from data_generator.errors import ContractError
 from data_generator.generators import vitals as vitals_module
 from data_generator.pipeline import build_day, generate_day
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 from tests.conftest import DAY, copy_config
 
 FILES = ("patients.csv", "encounters.csv", "vitals.csv", "labs.csv", "notes.jsonl", "_manifest.json")

@@ -19,7 +19,7 @@ from data_generator.config import load_config
 from data_generator.contracts import FILES, contracts, file_name
 from data_generator.pipeline import generate_day
 from data_generator.publish import MANIFEST
-from data_generator.validate import Report, validate_day
+from data_generator.validation import Report, validate_day
 from tests.conftest import CONFIG, copy_config
 
 # CI profiles kept in this module (no conftest): few examples, no deadline, derandomised so a
