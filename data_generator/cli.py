@@ -240,7 +240,7 @@ def _report(args) -> int:
 
 
 def _export_fhir(args) -> int:
-    from data_generator.export_fhir import export_day
+    from data_generator.exporters.fhir import export_day
     from data_generator.validation import validate_day
 
     date, folder = _existing_day(args)

@@ -16,7 +16,8 @@ CSV/JSONL files) or Parquet (`<stem>.parquet`), detected from the files present.
 """
 
 from data_generator.contracts import FILES, Violation
-from data_generator.validation.day import day_format, optional_present, validate_day
+from data_generator.reading import optional_present
+from data_generator.validation.day import day_format, validate_day
 from data_generator.validation.report import Report
 
 __all__ = ["FILES", "Report", "Violation", "day_format", "optional_present", "validate_day"]

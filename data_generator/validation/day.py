@@ -13,14 +13,15 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from data_generator.contracts import OPTIONAL, Violation, contracts, load_contract
+from data_generator.contracts import Violation, contracts
 from data_generator.publish import MANIFEST, verify_manifest
+from data_generator.reading import files_present, optional_present
 from data_generator.validation.batches import Kept, Unreadable
 from data_generator.validation.columns import check_columns
 from data_generator.validation.readers import read_batches
 from data_generator.validation.report import Report
 from data_generator.validation.rules import check_batch, check_whole, windows
-from data_generator.writer import FORMATS, data_file
+from data_generator.writer import data_file
 
 
 def validate_day(folder: Path, batch_date: dt.date | None = None,
@@ -58,9 +59,7 @@ def day_format(folder: Path, report: Report | None = None) -> str:
 
     Text files beside Parquet ones are reported as 'mixed_formats' in `report`.
     """
-    folder = Path(folder)
-    found = {fmt: [data_file(folder, schema, fmt).name for schema in contracts().values()
-                   if data_file(folder, schema, fmt).exists()] for fmt in FORMATS}
+    found = files_present(folder)
     if not found["parquet"]:
         return "csv"
     if report is not None:
@@ -68,12 +67,6 @@ def day_format(folder: Path, report: Report | None = None) -> str:
             report.add(Violation(name, None, None, "mixed_formats", None,
                                  "text file beside Parquet files; only Parquet is checked"))
     return "parquet"
-
-
-def optional_present(folder: Path, fmt: str) -> tuple[str, ...]:
-    """The optional files (contracts.OPTIONAL) that `folder` holds in format `fmt`."""
-    return tuple(name for name in OPTIONAL
-                 if data_file(Path(folder), load_contract(name), fmt).exists())
 
 
 def _dependency_order(schemas: dict[str, dict]) -> list[str]:
