@@ -24,7 +24,7 @@ from data_generator import news2
 from data_generator.config import DEFAULT_CONFIG, Config, load_config
 from data_generator.contracts import FILES
 from data_generator.errors import ContractError, OutputError, UsageError
-from data_generator.preview import VITALS, log_axis, normal_band
+from data_generator.plotting import VITALS, log_axis, normal_band
 from data_generator.publish import MANIFEST
 from data_generator.reading import load_table, table_file
 from data_generator.validation import validate_day
