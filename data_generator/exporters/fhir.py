@@ -11,11 +11,12 @@ Resource ids are the row ids (a vital item adds its suffix: `VIT-20260115-000000
 nothing depends on the wall clock, so the same day always exports to the same bytes.
 
 Vitals and labs can hold millions of rows, so they are read in blocks (by the shared day
-reader, data_generator/reading.py, which gives the cells exactly as written) and rendered column by
-column: a resource is written once as a JSON *template* whose slots are filled from whole
-pyarrow columns (see `Template`). The small tables are turned into dicts row by row. Input
-values are checked before they are spliced in (ids, timestamps and numbers by pattern; free
-text is JSON-escaped), so a tampered file raises ContractError rather than writing bad JSON.
+reader, data_generator/reading.py, which gives the cells exactly as written) and rendered
+column by column: a resource is written once as a JSON *template* whose slots are filled from
+whole pyarrow columns (see exporters/ndjson.py). The small tables are turned into dicts row by
+row. Input values are checked before they are spliced in (ids, timestamps and numbers by
+pattern; free text is JSON-escaped), so a tampered file raises ContractError rather than
+writing bad JSON.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import base64
 import datetime as dt
 import json
 import os
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from data_generator.config import load_checked
 from data_generator.contracts import file_name, load_contract
 from data_generator.errors import ConfigError, ContractError, OutputError
+from data_generator.exporters.ndjson import M, R, S, Template, lookup, ndjson, optional
 from data_generator.publish import MANIFEST as DAY_MANIFEST
 from data_generator.reading import read_manifest, text_batches
 
@@ -51,64 +52,6 @@ ID_PATTERN = r"^[A-Za-z0-9\-.]{1,56}$"          # 64 minus room for a vital item
 DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
-
-
-# --------------------------------------------------------------------------- templates
-
-_TEXT, _RAW, _MEMBER = "\ue000", "\ue002", "\ue004"   # private-use marks, never in real data
-_SLOTS = re.compile(',"\ue004(\\w+)":null|"\ue002(\\w+)\ue003"|\ue000(\\w+)\ue001')
-
-
-def S(name: str) -> str:
-    """A slot for JSON-escaped string content, inside its quotes ("Patient/<S>")."""
-    return f"{_TEXT}{name}\ue001"
-
-
-def R(name: str) -> str:
-    """A slot for a whole JSON value (a number, an object) given as text."""
-    return f"{_RAW}{name}\ue003"
-
-
-def M(name: str) -> dict:
-    """Optional members: `**M("x")` after another member; the slot is ',"k":v,...' or ''."""
-    return {f"{_MEMBER}{name}": None}
-
-
-class Template:
-    """A JSON text with slots, rendered for whole columns at once (null slot -> null line)."""
-
-    def __init__(self, obj: Any, members: bool = False):
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-        if members:
-            text = "," + text[1:-1]
-        parts = _SLOTS.split(text)
-        self.pieces: list[tuple[bool, str]] = []   # (is_slot, constant text or slot name)
-        for i, part in enumerate(parts):
-            if i % 4 == 0:
-                if _MEMBER in part or _RAW in part or _TEXT in part:
-                    raise ValueError(f"misplaced template slot in {part!r}")
-                if part:
-                    self.pieces.append((False, part))
-            elif part is not None:
-                self.pieces.append((True, part))
-
-    def render(self, slots: dict[str, pa.Array]) -> pa.Array:
-        args = [slots[p] if is_slot else p for is_slot, p in self.pieces]
-        return pc.binary_join_element_wise(*args, "")
-
-
-def optional(members: pa.Array) -> pa.Array:
-    """A member slot's value: the rendered members, or '' where they are null."""
-    return pc.fill_null(members, "")
-
-
-def ndjson(lines: pa.Array) -> bytes:
-    """The non-null lines (each already ending in a newline) as one bytes object."""
-    lines = pc.drop_null(lines)
-    if len(lines) == 0:
-        return b""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:]
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[len(lines)]]
 
 
 # --------------------------------------------------------------------------- column checks
@@ -166,13 +109,6 @@ class Block:
     def fail(self, column: str, index: int, problem: str, hint: str = "") -> None:
         raise ContractError(f"{self.file} row {self.first_row + index} {column}", problem,
                             found=self.raw(column)[index].as_py(), hint=hint)
-
-
-def lookup(values: pa.Array, fn: Callable[[str], str]) -> pa.Array:
-    """`fn` applied once per distinct value, spread back over the column (null stays null)."""
-    encoded = pc.dictionary_encode(values)
-    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    return pc.take(mapped, encoded.indices)
 
 
 def scaled(text: str, factor: float | int) -> str:
