@@ -26,7 +26,7 @@ def run_one(encounters: int) -> dict:
     """Generate, write, validate and publish one day in this process; report the figures."""
     sys.path.insert(0, str(ROOT))
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import generate_day
+    from data_generator.pipeline import generate_day
 
     cfg = load_config(ROOT / "config" / "generator.yaml")
     date = bench_date(cfg, encounters)

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import generate_day
     from data_generator.generators.encounters import day_encounters
     from data_generator.generators.lifetimes import day_lives, derive_lives
     from data_generator.generators.registry import derive_registry
+    from data_generator.pipeline import generate_day
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, nargs="+", default=[30, 365, 730, 1460],

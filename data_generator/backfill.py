@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from data_generator import registry_store
 from data_generator.config import Config, load_config
 from data_generator.errors import DataGenError, UsageError
-from data_generator.generate_daily_batch import (
+from data_generator.generators.registry import derive_registry
+from data_generator.locks import exclusive, registry_lock
+from data_generator.pipeline import (
     check_out_root,
     day_folder,
     generate_day,
@@ -29,9 +32,6 @@ from data_generator.generate_daily_batch import (
     up_to_date,
     with_seed,
 )
-from data_generator.generators import registry_store
-from data_generator.generators.registry import derive_registry
-from data_generator.locks import exclusive, registry_lock
 
 
 @dataclass

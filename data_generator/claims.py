@@ -26,6 +26,7 @@ from data_generator.timeutil import HOUR
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 O2_DEVICE = "o2_device"
 CARE_UNIT = "care_unit"
+TRANSFER = "transfer"  # the treatment kind of a move between units (claims name it beside the catalogue's)
 
 
 class Series:

@@ -140,7 +140,7 @@ def _checked_date(cfg, text: str, option: str = "--date") -> dt.date:
 
 def _generate(args) -> int:
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import generate_day, with_seed
+    from data_generator.pipeline import generate_day, with_seed
 
     parse_date(args.date)
     if args.mode == "sample" and args.registry:
@@ -163,8 +163,8 @@ def _generate(args) -> int:
 def _backfill(args) -> int:
     from data_generator.backfill import Progress, backfill, date_range
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import with_seed
     from data_generator.generators.registry import registered_count
+    from data_generator.pipeline import with_seed
 
     parse_date(args.start, "--start")
     parse_date(args.end, "--end")
@@ -196,7 +196,7 @@ def _backfill(args) -> int:
 
 def _existing_day(args) -> tuple[dt.date, Path]:
     """The --date/--mode/--out-root day folder, which must exist."""
-    from data_generator.generate_daily_batch import day_folder
+    from data_generator.pipeline import day_folder
 
     date = parse_date(args.date)
     folder = day_folder(args.out_root, args.mode, date)
@@ -206,7 +206,7 @@ def _existing_day(args) -> tuple[dt.date, Path]:
 
 
 def _validate(args) -> int:
-    from data_generator.validate import validate_day
+    from data_generator.validation import validate_day
 
     date, folder = _existing_day(args)
     report = validate_day(folder, date)
@@ -225,7 +225,7 @@ def _plots_missing(exc: ImportError) -> UsageError:
 
 def _preview(args) -> int:
     from data_generator.config import load_config
-    from data_generator.generate_daily_batch import with_seed
+    from data_generator.pipeline import with_seed
 
     try:
         from data_generator.preview import render_preview
@@ -250,8 +250,8 @@ def _report(args) -> int:
 
 
 def _export_fhir(args) -> int:
-    from data_generator.export_fhir import export_day
-    from data_generator.validate import validate_day
+    from data_generator.exporters.fhir import export_day
+    from data_generator.validation import validate_day
 
     date, folder = _existing_day(args)
     validate_day(folder, date).raise_if_failed()  # export only what meets the contracts
@@ -263,7 +263,7 @@ def _export_fhir(args) -> int:
 
 
 def _registry(args) -> int:
-    from data_generator.generators import registry_store
+    from data_generator import registry_store
     from data_generator.locks import exclusive, registry_lock
 
     path = Path(args.registry or registry_store.DEFAULT_PATH)

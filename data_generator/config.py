@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import jsonschema_rs
 import yaml
 
+from data_generator import crosscheck
 from data_generator.errors import ConfigError
 from data_generator.timeutil import zone
 
@@ -133,8 +134,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
         scenario["_file"] = str(file)
         scenarios[file.stem] = scenario
     tz = zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")
-    from data_generator import crosscheck  # second pass, after every file parsed cleanly
-
+    # second pass, after every file parsed cleanly
     crosscheck.check(path, generator, scenarios, vitals, labs, notes, interventions)
     crosscheck.check_interventions(generator, scenarios, vitals, labs, interventions)
     digest = hashlib.sha256(json.dumps(

@@ -64,7 +64,7 @@ def read_csv_strings(path: Path, schema: dict, block_size: int = 1 << 20) -> Ite
     """A trusted contract CSV (a published day's file, the patient registry) as batches of string
     columns, empty cell = null, its header checked against the contract.
 
-    Damage raises ContractError (FileNotFoundError if absent); validate.py is the tolerant
+    Damage raises ContractError (FileNotFoundError if absent); validation/readers.py is the tolerant
     reader that reports every problem of a file instead of stopping at the first.
     """
     path, cols = Path(path), columns(schema)

@@ -11,11 +11,10 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 
-from data_generator.claims import names_used
+from data_generator.claims import TRANSFER, names_used
 from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
-from data_generator.generators.interventions import TRANSFER
-from data_generator.generators.notes import NOTE_CONTEXT, environment, phrase_keys
+from data_generator.note_context import NOTE_CONTEXT, environment, phrase_keys
 
 TOLERANCE = 1e-6
 NOTE_VARIABLES = set(NOTE_CONTEXT)

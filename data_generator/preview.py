@@ -19,17 +19,17 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator
 from PIL import Image
 
 from data_generator.config import Config
 from data_generator.errors import OutputError, UsageError
-from data_generator.generate_daily_batch import chart, with_seed
 from data_generator.generators.encounters import Encounters, generate_encounters
 from data_generator.generators.labs import Labs
 from data_generator.generators.physiology import Physiology, branch_states
 from data_generator.generators.registry import derive_registry
 from data_generator.generators.vitals import Vitals
+from data_generator.pipeline import chart, with_seed
+from data_generator.plotting import VITALS, log_axis, normal_band
 from data_generator.rng import stream
 from data_generator.timeutil import HOUR
 
@@ -39,15 +39,6 @@ PALETTE = 256           # colours of the saved PNG (a palette image is a third o
 COLUMNS = 3
 MIN_LABS = 4            # top up a scenario's own lab values with scheduled tests to this many
 REGISTRY_PER_ENCOUNTER = 10  # registry size the preview derives, per simulated encounter
-VITALS = {              # charted column -> panel title (presentation only)
-    "heart_rate": "Heart rate (beats/min)",
-    "resp_rate": "Respiratory rate (/min)",
-    "sbp": "Systolic BP (mmHg)",
-    "map": "Mean arterial pressure (mmHg)",
-    "spo2": "SpO2 (%)",
-    "temp_c": "Temperature (°C)",
-    "pain_score": "Pain score (0-10)",
-}
 OPTIONAL_VITALS = ("pain_score",)  # drawn only when the scenario sets them
 STATE_STYLES = ("-", "--", ":", "-.")
 HOUR_TICKS = (0, 6, 12, 24, 48, 72, 120, 168, 240, 336, 480, 720, 1000)
@@ -133,19 +124,6 @@ def key_labs(cfg: Config, scenario: str) -> list[str]:
 def preview_vitals(cfg: Config, scenario: str) -> list[str]:
     used = cfg.scenarios[scenario].get("vitals", {})
     return [v for v in VITALS if v not in OPTIONAL_VITALS or v in used]
-
-
-def normal_band(cfg: Config, vital: str) -> tuple[float, float] | None:
-    """The range NEWS2 scores 0 for `vital` (from the vitals catalogue), or None if unscored."""
-    bands = cfg.vitals["news2"]["bands"].get(vital)
-    if not bands:
-        return None
-    lower = cfg.vitals["vitals"][vital]["clip"][0]
-    for upper, points in bands:
-        if points == 0:
-            return lower, upper if upper is not None else cfg.vitals["vitals"][vital]["clip"][1]
-        lower = upper
-    return None
 
 
 def phase_ends(cfg: Config, sim: Simulation) -> dict[str, dict[str, list[tuple[str, float]]]]:
@@ -242,15 +220,6 @@ def _draw_course(ax, ends: dict, colour: dict[str, str], style: dict[str, str], 
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_title("Latent state phases by outcome branch (median phase ends)", fontsize=10)
     _hours_axis(ax, xmax)
-
-
-def log_axis(ax) -> None:
-    """Log scale with plain-number ticks at 1, 2, 3 and 5 of each decade."""
-    ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
 def _midpoint(start: float, end: float) -> float:

@@ -1,6 +1,7 @@
 """A self-contained HTML report of one published day: what it holds, and whether it is valid.
 
-Reads the day's five files (CSV/JSONL as published, or Parquet copies of them) and writes one
+Reads the day's five files (CSV/JSONL as published, or Parquet copies of them) through the day
+reader (data_generator/reading.py, typed as `load_day` gives them) and writes one
 HTML file with every plot embedded as a base64 PNG: encounter mix, length of stay, vitals and
 key labs per scenario against their normal ranges, NEWS2, notes per type, and the contract
 status (the manifest and a fresh validation). The report goes beside the day folder
@@ -21,12 +22,14 @@ from matplotlib.figure import Figure
 
 from data_generator import news2
 from data_generator.config import DEFAULT_CONFIG, Config, load_config
-from data_generator.errors import OutputError, UsageError
-from data_generator.preview import VITALS, log_axis, normal_band
+from data_generator.contracts import FILES
+from data_generator.errors import ContractError, OutputError, UsageError
+from data_generator.plotting import VITALS, log_axis, normal_band
 from data_generator.publish import MANIFEST
-from data_generator.validate import validate_day
+from data_generator.reading import load_table, table_file
+from data_generator.validation import validate_day
 
-TABLES = ("patients", "encounters", "vitals", "labs", "notes")
+TABLES = FILES
 DPI = 72
 PANEL = (4.2, 2.8)  # inches per small-multiple panel
 COLUMNS = 3
@@ -59,26 +62,30 @@ def render_report(folder: Path, out: Path | None = None, *, config: Path | str =
 
 
 def read_day(folder: Path) -> dict[str, pd.DataFrame | None]:
-    """Each table of the day as a DataFrame (None if absent), times as UTC timestamps (NaT if unparseable)."""
-    data = {}
+    """Each of the five tables as the day reader types it (None if absent), a cell that does not
+    parse left out. A table that cannot be read at all is kept as its error, raised when a section
+    reads it: that section says so and the others are still drawn (the contract status names the
+    problem)."""
+    data = _Tables()
     for name in TABLES:
-        csv, jsonl, parquet = (folder / f"{name}{ext}" for ext in (".csv", ".jsonl", ".parquet"))
-        if parquet.exists() and not (csv.exists() or jsonl.exists()):
-            frame = pd.read_parquet(parquet)
-        elif csv.exists():
-            frame = pd.read_csv(csv, dtype={"patient_id": str, "encounter_id": str}, keep_default_na=True)
-        elif jsonl.exists():
-            frame = pd.read_json(jsonl, lines=True, dtype=False)
-        else:
+        if not table_file(folder, name).is_file():
             data[name] = None
             continue
-        for col in frame.columns[frame.dtypes == "category"]:  # Parquet dictionary columns
-            frame[col] = frame[col].astype(object)
-        for col in ("admit_time", "discharge_time", "event_time", "result_time", "note_time"):
-            if col in frame:
-                frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601", errors="coerce")
-        data[name] = frame
+        try:
+            data[name] = load_table(folder, name, errors="coerce")  # a damaged cell is left out
+        except ContractError as exc:
+            data[name] = exc
     return data
+
+
+class _Tables(dict):
+    """Tables by name; looking up one that could not be read raises its ContractError."""
+
+    def __getitem__(self, name: str):
+        value = super().__getitem__(name)
+        if isinstance(value, ContractError):
+            raise value
+        return value
 
 
 # ---------------------------------------------------------------- sections
@@ -113,7 +120,7 @@ def _guarded(draw, cfg: Config, data) -> str:
     """One data section; a file too broken to read (see the contract status) gives a note, not a crash."""
     try:
         return draw(cfg, data)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, ContractError) as exc:
         title = draw.__name__.strip("_")
         return (f'<h2 id="{title}">{_e(title)}</h2>\n<p class="problem">Cannot draw this section from the '
                 f"day's files ({_e(type(exc).__name__)}: {_e(exc)}); see the contract status above.</p>")
@@ -199,7 +206,7 @@ def _news2(cfg: Config, data) -> str:
     vit = _with_scenario(data["vitals"], data["encounters"])
     if vit is None:
         return '<h2 id="news2">NEWS2</h2>\n<p>No vitals file.</p>'
-    table = {col: vit[col].to_numpy(dtype=float) for col in cfg.vitals["news2"]["bands"]}
+    table = {col: vit[col].to_numpy(dtype=float, na_value=np.nan) for col in cfg.vitals["news2"]["bands"]}
     for col in ("o2_device", "consciousness"):
         table[col] = np.array([None if pd.isna(v) else v for v in vit[col]], dtype=object)
     scale2 = news2.uses_scale2(cfg.scenarios, vit["scenario"].to_numpy())

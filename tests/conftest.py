@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "generator.yaml"

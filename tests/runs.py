@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 from tests.conftest import DAY, ROOT
 
 DATA_FILES = ("patients.csv", "encounters.csv", "vitals.csv", "labs.csv", "notes.jsonl")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from data_generator.backfill import backfill
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 from tests.conftest import CONFIG
 
 START = dt.date(2025, 3, 1)

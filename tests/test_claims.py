@@ -18,7 +18,7 @@ import yaml
 from data_generator.claims import build_view, compile_claim
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 from tests.conftest import ROOT, copy_config
 
 DAY = dt.date(2026, 1, 15)
@@ -283,9 +283,12 @@ def test_a_phrase_key_without_a_fallback_is_a_config_error(tmp_path):
 
 def test_treatment_claims_follow_the_treatment_events():
     """'Norepinephrine started' is said only once a norepinephrine event has started, never without one."""
-    from data_generator.generate_daily_batch import chart, day_encounters, derive_registry, stream
+    from data_generator.generators.encounters import day_encounters
     from data_generator.generators.interventions import Interventions
     from data_generator.generators.notes import generate_notes
+    from data_generator.generators.registry import derive_registry
+    from data_generator.pipeline import chart
+    from data_generator.rng import stream
 
     cfg = load_config(ROOT / "config" / "generator.yaml")
     registry = derive_registry(cfg, DAY)

@@ -116,7 +116,7 @@ def test_raw_mode_registry_is_idempotent(tmp_path):
 
 def test_sample_mode_never_touches_the_registry(tmp_path, cfg):
     """Sample mode derives the registry in memory; naming a registry for it is refused as contradictory."""
-    from data_generator.generate_daily_batch import generate_day
+    from data_generator.pipeline import generate_day
 
     reg = tmp_path / "patients_master.csv"
     generate_day(cfg, dt.date(2025, 1, 3), "sample", tmp_path, encounters=5, registry_path=reg)

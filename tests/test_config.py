@@ -105,3 +105,14 @@ def test_template_with_unknown_variable(tmp_path):
     """A note phrase naming a variable the engine does not provide is refused at load."""
     msg = _scenario_error(tmp_path, lambda s: s["notes"]["hpi"].append("Patient {{ pateint.age }} years."))
     assert "sepsis.yaml: notes.hpi" in msg and "pateint" in msg
+
+
+def test_note_context_names_what_a_note_render_gets():
+    """NOTE_CONTEXT, which config checks templates against, is what the note engine renders with:
+    each note's context plus its phrases and author."""
+    from data_generator.generators.notes import _context, _When
+    from data_generator.note_context import NOTE_CONTEXT
+
+    helpers = {"vitals_line": str, "labs_line": str}  # the two formatters generate_notes passes
+    context = _context(({}, {}), ({}, {}, {}), {}, _When(0, 1, {}), helpers)
+    assert set(context) | {"phrases", "author"} == set(NOTE_CONTEXT)

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from data_generator import contracts
 from data_generator.contracts import FILES, Violation, column_type, columns, file_name
 from data_generator.errors import ContractError
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 from tests.test_validate import BATCH, write_day
 
 REQUIRED_LOINCS = {"6690-2", "718-7", "777-3", "2951-2", "2823-3", "2075-0", "1963-8", "3094-0",

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_generator import generate_daily_batch
-from data_generator.generate_daily_batch import generate_day
+from data_generator import pipeline
+from data_generator.pipeline import generate_day
 from tests.conftest import DAY
 from tests.runs import read_day
 
@@ -106,7 +106,7 @@ def test_ids_number_rows_from_one_in_file_order(tables, table, column, prefix, w
 
 def test_ids_continue_across_chunks(tmp_path, cfg, monkeypatch):
     """A day generated in several chunks numbers vitals, labs and notes on from the previous chunk."""
-    monkeypatch.setattr(generate_daily_batch, "CHUNK_ENCOUNTERS", 7)
+    monkeypatch.setattr(pipeline, "CHUNK_ENCOUNTERS", 7)
     folder = generate_day(cfg, DAY, "sample", tmp_path, encounters=30).folder
     t = read_day(folder)
     for table, column, prefix, width in (("vitals", "vital_id", "VIT", 7), ("labs", "lab_id", "LAB", 7),

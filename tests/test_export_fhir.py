@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data_generator import export_fhir
 from data_generator.errors import ConfigError, ContractError, OutputError
-from data_generator.export_fhir import export_day, load_mapping
-from data_generator.generate_daily_batch import generate_day
+from data_generator.exporters import fhir
+from data_generator.exporters.fhir import export_day, load_mapping
+from data_generator.pipeline import generate_day
 
 fhir_r4b = pytest.importorskip("fhir.resources.R4B", reason="needs the test extra: fhir.resources>=8,<9")
 
@@ -58,7 +58,7 @@ def exported(day, tmp_path_factory) -> tuple[Path, dict]:
 def resources(exported) -> dict[str, list[dict]]:
     out, _ = exported
     return {kind: [json.loads(line, parse_float=Decimal) for line in (out / f"{kind}.ndjson").open(encoding="utf-8")]
-            for kind in export_fhir.RESOURCE_TYPES}
+            for kind in fhir.RESOURCE_TYPES}
 
 
 def rows(day: Path, name: str) -> list[dict]:
@@ -79,7 +79,7 @@ def codes(concept: dict, system: str) -> list[str]:
 def test_every_resource_validates_with_the_fhir_models(exported):
     """Each NDJSON line parses with the fhir.resources R4B model of its resourceType."""
     out, counts = exported
-    for kind in export_fhir.RESOURCE_TYPES:
+    for kind in fhir.RESOURCE_TYPES:
         model = fhir_r4b.get_fhir_model_class(kind)
         lines = (out / f"{kind}.ndjson").read_text(encoding="utf-8").splitlines()
         assert len(lines) == counts[kind] > 0
@@ -218,13 +218,13 @@ def test_patients_encounters_and_documents(day, resources):
 def test_reexport_is_byte_identical_and_blocks_do_not_matter(day, exported, tmp_path, monkeypatch):
     """Exporting again, even in tiny read blocks, writes exactly the same bytes."""
     out, _ = exported
-    monkeypatch.setattr(export_fhir, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(export_fhir, "NOTES_PER_BLOCK", 7)
+    monkeypatch.setattr(fhir, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(fhir, "NOTES_PER_BLOCK", 7)
     again = tmp_path / "again"
     export_day(day, again, MAPPING)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(p.name for p in again.iterdir()) == sorted(
-        [f"{k}.ndjson" for k in export_fhir.RESOURCE_TYPES] + ["export.json"])
+        [f"{k}.ndjson" for k in fhir.RESOURCE_TYPES] + ["export.json"])
     for name in names:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 

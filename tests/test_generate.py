@@ -11,9 +11,9 @@ import pytest
 
 from data_generator.config import load_config
 from data_generator.errors import ContractError
-from data_generator.generate_daily_batch import build_day, generate_day
 from data_generator.generators import vitals as vitals_module
-from data_generator.validate import validate_day
+from data_generator.pipeline import build_day, generate_day
+from data_generator.validation import validate_day
 from tests.conftest import DAY, copy_config
 
 FILES = ("patients.csv", "encounters.csv", "vitals.csv", "labs.csv", "notes.jsonl", "_manifest.json")
@@ -83,7 +83,7 @@ def test_same_seed_gives_identical_bytes(tmp_path, cfg):
 
 def test_a_different_seed_gives_different_data(tmp_path, cfg):
     """The seed matters: another seed gives other vitals."""
-    from data_generator.generate_daily_batch import with_seed
+    from data_generator.pipeline import with_seed
 
     a = generate_day(cfg, DAY, "sample", _dir(tmp_path / "a"), encounters=30).folder
     b = generate_day(with_seed(cfg, cfg.seed + 1), DAY, "sample", _dir(tmp_path / "b"), encounters=30).folder

@@ -21,7 +21,7 @@ from data_generator.backfill import plan
 from data_generator.cli import main
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = "2026-01-15"

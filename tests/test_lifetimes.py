@@ -11,10 +11,10 @@ import pytest
 
 from data_generator.backfill import backfill
 from data_generator.contracts import load_contract
-from data_generator.generate_daily_batch import generate_day
 from data_generator.generators.encounters import day_encounters
 from data_generator.generators.lifetimes import day_index, day_lives, derive_lives
 from data_generator.generators.registry import derive_registry
+from data_generator.pipeline import generate_day
 from data_generator.writer import write_table
 from tests.conftest import CONFIG
 

@@ -13,8 +13,8 @@ import yaml
 
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.generate_daily_batch import generate_day
 from data_generator.generators.notes import _sentence_case
+from data_generator.pipeline import generate_day
 from tests.conftest import copy_config
 
 DST_DAY = dt.date(2026, 3, 7)  # New York springs forward on 2026-03-08: stays cross a 23-hour day

@@ -14,7 +14,7 @@ import pytest
 
 from data_generator import contracts, writer
 from data_generator.publish import MANIFEST, publish_day, verify_manifest
-from data_generator.validate import day_format, validate_day
+from data_generator.validation import day_format, validate_day
 from tests.test_validate import BATCH, TZ, H, day_tables, found, write_day
 
 

@@ -13,10 +13,10 @@ import yaml
 
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.generate_daily_batch import generate_day
 from data_generator.generators.encounters import generate_encounters
 from data_generator.generators.physiology import build_physiology
 from data_generator.generators.registry import derive_registry
+from data_generator.pipeline import generate_day
 from tests.conftest import DAY, copy_config
 
 N_ENCOUNTERS = 2500

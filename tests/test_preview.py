@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
+from data_generator import registry_store
 from data_generator.errors import OutputError, UsageError
-from data_generator.generators import registry_store
 from data_generator.preview import DPI, FIGSIZE, MARKER, SERIES, key_labs, render_preview
 
 N = 120  # large enough that every sepsis branch (the rarest has p = 0.11) occurs

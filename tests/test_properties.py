@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from data_generator.cli import main
 from data_generator.config import load_config
 from data_generator.contracts import FILES, contracts, file_name
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 from data_generator.publish import MANIFEST
-from data_generator.validate import Report, validate_day
+from data_generator.validation import Report, validate_day
 from tests.conftest import CONFIG, copy_config
 
 # CI profiles kept in this module (no conftest): few examples, no deadline, derandomised so a

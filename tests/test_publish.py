@@ -10,7 +10,7 @@ import pytest
 from data_generator import publish
 from data_generator.errors import OutputError
 from data_generator.publish import MANIFEST, publish_day, staging_dir, verify_manifest
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 from tests.test_validate import BATCH, write_day
 
 META = {"batch_date": BATCH.isoformat(), "seed": 42, "schema_version": 1}

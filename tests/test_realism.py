@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import build_day
+from data_generator.pipeline import build_day
 from tests.conftest import DAY, copy_config
 
 N_ENCOUNTERS = 3000

@@ -11,7 +11,7 @@ import pytest
 
 from data_generator.contracts import contracts
 from data_generator.errors import UsageError
-from data_generator.generate_daily_batch import build_day, generate_day
+from data_generator.pipeline import build_day, generate_day
 from data_generator.publish import publish_day
 from data_generator.report import render_report
 from data_generator.writer import data_file, write_table

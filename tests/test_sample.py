@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from data_generator.generate_daily_batch import generate_day
-from data_generator.validate import validate_day
+from data_generator.pipeline import generate_day
+from data_generator.validation import validate_day
 from tests.conftest import ROOT
 
 SAMPLE_ROOT = ROOT / "data" / "sample"

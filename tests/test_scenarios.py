@@ -8,8 +8,8 @@ import pandas as pd
 import yaml
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import build_day, generate_day
-from data_generator.validate import validate_day
+from data_generator.pipeline import build_day, generate_day
+from data_generator.validation import validate_day
 from tests.conftest import DAY, copy_config
 
 NEW_SCENARIO = """

@@ -16,7 +16,7 @@ import pytest
 from data_generator import cli
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.generate_daily_batch import generate_day, with_seed
+from data_generator.pipeline import generate_day, with_seed
 from tests.conftest import DAY
 from tests.runs import config_copy, file_bytes, local_clock, read_day, run_day
 

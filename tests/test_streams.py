@@ -11,10 +11,10 @@ import numpy as np
 import yaml
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import chart, iter_day
 from data_generator.generators.encounters import day_encounters, generate_encounters
 from data_generator.generators.notes import generate_notes
 from data_generator.generators.registry import derive_registry
+from data_generator.pipeline import chart, iter_day
 from data_generator.rng import stream
 from tests.conftest import DAY
 from tests.runs import config_copy, file_bytes, run_day

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data_generator import contracts, validate, writer
+from data_generator import contracts, writer
 from data_generator.timeutil import local_midnight, zone
-from data_generator.validate import validate_day
+from data_generator.validation import readers, validate_day
 
 BATCH = dt.date(2026, 3, 8)  # a daylight-saving change day in New York
 TZ = zone("America/New_York")
@@ -340,7 +340,7 @@ def _many_rows(table: dict, ids: str, prefix: str, copies: int, width: int) -> d
 def test_line_numbers_across_csv_batches(tmp_path, monkeypatch):
     """With tiny read blocks, violations deep in a CSV (after a skipped ragged row) keep their
     line numbers, and a duplicate key in another batch is still found."""
-    monkeypatch.setattr(validate, "BLOCK_SIZE", 1024)
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 1024)
     tables = day_tables()
     vitals = _many_rows(tables["vitals"], "vital_id", "VIT-20260308-", 100, 7)
     vitals["heart_rate"][349] = 900.0  # data row 349 -> line 351
@@ -357,7 +357,7 @@ def test_line_numbers_across_csv_batches(tmp_path, monkeypatch):
 
 def test_line_numbers_across_jsonl_batches(tmp_path, monkeypatch):
     """JSONL read in small blocks reports a bad note on its physical line."""
-    monkeypatch.setattr(validate, "BLOCK_SIZE", 512)
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 512)
     tables = day_tables()
     notes = _many_rows(tables["notes"], "note_id", "NOTE-20260308-", 60, 6)
     notes["note_type"][100] = "memo"  # line 101
@@ -370,7 +370,7 @@ def test_line_numbers_across_jsonl_batches(tmp_path, monkeypatch):
 
 def test_quoted_line_breaks_across_csv_batches(tmp_path, monkeypatch):
     """Records holding line breaks, split over read blocks, are still one record each."""
-    monkeypatch.setattr(validate, "BLOCK_SIZE", 256)
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 256)
     tables = day_tables()
     patients = _many_rows(tables["patients"], "patient_id", "P", 50, 7)
     patients["mrn"] = obj(*(f"MRN{i:07d}" for i in range(1, 101)))

@@ -17,7 +17,7 @@ import pytest
 
 from data_generator import contracts
 from data_generator.timeutil import local_midnight
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 from tests.test_validate import BATCH, TZ, day_tables, edit, found, write_day
 
 H = 3600

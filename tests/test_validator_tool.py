@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from data_generator.config import load_config
-from data_generator.generate_daily_batch import generate_day
+from data_generator.pipeline import generate_day
 from data_generator.publish import MANIFEST, manifest_for
 from tests.conftest import CONFIG, ROOT
 

@@ -14,7 +14,7 @@ import pytest
 from data_generator import contracts, writer
 from data_generator.errors import ContractError
 from data_generator.timeutil import format_rfc3339, zone
-from data_generator.validate import validate_day
+from data_generator.validation import validate_day
 from tests.test_validate import BATCH, TZ, day_tables, obj, write_day
 
 UTC = zone("UTC")

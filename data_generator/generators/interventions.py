@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_generator import news2
+from data_generator.claims import TRANSFER
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
 from data_generator.generators.timeline import row_ids
 from data_generator.timeutil import HOUR
 
-TRANSFER = "transfer"  # the kind recorded for a move between units
 EXPIRED = "expired"
 
 

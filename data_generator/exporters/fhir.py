@@ -10,11 +10,13 @@ bulk-data manifest `export.json`. Every code, display and unit comes from
 Resource ids are the row ids (a vital item adds its suffix: `VIT-20260115-0000001-hr`) and
 nothing depends on the wall clock, so the same day always exports to the same bytes.
 
-Vitals and labs can hold millions of rows, so they are read in blocks and rendered column by
-column: a resource is written once as a JSON *template* whose slots are filled from whole
-pyarrow columns (see `Template`). The small tables are turned into dicts row by row. Input
-values are checked before they are spliced in (ids, timestamps and numbers by pattern; free
-text is JSON-escaped), so a tampered file raises ContractError rather than writing bad JSON.
+Vitals and labs can hold millions of rows, so they are read in blocks (by the shared day
+reader, data_generator/reading.py, which gives the cells exactly as written) and rendered
+column by column: a resource is written once as a JSON *template* whose slots are filled from
+whole pyarrow columns (see exporters/ndjson.py). The small tables are turned into dicts row by
+row. Input values are checked before they are spliced in (ids, timestamps and numbers by
+pattern; free text is JSON-escaped), so a tampered file raises ContractError rather than
+writing bad JSON.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import base64
 import datetime as dt
 import json
 import os
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_generator.config import load_checked
-from data_generator.contracts import columns, file_name, load_contract, read_csv_strings
+from data_generator.contracts import file_name, load_contract
 from data_generator.errors import ConfigError, ContractError, OutputError
+from data_generator.exporters.ndjson import M, R, S, Template, lookup, ndjson, optional
 from data_generator.publish import MANIFEST as DAY_MANIFEST
+from data_generator.reading import read_manifest, text_batches
 
 DEFAULT_MAPPING = Path("config/reference/fhir.yaml")
 EXPORT_MANIFEST = "export.json"
@@ -49,64 +52,6 @@ ID_PATTERN = r"^[A-Za-z0-9\-.]{1,56}$"          # 64 minus room for a vital item
 DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
-
-
-# --------------------------------------------------------------------------- templates
-
-_TEXT, _RAW, _MEMBER = "\ue000", "\ue002", "\ue004"   # private-use marks, never in real data
-_SLOTS = re.compile(',"\ue004(\\w+)":null|"\ue002(\\w+)\ue003"|\ue000(\\w+)\ue001')
-
-
-def S(name: str) -> str:
-    """A slot for JSON-escaped string content, inside its quotes ("Patient/<S>")."""
-    return f"{_TEXT}{name}\ue001"
-
-
-def R(name: str) -> str:
-    """A slot for a whole JSON value (a number, an object) given as text."""
-    return f"{_RAW}{name}\ue003"
-
-
-def M(name: str) -> dict:
-    """Optional members: `**M("x")` after another member; the slot is ',"k":v,...' or ''."""
-    return {f"{_MEMBER}{name}": None}
-
-
-class Template:
-    """A JSON text with slots, rendered for whole columns at once (null slot -> null line)."""
-
-    def __init__(self, obj: Any, members: bool = False):
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-        if members:
-            text = "," + text[1:-1]
-        parts = _SLOTS.split(text)
-        self.pieces: list[tuple[bool, str]] = []   # (is_slot, constant text or slot name)
-        for i, part in enumerate(parts):
-            if i % 4 == 0:
-                if _MEMBER in part or _RAW in part or _TEXT in part:
-                    raise ValueError(f"misplaced template slot in {part!r}")
-                if part:
-                    self.pieces.append((False, part))
-            elif part is not None:
-                self.pieces.append((True, part))
-
-    def render(self, slots: dict[str, pa.Array]) -> pa.Array:
-        args = [slots[p] if is_slot else p for is_slot, p in self.pieces]
-        return pc.binary_join_element_wise(*args, "")
-
-
-def optional(members: pa.Array) -> pa.Array:
-    """A member slot's value: the rendered members, or '' where they are null."""
-    return pc.fill_null(members, "")
-
-
-def ndjson(lines: pa.Array) -> bytes:
-    """The non-null lines (each already ending in a newline) as one bytes object."""
-    lines = pc.drop_null(lines)
-    if len(lines) == 0:
-        return b""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:]
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[len(lines)]]
 
 
 # --------------------------------------------------------------------------- column checks
@@ -166,13 +111,6 @@ class Block:
                             found=self.raw(column)[index].as_py(), hint=hint)
 
 
-def lookup(values: pa.Array, fn: Callable[[str], str]) -> pa.Array:
-    """`fn` applied once per distinct value, spread back over the column (null stays null)."""
-    encoded = pc.dictionary_encode(values)
-    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    return pc.take(mapped, encoded.indices)
-
-
 def scaled(text: str, factor: float | int) -> str:
     """'0.40' x 100 -> '40' (decimal arithmetic, no binary rounding)."""
     value = (Decimal(text) * Decimal(str(factor))).normalize()
@@ -181,45 +119,14 @@ def scaled(text: str, factor: float | int) -> str:
 
 # --------------------------------------------------------------------------- reading a day
 
-def csv_blocks(folder: Path, name: str) -> Iterator[Block]:
-    """The day's `name` CSV in blocks of string columns (empty cell = null), header checked."""
-    schema = load_contract(name)
-    path = Path(folder) / file_name(schema)
-    row = 1
+def blocks(folder: Path, name: str) -> Iterator[Block]:
+    """The day's `name` file as written (CSV, or JSONL for notes) in blocks of string columns
+    (empty cell = null), read by the shared day reader with its header or keys checked."""
     try:
-        for batch in read_csv_strings(path, schema, BLOCK_BYTES):
-            yield Block(path.name, row, batch)
-            row += batch.num_rows
+        for part in text_batches(folder, name, BLOCK_BYTES, NOTES_PER_BLOCK):
+            yield Block(part.file, part.first_row, part.batch)
     except FileNotFoundError:
-        raise _missing(path) from None
-
-
-def jsonl_blocks(folder: Path, name: str) -> Iterator[Block]:
-    """The day's `name` JSONL file in blocks of string columns, keys checked per line."""
-    schema = load_contract(name)
-    path, cols = Path(folder) / file_name(schema), columns(schema)
-    arrow_schema = pa.schema([(c, pa.string()) for c in cols])
-    if not path.is_file():
-        raise _missing(path)
-    with open(path, encoding="utf-8") as handle:
-        rows, first = [], 1
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise ContractError(f"{path.name}:{line_no}", f"not JSON: {exc}") from None
-            if not isinstance(record, dict) or list(record) != cols:
-                raise ContractError(f"{path.name}:{line_no}", "keys differ from the contract",
-                                    found=list(record) if isinstance(record, dict) else type(record).__name__,
-                                    hint=f"expected {','.join(cols)}")
-            rows.append({k: None if v is None else str(v) for k, v in record.items()})
-            if len(rows) == NOTES_PER_BLOCK:
-                yield Block(path.name, first, pa.RecordBatch.from_pylist(rows, arrow_schema))
-                first, rows = first + len(rows), []
-        if rows:
-            yield Block(path.name, first, pa.RecordBatch.from_pylist(rows, arrow_schema))
+        raise _missing(Path(folder) / file_name(load_contract(name))) from None
 
 
 def _missing(path: Path) -> ContractError:
@@ -232,10 +139,9 @@ def _missing(path: Path) -> ContractError:
 def batch_date(folder: Path) -> str:
     """The day's date: `batch_date` from its `_manifest.json`, else the folder's name."""
     folder = Path(folder)
-    try:
-        return str(json.loads((folder / DAY_MANIFEST).read_text(encoding="utf-8"))["batch_date"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    manifest = read_manifest(folder)
+    if "batch_date" in manifest:
+        return str(manifest["batch_date"])
     try:
         return dt.date.fromisoformat(folder.name).isoformat()
     except ValueError:
@@ -314,7 +220,7 @@ def _ref(kind: str, ident: str) -> dict:
 
 def patients(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
     cfg = mapping["patient"]
-    for block in csv_blocks(folder, "patients"):
+    for block in blocks(folder, "patients"):
         for col, pattern in (("patient_id", ID_PATTERN), ("date_of_birth", DATE_PATTERN)):
             block.checked(col, pattern)
         block.known("sex", cfg["gender"])
@@ -334,7 +240,7 @@ def patients(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
 
 def encounters(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
     cfg = mapping["encounter"]
-    for block in csv_blocks(folder, "encounters"):
+    for block in blocks(folder, "encounters"):
         for col, pattern in (("encounter_id", ID_PATTERN), ("patient_id", ID_PATTERN),
                              ("admit_time", DATETIME_PATTERN), ("discharge_time", DATETIME_PATTERN)):
             block.checked(col, pattern)
@@ -360,7 +266,7 @@ def encounters(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
 
 def documents(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
     cfg = mapping["document"]
-    for block in jsonl_blocks(folder, "notes"):
+    for block in blocks(folder, "notes"):
         for col, pattern in (("note_id", ID_PATTERN), ("encounter_id", ID_PATTERN), ("patient_id", ID_PATTERN),
                              ("note_time", DATETIME_PATTERN)):
             block.checked(col, pattern)
@@ -436,7 +342,7 @@ def _number(block: Block, spec: dict) -> pa.Array:
 
 def observations(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
     items = [VitalItem(spec, mapping) for spec in mapping["observation"]["vitals"]]
-    for block in csv_blocks(folder, "vitals"):
+    for block in blocks(folder, "vitals"):
         keys = {"vital_id": block.checked("vital_id", ID_PATTERN),
                 "patient_id": block.checked("patient_id", ID_PATTERN),
                 "encounter_id": block.checked("encounter_id", ID_PATTERN),
@@ -445,7 +351,7 @@ def observations(folder: Path, mapping: dict) -> Iterator[tuple[bytes, int]]:
         count = sum(len(lines) - lines.null_count for lines in per_item)
         yield ndjson(pc.binary_join_element_wise(*[optional(lines) for lines in per_item], "")), count
     lab = LabTemplates(mapping)
-    for block in csv_blocks(folder, "labs"):
+    for block in blocks(folder, "labs"):
         lines = lab.lines(block)
         yield ndjson(lines), len(lines)
 

@@ -21,7 +21,7 @@ from data_generator.generators.registry import Registry, derive_registry
 from data_generator.publish import fsync
 from data_generator.writer import format_columns, write_table
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "state" / "patients_master.csv"
+DEFAULT_PATH = Path(__file__).resolve().parent / "state" / "patients_master.csv"
 FORMAT_VERSION = 1  # bumped when the file's layout changes; newer files are refused
 
 

@@ -1,0 +1,295 @@
+"""The day pipeline: one day, in the frozen order, validated, then published atomically.
+
+    generate_day(cfg, date, mode, out_root) -> DayResult
+
+registry -> encounters -> patients -> vitals -> labs -> notes -> validate -> publish.
+Raw mode then saves the grown patient registry; sample mode never touches it. With
+`interventions=True` the day also gets the opt-in sixth table, interventions.csv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data_generator import __version__, registry_store
+from data_generator.config import Config
+from data_generator.contracts import contracts
+from data_generator.errors import ContractError, OutputError
+from data_generator.generators.encounters import Encounters, day_encounters
+from data_generator.generators.interventions import (
+    Interventions,
+    interventions_table,
+    oxygen_events,
+    plan,
+)
+from data_generator.generators.lab_treatments import treat_results
+from data_generator.generators.labs import Labs, generate_labs
+from data_generator.generators.notes import generate_notes
+from data_generator.generators.patients import generate_patients
+from data_generator.generators.physiology import Physiology, build_physiology
+from data_generator.generators.registry import Registry, derive_registry, registered_count
+from data_generator.generators.vitals import Vitals, generate_vitals
+from data_generator.locks import day_lock, exclusive, registry_lock
+from data_generator.publish import MANIFEST, discard, publish_day, staging_dir
+from data_generator.rng import stream
+from data_generator.validation import validate_day
+from data_generator.writer import TableWriter, data_file
+
+PINNED = ("faker", "numpy")  # libraries whose versions the bytes depend on (recorded in the manifest)
+CHUNK_ENCOUNTERS = 1000  # encounters generated together; part of the output's identity
+
+
+@dataclass(frozen=True)
+class DayResult:
+    folder: Path
+    rows: dict[str, int]
+    new_patients: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    registry_full: bool = False
+
+
+class Stopwatch:
+    """Seconds spent per named step, summed over chunks (reported by `make bench`)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+
+
+def day_folder(out_root: Path, mode: str, date: dt.date) -> Path:
+    return Path(out_root) / mode / date.isoformat()
+
+
+def with_seed(cfg: Config, seed: int | None) -> Config:
+    if seed is None:
+        return cfg
+    return dataclasses.replace(cfg, generator={**cfg.generator, "seed": seed})
+
+
+def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None = None,
+             clock: Stopwatch | None = None, interventions: bool = False) -> Iterator[tuple[str, dict]]:
+    """The day's tables in the frozen order, as (name, table) pieces (with `interventions`,
+    each chunk's interventions table after its notes).
+
+    Patients and encounters come whole; vitals, labs and notes come in chunks of encounters
+    so that memory does not grow with the size of the day. Each chunk has its own RNG
+    streams, so the output does not depend on anything but the seed, the date and the inputs.
+    """
+    clock = clock or Stopwatch()
+    seed, day = cfg.seed, date.isoformat()
+    with clock("encounters"):
+        enc = day_encounters(cfg, date, mode, registry, encounters)                         # 2
+    with clock("patients"):
+        patients = generate_patients(registry, enc)                                         # 3
+    yield "patients", patients
+    yield "encounters", enc.table
+    first = {"vitals": 1, "labs": 1, "notes": 1, "interventions": 1}
+    for k, start in enumerate(range(0, len(enc), CHUNK_ENCOUNTERS)):
+        part = enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(enc))))
+        phys, vitals, labs, events = chart(cfg, date, part, lambda step, k=k: stream(seed, day, step, k),
+                                           first, clock)                                    # 4, 5
+        with clock("notes"):
+            notes = generate_notes(cfg, date, registry, part, vitals, labs, stream(seed, day, "notes", k),
+                                   first["notes"], events)                                  # 6
+        pieces = [("vitals", vitals.table), ("labs", labs.table), ("notes", notes)]
+        if interventions:
+            pieces.append(("interventions", interventions_table(date, part, events, first["interventions"])))
+        for name, table in pieces:
+            first[name] += len(next(iter(table.values())))
+            yield name, table
+
+
+def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.random.Generator],
+          first: dict[str, int] | None = None, clock: Stopwatch | None = None
+          ) -> tuple[Physiology, Vitals, Labs, Interventions]:
+    """Steps 4 and 5 for a set of encounters: their physiology; the untreated chart and the
+    treatments and transfers it calls for; the vitals charted from the treated physiology; the
+    labs drawn (by schedule and by trigger) and the blood their haemoglobin calls for; and the
+    oxygen devices charted. `rng(step)` gives each step its stream; the treated chart reuses the
+    untreated one's grid and draws, so sets before a treatment are charted alike in both."""
+    clock, first = clock or Stopwatch(), first or {"vitals": 1, "labs": 1}
+    with clock("vitals"):
+        phys = build_physiology(cfg, enc, rng("physiology"))
+        untreated = generate_vitals(cfg, date, enc, phys, rng("vitals"), first["vitals"])
+        course = plan(cfg, enc, phys, untreated.enc, untreated.hours, untreated.table, rng("interventions"))
+        vitals = generate_vitals(cfg, date, enc, course.physiology, rng("vitals"), first["vitals"],
+                                 course.transfers, untreated.grid)
+        vitals = dataclasses.replace(vitals, grid=None)  # the grid is only needed between the two charts
+        del untreated
+    with clock("labs"):
+        labs = generate_labs(cfg, date, enc, course.physiology, vitals, rng("labs"), first["labs"])
+        phys, labs, blood = treat_results(cfg, enc, course.physiology, labs, rng("transfusion"))
+    oxygen = oxygen_events(vitals.enc, vitals.hours, vitals.table["o2_device"])
+    return phys, vitals, labs, Interventions.join([course.events, blood, oxygen])
+
+
+def build_day(cfg: Config, date: dt.date, mode: str, encounters: int | None = None,
+              interventions: bool = False):
+    """All five tables for `date` in memory (six with `interventions`), plus the registry they
+    came from (for tests, previews)."""
+    registry = derive_registry(cfg, date)
+    pieces: dict[str, list[dict]] = {name: [] for name in contracts(_optional(interventions))}
+    for name, table in iter_day(cfg, date, mode, registry, encounters, interventions=interventions):
+        pieces[name].append(table)
+    tables = {name: {col: np.concatenate([p[col] for p in parts]) for col in parts[0]} if parts else {}
+              for name, parts in pieces.items()}
+    return registry, tables
+
+
+def _optional(interventions: bool) -> tuple[str, ...]:
+    return ("interventions",) if interventions else ()
+
+
+def manifest(cfg: Config, date: dt.date, mode: str, encounters: int | None, fmt: str = "csv",
+             interventions: bool = False) -> dict:
+    """What a day was made from; a folder whose manifest has the same inputs is up to date.
+    An interventions day says so (`"interventions": true`); a five-file day's manifest does not
+    carry the key."""
+    from importlib.metadata import version
+
+    extra = {"interventions": True} if interventions else {}
+    return {
+        "batch_date": date.isoformat(),
+        "mode": mode,
+        "seed": cfg.seed,
+        "encounters_override": encounters,
+        "format": fmt,
+        "generator_version": __version__,
+        "config_digest": cfg.digest,
+        "timezone": cfg.generator["hospital"]["timezone"],
+        "libraries": {name: version(name) for name in PINNED},
+        "contract_version": 1,
+        **extra,
+    }
+
+
+def up_to_date(folder: Path, inputs: dict) -> bool:
+    """The folder holds a published day made from exactly these inputs."""
+    try:
+        found = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and all(found.get(k) == v for k, v in inputs.items()) \
+        and found.get("interventions", False) == inputs.get("interventions", False)
+
+
+def check_out_root(out_root: Path) -> None:
+    """The output root must be an existing, writable folder (a typo must not create a new tree)."""
+    out_root = Path(out_root)
+    if not out_root.exists():
+        raise OutputError(str(out_root), "output root does not exist", hint="create it or pass --out-root")
+    if not out_root.is_dir():
+        raise OutputError(str(out_root), "output root is a file, not a folder", hint="pass --out-root DIR")
+    if not os.access(out_root, os.W_OK | os.X_OK):
+        raise OutputError(str(out_root), "output root is not writable", hint="check its permissions")
+
+
+def recover_leftovers(target: Path) -> None:
+    """Tidy what a killed run may have left beside the day folder (call with the day lock held).
+
+    A run killed between moving the previous day aside and moving the new one in leaves the
+    previous complete day as `.old-<date>-<pid>`: it is put back. Staging folders are removed.
+    """
+    for old in sorted(target.parent.glob(f".old-{target.name}-*")):
+        if not target.exists() and (old / MANIFEST).exists():
+            os.rename(old, target)
+        else:
+            discard(old)
+    for staging in target.parent.glob(f".tmp-{target.name}-*"):
+        discard(staging)
+
+
+def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
+                 registry_path: Path | None = None, save_registry: bool = True, fmt: str = "csv",
+                 interventions: bool = False) -> DayResult:
+    """Generate, validate and publish one day; raw mode then saves the registry.
+
+    One run at a time per day folder and per registry (others are refused); a failure or a
+    kill at any point leaves the previous day folder or none, and the previous registry or the
+    new complete one.
+    """
+    registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
+    check_out_root(out_root)
+    target = day_folder(out_root, mode, date)
+    try:
+        target.parent.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(str(target.parent), f"cannot create folder: {exc.strerror}") from None
+    keep_registry = mode == "raw" and save_registry
+    with ExitStack() as locks:
+        locks.enter_context(exclusive(day_lock(target), f"day folder {target}"))
+        if keep_registry:
+            locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
+            on_file = registry_store.check_file(cfg, registry_path)
+        recover_leftovers(target)
+        clock = Stopwatch()
+        with clock("registry"):
+            registry = derive_registry(cfg, date)                                             # 1
+        rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt,
+                                       interventions)
+        hold("registry")
+        added = registry_store.save(cfg, registry, registry_path, on_file) if keep_registry else 0
+    new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
+    full = registered_count(cfg, date) >= cfg.generator["registry"]["max_total"]
+    return DayResult(target, rows, added if mode == "raw" else new_today, clock.seconds, full)
+
+
+def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
+                            target: Path, clock: Stopwatch, fmt: str, interventions: bool = False) -> dict[str, int]:
+    staging = staging_dir(target)
+    try:
+        schemas = contracts(_optional(interventions))
+        writers = {name: TableWriter(data_file(staging, schema, fmt), schema, cfg.tz, fmt)
+                   for name, schema in schemas.items()}
+        try:
+            for name, table in iter_day(cfg, date, mode, registry, encounters, clock,
+                                        interventions):  # streamed chunk by chunk
+                with clock(f"write {name}"):
+                    writers[name].write(table)
+                hold(f"write {name}")
+        finally:
+            rows = {name: w.close() for name, w in writers.items()}
+        hold("validate")
+        with clock("validate"):
+            report = validate_day(staging, date)
+        if not report.ok:
+            raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
+                                + "\n  ".join(report.summary(10)))
+        hold("publish")
+        with clock("publish"):
+            publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt, interventions))
+    except OSError as exc:
+        discard(staging)
+        where = exc.filename or staging
+        raise OutputError(str(where), f"cannot write: {exc.strerror}", hint="nothing was published") from None
+    except BaseException:
+        discard(staging)
+        raise
+    return rows
+
+
+def hold(step: str) -> None:
+    """Test hook for fault tests: with DATAGEN_HOLD_AT=<step>, announce the step on stderr and
+    wait there, so a test can kill the real process at a known point."""
+    if os.environ.get("DATAGEN_HOLD_AT") == step:
+        print(f"holding at {step}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("DATAGEN_HOLD_SECONDS", "30")))
+

@@ -1,0 +1,23 @@
+"""The one validator: every row of every file of a day, checked against its contract.
+
+    validate_day(folder, batch_date=None) -> Report   (never raises on bad data)
+
+Per file: the header, then each column as a whole, then per-test conditionals, then any other
+schema construct row by row. Across rows and files: the `x-*` rules of the schemas (keys,
+references, time windows, row rules, batch date). A day is either text (the contracts'
+CSV/JSONL files) or Parquet (`<stem>.parquet`), detected from the files present.
+
+- day.py: `validate_day`, the files in dependency order and the manifest
+- readers.py: CSV, JSONL and Parquet files as batches of typed columns (tolerant of damage)
+- columns.py: each column's cells against its schema
+- rules.py: the rules across rows and files
+- batches.py: the in-memory batch and what is kept of a whole file
+- report.py: the Report that collects violations
+"""
+
+from data_generator.contracts import FILES, Violation
+from data_generator.reading import optional_present
+from data_generator.validation.day import day_format, validate_day
+from data_generator.validation.report import Report
+
+__all__ = ["FILES", "Report", "Violation", "day_format", "optional_present", "validate_day"]

@@ -1,0 +1,188 @@
+"""The shape validation works on: a batch of rows of one file, its columns (each distinct cell
+once, typed as the contract says), and what is kept of a whole file for the rules that span
+batches and files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_generator.contracts import column_type
+from data_generator.timeutil import parse_rfc3339
+
+_INTEGER = r"^[+-]?[0-9]{1,18}$"
+_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+
+
+@dataclass
+class Column:
+    """One column of a batch: each distinct cell once (typed), and each row's position in it.
+
+    Checks run on the distinct values (a column of a million rows holds a few hundred distinct
+    heart rates) and map back to rows through `index`; JSONL columns are not deduplicated.
+    A column of unique IDs is first checked vectorised on `text`; it is deduplicated only if
+    some value needs a closer look (`distinct` and `index` are built on first use).
+    """
+
+    text: pa.Array  # per row: the cell as text, null when missing or not a string
+    prop: dict
+    _distinct: list | None = None  # typed distinct values (ints, floats, strings, None, bad text)
+    _index: np.ndarray | None = None  # per row: position in `distinct`
+    _bad: np.ndarray | None = None  # per distinct value: failed a column or conditional check
+    _words: pa.Array | None = None  # distinct values as text (for timestamps)
+    _seconds: np.ndarray | None = None  # distinct epochs, when read typed (Parquet)
+    _epochs: tuple | None = None
+
+    def _encode(self) -> None:
+        encoded = pc.dictionary_encode(self.text, null_encoding="encode")
+        self._words = encoded.dictionary
+        self._distinct = typed_values(self._words, self.prop)
+        self._index = encoded.indices.to_numpy(zero_copy_only=False)
+        self._bad = np.zeros(len(self._distinct), dtype=bool)
+
+    @property
+    def encoded(self) -> bool:
+        """Whether `distinct` and `index` are built (a column of unique IDs may never need them)."""
+        return self._distinct is not None
+
+    @property
+    def distinct(self) -> list:
+        if self._distinct is None:
+            self._encode()
+        return self._distinct
+
+    @property
+    def index(self) -> np.ndarray:
+        if self._index is None:
+            self._encode()
+        return self._index
+
+    @property
+    def bad(self) -> np.ndarray:
+        if self._bad is None:
+            self._encode()
+        return self._bad
+
+    def usable(self) -> np.ndarray:
+        """Per row: present and passed its checks."""
+        if self._distinct is None:  # never deduplicated: every present value passed
+            return self.text.is_valid().to_numpy(zero_copy_only=False)
+        present = np.array([v is not None for v in self.distinct], dtype=bool)
+        return (present & ~self.bad)[self.index]
+
+
+@dataclass
+class Batch:
+    """One batch of rows of a file, with its rows' line numbers."""
+
+    name: str
+    file: str
+    schema: dict
+    lines: np.ndarray
+    cols: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.lines)
+
+    def has(self, col: str) -> bool:
+        return col in self.cols
+
+    def text(self, col: str) -> pa.Array:
+        return self.cols[col].text
+
+    def usable(self, col: str) -> np.ndarray:
+        return self.cols[col].usable()
+
+    def epochs(self, col: str) -> tuple[np.ndarray, np.ndarray]:
+        return column_epochs(self, col)
+
+
+@dataclass
+class Kept:
+    """What cross-row rules need of a whole file once its batches are checked: line numbers,
+    and per kept column its text, usable mask and (date-time columns) epochs."""
+
+    name: str
+    file: str
+    schema: dict
+    keep: set[str]
+    _lines: list = field(default_factory=list)
+    _text: dict = field(default_factory=dict)
+    _usable: dict = field(default_factory=dict)
+    _epochs: dict = field(default_factory=dict)
+    lines: np.ndarray | None = None
+
+    def add(self, batch: Batch) -> None:
+        self._lines.append(batch.lines)
+        for col in self.keep & set(batch.cols):
+            self._text.setdefault(col, []).append(batch.text(col))
+            self._usable.setdefault(col, []).append(batch.usable(col))
+            if column_type(self.schema["properties"][col]) == "date-time":
+                self._epochs.setdefault(col, []).append(batch.epochs(col))
+
+    def finish(self) -> Kept:
+        self.lines = np.concatenate(self._lines) if self._lines else np.zeros(0, np.int64)
+        self._text = {c: pa.concat_arrays(v) for c, v in self._text.items()}
+        self._usable = {c: np.concatenate(v) for c, v in self._usable.items()}
+        self._epochs = {c: tuple(np.concatenate(x) for x in zip(*v, strict=True))
+                        for c, v in self._epochs.items()}
+        return self
+
+    @property
+    def n(self) -> int:
+        return len(self.lines)
+
+    def has(self, col: str) -> bool:
+        return col in self._text or (self.n == 0 and col in self.keep)
+
+    def text(self, col: str) -> pa.Array:
+        return self._text.get(col, pa.array([], pa.string()))
+
+    def usable(self, col: str) -> np.ndarray:
+        return self._usable.get(col, np.zeros(0, dtype=bool))
+
+    def epochs(self, col: str) -> tuple[np.ndarray, np.ndarray]:
+        return self._epochs.get(col, (np.zeros(0, np.int64), np.zeros(0, dtype=bool)))
+
+
+class Unreadable(Exception):
+    """A file stopped being readable part-way (already reported)."""
+
+
+def typed_values(words: pa.Array, prop: dict) -> list:
+    """CSV text to the schema's type; text that does not parse stays text (a 'type' error)."""
+    kind = column_type(prop)
+    if kind not in ("integer", "number"):
+        return words.to_pylist()
+    parses = pc.fill_null(pc.match_substring_regex(words, _INTEGER if kind == "integer"
+                                                   else _NUMBER), True)
+    typed = pc.cast(pc.if_else(parses, words, pa.scalar(None, pa.string())),
+                    pa.int64() if kind == "integer" else pa.float64())
+    values = typed.to_pylist()
+    for i in np.flatnonzero(~parses.to_numpy(zero_copy_only=False)):
+        values[i] = words[int(i)].as_py()
+    return values
+
+
+def column_epochs(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch seconds of a date-time column and the mask of rows where it is usable."""
+    column = table.cols[col]
+    if column._epochs is None:
+        good = np.array([isinstance(v, str) for v in column.distinct], dtype=bool) & ~column.bad
+        if column._seconds is not None:  # read typed: no parsing
+            epochs, ok = column._seconds, good
+        else:
+            words = column._words if column._words is not None else \
+                pa.array([v if isinstance(v, str) else None for v in column.distinct],
+                         type=pa.string())
+            words = pc.if_else(pa.array(good), pc.cast(words, pa.string()),
+                               pa.scalar(None, pa.string()))
+            epochs, ok = parse_rfc3339(words)
+            ok &= good
+        column._epochs = (epochs, ok)
+    epochs, ok = column._epochs
+    return epochs[column.index], ok[column.index]

@@ -1,0 +1,212 @@
+"""Column checks: every cell of a batch against its column's schema.
+
+Each column is checked as a whole: its distinct values in one jsonschema_rs call (rows are
+located only when a column is invalid), after a vectorised pass that clears plain string
+columns. Then per-test conditionals (`allOf` if/then on a constant) one group at a time, then
+any other schema construct row by row, each distinct combination of the columns it reads once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import jsonschema_rs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_generator.contracts import column_type, nullable
+from data_generator.validation.batches import Batch, Column
+from data_generator.validation.report import Report, report_rows
+
+_RULES = {"Type": "type", "Enum": "enum", "Constant": "const", "Pattern": "pattern",
+          "Format": "format", "Minimum": "minimum", "ExclusiveMinimum": "minimum",
+          "Maximum": "maximum", "ExclusiveMaximum": "maximum", "MinLength": "min_length",
+          "MaxLength": "max_length", "Required": "required",
+          "AdditionalProperties": "extra_column", "AnyOf": "any_of",
+          "OneOfNotValid": "one_of", "OneOfMultipleValid": "one_of", "Not": "not",
+          "MultipleOf": "multiple_of", "FalseSchema": "false_schema"}
+# Keywords the column-wise and conditional passes cover; anything else is checked row-wise.
+_COVERED = {"$schema", "$id", "schema_version", "title", "description", "type", "required",
+            "additionalProperties", "properties", "allOf"}
+_QUICK = {"type", "pattern", "minLength", "maxLength", "enum", "description", "title"}
+_ESCAPED = re.compile(r"\\[^0-9A-Za-z]")  # an escaped punctuation mark: same in RE2 and ECMA
+_UNPLAIN = re.compile(r"[\\.]|\(\?")  # classes, any-char and groups whose meaning may differ
+_ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
+               "dependentSchemas", "dependentRequired", "minProperties", "maxProperties", "$ref"}
+
+
+def check_columns(table: Batch, report: Report) -> None:
+    props = table.schema["properties"]
+    for col in table.cols:
+        _check_cells(table, col, props[col], report)
+    rest = [cond for cond in table.schema.get("allOf", [])
+            if not _check_conditional(table, cond, report)]
+    residual = {k: v for k, v in table.schema.items() if k not in _COVERED
+                and not k.startswith("x-")}
+    if rest:
+        residual["allOf"] = rest
+    if residual:
+        _check_rows(table, residual, report)
+
+
+@cache
+def _array_validator(items_json: str):
+    return jsonschema_rs.validator_for(
+        {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "array",
+         "items": json.loads(items_json)}, validate_formats=True)
+
+
+def _check_cells(table: Batch, col: str, items: dict, report: Report,
+                 rows: np.ndarray | None = None) -> None:
+    """Validate the distinct values of a column (or of its `rows`) in one jsonschema_rs call."""
+    column = table.cols[col]
+    if rows is None and not column.encoded:
+        quick = _quick_pass(column)
+        if quick is not None:
+            if quick.all():
+                return
+            rows = np.flatnonzero(~quick)  # only these need jsonschema_rs's verdict
+    positions = None if rows is None else np.unique(column.index[rows])
+    values = column.distinct if positions is None else [column.distinct[p] for p in positions]
+    validator = _array_validator(json.dumps(items, sort_keys=True))
+    if validator.is_valid(values):
+        return
+    errors: dict[int, list] = {}
+    for err in validator.iter_errors(values):
+        k = err.instance_path[0]
+        pos = int(k if positions is None else positions[k])
+        errors.setdefault(pos, []).append((*_rule(err, items), err.instance))
+    column.bad[list(errors)] = True
+    scope = np.arange(table.n) if rows is None else rows
+    hit = scope[np.isin(column.index[scope], list(errors))]
+    by_rule: dict[tuple, list] = {}
+    for i in hit:
+        for rule, detail, _ in errors[int(column.index[i])]:
+            by_rule.setdefault((rule, detail), []).append(i)
+    for (rule, detail), where in by_rule.items():
+        report_rows(report, table, np.array(where), col, rule, detail,
+                     lambda i: column.distinct[column.index[i]])
+
+
+def _quick_pass(column: Column) -> np.ndarray | None:
+    """Per row: surely valid, by a vectorised check at least as strict as the column's schema
+    (string type, plain-ASCII pattern, lengths, enum); None if the schema goes beyond that."""
+    prop = column.prop
+    if column_type(prop) != "string" or {k for k in prop if not k.startswith("x-")} - _QUICK:
+        return None
+    pattern = prop.get("pattern")
+    if pattern is not None and _UNPLAIN.search(_ESCAPED.sub("", pattern)):
+        return None
+    text = column.text
+    ok = text.is_valid()
+    if pattern is not None:
+        ok = pc.and_(ok, pc.match_substring_regex(text, pattern))
+    if "minLength" in prop:
+        ok = pc.and_(ok, pc.greater_equal(pc.utf8_length(text), prop["minLength"]))
+    if "maxLength" in prop:
+        ok = pc.and_(ok, pc.less_equal(pc.utf8_length(text), prop["maxLength"]))
+    if "enum" in prop:
+        allowed = pa.array([e for e in prop["enum"] if isinstance(e, str)], pa.string())
+        ok = pc.and_(ok, pc.is_in(text, value_set=allowed))
+    if nullable(prop):
+        ok = pc.or_(pc.is_null(text), ok)
+    return pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
+
+
+def _rule(err, items: dict) -> tuple[str, str]:
+    kind = type(err.kind).__name__
+    if kind == "Type" and err.instance is None:
+        return "required", "a value"
+    keyword = list(err.schema_path)[-1] if err.schema_path else ""
+    node = {"items": items}
+    for step in err.schema_path:
+        node = node[step] if isinstance(node, (dict, list)) else None
+        if node is None:
+            break
+    if keyword in ("type", "enum") and isinstance(node, list):
+        node = "|".join("null" if x is None else str(x) for x in node)
+    detail = "" if isinstance(node, (dict, list)) or node is None else str(node)
+    return _RULES.get(kind, kind.lower()), detail[:80]
+
+
+def _check_conditional(table: Batch, cond: dict, report: Report) -> bool:
+    """An `if {key: const} then {properties}` entry, one call per column of the group."""
+    try:
+        ((key, test),) = cond["if"]["properties"].items()
+        const = test["const"]
+        then = cond["then"]["properties"]
+        shape_ok = not (set(cond) - {"if", "then", "description"}
+                        or set(cond["if"]) - {"properties", "required"}
+                        or set(cond["then"]) - {"properties"}
+                        or set(then) - set(table.schema["properties"]))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    if not shape_ok:
+        return False
+    if key not in table.cols or not all(c in table.cols for c in then):
+        return True  # the missing column is already reported
+    column = table.cols[key]
+    match = np.array([v == const and type(v) is type(const) for v in column.distinct], bool)
+    rows = np.flatnonzero(match[column.index])
+    for col, items in then.items():
+        if rows.size:
+            _check_cells(table, col, items, report, rows)
+    return True
+
+
+def _check_rows(table: Batch, residual: dict, report: Report) -> None:
+    """Row-wise fallback for constructs spanning columns (e.g. labs' value-or-text anyOf).
+
+    Rows are deduplicated on the referenced columns first, so each combination is checked once.
+    """
+    fields = _referenced(residual, set())
+    if fields is None or not fields <= set(table.cols):
+        fields = set(table.cols)
+    names = [c for c in table.cols if c in fields]
+    if table.n == 0 or not names:
+        return
+    sizes = [max(len(table.cols[c].distinct), 1) for c in names]
+    if np.prod(np.array(sizes, dtype=float)) < 2.0 ** 62:  # one int64 per combination
+        key = np.zeros(table.n, dtype=np.int64)
+        for c, size in zip(names, sizes, strict=True):
+            key = key * size + table.cols[c].index
+        keys, inverse = np.unique(key, return_inverse=True)
+        combos = np.zeros((len(keys), len(names)), dtype=np.int64)
+        for j in range(len(names) - 1, -1, -1):
+            keys, combos[:, j] = np.divmod(keys, sizes[j])
+    else:
+        stacked = np.stack([table.cols[c].index for c in names], axis=1)
+        combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    rows = [{c: table.cols[c].distinct[p] for c, p in zip(names, combo, strict=True)}
+            for combo in combos]
+    residual = {"$schema": "https://json-schema.org/draft/2020-12/schema", **residual}
+    validator = _array_validator(json.dumps(residual, sort_keys=True))
+    if validator.is_valid(rows):
+        return
+    for err in validator.iter_errors(rows):
+        k = err.instance_path[0]
+        where = err.instance_path[1] if len(err.instance_path) > 1 else "|".join(names)
+        rule, detail = _rule(err, residual)
+        report_rows(report, table, np.flatnonzero(inverse == k), where, rule, detail,
+                     lambda i, inst=err.instance: inst)
+
+
+def _referenced(node, found: set) -> set | None:
+    """Property names a schema fragment reads, or None if it may read any of them."""
+    if isinstance(node, dict):
+        if _ALL_FIELDS & set(node):
+            return None
+        found.update(node.get("properties", {}))
+        found.update(node.get("required", []))
+        for value in node.values():
+            if _referenced(value, found) is None:
+                return None
+    elif isinstance(node, list):
+        for value in node:
+            if _referenced(value, found) is None:
+                return None
+    return found

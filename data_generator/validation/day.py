@@ -1,0 +1,139 @@
+"""Validating a day folder: each file checked batch by batch in dependency order, then the
+rules that need whole files. A file that cannot be read is reported, never raised.
+
+Memory stays bounded: files are read in batches, each batch is checked on its own, and only
+what cross-row rules need is kept (primary keys, the keys and times other files refer to).
+Files are read in dependency order (patients, encounters, then the files that refer to them),
+so references and time windows are checked per batch against the already-complete small tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from data_generator.contracts import Violation, contracts
+from data_generator.publish import MANIFEST, verify_manifest
+from data_generator.reading import files_present, optional_present
+from data_generator.validation.batches import Kept, Unreadable
+from data_generator.validation.columns import check_columns
+from data_generator.validation.readers import read_batches
+from data_generator.validation.report import Report
+from data_generator.validation.rules import check_batch, check_whole, windows
+from data_generator.writer import data_file
+
+
+def validate_day(folder: Path, batch_date: dt.date | None = None,
+                 max_violations: int = 10000, fmt: str | None = None) -> Report:
+    """Check the five files in `folder` against their contracts, and an optional file (such as
+    interventions.csv) when the folder holds it; never raises on bad data.
+
+    `fmt` is "csv" (the contracts' CSV/JSONL files) or "parquet"; None detects it.
+    """
+    folder = Path(folder)
+    report = Report(max_violations=max_violations)
+    manifest = _read_manifest(folder, report)
+    if batch_date is None and isinstance(manifest.get("batch_date"), str):
+        try:
+            batch_date = dt.date.fromisoformat(manifest["batch_date"])
+        except ValueError:
+            report.add(Violation(MANIFEST, None, "batch_date", "manifest",
+                                 manifest["batch_date"], "not a date"))
+    fmt = fmt or day_format(folder, report)
+    schemas = contracts(optional_present(folder, fmt))
+    kept: dict[str, Kept] = {}
+    for name in _dependency_order(schemas):
+        table = _validate_file(data_file(folder, schemas[name], fmt), name, schemas, kept,
+                               batch_date, report)
+        if table is not None:
+            kept[name] = table
+    report.rows = {kept[name].file: kept[name].n for name in schemas if name in kept}
+    for table in kept.values():
+        check_whole(table, kept, report)
+    return report
+
+
+def day_format(folder: Path, report: Report | None = None) -> str:
+    """'parquet' if any of the five Parquet files is in `folder`, else 'csv' (text files).
+
+    Text files beside Parquet ones are reported as 'mixed_formats' in `report`.
+    """
+    found = files_present(folder)
+    if not found["parquet"]:
+        return "csv"
+    if report is not None:
+        for name in found["csv"]:
+            report.add(Violation(name, None, None, "mixed_formats", None,
+                                 "text file beside Parquet files; only Parquet is checked"))
+    return "parquet"
+
+
+def _dependency_order(schemas: dict[str, dict]) -> list[str]:
+    """File names with every file after the files its keys and time windows refer to."""
+    def needs(name: str) -> set[str]:
+        schema = schemas[name]
+        return ({fk["reference"]["resource"] for fk in schema.get("x-foreignKeys", [])}
+                | {w["resource"] for w in windows(schema)}) - {name}
+
+    order: list[str] = []
+    waiting = list(schemas)
+    while waiting:
+        ready = [n for n in waiting if not needs(n) & set(waiting)]
+        pick = ready[0] if ready else waiting[0]  # a cycle: break it in file order
+        order.append(pick)
+        waiting.remove(pick)
+    return order
+
+
+def _kept_columns(name: str, schemas: dict[str, dict]) -> set[str]:
+    """The columns of `name` that rules spanning batches or files read."""
+    schema = schemas[name]
+    keep = {schema["x-primaryKey"]} if "x-primaryKey" in schema else set()
+    for ref in schema.get("x-referencedBy", []):
+        keep.update(ref["fields"])
+    for other, theirs in schemas.items():
+        for fk in theirs.get("x-foreignKeys", []):
+            if fk["reference"]["resource"] == name:
+                keep.update(fk["reference"]["fields"])
+        for w in windows(theirs):
+            if w["resource"] == name:
+                keep.update((w["key"], w["start"], w["end"]))
+        for ref in theirs.get("x-referencedBy", []):
+            if ref["by"]["resource"] == name and other != name:
+                keep.update(ref["by"]["fields"])
+    return keep & set(schema["properties"])
+
+
+def _validate_file(path: Path, name: str, schemas: dict[str, dict], kept: dict[str, Kept],
+                   batch_date: dt.date | None, report: Report) -> Kept | None:
+    """Check one file batch by batch; what later rules need of it, or None if unreadable."""
+    schema = schemas[name]
+    if not path.exists():
+        report.add(Violation(path.name, None, None, "missing_file", detail="not found"))
+        return None
+    keep = Kept(name, path.name, schema, _kept_columns(name, schemas))
+    try:
+        for batch in read_batches(path, name, schema, report):
+            check_columns(batch, report)
+            check_batch(batch, kept, batch_date, report)
+            keep.add(batch)
+    except OSError as exc:
+        report.add(Violation(path.name, None, None, "parse", exc.strerror, "cannot read"))
+        return None
+    except Unreadable:
+        return None
+    return keep.finish()
+
+
+def _read_manifest(folder: Path, report: Report) -> dict:
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    for v in verify_manifest(folder):
+        report.add(v)
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, OSError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}

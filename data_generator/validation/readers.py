@@ -1,0 +1,403 @@
+"""The validator's readers: a day file (CSV, JSONL or Parquet) as batches of typed columns.
+
+They never stop at bad data: undecodable bytes, ragged CSV rows, JSON that does not parse,
+headers that differ from the contract and numbers printed with other decimals are reported as
+violations and reading goes on; a file that cannot be read at all is reported and skipped.
+
+CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group. Parquet columns
+must have the contract's storage type (see data_generator/writer.py); their values are turned
+into what the CSV reader gives (integers, floats, RFC 3339 text in the column's zone, dates as
+text), so the same contract rules apply. Parquet `line` numbers are 1-based row numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from data_generator.contracts import Violation, column_type, columns
+from data_generator.timeutil import format_date, format_rfc3339
+from data_generator.validation.batches import Batch, Column, Unreadable
+from data_generator.validation.report import Report, report_rows
+
+BLOCK_SIZE = 4 << 20  # bytes per CSV/JSONL batch: bounds memory, not results
+
+
+def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterator[Batch]:
+    """The rows of file `path` (contract `name`) in batches, read by the file's suffix."""
+    reader = {".csv": _csv_batches, ".jsonl": _jsonl_batches, ".parquet": _parquet_batches}
+    return reader[path.suffix](path, name, schema, report)
+
+
+def _blocks(path: Path, file: str, report: Report):
+    """(first line number, bytes) blocks of about BLOCK_SIZE ending at a line break, with
+    undecodable sequences replaced and each such line reported as 'encoding'."""
+    line, carry = 1, b""
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(BLOCK_SIZE)
+            buf = carry + data
+            cut = buf.rfind(b"\n") + 1 if data else len(buf)
+            if data and cut == 0:
+                carry = buf
+                continue
+            block, carry = buf[:cut], buf[cut:]
+            if block:
+                yield line, _utf8(block, file, line, report)
+                line += block.count(b"\n")
+            if not data:
+                return
+
+
+class _BlockStream(io.RawIOBase):
+    """The blocks of `_blocks` as a readable binary stream (for pyarrow's CSV reader)."""
+
+    def __init__(self, blocks) -> None:
+        self._blocks, self._buf = blocks, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, out) -> int:
+        while not len(self._buf):
+            nxt = next(self._blocks, None)
+            if nxt is None:
+                return 0
+            self._buf = memoryview(nxt[1])
+        n = min(len(out), len(self._buf))
+        out[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _utf8(raw: bytes, file: str, first_line: int, report: Report) -> bytes:
+    """The bytes with undecodable sequences replaced, each bad line reported as 'encoding'."""
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
+        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
+    try:
+        whole.cast(pa.large_string())  # pyarrow's UTF-8 check: no copy, no Python str
+        return raw
+    except pa.ArrowInvalid:
+        pass
+    for i, line in enumerate(raw.split(b"\n")):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            report.add(Violation(file, first_line + i, None, "encoding",
+                                 line[exc.start:exc.start + 8], "not UTF-8"))
+    return raw.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def _csv_batches(path: Path, name: str, schema: dict, report: Report):
+    file = path.name
+    with open(path, "rb") as f:
+        head = f.readline(1 << 20)
+    head = head.rstrip(b"\n").decode("utf-8", errors="replace").rstrip("\r")
+    try:
+        header = next(csv.reader([head]), [])
+    except csv.Error as exc:
+        report.add(Violation(file, 1, None, "parse", head[:80], str(exc)))
+        raise Unreadable from None
+    if not header:
+        report.add(Violation(file, 1, None, "parse", None, "no header line"))
+        raise Unreadable
+    check_header(header, schema, file, 1, report)
+    names = [c if c not in header[:i] else f"{c}\x00{i}" for i, c in enumerate(header)]
+    numbering = _Lines(first=2)
+
+    def ragged(row) -> str:
+        numbering.skip(row.number, row.text)
+        return "skip"
+
+    reader = None
+    try:
+        reader = pacsv.open_csv(
+            io.BufferedReader(_BlockStream(_blocks(path, file, report)), BLOCK_SIZE),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                           block_size=BLOCK_SIZE, use_threads=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=_has_quotes(path),
+                                             invalid_row_handler=ragged),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
+                null_values=[""], quoted_strings_can_be_null=True))
+        for data in reader:
+            for number, text in numbering.flush():
+                report.add(Violation(file, number, None, "parse", text[:80],
+                                     f"expected {len(names)} fields"))
+            table = Batch(name, file, schema, numbering.take(data.num_rows))
+            for col, prop in schema["properties"].items():
+                if col in data.schema.names:
+                    table.cols[col] = Column(data.column(col), prop)
+                    _check_decimals(table, col, prop, report)
+            yield table
+    except (pa.ArrowInvalid, ValueError) as exc:
+        report.add(Violation(file, None, None, "parse", None, str(exc).splitlines()[0][:200]))
+        raise Unreadable from None
+    finally:
+        if reader is not None:
+            reader.close()
+    for number, text in numbering.flush():
+        report.add(Violation(file, number, None, "parse", text[:80],
+                             f"expected {len(names)} fields"))
+
+
+def _has_quotes(path: Path) -> bool:
+    """Without quotes no CSV value can hold a line break (and parsing is faster)."""
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK_SIZE):
+            if b'"' in block:
+                return True
+    return False
+
+
+class _Lines:
+    """Line numbers of the records a CSV reader keeps, given the ones it skipped (which it
+    reports before yielding the batch that would have held them)."""
+
+    def __init__(self, first: int) -> None:
+        self.next = first
+        self.skipped: set[int] = set()
+        self.pending: list[tuple[int | None, str]] = []
+
+    def skip(self, number: int | None, text: str) -> None:
+        self.pending.append((number, text))
+        if number is not None:
+            self.skipped.add(number)
+
+    def flush(self) -> list[tuple[int | None, str]]:
+        out, self.pending = self.pending, []
+        return out
+
+    def take(self, n: int) -> np.ndarray:
+        ahead = sum(1 for s in self.skipped if s >= self.next)
+        lines = np.arange(self.next, self.next + n + ahead, dtype=np.int64)
+        if ahead:
+            lines = lines[~np.isin(lines, np.fromiter(self.skipped, np.int64))]
+        lines = lines[:n]
+        self.next = int(lines[-1]) + 1 if n else self.next
+        self.skipped = {s for s in self.skipped if s >= self.next}
+        return lines
+
+
+def _check_decimals(table: Batch, col: str, prop: dict, report: Report) -> None:
+    """Numbers printed with exactly `x-decimals` decimals, so loaders infer one type."""
+    if column_type(prop) != "number" or "x-decimals" not in prop:
+        return
+    column = table.cols[col]
+    words = pa.array([v if isinstance(v, str) else None for v in column.distinct],
+                     type=pa.string())  # the unparseable ones are a 'type' error instead
+    printed = pc.cast(pc.dictionary_encode(column.text).dictionary, pa.string())
+    exact = pc.match_substring_regex(printed, rf"^-?[0-9]+\.[0-9]{{{prop['x-decimals']}}}$")
+    wrong = pc.filter(printed, pc.invert(exact))
+    wrong = pc.filter(wrong, pc.invert(pc.is_in(wrong, value_set=words)))
+    if len(wrong):
+        rows = np.flatnonzero(pc.is_in(column.text, value_set=wrong).to_numpy(
+            zero_copy_only=False))
+        report_rows(report, table, rows, col, "decimals", f"{prop['x-decimals']} decimals",
+                     lambda i: column.text[int(i)].as_py())
+
+
+def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
+    file, cols = path.name, columns(schema)
+    for first, block in _blocks(path, file, report):
+        physical = block.decode("utf-8").split("\n")
+        if physical and physical[-1] == "":
+            physical.pop()
+        rows, lines = [], []
+        for i, line in enumerate(physical, start=first):
+            obj = _json_object(line, file, i, report)
+            if obj is None:
+                continue
+            if list(obj) != cols:
+                check_header(list(obj), schema, file, i, report)
+            rows.append(obj)
+            lines.append(i)
+        table = Batch(name, file, schema, np.array(lines, dtype=np.int64))
+        for col in cols:
+            values = [row.get(col) for row in rows]
+            text = pa.array([v if isinstance(v, str) else None for v in values],
+                            type=pa.string())
+            table.cols[col] = Column(text, schema["properties"][col], values,
+                                      np.arange(len(values)), np.zeros(len(values), bool))
+        yield table
+
+
+def _parquet_batches(path: Path, name: str, schema: dict, report: Report):
+    """One batch per row group; columns turned into the values the CSV reader gives."""
+    file = path.name
+    try:
+        parquet = pq.ParquetFile(path)
+        found = parquet.schema_arrow
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        report.add(Violation(file, None, None, "parse", None, str(exc).splitlines()[0][:200]))
+        raise Unreadable from None
+    check_header(found.names, schema, file, None, report)
+    where = {c: found.names.index(c) for c in schema["properties"] if c in found.names}
+    for col, i in list(where.items()):
+        expected = _parquet_kind(found.field(i).type)
+        if expected != column_type(schema["properties"][col]):
+            report.add(Violation(file, None, col, "type", str(found.field(i).type),
+                                 f"stored type; expected {column_type(schema['properties'][col])}"))
+            del where[col]
+    start = 1
+    for g in range(parquet.num_row_groups):
+        try:
+            group = parquet.read_row_group(g, columns=list(where) or None)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            report.add(Violation(file, None, None, "parse", None,
+                                 str(exc).splitlines()[0][:200]))
+            raise Unreadable from None
+        table = Batch(name, file, schema, np.arange(start, start + group.num_rows,
+                                                      dtype=np.int64))
+        start += group.num_rows
+        for col in where:
+            prop = schema["properties"][col]
+            table.cols[col] = _parquet_column(group.column(col).combine_chunks(), prop)
+            _check_parquet_decimals(table, col, prop, report)
+        yield table
+
+
+def _parquet_kind(arrow_type: pa.DataType) -> str:
+    """The contract column type a Parquet column's storage type can hold."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    if pa.types.is_floating(arrow_type):
+        return "number"
+    if pa.types.is_timestamp(arrow_type):
+        return "date-time"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    return str(arrow_type)
+
+
+def _parquet_column(values: pa.Array, prop: dict) -> Column:
+    """A typed Parquet column as a Column: distinct values typed as the CSV reader types them,
+    timestamps as RFC 3339 text in the column's zone (no offset if it has none)."""
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    kind = column_type(prop)
+    if kind == "string":
+        return Column(pc.cast(values, pa.string()), prop)
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    words, index = encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
+    seconds = None
+    if kind == "integer":
+        distinct = pc.cast(words, pa.int64()).to_pylist()
+        printed = pc.cast(words, pa.string())
+    elif kind == "number":
+        floats = pc.cast(words, pa.float64()).to_numpy(zero_copy_only=False)
+        finite = np.isfinite(floats)
+        distinct = [float(x) if ok else str(x) for x, ok in zip(floats, finite, strict=True)]
+        distinct = [None if not words[i].is_valid else v for i, v in enumerate(distinct)]
+        printed = pc.cast(words, pa.string())
+    elif kind == "date":
+        days = pc.cast(words, pa.date32()).to_numpy(zero_copy_only=False)
+        present = ~np.isnat(days)
+        text = format_date(np.where(present, days, np.datetime64(0, "D")))
+        distinct = [t if ok else None for t, ok in zip(text.tolist(), present, strict=True)]
+        printed = pa.array(distinct, type=pa.string())
+    else:
+        distinct, seconds = _timestamp_text(words)
+        printed = pa.array(distinct, type=pa.string())
+    column = Column(pc.take(printed, pa.array(index)), prop, distinct, index,
+                     np.zeros(len(distinct), dtype=bool), printed, seconds)
+    return column
+
+
+def _timestamp_text(words: pa.Array) -> tuple[list, np.ndarray]:
+    """RFC 3339 text of timestamp values in their zone, and their epoch seconds.
+
+    Fractions of a second are printed, so the contracts' patterns reject them as in CSV.
+    """
+    unit = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}[words.type.unit]
+    raw = pc.cast(words, pa.int64()).to_numpy(zero_copy_only=False)
+    present = words.is_valid().to_numpy(zero_copy_only=False)
+    raw = np.where(present, raw, 0)
+    seconds, frac = np.divmod(raw, unit)
+    zone = words.type.tz
+    if zone is None:
+        text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
+    else:
+        try:
+            text = format_rfc3339(seconds, ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            text = np.strings.add(np.datetime_as_string(seconds.astype("datetime64[s]"),
+                                                        unit="s"), f"[{zone}]")
+    out = text.tolist()
+    for i in np.flatnonzero(frac):
+        digits = len(str(unit)) - 1
+        out[i] = f"{out[i][:19]}.{int(frac[i]):0{digits}d}{out[i][19:]}"
+    return [t if ok else None for t, ok in zip(out, present, strict=True)], seconds
+
+
+def _check_parquet_decimals(table: Batch, col: str, prop: dict, report: Report) -> None:
+    """Parquet numbers hold no more than `x-decimals` decimals (what CSV would print)."""
+    if column_type(prop) != "number" or "x-decimals" not in prop:
+        return
+    column = table.cols[col]
+    scale = 10.0 ** prop["x-decimals"]
+    wrong = np.array([isinstance(v, float) and np.rint(v * scale) / scale != v
+                      for v in column.distinct], dtype=bool)
+    if wrong.any():
+        rows = np.flatnonzero(wrong[column.index])
+        report_rows(report, table, rows, col, "decimals", f"{prop['x-decimals']} decimals",
+                     lambda i: column.distinct[column.index[i]])
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # what json.loads(line, parse_constant=...) builds
+
+
+def _parse_json(line: str):
+    """json.loads(line, parse_constant=_reject_constant), with one decoder for every line."""
+    if line.startswith("\ufeff"):
+        return json.loads(line, parse_constant=_reject_constant)  # json.loads's own error for a BOM
+    return _DECODER.decode(line)
+
+
+def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
+    try:
+        obj = _parse_json(line)
+    except (ValueError, RecursionError) as exc:
+        report.add(Violation(file, number, None, "json", line[:80], str(exc)[:120]))
+        return None
+    if not isinstance(obj, dict):
+        report.add(Violation(file, number, None, "json", line[:80], "not an object"))
+        return None
+    return obj
+
+
+def check_header(found: list[str], schema: dict, file: str, line: int,
+                  report: Report) -> None:
+    expected = columns(schema)
+    for col in expected:
+        if col not in found:
+            report.add(Violation(file, line, col, "missing_column"))
+    seen = set()
+    for col in found:
+        if col not in schema["properties"] or col in seen:
+            report.add(Violation(file, line, col, "extra_column"))
+        seen.add(col)
+    common = [c for c in found if c in schema["properties"]]
+    wanted = [c for c in expected if c in found]
+    if common != wanted and len(common) == len(wanted):
+        first = next(a for a, b in zip(common, wanted, strict=True) if a != b)
+        report.add(Violation(file, line, first, "column_order", None,
+                             f"expected order {','.join(expected)}"))

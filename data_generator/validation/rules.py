@@ -1,0 +1,160 @@
+"""The contracts' rules across rows and files (their `x-*` blocks): unique keys, references
+between files (`x-foreignKeys`, `x-referencedBy`), time windows, row rules and the batch date.
+
+Rules a batch can be checked for on its own (given the files it refers to, read before it) run
+per batch; unique keys and "every key is used" run once the whole file is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_generator.contracts import column_type
+from data_generator.validation.batches import Batch, Kept, column_epochs
+from data_generator.validation.report import Report, report_rows
+
+_OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+        "==": np.equal, "!=": np.not_equal}
+
+
+def windows(schema: dict) -> list[dict]:
+    windows = schema.get("x-timeWindow", [])
+    return [windows] if isinstance(windows, dict) else windows
+
+
+def check_batch(table: Batch, kept: dict[str, Kept], batch_date: dt.date | None,
+                 report: Report) -> None:
+    """The cross-row rules one batch can be checked for on its own (given the files it needs)."""
+    schema = table.schema
+    for fk in schema.get("x-foreignKeys", []):
+        _check_reference(table, fk["fields"], kept.get(fk["reference"]["resource"]),
+                         fk["reference"]["fields"], "foreign_key", report)
+    for window in windows(schema):
+        _check_window(table, window, kept.get(window["resource"]), report)
+    for rule in schema.get("x-rowRules", []):
+        _check_row_rule(table, rule, report)
+    if batch_date is not None and "x-batchDate" in schema:
+        _check_batch_date(table, schema["x-batchDate"]["field"], batch_date, report)
+
+
+def check_whole(table: Kept, kept: dict[str, Kept], report: Report) -> None:
+    """The rules that need a whole file: unique keys, and keys some other file must use."""
+    schema = table.schema
+    if table.has(schema.get("x-primaryKey")):
+        _check_unique(table, schema["x-primaryKey"], report)
+    for ref in schema.get("x-referencedBy", []):
+        _check_reference(table, ref["fields"], kept.get(ref["by"]["resource"]),
+                         ref["by"]["fields"], "unreferenced", report)
+
+
+def _check_unique(table: Kept, col: str, report: Report) -> None:
+    """Every occurrence of a key after its first is a 'unique' violation."""
+    text = table.text(col)
+    encoded = pc.dictionary_encode(text)  # nulls (missing keys) stay null
+    if len(encoded.dictionary) == len(text) - text.null_count:
+        return
+    index = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    order = np.argsort(index, kind="stable")
+    later = np.zeros(table.n, dtype=bool)
+    later[order[1:]] = index[order[1:]] == index[order[:-1]]
+    rows = np.flatnonzero(later & (index >= 0))
+    report_rows(report, table, rows, col, "unique", "duplicate key",
+                 lambda i: text[int(i)].as_py())
+
+
+def _key(table, fields: list[str]) -> pa.Array | None:
+    if not all(table.has(f) for f in fields):
+        return None
+    if len(fields) == 1:
+        return table.text(fields[0])
+    return pc.binary_join_element_wise(*(table.text(f) for f in fields), "\x1f")
+
+
+def _check_reference(table, fields: list[str], other, other_fields: list[str], rule: str,
+                     report: Report) -> None:
+    """Every key of `table` appears in `other` (foreign_key) or in `other`'s keys (unreferenced)."""
+    mine, theirs = _key(table, fields), None if other is None else _key(other, other_fields)
+    if mine is None or theirs is None:
+        return  # a missing file or column is already reported
+    usable = np.ones(table.n, dtype=bool)
+    for f in fields:
+        usable &= table.usable(f)
+    found = pc.is_in(mine, value_set=theirs.unique()).to_numpy(zero_copy_only=False)
+    broken = usable & ~found
+    if not broken.any():
+        return
+    verb = "not in" if rule == "foreign_key" else "no row in"
+    culprit = np.full(table.n, ",".join(fields), dtype=object)
+    for f, g in reversed(list(zip(fields, other_fields, strict=True))):
+        alone = pc.is_in(table.text(f), value_set=other.text(g).unique())
+        culprit[~alone.to_numpy(zero_copy_only=False)] = f  # the first field absent on its own
+    for where in dict.fromkeys(culprit[broken]):
+        rows = np.flatnonzero(broken & (culprit == where))
+        report_rows(report, table, rows, where, rule, f"{verb} {other.file}",
+                     lambda i: ",".join(str(table.text(f)[int(i)]) for f in fields))
+
+
+def _comparable(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """A column as numbers that order like its values (epochs, days or the numbers)."""
+    kind = column_type(table.schema["properties"][col])
+    if kind == "date-time":
+        return column_epochs(table, col)
+    column = table.cols[col]
+    ok = np.array([v is not None for v in column.distinct], dtype=bool) & ~column.bad
+    if kind == "date":
+        days = np.array([v if g else "1970-01-01" for v, g in zip(column.distinct, ok,
+                                                                  strict=True)],
+                        dtype="datetime64[D]").astype(np.int64)
+        return days[column.index], ok[column.index]
+    ok &= np.array([isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for v in column.distinct], dtype=bool)
+    numbers = np.array([v if g else np.nan for v, g in zip(column.distinct, ok, strict=True)],
+                       dtype=float)
+    return numbers[column.index], ok[column.index]
+
+
+def _check_window(table: Batch, window: dict, other: Kept | None, report: Report) -> None:
+    col, key = window["field"], window["key"]
+    needed = (window["start"], window["end"], key)
+    if other is None or other.n == 0 or col not in table.cols or key not in table.cols \
+            or not all(other.has(c) for c in needed):
+        return
+    when, ok = table.epochs(col)
+    start, start_ok = other.epochs(window["start"])
+    end, end_ok = other.epochs(window["end"])
+    idx = pc.index_in(table.text(key), value_set=other.text(key))
+    found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+    j = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    ok &= found & start_ok[j] & end_ok[j]
+    outside = np.flatnonzero(ok & ((when < start[j]) | (when > end[j])))
+    text = table.cols[col].text
+    report_rows(report, table, outside, col, "time_window",
+                 f"outside {window['start']}..{window['end']} of {other.file}",
+                 lambda i: text[int(i)].as_py())
+
+
+def _check_row_rule(table: Batch, rule: dict, report: Report) -> None:
+    left, op, right = rule["left"], rule["op"], rule["right"]
+    if left not in table.cols or right not in table.cols:
+        return
+    a, a_ok = _comparable(table, left)
+    b, b_ok = _comparable(table, right)
+    broken = np.flatnonzero(a_ok & b_ok & ~_OPS[op](a, b))
+    lhs, rhs = table.cols[left], table.cols[right]
+    report_rows(report, table, broken, left, "row_rule", f"{left} {op} {right}",
+                 lambda i: (lhs.distinct[lhs.index[i]], rhs.distinct[rhs.index[i]]))
+
+
+def _check_batch_date(table: Batch, col: str, batch_date: dt.date, report: Report) -> None:
+    if col not in table.cols:
+        return
+    text = table.cols[col].text
+    day = pc.utf8_slice_codeunits(text, 0, 10)
+    wrong = pc.fill_null(pc.not_equal(day, batch_date.isoformat()), False)
+    rows = np.flatnonzero(wrong.to_numpy(zero_copy_only=False) & table.cols[col].usable())
+    report_rows(report, table, rows, col, "batch_date", f"batch {batch_date}",
+                 lambda i: text[int(i)].as_py())
