@@ -6,6 +6,7 @@ labs and panels that exist, templates naming variables the engine provides.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from jinja2 import TemplateSyntaxError, meta
 from data_generator.claims import TRANSFER, names_used
 from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
-from data_generator.note_context import NOTE_CONTEXT, environment, phrase_keys
+from data_generator.note_context import NOTE_CONTEXT, environment, example_contexts, phrase_keys
 
 TOLERANCE = 1e-6
 NOTE_VARIABLES = set(NOTE_CONTEXT)
@@ -241,6 +242,45 @@ def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
     _check_note_catalogue(notes, labs)
     for name, sc in scenarios.items():
         _check_scenario(name, sc, generator, vitals, labs, notes, intervention_kinds(interventions))
+    contexts = example_contexts(notes, labs)
+    for sc in scenarios.values():
+        _check_renders(sc, notes, contexts)
+
+
+def _check_renders(sc: dict, notes: dict, contexts: list[dict]) -> None:
+    """Render every template a note of this scenario may use (the catalogue's note types, the
+    scenario's own, its phrases and choices) against example contexts in the sandbox: an unknown
+    attribute, a sandbox violation or a failing filter is a config error here, before anything
+    is generated, not a traceback at render time."""
+    f = sc.get("_file", "scenario")
+    sources = [("notes", sc["notes"])] + [(f"outcomes.{b}.notes", o.get("notes", {}))
+                                          for b, o in sc["outcomes"].items()]
+    choices, phrases, texts = {}, {}, []
+    for where, source in sources:
+        for key, variants in source.items():
+            for name, options in (variants.items() if key == "choices" else [(key, variants)]):
+                path = f"{f}: {where}.choices.{name}" if key == "choices" else f"{f}: {where}.{key}"
+                for i, v in enumerate(options):
+                    text = v if isinstance(v, str) else v["text"]
+                    texts.append((f"{path}.{i}", text))
+                    (choices if key == "choices" else phrases).setdefault(name, text)
+    for owner, types in (("notes catalogue", notes["note_types"]), (f, sc.get("note_types", {}))):
+        for note_type, spec in types.items():
+            texts += [(f"{owner}: note_types.{note_type}.templates.{i}", t) for i, t in enumerate(spec["templates"])]
+    for where, text in texts:
+        if "{" not in text:
+            continue
+        for context in contexts:
+            try:
+                _compiled(text).render(**context, **choices, phrases=phrases, author="Dr Example")
+            except Exception as exc:  # noqa: BLE001 - any failure of a render is the template's
+                raise ConfigError(where, f"template fails to render: {type(exc).__name__}: {exc}",
+                                  hint="check attribute names against docs/scenarios.md (note context)") from None
+
+
+@cache
+def _compiled(text: str):
+    return environment().from_string(text)
 
 
 def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dict, labs: dict,
@@ -255,9 +295,10 @@ def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dic
             if vital not in vitals["vitals"]:
                 raise ConfigError(f"{where}: treatments.{name}.vitals.{vital}", "unknown vital",
                                   hint=f"use one of {sorted(vitals['vitals'])}")
-        for test in spec.get("labs", {}):
-            if test not in labs["tests"] or "baseline" not in labs["tests"][test]:
-                raise ConfigError(f"{where}: treatments.{name}.labs.{test}", "unknown measured lab test")
+        for key in ("labs", "labs_per_hour"):
+            for test in spec.get(key, {}):
+                if test not in labs["tests"] or "baseline" not in labs["tests"][test]:
+                    raise ConfigError(f"{where}: treatments.{name}.{key}.{test}", "unknown measured lab test")
     blood = catalogue["treatments"]["red_cells"]
     if blood["trigger_test"] not in blood["labs"]:
         raise ConfigError(f"{where}: treatments.red_cells.trigger_test", "is not among the tests red cells raise",

@@ -32,3 +32,40 @@ def environment() -> ImmutableSandboxedEnvironment:
 def phrase_keys(template: str) -> tuple[str, ...]:
     """The phrases a note template uses, in order of first use."""
     return tuple(dict.fromkeys(re.findall(r"phrases\.([a-z_][a-z0-9_]*)", template)))
+
+
+VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
+              "consciousness", "pain_score")  # what first / latest / worst may hold
+WORST_HIGH = ("temp_c", "heart_rate", "resp_rate")
+WORST_LOW = ("sbp", "map", "spo2")
+LAB_RESULT = ("name", "unit", "flag", "value", "text", "pending", "drawn", "current")  # each `lab` entry
+
+
+def example_contexts(notes: dict, labs: dict) -> list[dict]:
+    """Two note contexts shaped as the note engine builds them (a test holds the shapes to the
+    engine's): one mid-stay with every vital and lab charted and an earlier stay, and one at
+    arrival of a first stay with nothing charted yet. Config checking renders every template
+    and phrase against both, so an unknown attribute or a sandbox violation is found at load."""
+    charted = {"heart_rate": 88, "resp_rate": 18, "sbp": 124, "dbp": 72, "map": 89, "spo2": 96, "temp_c": 37.1,
+               "o2_device": next(iter(notes["o2_devices"])), "fio2": 0.21,
+               "consciousness": "A", "pain_score": 2}
+    lab = {name: dict(zip(LAB_RESULT, (spec["name"], spec["unit"], "N", None if spec.get("categorical") else 1.0,
+                                       "No growth to date" if spec.get("categorical") else None, False, 0, True),
+                          strict=True))
+           for name, spec in labs["tests"].items()}
+    sex = next(iter(notes["sex_words"].values()))
+    patient = {"age": 60, **sex, "comorbidities": ["hypertension"]}
+    encounter = {"dx_code": "A41.9", "dx_desc": "Sepsis, unspecified organism", "scenario": "Sepsis",
+                 "outcome": "recovers", "care_unit": "MED-WARD",
+                 "disposition_text": next(iter(notes["dispositions"].values())), "los_days": "3.0",
+                 "previous_stay": {"date": "2025-01-01", "scenario": "Sepsis"}}
+    shift = {"name": "day", "start": "07:00", "end": "19:00"}
+
+    def line(_: dict) -> str:
+        return "charted"
+    full = {"patient": patient, "encounter": encounter, "first": charted, "latest": charted,
+            "worst": {k: charted[k] for k in WORST_HIGH + WORST_LOW}, "lab": lab, "note_day": 3, "shift": shift,
+            "vitals_line": line, "labs_line": line}
+    first_minutes = {**full, "encounter": {**encounter, "previous_stay": None}, "first": {}, "latest": {},
+                     "worst": {}, "lab": {}, "note_day": 1}
+    return [full, first_minutes]

@@ -17,12 +17,9 @@ from data_generator.config import Config
 from data_generator.generators.labs import Labs
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
+from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW
 from data_generator.timeutil import HOUR
 
-VITAL_KEYS = ("heart_rate", "resp_rate", "sbp", "dbp", "map", "spo2", "temp_c", "o2_device", "fio2",
-              "consciousness", "pain_score")
-WORST_HIGH = ("temp_c", "heart_rate", "resp_rate")
-WORST_LOW = ("sbp", "map", "spo2")
 _KEY = 10 ** 10  # encounter * _KEY + epoch second: one sorted key for every vitals set
 
 

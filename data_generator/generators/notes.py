@@ -20,14 +20,15 @@ from faker import Faker
 
 from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
+from data_generator.errors import ConfigError
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
-from data_generator.generators.note_chart import VITAL_KEYS, Chart, formatters
+from data_generator.generators.note_chart import Chart, formatters
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import environment, phrase_keys
+from data_generator.note_context import VITAL_KEYS, environment, phrase_keys
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -409,12 +410,17 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
         spec = types[scenario][note.note_type]
         template = spec["templates"][rng.integers(len(spec["templates"]))]
         phrases = {}
-        for key in phrase_keys(template):
-            said = allowed[key]
-            phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
-        phrases = _sentence_case(template, phrases)
-        text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
-                                          author=author).strip()
+        try:
+            for key in phrase_keys(template):
+                said = allowed[key]
+                phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
+            phrases = _sentence_case(template, phrases)
+            text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
+                                              author=author).strip()
+        except Exception as exc:  # config checking renders every template; this is the last guard
+            raise ConfigError(f"{cfg.scenarios[scenario]['_file']}: note type {note.note_type}",
+                              f"a template failed to render: {type(exc).__name__}: {exc}",
+                              hint="fix the template or phrase; `datagen preview` checks a config") from None
         rows["enc"].append(e)
         rows["note_type"].append(spec.get("note_type", note.note_type))
         rows["author"].append(author)
