@@ -34,6 +34,7 @@ _COVERED = {"$schema", "$id", "schema_version", "title", "description", "type", 
 _QUICK = {"type", "pattern", "minLength", "maxLength", "enum", "description", "title"}
 _ESCAPED = re.compile(r"\\[^0-9A-Za-z]")  # an escaped punctuation mark: same in RE2 and ECMA
 _UNPLAIN = re.compile(r"[\\.]|\(\?")  # classes, any-char and groups whose meaning may differ
+SHOW_ALLOWED = 8  # allowed values a message lists before `+N more`
 _ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
                "dependentSchemas", "dependentRequired", "minProperties", "maxProperties", "$ref"}
 
@@ -127,9 +128,16 @@ def _rule(err, items: dict) -> tuple[str, str]:
         if node is None:
             break
     if keyword in ("type", "enum") and isinstance(node, list):
-        node = "|".join("null" if x is None else str(x) for x in node)
+        return _RULES.get(kind, kind.lower()), _allowed(node)
     detail = "" if isinstance(node, (dict, list)) or node is None else str(node)
     return _RULES.get(kind, kind.lower()), detail[:80]
+
+
+def _allowed(values: list) -> str:
+    """Allowed values as `a|b|c`, the first SHOW_ALLOWED of them then `+N more`."""
+    names = ["null" if x is None else str(x) for x in values]
+    more = f" +{len(names) - SHOW_ALLOWED} more" if len(names) > SHOW_ALLOWED else ""
+    return "|".join(names[:SHOW_ALLOWED]) + more
 
 
 def _check_conditional(table: Batch, cond: dict, report: Report) -> bool:

@@ -10,12 +10,12 @@ so references and time windows are checked per batch against the already-complet
 from __future__ import annotations
 
 import datetime as dt
-import json
+from dataclasses import replace
 from pathlib import Path
 
 from data_generator.contracts import Violation, contracts
 from data_generator.publish import MANIFEST, verify_manifest
-from data_generator.reading import files_present, optional_present
+from data_generator.reading import files_present, optional_present, read_manifest
 from data_generator.validation.batches import Kept, Unreadable
 from data_generator.validation.columns import check_columns
 from data_generator.validation.readers import read_batches
@@ -23,23 +23,28 @@ from data_generator.validation.report import Report
 from data_generator.validation.rules import check_batch, check_whole, windows
 from data_generator.writer import data_file
 
+_DESCRIBED = ("bytes", "sha256", "rows")  # what the manifest records of each file
+
 
 def validate_day(folder: Path, batch_date: dt.date | None = None,
                  max_violations: int = 10000, fmt: str | None = None) -> Report:
     """Check the five files in `folder` against their contracts, and an optional file (such as
     interventions.csv) when the folder holds it; never raises on bad data.
 
+    `batch_date` None takes the manifest's; a manifest that states another is reported.
     `fmt` is "csv" (the contracts' CSV/JSONL files) or "parquet"; None detects it.
     """
     folder = Path(folder)
     report = Report(max_violations=max_violations)
     manifest = _read_manifest(folder, report)
-    if batch_date is None and isinstance(manifest.get("batch_date"), str):
-        try:
-            batch_date = dt.date.fromisoformat(manifest["batch_date"])
-        except ValueError:
-            report.add(Violation(MANIFEST, None, "batch_date", "manifest",
-                                 manifest["batch_date"], "not a date"))
+    stated = _iso_date(manifest.get("batch_date"))
+    if "batch_date" in manifest and stated is None:
+        report.add(Violation(MANIFEST, None, "batch_date", "manifest", manifest["batch_date"], "not a date"))
+    elif batch_date is None:
+        batch_date = stated
+    elif stated is not None and stated != batch_date:
+        report.add(Violation(MANIFEST, None, "batch_date", "manifest", None,
+                             f"records {stated}, the day is checked as {batch_date}"))
     fmt = fmt or day_format(folder, report)
     schemas = contracts(optional_present(folder, fmt))
     kept: dict[str, Kept] = {}
@@ -52,6 +57,16 @@ def validate_day(folder: Path, batch_date: dt.date | None = None,
     for table in kept.values():
         check_whole(table, kept, report)
     return report
+
+
+def _iso_date(text) -> dt.date | None:
+    """`text` as a YYYY-MM-DD date, or None."""
+    if not isinstance(text, str) or len(text) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def day_format(folder: Path, report: Report | None = None) -> str:
@@ -127,13 +142,29 @@ def _validate_file(path: Path, name: str, schemas: dict[str, dict], kept: dict[s
 
 
 def _read_manifest(folder: Path, report: Report) -> dict:
-    path = folder / MANIFEST
-    if not path.exists():
+    """The manifest ({} if absent or unreadable); how the files differ from it goes to `report`."""
+    if not (folder / MANIFEST).exists():
         return {}
+    manifest = read_manifest(folder)
     for v in verify_manifest(folder):
-        report.add(v)
-    try:
-        manifest = json.loads(path.read_bytes())
-    except (ValueError, OSError):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
+        report.add(_worded(v, manifest.get("files")))
+    return manifest
+
+
+def _worded(v: Violation, recorded) -> Violation:
+    """A manifest finding that says what the manifest records and what the folder holds."""
+    if v.field in _DESCRIBED:
+        was, now = _brief(dict(recorded[v.file]).get(v.field)), _brief(v.value)
+        said = "the file's cannot be counted" if v.value is None else f"the file has {now}"
+        return replace(v, value=None, detail=f"records {was}, {said}")
+    if v.field is None:
+        listed = isinstance(recorded, dict) and v.file in recorded
+        return replace(v, detail="lists this file, which is not in the folder" if listed
+                       else "does not list this file")
+    return v
+
+
+def _brief(value) -> str:
+    """A recorded value as a message shows it: a checksum cut to its first 12 characters."""
+    text = str(value)
+    return text[:12] + "..." if isinstance(value, str) and len(text) > 16 else text
