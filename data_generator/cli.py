@@ -15,6 +15,9 @@ from pathlib import Path
 from data_generator.errors import DataGenError, UsageError
 
 MAX_FUTURE_YEARS = 50
+CONFIG_HELP = "generator config; scenarios and catalogues are found beside it (default config/generator.yaml)"
+MODE_HELP = "raw: local daily data; sample: the committed demo day"
+OUT_ROOT_HELP = "output root; a day is OUT_ROOT/<mode>/<date>/ (default data/)"
 
 
 def parse_date(text: str, option: str = "--date") -> dt.date:
@@ -48,7 +51,7 @@ def _one_or_more(text: str) -> int:
 
 
 def _generation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+    p.add_argument("--config", type=Path, default=Path("config/generator.yaml"), help=CONFIG_HELP)
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt",
                    help="csv: the contract's CSV/JSONL files (default); parquet: typed Parquet files")
     p.add_argument("--seed", type=_positive, help="override the config seed")
@@ -68,14 +71,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="datagen", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                help="what to do; `datagen COMMAND --help` for its options")
 
     def common(p, mode_required=True):
         p.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
         p.add_argument("--mode", choices=("raw", "sample"), required=mode_required, default="raw",
-                       help="raw: local daily data; sample: the committed demo day")
-        p.add_argument("--out-root", type=Path, default=Path("data"),
-                       help="output root; a day goes to OUT_ROOT/<mode>/<date>/ (default data/)")
+                       help=MODE_HELP + ("" if mode_required else " (default raw)"))
+        p.add_argument("--out-root", type=Path, default=Path("data"), help=OUT_ROOT_HELP)
         p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     gen = sub.add_parser("generate", help="generate, validate and publish one day")
@@ -85,11 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     back = sub.add_parser("backfill", help="generate every day of a date range, in parallel, resumable")
     back.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     back.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
-    back.add_argument("--mode", choices=("raw", "sample"), default="raw")
+    back.add_argument("--mode", choices=("raw", "sample"), default="raw", help=MODE_HELP + " (default raw)")
     back.add_argument("--workers", type=_one_or_more, default=os.cpu_count() or 1,
                       help="parallel worker processes (default: one per core)")
     back.add_argument("--executor", choices=("process", "dask"), default="process",
-                      help="process: a local process pool; dask: a dask.distributed cluster")
+                      help="process: a local process pool (default); dask: a dask.distributed cluster")
     back.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
     back.add_argument("--out-root", type=Path, default=Path("data"),
                       help="output root shared by all workers (default data/)")
@@ -100,19 +103,21 @@ def _parser() -> argparse.ArgumentParser:
     prev.add_argument("--scenario", required=True, help="scenario name (file name in config/scenarios/)")
     prev.add_argument("--n", type=_one_or_more, default=20, help="encounters to simulate (default 20)")
     prev.add_argument("--seed", type=_positive, help="override the config seed")
-    prev.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+    prev.add_argument("--config", type=Path, default=Path("config/generator.yaml"), help=CONFIG_HELP)
     prev.add_argument("--out", type=Path, help="PNG path (default preview_<scenario>.png)")
 
     rep = sub.add_parser("report", help="self-contained HTML report of a published day")
     rep.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
-    rep.add_argument("--mode", choices=("raw", "sample"), default="raw")
-    rep.add_argument("--out-root", type=Path, default=Path("data"))
+    rep.add_argument("--mode", choices=("raw", "sample"), default="raw", help=MODE_HELP + " (default raw)")
+    rep.add_argument("--out-root", type=Path, default=Path("data"), help=OUT_ROOT_HELP)
     rep.add_argument("--out", type=Path, help="HTML path (default <day folder>.report.html)")
-    rep.add_argument("--config", type=Path, default=Path("config/generator.yaml"))
+    rep.add_argument("--config", type=Path, default=Path("config/generator.yaml"),
+                     help="config whose normal ranges and NEWS2 bands the plots use (default config/generator.yaml)")
 
     exp = sub.add_parser("export-fhir", help="write a published day as FHIR R4 bulk-data NDJSON")
     common(exp, mode_required=False)
-    exp.add_argument("--mapping", type=Path, default=Path("config/reference/fhir.yaml"))
+    exp.add_argument("--mapping", type=Path, default=Path("config/reference/fhir.yaml"),
+                     help="contract columns to FHIR codes and fields (default config/reference/fhir.yaml)")
 
     reg = sub.add_parser("registry", help="manage the raw-mode patient registry")
     reg.add_argument("action", choices=("restore",), help="restore: put the backup kept at the last update back")

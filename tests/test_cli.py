@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import shutil
@@ -190,7 +191,7 @@ def test_dask_without_a_scheduler_fails_before_any_progress():
 
 
 def test_a_refused_run_leaves_no_lock_files(tmp_path):
-    """A run refused for an unreadable registry exits 5 and leaves no lock file or lock folder behind."""
+    """A run refused for an unreadable registry exits 5 and leaves no lock file or folder behind."""
     (tmp_path / "out").mkdir()
     registry = tmp_path / "empty.csv"
     registry.touch()
@@ -199,3 +200,22 @@ def test_a_refused_run_leaves_no_lock_files(tmp_path):
                            "--config", str(CONFIG)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 5, done.stderr
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".lock") or p.name == ".locks"]
+    assert not list((tmp_path / "out").iterdir())  # not even an empty raw/ folder
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    from data_generator.cli import _parser
+
+    parser = _parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"datagen": parser, **sub.choices}
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_option_has_help_and_states_its_default(command):
+    """`datagen CMD --help` explains every option and argument, and says what an option defaults to."""
+    for action in _subcommands()[command]._actions:
+        assert action.help and action.help != argparse.SUPPRESS, (command, action.dest)
+        default = action.default
+        if action.option_strings and not action.required and default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, (command, action.option_strings, action.help)
