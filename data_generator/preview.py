@@ -69,6 +69,8 @@ class PreviewResult:
 def render_preview(cfg: Config, scenario: str, out: Path, *, n: int = 20,
                    seed: int | None = None) -> PreviewResult:
     """Simulate `n` encounters of `scenario` in memory and write their preview PNG to `out`."""
+    if scenario not in cfg.scenarios:  # before anything is made of the name (it may be a path)
+        raise UsageError("--scenario", "unknown scenario", found=scenario, hint=f"one of {sorted(cfg.scenarios)}")
     out = Path(out)
     if not out.parent.is_dir():
         raise OutputError(str(out), "folder does not exist", hint="create it or choose another --out")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 
 import pytest
 
 from data_generator import registry_store
 from data_generator.errors import OutputError, UsageError
 from data_generator.preview import DPI, FIGSIZE, MARKER, SERIES, key_labs, render_preview
+from tests.conftest import ROOT
 
 N = 120  # large enough that every sepsis branch (the rarest has p = 0.11) occurs
 
@@ -103,3 +106,11 @@ def test_same_seed_same_bytes(cfg, tmp_path):
     for path, seed in zip(paths, (7, 7, 8), strict=True):
         render_preview(cfg, "observation", path, n=4, seed=seed)
     assert paths[0].read_bytes() == paths[1].read_bytes() != paths[2].read_bytes()
+
+
+def test_a_scenario_name_that_is_a_path_is_an_unknown_scenario():
+    """`datagen preview --scenario ../generator` says "unknown scenario" (exit 2), not an output error."""
+    done = subprocess.run([sys.executable, "-m", "data_generator", "preview", "--scenario", "../generator"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "unknown scenario" in done.stderr and "../generator" in done.stderr
