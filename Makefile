@@ -11,6 +11,7 @@ help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
 	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
 	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
+	@echo "make validate DIR=path/to/day  check a day folder anywhere (batch date from its manifest or name)"
 	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N]   every day of a range, in parallel"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
@@ -37,8 +38,9 @@ backfill: $(STAMP)
 	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make backfill START=2026-01-01 END=2026-01-31" >&2; exit 2; fi
 	$(BIN)/datagen backfill --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),)
 
-validate: require-date $(STAMP)
-	$(BIN)/datagen validate --date $(DATE) --mode $(MODE)
+validate: $(STAMP)
+	@if [ -z "$(DIR)$(DATE)" ]; then echo "error: DATE or DIR is required, e.g. make validate DATE=2026-01-15 MODE=sample, or make validate DIR=data/sample/2026-01-15" >&2; exit 2; fi
+	$(BIN)/datagen validate $(if $(DIR),"$(DIR)" $(if $(DATE),--date $(DATE),),--date $(DATE) --mode $(MODE))
 
 preview: $(STAMP)
 	@if [ -z "$(SCENARIO)" ]; then echo "error: SCENARIO is required, e.g. make preview SCENARIO=sepsis" >&2; exit 2; fi

@@ -123,8 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     reg.add_argument("action", choices=("restore",), help="restore: put the backup kept at the last update back")
     reg.add_argument("--registry", type=Path, help="registry file (default data_generator/state/patients_master.csv)")
 
-    val = sub.add_parser("validate", help="check a written day folder against the contracts")
-    common(val)
+    val = sub.add_parser("validate", help="check a day folder against the contracts: PATH, or --date and --mode")
+    val.add_argument("path", nargs="?", type=Path, metavar="PATH",
+                     help="a day folder anywhere; its batch date is its manifest's, else its name's (YYYY-MM-DD)")
+    val.add_argument("--date", help="the batch date, YYYY-MM-DD: with PATH, check against this date instead; "
+                                    "without PATH, the day OUT_ROOT/<mode>/<date>/")
+    val.add_argument("--mode", choices=("raw", "sample"), help=MODE_HELP + " (without PATH; required then)")
+    val.add_argument("--out-root", type=Path, help="without PATH: " + OUT_ROOT_HELP)
+    val.add_argument("--quiet", action="store_true", help="print nothing when the day is clean")
     val.add_argument("--show", type=_positive, default=20, help="violations to list (default 20)")
     return parser
 
@@ -201,19 +207,67 @@ def _backfill(args) -> int:
 
 def _existing_day(args) -> tuple[dt.date, Path]:
     """The --date/--mode/--out-root day folder, which must exist."""
+    return _dated_day(args.date, args.mode, args.out_root)
+
+
+def _dated_day(date_text: str, mode: str, out_root: Path) -> tuple[dt.date, Path]:
     from data_generator.pipeline import day_folder
 
-    date = parse_date(args.date)
-    folder = day_folder(args.out_root, args.mode, date)
+    date = parse_date(date_text)
+    folder = day_folder(out_root, mode, date)
     if not folder.is_dir():
         raise UsageError(str(folder), "no such day folder", hint="generate it first, or check --out-root/--mode")
     return date, folder
 
 
+def _day_to_validate(args) -> tuple[dt.date, Path]:
+    """The folder `validate` checks and its batch date: PATH (the date given, or the one the
+    folder states), or the day at OUT_ROOT/<mode>/<date>/."""
+    from data_generator.validation import stated_batch_date
+
+    if args.path is None:
+        if args.date is None:
+            raise UsageError("validate", "needs a day folder PATH, or --date and --mode",
+                             hint="e.g. `datagen validate data/sample/2026-01-15`")
+        if args.mode is None:
+            raise UsageError("--mode", "is required with --date when no PATH is given",
+                             hint="add --mode raw or --mode sample, or give the day folder as PATH")
+        return _dated_day(args.date, args.mode, args.out_root or Path("data"))
+    for option, value in (("--mode", args.mode), ("--out-root", args.out_root)):
+        if value is not None:
+            raise UsageError(option, "only applies without PATH (it locates OUT_ROOT/<mode>/<date>/)",
+                             hint=f"drop {option}, or drop PATH")
+    folder = _day_folder_at(args.path)
+    date = parse_date(args.date) if args.date is not None else stated_batch_date(folder)
+    if date is None:
+        raise UsageError(str(folder), "no batch date: no manifest batch_date, and the folder name is not "
+                         "YYYY-MM-DD", hint="give it with --date YYYY-MM-DD")
+    return date, folder
+
+
+def _day_folder_at(path: Path) -> Path:
+    """`path`, which must be a folder holding a day (a manifest or any contracted file)."""
+    from data_generator.validation import holds_a_day
+
+    if not path.exists():
+        raise UsageError(str(path), "no such folder")
+    if not path.is_dir():
+        raise UsageError(str(path), "not a folder", hint="give the day folder that holds it")
+    if not holds_a_day(path):
+        try:
+            inner = next((p for p in sorted(path.iterdir()) if p.is_dir() and holds_a_day(p)), None)
+        except OSError:
+            inner = None
+        raise UsageError(str(path), "not a day folder (no _manifest.json and none of the contracted files)",
+                         hint=f"it holds day folders: give one, e.g. {inner}" if inner
+                         else "give a folder that `datagen generate` wrote, e.g. data/sample/2026-01-15")
+    return path
+
+
 def _validate(args) -> int:
     from data_generator.validation import validate_day
 
-    date, folder = _existing_day(args)
+    date, folder = _day_to_validate(args)
     report = validate_day(folder, date)
     lines = report.summary(args.show)
     if not args.quiet or not report.ok:

@@ -219,3 +219,86 @@ def test_every_option_has_help_and_states_its_default(command):
         default = action.default
         if action.option_strings and not action.required and default not in (None, False, argparse.SUPPRESS):
             assert "default" in action.help, (command, action.option_strings, action.help)
+
+
+# ---------------------------------------------------------------- validate PATH
+
+@pytest.fixture(scope="module")
+def written_day(tmp_path_factory) -> Path:
+    """A small published sample day (2026-01-16), written once for the validate PATH tests."""
+    out = tmp_path_factory.mktemp("written")
+    gen = run(sys.executable, "-m", "data_generator", "generate", "--date", "2026-01-16", "--mode", "sample",
+              "--out-root", str(out), "--encounters", "5", "--config", str(CONFIG))
+    assert gen.returncode == 0, gen.stderr
+    return out / "sample" / "2026-01-16"
+
+
+def _copy(day: Path, where: Path) -> Path:
+    shutil.copytree(day, where)
+    return where
+
+
+def validate(*args):
+    return run(sys.executable, "-m", "data_generator", "validate", *map(str, args))
+
+
+def test_validate_a_folder_anywhere_takes_the_manifest_batch_date(written_day, tmp_path):
+    """A copy under any name is checked as it is, against the batch date its manifest records."""
+    copy = _copy(written_day, tmp_path / "handed over")
+    ok = validate(copy)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith(f"{copy}:") and "ok: every row meets its contract" in ok.stdout
+    other = validate(copy, "--date", "2026-01-17")  # --date overrides: admissions and manifest disagree
+    assert other.returncode == 1
+    assert "_manifest.json batch_date: manifest" in other.stdout and "admit_time: batch_date" in other.stdout
+
+
+def test_validate_a_folder_without_manifest_takes_the_date_from_its_name(written_day, tmp_path):
+    """No manifest: the folder name gives the batch date; a name that is no date needs --date."""
+    named = _copy(written_day, tmp_path / "2026-01-17")
+    (named / "_manifest.json").unlink()
+    wrong = validate(named)  # admitted on the 16th, named the 17th: the name was read
+    assert wrong.returncode == 1 and "admit_time: batch_date" in wrong.stdout
+    plain = named.rename(tmp_path / "plain")
+    refused = validate(plain)
+    assert refused.returncode == 2 and "no batch date" in refused.stderr and "--date" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and refused.stdout == ""
+    given = validate(plain, "--date", "2026-01-16")
+    assert given.returncode == 0, given.stdout
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda root: root / "missing", "no such folder"),
+    (lambda root: root / "sample" / "2026-01-16" / "vitals.csv", "not a folder"),
+    (lambda root: root / "empty", "not a day folder"),
+    (lambda root: root / "sample", "it holds day folders: give one, e.g. "),
+])
+def test_validate_a_path_that_is_not_a_day_folder_is_one_line(written_day, tmp_path, make, expected):
+    """A missing path, a file, an empty folder or a folder of days: exit 2, one line saying which."""
+    _copy(written_day, tmp_path / "sample" / "2026-01-16")
+    (tmp_path / "empty").mkdir()
+    r = validate(make(tmp_path))
+    assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], "needs a day folder PATH"),
+    (["--date", "2026-01-16"], "--mode: is required"),
+    (["PATH", "--mode", "sample"], "--mode: only applies without PATH"),
+    (["PATH", "--out-root", "data"], "--out-root: only applies without PATH"),
+])
+def test_validate_options_that_do_not_fit_are_one_line(written_day, args, expected):
+    """Neither PATH nor --date, --date without --mode, or PATH with --mode/--out-root: exit 2, one line."""
+    r = validate(*[written_day if a == "PATH" else a for a in args])
+    assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_make_validate_takes_a_folder(written_day):
+    """`make validate DIR=...` checks a day folder wherever it is."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    r = run("make", "-s", "validate", f"DIR={written_day}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok: every row meets its contract" in r.stdout

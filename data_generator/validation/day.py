@@ -21,7 +21,7 @@ from data_generator.validation.columns import check_columns
 from data_generator.validation.readers import read_batches
 from data_generator.validation.report import Report
 from data_generator.validation.rules import check_batch, check_whole, windows
-from data_generator.writer import data_file
+from data_generator.writer import FORMATS, data_file
 
 _DESCRIBED = ("bytes", "sha256", "rows")  # what the manifest records of each file
 
@@ -57,6 +57,20 @@ def validate_day(folder: Path, batch_date: dt.date | None = None,
     for table in kept.values():
         check_whole(table, kept, report)
     return report
+
+
+def holds_a_day(folder: Path) -> bool:
+    """Whether `folder` holds a day: its manifest or any contracted file, in either format."""
+    folder = Path(folder)
+    return (folder / MANIFEST).is_file() or any(files_present(folder).values()) \
+        or any(optional_present(folder, fmt) for fmt in FORMATS)
+
+
+def stated_batch_date(folder: Path) -> dt.date | None:
+    """The batch date a day folder states: its manifest's `batch_date`, else its name if that is
+    a date (YYYY-MM-DD); None if neither does."""
+    folder = Path(folder)
+    return _iso_date(read_manifest(folder).get("batch_date")) or _iso_date(folder.name)
 
 
 def _iso_date(text) -> dt.date | None:
