@@ -3,6 +3,8 @@ charted vitals, the normal band drawn behind a vital, and a log axis for labs su
 
 from __future__ import annotations
 
+import math
+
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from data_generator.config import Config
@@ -32,9 +34,21 @@ def normal_band(cfg: Config, vital: str) -> tuple[float, float] | None:
 
 
 def log_axis(ax) -> None:
-    """Log scale with plain-number ticks at 1, 2, 3 and 5 of each decade."""
+    """Log scale with plain-number ticks: at 1, 2, 3 and 5 of each decade over a short range,
+    fewer per decade as the range widens, so the labels never overlap."""
     ax.set_yscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_locator(_PlainLogLocator())
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+class _PlainLogLocator(LogLocator):
+    """Log ticks whose multiples per decade depend on how many decades the axis spans."""
+
+    SUBS = ((1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0), (1.0,))  # up to 2, 3, 4, more decades
+
+    def tick_values(self, vmin, vmax):
+        span = abs(math.log10(vmax / vmin)) if vmin > 0 and vmax > 0 else 0.0
+        self.set_params(subs=self.SUBS[min(max(int(span) - 1, 0), len(self.SUBS) - 1)])
+        return super().tick_values(vmin, vmax)

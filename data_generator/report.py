@@ -6,6 +6,9 @@ HTML file with every plot embedded as a base64 PNG: encounter mix, length of sta
 key labs per scenario against their normal ranges, NEWS2, notes per type, and the contract
 status (the manifest and a fresh validation). The report goes beside the day folder
 (`<folder>.report.html`), because a day folder holds only its contracted files and manifest.
+
+Every plot is drawn as wide as the page's text (WIDTH_PX) at 72 dpi and shown at that size, so
+a font size in points is its height in screen pixels; every axis is labelled.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from data_generator import news2
 from data_generator.config import DEFAULT_CONFIG, Config, load_config
@@ -30,14 +35,18 @@ from data_generator.reading import load_table, table_file
 from data_generator.validation import validate_day
 
 TABLES = FILES
-DPI = 72
-PANEL = (4.2, 2.8)  # inches per small-multiple panel
+WIDTH_PX = 1200  # the page's text width; every plot is drawn this wide and shown at its own size
+DPI = 72  # one point is one pixel: a font size in points is its height on screen
+FONTS = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "xtick.labelsize": 12,
+         "ytick.labelsize": 12, "legend.fontsize": 12}  # points (= pixels at DPI 72)
+PANEL_PX = 340  # height of one row of small multiples
 COLUMNS = 3
 SHOW_VIOLATIONS = 20
-STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
-th{background:#f0f0f0}td.name{text-align:left}.ok{color:#176a1f;font-weight:bold}
-.problem{color:#b00020;font-weight:bold}img{max-width:100%}pre{background:#f6f6f6;padding:0.5em}"""
+STYLE = f"""body{{font-family:sans-serif;margin:2em auto;padding:0 2em;max-width:{WIDTH_PX}px;color:#222}}
+table{{border-collapse:collapse;margin:0.5em 0 1em}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}
+th{{background:#f0f0f0}}td.name{{text-align:left}}.ok{{color:#176a1f;font-weight:bold}}
+.problem{{color:#b00020;font-weight:bold}}img{{display:block;max-width:100%;height:auto}}
+pre{{background:#f6f6f6;padding:0.5em}}"""
 
 
 def render_report(folder: Path, out: Path | None = None, *, config: Path | str = DEFAULT_CONFIG) -> Path:
@@ -117,9 +126,11 @@ def _contract(folder: Path, cfg: Config) -> str:
 
 
 def _guarded(draw, cfg: Config, data) -> str:
-    """One data section; a file too broken to read (see the contract status) gives a note, not a crash."""
+    """One data section, its plots in the report's fonts; a file too broken to read (see the
+    contract status) gives a note, not a crash."""
     try:
-        return draw(cfg, data)
+        with rc_context(FONTS):
+            return draw(cfg, data)
     except (KeyError, ValueError, TypeError, ContractError) as exc:
         title = draw.__name__.strip("_")
         return (f'<h2 id="{title}">{_e(title)}</h2>\n<p class="problem">Cannot draw this section from the '
@@ -129,12 +140,12 @@ def _guarded(draw, cfg: Config, data) -> str:
 def _mix(cfg: Config, data) -> str:
     enc = data["encounters"]
     counts = {col: enc[col].value_counts().sort_index() for col in ("scenario", "acuity", "discharge_disposition")}
-    fig = Figure(figsize=(3 * PANEL[0], PANEL[1] * 1.4), dpi=DPI, layout="constrained")
+    fig = _figure(PANEL_PX * 1.2)
     for ax, (col, series) in zip(fig.subplots(1, 3), counts.items(), strict=True):
         ax.barh([str(k) for k in series.index], series.to_numpy(), color="C0")
         ax.invert_yaxis()
-        ax.set_title(f"encounters by {col}", fontsize=10)
-        ax.tick_params(labelsize=8)
+        _counts(ax.xaxis, "encounters")
+        ax.set_ylabel(col.replace("_", " "))
     tables = "".join(f"<h3>By {col}</h3>\n" + _table([col, "encounters"], list(series.items()), f"by-{col}")
                      for col, series in counts.items())
     return f'<h2 id="encounters">Encounters ({len(enc)})</h2>\n{_img(fig)}\n{tables}'
@@ -144,15 +155,13 @@ def _stay(cfg: Config, data) -> str:
     enc = data["encounters"].assign(
         los_days=lambda f: (f["discharge_time"] - f["admit_time"]).dt.total_seconds() / 86400)
     groups = _by_scenario(enc, "los_days")
-    fig = Figure(figsize=(2 * PANEL[0] * 1.2, PANEL[1] * 1.5), dpi=DPI, layout="constrained")
+    fig = _figure(PANEL_PX * 1.2)
     hist, box = fig.subplots(1, 2)
     hist.hist(enc["los_days"], bins=30, color="C0")
     hist.set_xlabel("length of stay (days)")
-    hist.set_ylabel("encounters")
+    _counts(hist.yaxis, "encounters")
     _boxes(box, groups, vertical=False)
     box.set_xlabel("length of stay (days)")
-    for ax in (hist, box):
-        ax.tick_params(labelsize=8)
     rows = [[name, len(v), f"{np.median(v):.1f}", f"{np.quantile(v, 0.9):.1f}"] for name, v in groups.items()]
     return (f'<h2 id="length-of-stay">Length of stay</h2>\n{_img(fig)}\n'
             + _table(["scenario", "encounters", "median days", "90th centile days"], rows, "los"))
@@ -169,7 +178,7 @@ def _vitals(cfg: Config, data) -> str:
         if band:
             ax.axhspan(*band, color="0.88", zorder=0)
         _boxes(ax, _by_scenario(vit, name))
-        ax.set_title(VITALS[name], fontsize=10)
+        ax.set_ylabel(VITALS[name])
     return ('<h2 id="vitals">Vitals by scenario</h2>\n<p>Every charted value; grey band: the range NEWS2 '
             f'scores 0 (vitals catalogue).</p>\n{_img(fig)}')
 
@@ -189,7 +198,7 @@ def _labs(cfg: Config, data) -> str:
             log_axis(ax)
         _boxes(ax, _by_scenario(rows, "value"))
         unit = rows["unit"].dropna()
-        ax.set_title(f"{spec['name']} ({unit.iloc[0]})" if len(unit) and unit.iloc[0] else spec["name"], fontsize=10)
+        ax.set_ylabel(f"{spec['name']} ({unit.iloc[0]})" if len(unit) and unit.iloc[0] else spec["name"])
     return ('<h2 id="labs">Key labs by scenario</h2>\n<p>Tests that some scenario sets values for; grey band: '
             f'the reference range in labs file (ref_low, ref_high).</p>\n{_img(fig)}')
 
@@ -212,15 +221,14 @@ def _news2(cfg: Config, data) -> str:
     scale2 = news2.uses_scale2(cfg.scenarios, vit["scenario"].to_numpy())
     vit = vit.assign(news2=news2.score(table, cfg.vitals["news2"], scale2))
     worst = vit.groupby("encounter_id").agg(news2=("news2", "max"), scenario=("scenario", "first"))
-    fig = Figure(figsize=(2 * PANEL[0] * 1.2, PANEL[1] * 1.5), dpi=DPI, layout="constrained")
+    fig = _figure(PANEL_PX * 1.2)
     hist, box = fig.subplots(1, 2)
     counts = vit["news2"].value_counts().sort_index()
     hist.bar(counts.index, counts.to_numpy(), color="C0")
-    hist.set_xlabel("NEWS2 of each charted set")
-    hist.xaxis.get_major_locator().set_params(integer=True)
-    hist.set_ylabel("charted sets")
+    _counts(hist.xaxis, "NEWS2 of each charted set")
+    _counts(hist.yaxis, "charted sets")
     _boxes(box, _by_scenario(worst, "news2"), vertical=False)
-    box.set_xlabel("highest NEWS2 per encounter")
+    _counts(box.xaxis, "highest NEWS2 per encounter")
     threshold = cfg.generator["charting"]["escalate_at_news2"]
     high = vit.groupby("scenario")["news2"].agg(sets="size", high=lambda s: int((s >= threshold).sum()))
     rows = [[name, int(r.sets), int(r.high), f"{r.high / r.sets:.0%}"] for name, r in high.iterrows()]
@@ -234,11 +242,12 @@ def _notes(cfg: Config, data) -> str:
     if notes is None:
         return '<h2 id="notes">Notes</h2>\n<p>No notes file.</p>'
     counts = notes["note_type"].value_counts().sort_index()
-    fig = Figure(figsize=(PANEL[0] * 1.5, PANEL[1] * 1.2), dpi=DPI, layout="constrained")
+    fig = _figure(80 + 34 * len(counts))
     ax = fig.subplots()
     ax.barh(counts.index.astype(str), counts.to_numpy(), color="C0")
     ax.invert_yaxis()
-    ax.set_xlabel("notes")
+    _counts(ax.xaxis, "notes")
+    ax.set_ylabel("note type")
     length = notes.groupby("note_type")["text"].agg(lambda s: int(s.str.len().median()))
     rows = [[name, int(n), int(length[name])] for name, n in counts.items()]
     return (f'<h2 id="notes">Notes ({len(notes)})</h2>\n{_img(fig)}\n'
@@ -267,21 +276,38 @@ def _by_scenario(frame: pd.DataFrame, col: str) -> dict[str, np.ndarray]:
 
 
 def _boxes(ax, groups: dict[str, np.ndarray], vertical: bool = True) -> None:
+    """One box per scenario; the scenario axis is labelled, names slanted when along x."""
+    if vertical:
+        ax.set_xlabel("scenario")
+    else:
+        ax.set_ylabel("scenario")
     if not groups:
         ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", va="center")
         return
     ax.boxplot(list(groups.values()), tick_labels=list(groups), orientation="vertical" if vertical else "horizontal",
-               widths=0.6, flierprops={"markersize": 2, "alpha": 0.4})
+               widths=0.6, flierprops={"markersize": 3, "alpha": 0.4})
     if vertical:
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.tick_params(axis="x", labelrotation=35)
+        for label in ax.get_xticklabels():
+            label.set(horizontalalignment="right", rotation_mode="anchor")
     else:
         ax.invert_yaxis()
-        ax.tick_params(labelsize=8)
+
+
+def _counts(axis, label: str) -> None:
+    """A labelled axis of whole numbers (counts, scores): no ticks at 2.5."""
+    axis.set_label_text(label)
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _figure(height_px: float) -> Figure:
+    """A figure as wide as the page, `height_px` tall, laid out so labels fit."""
+    return Figure(figsize=(WIDTH_PX / DPI, height_px / DPI), dpi=DPI, layout="constrained")
 
 
 def _grid(n: int):
     rows = max(1, -(-n // COLUMNS))
-    fig = Figure(figsize=(COLUMNS * PANEL[0], rows * PANEL[1] * 1.25), dpi=DPI, layout="constrained")
+    fig = _figure(rows * PANEL_PX)
     axes = fig.subplots(rows, COLUMNS, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -289,10 +315,13 @@ def _grid(n: int):
 
 
 def _img(fig: Figure) -> str:
-    """The figure as an inline PNG; no metadata, so the bytes depend only on the drawing."""
+    """The figure as an inline PNG shown at its own size (the page width); no metadata, so the
+    bytes depend only on the drawing."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">'
+    width, height = (round(v * DPI) for v in fig.get_size_inches())
+    return (f'<img alt="plot" width="{width}" height="{height}" '
+            f'src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">')
 
 
 def _table(header: list[str], rows: list, name: str) -> str:

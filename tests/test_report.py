@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+import struct
 
 import pandas as pd
 import pytest
 
+from data_generator import report
 from data_generator.contracts import contracts
 from data_generator.errors import UsageError
 from data_generator.pipeline import build_day, generate_day
@@ -18,7 +20,8 @@ from data_generator.writer import data_file, write_table
 from tests.conftest import CONFIG, DAY
 
 PLOTS = 6  # encounter mix, length of stay, vitals, labs, NEWS2, notes
-IMG = re.compile(r'<img alt="plot" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+IMG = re.compile(r'<img alt="plot"[^>]* src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+MIN_TEXT_PX = 11  # the smallest tick or axis label, in screen pixels at the size shown
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +126,46 @@ def test_missing_folder_is_a_usage_error(tmp_path):
     """Reporting on a folder that does not exist is a usage error."""
     with pytest.raises(UsageError):
         render_report(tmp_path / "2026-01-15", config=CONFIG)
+
+
+def test_plots_span_the_page_and_are_shown_at_their_own_size(page):
+    """Every plot is drawn as wide as the page's text and shown pixel for pixel (width and height
+    given, never stretched), so its font sizes are the sizes on screen."""
+    assert f"max-width:{report.WIDTH_PX}px" in page and "img{display:block;max-width:100%;height:auto}" in page
+    tags = re.findall(r'<img alt="plot" width="(\d+)" height="(\d+)" src="data:image/png;base64,([^"]+)">', page)
+    assert len(tags) == PLOTS
+    for width, height, data in tags:
+        png_width, png_height = struct.unpack(">II", base64.b64decode(data)[16:24])  # the IHDR chunk
+        assert (png_width, png_height) == (int(width), int(height)) and png_width == report.WIDTH_PX
+
+
+@pytest.fixture(scope="module")
+def figures(day, tmp_path_factory):
+    """Every figure the report draws, kept after it is saved."""
+    drawn, save = [], report._img
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report, "_img", lambda fig: (drawn.append(fig), save(fig))[1])
+        render_report(day, tmp_path_factory.mktemp("figures") / "r.html", config=CONFIG)
+    assert len(drawn) == PLOTS
+    return drawn
+
+
+def test_every_chart_has_labelled_axes(figures):
+    """Both axes of every chart (bar charts, histograms, box plots) say what they show."""
+    for fig in figures:
+        for ax in fig.axes:
+            if ax.get_visible():
+                assert ax.get_xlabel() and ax.get_ylabel(), (ax.get_xlabel(), ax.get_ylabel())
+
+
+def test_tick_and_axis_labels_are_readable(figures):
+    """Tick labels and axis labels are at least MIN_TEXT_PX pixels high as shown."""
+    for fig in figures:
+        px = fig.dpi / 72  # the plot is shown at its own size (see above)
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            texts = [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.xaxis.label, ax.yaxis.label]
+            small = [(t.get_text(), t.get_fontsize() * px) for t in texts
+                     if t.get_text() and t.get_fontsize() * px < MIN_TEXT_PX]
+            assert not small, small
