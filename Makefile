@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODE ?= raw
 
-.PHONY: help require-date sample raw backfill validate preview report bench test lint clean
+.PHONY: help require-date sample raw backfill validate preview report bench test fuzz lint clean
 
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
@@ -17,6 +17,7 @@ help:
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
 	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
 	@echo "make test                      lint (ruff) then the test suite (pytest)"
+	@echo "make fuzz [EXAMPLES=N]         random config edits: a valid day or a one-line refusal (default 500)"
 	@echo "make clean                     remove .venv, caches and data/raw"
 
 $(STAMP): pyproject.toml
@@ -54,6 +55,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check data_generator tests benchmarks
+
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(or $(EXAMPLES),500) $(BIN)/pytest -q -p no:cacheprovider tests/test_config_fuzz.py
 
 test: lint
 	$(BIN)/pytest -n 2

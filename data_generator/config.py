@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -111,7 +112,26 @@ def load_checked(path: Path, schema_name: str) -> dict[str, Any]:
         raise ConfigError(str(path), "expected a mapping at the top level", found=type(data).__name__)
     data = _jsonable(data)
     check_schema(data, schema_name, path)
+    check_ranges(data, path)
     return data
+
+
+RANGE_KEYS = re.compile(r"(_hours|_minutes|^clip|^ref|^critical|^target_spo2|^oxygen_target)$")
+
+
+def check_ranges(data: Any, where: Path, path: tuple = ()) -> None:
+    """Every [low, high] pair (a key ending in _hours or _minutes, clip, ref, critical, an SpO2
+    target) has its low end at or below its high end: a reversed pair is a config error here,
+    not a failure deep in a random draw."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        here = (*path, key)
+        if (isinstance(key, str) and RANGE_KEYS.search(key) and isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+                and value[0] > value[1]):
+            raise ConfigError(f"{where}: {key_path(list(here))}", "low end above high end", found=value,
+                              hint="write it as [low, high]")
+        check_ranges(value, where, here)
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:

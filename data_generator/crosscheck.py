@@ -242,9 +242,36 @@ def check(path: Path, generator: dict, scenarios: dict[str, dict], vitals: dict,
     _check_note_catalogue(notes, labs)
     for name, sc in scenarios.items():
         _check_scenario(name, sc, generator, vitals, labs, notes, intervention_kinds(interventions))
+    _check_clips_inside_contract(vitals)
+    _check_note_words(scenarios, notes, interventions)
     contexts = example_contexts(notes, labs)
     for sc in scenarios.values():
         _check_renders(sc, notes, contexts)
+
+
+def _check_note_words(scenarios: dict[str, dict], notes: dict, interventions: dict) -> None:
+    """The notes catalogue has words for every disposition a scenario can end in, every oxygen
+    device the catalogue titrates (and room air) and both sexes."""
+    ends = {d for sc in scenarios.values() for o in sc["outcomes"].values() for d in o["disposition"]}
+    needed = {"dispositions": ends,
+              "o2_devices": {"room_air", *interventions["oxygen"]["devices"]}, "sex_words": {"F", "M"}}
+    for key, names in needed.items():
+        missing = sorted(names - set(notes[key]))
+        if missing:
+            raise ConfigError(f"notes catalogue: {key}", "has no words for a value the generator uses",
+                              found=missing[0], hint=f"add {missing[0]!r} under {key}")
+
+
+def _check_clips_inside_contract(vitals: dict) -> None:
+    """A vital's `clip` bounds lie inside its contract's minimum and maximum, so a config edit can
+    never make the generator chart a value its own contract refuses."""
+    props = load_contract("vitals")["properties"]
+    for name, spec in vitals["vitals"].items():
+        prop = props.get(name, {})
+        lo, hi = spec["clip"]
+        if ("minimum" in prop and lo < prop["minimum"]) or ("maximum" in prop and hi > prop["maximum"]):
+            raise ConfigError(f"vitals catalogue: vitals.{name}.clip", "reaches outside the vitals contract",
+                              found=spec["clip"], hint=f"keep it within [{prop.get('minimum')}, {prop.get('maximum')}]")
 
 
 def _check_renders(sc: dict, notes: dict, contexts: list[dict]) -> None:
