@@ -89,9 +89,21 @@ def check_schema(data: Any, schema_name: str, where: Path) -> None:
     if errors:
         first = errors[0]
         more = f" (+{len(errors) - 1} more: " + "; ".join(
-            f"{key_path(e.instance_path)}: {e.message}" for e in errors[1:4]) + ")" \
+            f"{key_path(e.instance_path)}: {_message(e)}" for e in errors[1:4]) + ")" \
             if len(errors) > 1 else ""
-        raise ConfigError(f"{where}: {key_path(first.instance_path)}", first.message + more)
+        raise ConfigError(f"{where}: {key_path(first.instance_path)}", _message(first) + more)
+
+
+def _message(error) -> str:
+    """The validator's message, with an enum's allowed values listed (up to 8, then +N more)
+    instead of 'or 6 other candidates'."""
+    kind = error.kind
+    inner = getattr(getattr(kind, "error", None), "kind", None)  # property names checked against an enum
+    options = getattr(kind, "options", None) or getattr(inner, "options", None)
+    if not isinstance(options, list) or "other candidates" not in error.message:
+        return error.message
+    shown = ", ".join(json.dumps(o) for o in options[:8]) + (f" +{len(options) - 8} more" if len(options) > 8 else "")
+    return f"{error.message.split(' is not one of')[0]} is not one of {shown}"
 
 
 def _jsonable(data: Any) -> Any:

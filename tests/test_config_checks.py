@@ -46,3 +46,13 @@ def test_note_words_cover_every_value_the_generator_uses(tmp_path, key, value):
     with pytest.raises(ConfigError) as err:
         load_config(_edit(tmp_path, "notes/templates.yaml", edit))
     assert key in str(err.value) or value in str(err.value)  # the schema or a cross-check names it
+
+
+def test_a_misspelt_vital_lists_the_names_it_could_be(tmp_path):
+    """`heart_rat:` under a scenario's vitals names the allowed vitals, not 'or 6 other candidates'."""
+    def edit(d):
+        d["vitals"]["heart_rat"] = d["vitals"].pop("heart_rate")
+    with pytest.raises(ConfigError) as err:
+        load_config(_edit(tmp_path, "scenarios/sepsis.yaml", edit))
+    text = str(err.value)
+    assert "other candidates" not in text and '"heart_rate"' in text and '"temp_c"' in text, text
