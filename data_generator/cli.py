@@ -168,6 +168,11 @@ def _generate(args) -> int:
     if result.registry_full:
         print(f"datagen: note: the registry is full (registry.max_total = {cfg.generator['registry']['max_total']}); "
               "the day's encounters all went to existing patients", file=sys.stderr)
+    held = result.rows.get("encounters", 0)
+    if args.encounters is not None and held < args.encounters:
+        print(f"datagen: note: the day holds {held} encounters, not {args.encounters}: only that many registered "
+              "patients were alive and out of hospital (a later date or a larger registry holds more)",
+              file=sys.stderr)
     return 0
 
 

@@ -302,3 +302,15 @@ def test_make_validate_takes_a_folder(written_day):
     r = run("make", "-s", "validate", f"DIR={written_day}")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok: every row meets its contract" in r.stdout
+
+
+def test_an_absurd_encounter_count_stops_at_the_free_patients(tmp_path):
+    """--encounters 100000000 (a typo) makes the day the registry can hold, at once, and says so;
+    nothing is sized by the number asked for."""
+    done = subprocess.run([sys.executable, "-m", "data_generator", "generate", "--date", "2025-01-03", "--mode",
+                           "sample", "--encounters", "100000000", "--out-root", str(tmp_path), "--config",
+                           str(CONFIG)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "not 100000000" in done.stderr
+    rows = (tmp_path / "sample" / "2025-01-03" / "encounters.csv").read_text().count("\n") - 1
+    assert 0 < rows <= 60  # three days of 20 registrations

@@ -109,6 +109,7 @@ def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n:
     so an override day keeps `scenarios.weights` however many patients it takes."""
     cat = catalogue(cfg)
     w = cal.weights[d]
+    n = min(n, free.size)  # nobody is in two beds: an absurd --encounters costs no more than the free patients
     scen = rng.choice(w.size, size=n, p=w / w.sum()) if n > 0 and w.sum() > 0 else np.zeros(0, np.int64)
     fit = pats.fit[free].copy()
     if cat.once >= 0:  # an elective joint once per side, the second side months later
