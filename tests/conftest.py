@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,13 +32,30 @@ def day_dir(tmp_path_factory, cfg) -> Path:
     return generate_day(cfg, DAY, "sample", out, encounters=120).folder
 
 
-def copy_config(tmp_path: Path, edit=None) -> Path:
-    """A copy of config/ in tmp_path; `edit(generator_dict)` may change generator.yaml."""
+def run(*args, cwd=ROOT, **kw) -> subprocess.CompletedProcess:
+    """A command as a separate process with this checkout importable: text output captured, 300 s limit."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, **kw)
+
+
+def datagen(*args, **kw) -> subprocess.CompletedProcess:
+    """`python -m data_generator ARGS` as a separate process."""
+    return run(sys.executable, "-m", "data_generator", *args, **kw)
+
+
+def edit_yaml(path: Path, edit) -> None:
+    """Parse the YAML file at `path`, let `edit(data)` change it, write it back."""
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def copy_config(tmp_path: Path, edit=None, file: str = "generator.yaml") -> Path:
+    """A copy of config/ in tmp_path; `edit(data)` may change one of its files (`file`, relative
+    to config/: generator.yaml, scenarios/dka.yaml, notes/templates.yaml...). Returns the copy's
+    generator.yaml."""
     dest = tmp_path / "config"
     shutil.copytree(ROOT / "config", dest)
     if edit is not None:
-        path = dest / "generator.yaml"
-        data = yaml.safe_load(path.read_text())
-        edit(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        edit_yaml(dest / file, edit)
     return dest / "generator.yaml"

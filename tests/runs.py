@@ -7,16 +7,14 @@ parsed from their RFC 3339 text, so a test sees exactly what a consumer of the f
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from data_generator.config import load_config
 from data_generator.pipeline import generate_day
-from tests.conftest import DAY, ROOT
+from tests.conftest import DAY, copy_config
 
 DATA_FILES = ("patients.csv", "encounters.csv", "vitals.csv", "labs.csv", "notes.jsonl")
 
@@ -25,15 +23,9 @@ def config_copy(folder: Path, edit: Callable[[dict], None] | None = None,
                 edit_files: Callable[[Path], None] | None = None) -> Path:
     """config/ copied into `folder`; `edit(generator_dict)` changes generator.yaml and
     `edit_files(config_dir)` may change any other file. Returns the generator.yaml path."""
-    dest = folder / "config"
-    shutil.copytree(ROOT / "config", dest)
-    path = dest / "generator.yaml"
-    if edit is not None:
-        data = yaml.safe_load(path.read_text())
-        edit(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path = copy_config(folder, edit)
     if edit_files is not None:
-        edit_files(dest)
+        edit_files(path.parent)
     return path
 
 

@@ -13,7 +13,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from data_generator.claims import build_view, compile_claim
 from data_generator.config import load_config
@@ -229,12 +228,7 @@ def test_evaluator_reads_the_chart_as_it_stood(cond, hours, expected):
 
 
 def _edit_dka(tmp_path, edit):
-    path = copy_config(tmp_path)
-    scen = path.parent / "scenarios" / "dka.yaml"
-    data = yaml.safe_load(scen.read_text())
-    edit(data)
-    scen.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return copy_config(tmp_path, edit, "scenarios/dka.yaml")
 
 
 @pytest.mark.parametrize(("term", "path"), [

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIG, ROOT
-
-
-def run(*args, cwd=ROOT, **kw):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, **kw)
+from tests.conftest import CONFIG, ROOT, datagen, run
 
 
 def test_design_document_command_writes_a_day(tmp_path):
@@ -158,7 +151,7 @@ def test_make_without_date_is_a_clear_error():
 
 def test_the_wrapper_runs_the_command_line_from_the_project_venv():
     """`./datagen` at the top of the repository runs the installed command line (no activation needed)."""
-    done = subprocess.run([str(ROOT / "datagen"), "generate", "--help"], capture_output=True, text=True, timeout=120)
+    done = run(str(ROOT / "datagen"), "generate", "--help")
     assert done.returncode == 0 and "--date" in done.stdout
 
 
@@ -166,17 +159,15 @@ def test_the_wrapper_runs_the_command_line_from_the_project_venv():
                                   ["backfill", "--start", "2026-01-01", "--end", "2026-01-02", "--workers", "0"]])
 def test_a_count_that_must_be_positive_says_so_once(argv):
     """--n 0 and --workers 0 are usage errors (exit 2) saying they must be 1 or more, nothing else."""
-    done = subprocess.run([sys.executable, "-m", "data_generator", *argv], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    done = datagen(*argv)
     assert done.returncode == 2
     assert "must be 1 or more, got 0" in done.stderr and "0 or more" not in done.stderr
 
 
 def test_backfill_logs_one_plain_line_per_day_when_not_on_a_terminal(tmp_path):
     """With stderr redirected (a log file, CI), progress is one line per finished day, no carriage returns."""
-    done = subprocess.run([sys.executable, "-m", "data_generator", "backfill", "--start", "2026-01-14", "--end",
-                           "2026-01-15", "--mode", "sample", "--out-root", str(tmp_path), "--workers", "1",
-                           "--encounters", "5"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = datagen("backfill", "--start", "2026-01-14", "--end", "2026-01-15", "--mode", "sample", "--out-root",
+                   str(tmp_path), "--workers", "1", "--encounters", "5")
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr
     assert [line.split()[0] for line in done.stderr.splitlines() if " done (" in line] == ["2026-01-14", "2026-01-15"]
@@ -184,8 +175,7 @@ def test_backfill_logs_one_plain_line_per_day_when_not_on_a_terminal(tmp_path):
 
 def test_dask_without_a_scheduler_fails_before_any_progress():
     """--executor dask without --scheduler is a one-line usage error; no progress bar is drawn first."""
-    done = subprocess.run([sys.executable, "-m", "data_generator", "backfill", "--start", "2026-01-14", "--end",
-                           "2026-01-15", "--executor", "dask"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = datagen("backfill", "--start", "2026-01-14", "--end", "2026-01-15", "--executor", "dask")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--scheduler" in done.stderr and "day" not in done.stderr
 
@@ -195,9 +185,8 @@ def test_a_refused_run_leaves_no_lock_files(tmp_path):
     (tmp_path / "out").mkdir()
     registry = tmp_path / "empty.csv"
     registry.touch()
-    done = subprocess.run([sys.executable, "-m", "data_generator", "generate", "--date", "2026-01-15", "--mode",
-                           "raw", "--registry", str(registry), "--out-root", str(tmp_path / "out"),
-                           "--config", str(CONFIG)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = datagen("generate", "--date", "2026-01-15", "--mode", "raw", "--registry", str(registry),
+                   "--out-root", str(tmp_path / "out"), "--config", str(CONFIG))
     assert done.returncode == 5, done.stderr
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".lock") or p.name == ".locks"]
     assert not list((tmp_path / "out").iterdir())  # not even an empty raw/ folder
@@ -307,9 +296,8 @@ def test_make_validate_takes_a_folder(written_day):
 def test_an_absurd_encounter_count_stops_at_the_free_patients(tmp_path):
     """--encounters 100000000 (a typo) makes the day the registry can hold, at once, and says so;
     nothing is sized by the number asked for."""
-    done = subprocess.run([sys.executable, "-m", "data_generator", "generate", "--date", "2025-01-03", "--mode",
-                           "sample", "--encounters", "100000000", "--out-root", str(tmp_path), "--config",
-                           str(CONFIG)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = datagen("generate", "--date", "2025-01-03", "--mode", "sample", "--encounters", "100000000",
+                   "--out-root", str(tmp_path), "--config", str(CONFIG))
     assert done.returncode == 0, done.stderr
     assert "not 100000000" in done.stderr
     rows = (tmp_path / "sample" / "2025-01-03" / "encounters.csv").read_text().count("\n") - 1

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from tests.conftest import copy_config
-
-
-def _edit_yaml(path, edit):
-    data = yaml.safe_load(path.read_text())
-    edit(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+from tests.conftest import copy_config, edit_yaml
 
 
 def _error(path) -> str:
@@ -73,7 +66,7 @@ def test_missing_config_file(tmp_path):
 
 def _scenario_error(tmp_path, edit) -> str:
     path = copy_config(tmp_path)
-    _edit_yaml(path.parent / "scenarios" / "sepsis.yaml", edit)
+    edit_yaml(path.parent / "scenarios" / "sepsis.yaml", edit)
     return _error(path)
 
 

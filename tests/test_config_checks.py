@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
 from tests.conftest import copy_config
-
-
-def _edit(tmp_path, name: str, edit):
-    path = copy_config(tmp_path)
-    file = path.parent / name
-    data = yaml.safe_load(file.read_text())
-    edit(data)
-    file.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def test_a_reversed_range_is_refused_naming_it(tmp_path):
@@ -24,7 +14,7 @@ def test_a_reversed_range_is_refused_naming_it(tmp_path):
     def edit(d):
         d["panels"]["CBC"]["turnaround_minutes"] = [75, 25]
     with pytest.raises(ConfigError) as err:
-        load_config(_edit(tmp_path, "reference/labs.yaml", edit))
+        load_config(copy_config(tmp_path, edit, "reference/labs.yaml"))
     assert err.value.where.endswith("labs.yaml: panels.CBC.turnaround_minutes") and "low end" in err.value.problem
 
 
@@ -33,7 +23,7 @@ def test_a_vital_clip_outside_its_contract_is_refused(tmp_path):
     def edit(d):
         d["vitals"]["pain_score"]["clip"] = [-7, 10]
     with pytest.raises(ConfigError) as err:
-        load_config(_edit(tmp_path, "reference/vitals.yaml", edit))
+        load_config(copy_config(tmp_path, edit, "reference/vitals.yaml"))
     assert err.value.where == "vitals catalogue: vitals.pain_score.clip"
 
 
@@ -44,7 +34,7 @@ def test_note_words_cover_every_value_the_generator_uses(tmp_path, key, value):
     def edit(d):
         del d[key][value]
     with pytest.raises(ConfigError) as err:
-        load_config(_edit(tmp_path, "notes/templates.yaml", edit))
+        load_config(copy_config(tmp_path, edit, "notes/templates.yaml"))
     assert key in str(err.value) or value in str(err.value)  # the schema or a cross-check names it
 
 
@@ -53,6 +43,6 @@ def test_a_misspelt_vital_lists_the_names_it_could_be(tmp_path):
     def edit(d):
         d["vitals"]["heart_rat"] = d["vitals"].pop("heart_rate")
     with pytest.raises(ConfigError) as err:
-        load_config(_edit(tmp_path, "scenarios/sepsis.yaml", edit))
+        load_config(copy_config(tmp_path, edit, "scenarios/sepsis.yaml"))
     text = str(err.value)
     assert "other candidates" not in text and '"heart_rate"' in text and '"temp_c"' in text, text

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 
 import pytest
 
 from data_generator import registry_store
 from data_generator.errors import OutputError, UsageError
 from data_generator.preview import DPI, FIGSIZE, MARKER, SERIES, key_labs, render_preview
-from tests.conftest import ROOT
+from tests.conftest import datagen
 
 N = 120  # large enough that every sepsis branch (the rarest has p = 0.11) occurs
 
@@ -110,7 +108,6 @@ def test_same_seed_same_bytes(cfg, tmp_path):
 
 def test_a_scenario_name_that_is_a_path_is_an_unknown_scenario():
     """`datagen preview --scenario ../generator` says "unknown scenario" (exit 2), not an output error."""
-    done = subprocess.run([sys.executable, "-m", "data_generator", "preview", "--scenario", "../generator"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = datagen("preview", "--scenario", "../generator")
     assert done.returncode == 2, done.stderr
     assert "unknown scenario" in done.stderr and "../generator" in done.stderr

@@ -8,7 +8,6 @@ table's stream really made a different number of draws), then compares the writt
 from __future__ import annotations
 
 import numpy as np
-import yaml
 
 from data_generator.config import load_config
 from data_generator.generators.encounters import day_encounters, generate_encounters
@@ -16,7 +15,7 @@ from data_generator.generators.notes import generate_notes
 from data_generator.generators.registry import derive_registry
 from data_generator.pipeline import chart, iter_day
 from data_generator.rng import stream
-from tests.conftest import DAY
+from tests.conftest import DAY, edit_yaml
 from tests.runs import config_copy, file_bytes, run_day
 
 N = 40
@@ -68,15 +67,10 @@ def test_more_vitals_draws_leave_other_tables_unchanged(tmp_path):
     assert base == more
 
 
-def _edit_yaml(path, edit) -> None:
-    data = yaml.safe_load(path.read_text())
-    edit(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
 
 def _add_progress_template(config_dir):
     """A third progress-note template that uses no phrase: notes pick templates and phrases differently."""
-    _edit_yaml(config_dir / "notes" / "templates.yaml", lambda d: d["note_types"]["progress"]["templates"].append(
+    edit_yaml(config_dir / "notes" / "templates.yaml", lambda d: d["note_types"]["progress"]["templates"].append(
         "Brief progress note, day {{ note_day }}: {{ vitals_line(latest) }}.\n"))
 
 
@@ -101,7 +95,7 @@ def test_more_lab_draws_leave_vitals_and_encounters_unchanged(tmp_path):
     """A scenario lab schedule with one more panel makes labs draw more: vitals, encounters and
     patients stay byte-identical (labs and the notes quoting them may change)."""
     def one_more_panel(config_dir):
-        _edit_yaml(config_dir / "scenarios" / "observation.yaml",
+        edit_yaml(config_dir / "scenarios" / "observation.yaml",
                    lambda d: d["labs"]["schedule"].append({"panels": ["CRP"], "at": "admission"}))
     mix = _only_observation
     base = file_bytes(run_day(tmp_path / "base", mix, encounters=N))

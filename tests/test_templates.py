@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 
 import pytest
-import yaml
 
 from data_generator import crosscheck
 from data_generator.config import load_config
@@ -15,27 +12,13 @@ from data_generator.errors import ConfigError
 from data_generator.generators import notes as notes_module
 from data_generator.note_context import LAB_RESULT, VITAL_KEYS, WORST_HIGH, WORST_LOW, example_contexts
 from data_generator.pipeline import generate_day
-from tests.conftest import ROOT, copy_config
+from tests.conftest import copy_config, datagen
 
 HOSTILE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
 
 
 def _edit(tmp_path, scenario: str, edit) -> object:
-    path = copy_config(tmp_path)
-    scen = path.parent / "scenarios" / f"{scenario}.yaml"
-    data = yaml.safe_load(scen.read_text())
-    edit(data)
-    scen.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def _catalogue_edit(tmp_path, edit) -> object:
-    path = copy_config(tmp_path)
-    cat = path.parent / "notes" / "templates.yaml"
-    data = yaml.safe_load(cat.read_text())
-    edit(data)
-    cat.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return copy_config(tmp_path, edit, f"scenarios/{scenario}.yaml")
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -60,7 +43,7 @@ def test_a_catalogue_template_with_a_misspelt_attribute_fails_at_load(tmp_path):
         name = next(iter(d["note_types"]))
         d["note_types"][name]["templates"][0] += " {{ patient.agee }}"
     with pytest.raises(ConfigError) as err:
-        load_config(_catalogue_edit(tmp_path, edit))
+        load_config(copy_config(tmp_path, edit, "notes/templates.yaml"))
     assert err.value.where.startswith("notes catalogue: note_types.") and "agee" in err.value.problem
 
 
@@ -72,8 +55,7 @@ def test_generate_and_preview_refuse_a_hostile_template_in_one_line(tmp_path, co
     out = tmp_path / "out"
     out.mkdir()
     extra = ["--out-root", str(out)] if command[0] == "generate" else ["--out", str(out / "p.png")]
-    done = subprocess.run([sys.executable, "-m", "data_generator", *command, "--config", str(config), *extra],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = datagen(*command, "--config", str(config), *extra)
     assert done.returncode == 3, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "dka.yaml" in done.stderr
     assert "Traceback" not in done.stderr and not list(out.iterdir())
