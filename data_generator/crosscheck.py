@@ -6,6 +6,7 @@ labs and panels that exist, templates naming variables the engine provides.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,8 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
         for panel in trig["order"]:
             if panel not in labs["panels"]:
                 raise ConfigError(f"{f}: labs.triggers.{i}.order", "unknown panel", found=panel)
-    choices = set(sc["notes"].get("choices", {})).union(
-        *(o.get("notes", {}).get("choices", {}) for o in sc["outcomes"].values()))
-    allowed = NOTE_VARIABLES | choices
+    lists = list(_phrase_lists(f, sc))
+    allowed = NOTE_VARIABLES | {name for _, is_choice, name, _ in lists if is_choice}
     known = {"vital": TRIGGER_VITALS, "lab": set(labs["tests"]), "intervention": kinds,
              "outcome": set(sc["outcomes"]), "care_unit": set(generator["care_units"]),
              "o2_device": set(notes["o2_devices"]), "disposition": set(notes["dispositions"])}
@@ -120,15 +120,23 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
     phrase_keys = {k for k in sc["notes"] if k != "choices"}
     for branch, spec in sc["outcomes"].items():
         phrase_keys_b = phrase_keys | (set(spec.get("notes", {})) - {"choices"})
-        for key, variants in spec.get("notes", {}).items():
-            for name, options in (variants.items() if key == "choices" else [(key, variants)]):
-                _check_phrases(options, f"{f}: outcomes.{branch}.notes.{key}.{name}"
-                               if key == "choices" else f"{f}: outcomes.{branch}.notes.{key}", allowed, known)
         _check_phrase_use(all_types, phrase_keys_b, f"{f}: outcomes.{branch}.notes")
-    for key, variants in sc["notes"].items():
-        for name, options in (variants.items() if key == "choices" else [(key, variants)]):
-            _check_phrases(options, f"{f}: notes.choices.{name}" if key == "choices" else f"{f}: notes.{key}",
-                           allowed, known)
+    for path, _, _, options in lists:
+        _check_phrases(options, path, allowed, known)
+
+
+def _phrase_lists(f: str, sc: dict) -> Iterator[tuple[str, bool, str, list]]:
+    """Every phrase list and per-stay choice list of a scenario, its own and its branches':
+    (key path, whether a choice, phrase key or choice name, variants)."""
+    sources = [("notes", sc["notes"])]
+    sources += [(f"outcomes.{b}.notes", o.get("notes", {})) for b, o in sc["outcomes"].items()]
+    for where, source in sources:
+        for key, variants in source.items():
+            if key == "choices":
+                for name, options in variants.items():
+                    yield f"{f}: {where}.choices.{name}", True, name, options
+            else:
+                yield f"{f}: {where}.{key}", False, key, variants
 
 
 def _check_variants(f: str, variants: dict, states: set[str], labs: dict) -> None:
@@ -280,17 +288,12 @@ def _check_renders(sc: dict, notes: dict, contexts: list[dict]) -> None:
     attribute, a sandbox violation or a failing filter is a config error here, before anything
     is generated, not a traceback at render time."""
     f = sc.get("_file", "scenario")
-    sources = [("notes", sc["notes"])] + [(f"outcomes.{b}.notes", o.get("notes", {}))
-                                          for b, o in sc["outcomes"].items()]
     choices, phrases, texts = {}, {}, []
-    for where, source in sources:
-        for key, variants in source.items():
-            for name, options in (variants.items() if key == "choices" else [(key, variants)]):
-                path = f"{f}: {where}.choices.{name}" if key == "choices" else f"{f}: {where}.{key}"
-                for i, v in enumerate(options):
-                    text = v if isinstance(v, str) else v["text"]
-                    texts.append((f"{path}.{i}", text))
-                    (choices if key == "choices" else phrases).setdefault(name, text)
+    for path, is_choice, name, options in _phrase_lists(f, sc):
+        for i, v in enumerate(options):
+            text = v if isinstance(v, str) else v["text"]
+            texts.append((f"{path}.{i}", text))
+            (choices if is_choice else phrases).setdefault(name, text)
     for owner, types in (("notes catalogue", notes["note_types"]), (f, sc.get("note_types", {}))):
         for note_type, spec in types.items():
             texts += [(f"{owner}: note_types.{note_type}.templates.{i}", t) for i, t in enumerate(spec["templates"])]

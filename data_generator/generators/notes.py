@@ -360,10 +360,11 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
     on the chart at discharge (the patient takes warfarin only if the INR shows it), else the plain
     ones. A branch's own choices replace the scenario's of the same name."""
     out: list[dict[str, list[str]]] = [{} for _ in range(len(enc))]
-    pairs = np.array([f"{s}\t{o}" for s, o in zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)])
-    for pair in np.unique(pairs).tolist():
-        scenario, outcome = pair.split("\t")
-        rows = np.flatnonzero(pairs == pair)
+    branches: dict[tuple[str, str], list[int]] = {}
+    for i, branch in enumerate(zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)):
+        branches.setdefault(branch, []).append(i)
+    for (scenario, outcome), members in sorted(branches.items()):
+        rows = np.asarray(members, dtype=np.int64)
         sc = cfg.scenarios[scenario]
         spec = {**sc["notes"].get("choices", {}), **sc["outcomes"][outcome].get("notes", {}).get("choices", {})}
         for name, options in spec.items():
