@@ -20,7 +20,7 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
-from data_generator.generators.physiology import Moments, Physiology, effect, soft_bound, variant_at
+from data_generator.generators.physiology import Moments, Physiology, lab_pull, soft_bound
 from data_generator.generators.timeline import condition_mask, firings, row_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
@@ -98,7 +98,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, ho
     moments = Moments(phys, rows, hours)  # one draw: its tests share the states and the scenario groups
     scenario = enc.scenario[rows]
     groups = [(sc, np.flatnonzero(scenario == sc)) for sc in np.unique(scenario)]
-    raw = {name: _measured(cfg, phys, moments, groups, name, offsets, rng)
+    raw = {name: _measured(cfg, moments, groups, name, offsets, rng)
            for name in cat if name in needed and "baseline" in cat[name]}
     out = {name: np.round(_bounded(raw[name], cat[name], cfg.labs), cat[name]["decimals"])
            for name in raw}
@@ -114,22 +114,15 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, ho
     return {name: out[name] for name in wanted}
 
 
-def _measured(cfg: Config, phys: Physiology, moments: Moments, groups: list[tuple[str, np.ndarray]], name: str,
+def _measured(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]], name: str,
               offsets: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """The patient's own level pulled by the states (a variant's own `at` where it applies), plus
     assay noise, at `moments` (`groups`: the positions of each scenario's encounters there)."""
     spec = cfg.labs["tests"][name]
     rows = moments.enc
-    value = np.zeros(rows.size)
-    for scenario, sel in groups:
-        own = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {})
-        base = own.get("baseline", spec["baseline"])
-        value[sel] = effect(base, own.get("at", {}), moments, sel, spec["scale"])
-        for variant, at in variant_at(cfg, scenario, "labs", name, own):
-            pick = sel[phys.variant(variant, rows[sel])]
-            value[pick] = effect(base, at, moments, pick, spec["scale"])
+    _, pull = lab_pull(cfg, moments, groups, name)
     log = spec["scale"] == "log"
-    value = np.exp(np.log(offsets[name][rows]) + value) if log else offsets[name][rows] + value
+    value = np.exp(np.log(offsets[name][rows]) + pull) if log else offsets[name][rows] + pull
     return value + rng.normal(0, spec["noise"], rows.size)
 
 

@@ -155,6 +155,25 @@ class Moments:
         return self._levels[state]
 
 
+def lab_pull(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]],
+             name: str) -> tuple[np.ndarray, np.ndarray]:
+    """For test `name` at `moments` (`groups`: the positions of each scenario's encounters there):
+    each position's scenario baseline, and the states' pull from it (a variant's own `at` where
+    the encounter presents with it), in log space for a log-scale test."""
+    spec = cfg.labs["tests"][name]
+    rows = moments.enc
+    base, pull = np.zeros(rows.size), np.zeros(rows.size)
+    for scenario, sel in groups:
+        own = cfg.scenarios[scenario].get("labs", {}).get("values", {}).get(name, {})
+        level = own.get("baseline", spec["baseline"])
+        base[sel] = level
+        pull[sel] = effect(level, own.get("at", {}), moments, sel, spec["scale"])
+        for variant, at in variant_at(cfg, scenario, "labs", name, own):
+            pick = sel[moments.physiology.variant(variant, rows[sel])]
+            pull[pick] = effect(level, at, moments, pick, spec["scale"])
+    return base, pull
+
+
 def effect(baseline: float, at: dict[str, float], moments: Moments, rows: np.ndarray | None = None,
            scale: str = "linear") -> np.ndarray:
     """Sum of each state's pull from `baseline` toward its `at` value (in log space if asked) at

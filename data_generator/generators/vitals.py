@@ -27,7 +27,15 @@ from data_generator.generators.interventions import (
     oxygen_levels,
     vital_effects,
 )
-from data_generator.generators.physiology import Moments, Physiology, effect, soft_bound, soft_floor, variant_at
+from data_generator.generators.physiology import (
+    Moments,
+    Physiology,
+    effect,
+    lab_pull,
+    soft_bound,
+    soft_floor,
+    variant_at,
+)
 from data_generator.generators.timeline import ar1_noise, expand, row_ids
 from data_generator.timeutil import HOUR, local_hour
 
@@ -204,16 +212,12 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
     scenario = enc.scenario[owner]
     rows = np.flatnonzero(np.isin(scenario, names))
     moments = Moments(phys, owner[rows], hours[rows])
+    groups = [(s, np.flatnonzero(scenario[rows] == s)) for s in names]
     level = {}
     for role in ("bicarbonate", "paco2"):
         name = gas["tests"][role]
-        level[role] = np.zeros(rows.size)
-        for s in names:
-            sel = np.flatnonzero(scenario[rows] == s)
-            own = cfg.scenarios[s].get("labs", {}).get("values", {}).get(name, {})
-            base = own.get("baseline", cat[name]["baseline"])
-            pull = effect(base, own.get("at", {}), moments, sel, cat[name]["scale"])
-            level[role][sel] = base * np.exp(pull) if cat[name]["scale"] == "log" else base + pull
+        base, pull = lab_pull(cfg, moments, groups, name)
+        level[role] = base * np.exp(pull) if cat[name]["scale"] == "log" else base + pull
     chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
                         for s in scenario[rows]], dtype=float)
     hco3 = blood_gas.compensated_bicarbonate(level["bicarbonate"], level["paco2"], chronic, gas)
