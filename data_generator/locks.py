@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from data_generator.errors import BusyError
+from data_generator.errors import BusyError, OutputError
 
 
 @contextmanager
@@ -23,7 +23,10 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
     lock file, and any folder made for it, are removed again on the way out, so a refused or
     finished run leaves nothing behind."""
     made = [p for p in reversed(path.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(str(path.parent), f"cannot create folder: {exc.strerror}") from None
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,15 +229,8 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
     check_out_root(out_root)
     target = day_folder(out_root, mode, date)
-    made = not target.parent.exists()
-    try:
-        target.parent.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise OutputError(str(target.parent), f"cannot create folder: {exc.strerror}") from None
     keep_registry = mode == "raw" and save_registry
-    with ExitStack() as locks:
-        if made:  # a refused or failed run leaves no empty <mode> folder behind
-            locks.callback(_remove_if_empty, target.parent)
+    with ExitStack() as locks:  # the day lock makes out/<mode>/ if needed, and removes it again if left empty
         locks.enter_context(exclusive(day_lock(target), f"day folder {target}"))
         if keep_registry:
             locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
@@ -253,11 +246,6 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
     new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
     full = registered_count(cfg, date) >= cfg.generator["registry"]["max_total"]
     return DayResult(target, rows, added if mode == "raw" else new_today, clock.seconds, full)
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with suppress(OSError):  # not empty: the day (or a lock folder still held) lives there
-        folder.rmdir()
 
 
 def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
