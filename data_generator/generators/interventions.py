@@ -352,8 +352,9 @@ def _transfer_up(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndar
 def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, score: np.ndarray,
                device: np.ndarray, pressor: Interventions, up: Interventions, first_h: np.ndarray,
                los: np.ndarray, rng: np.random.Generator) -> Interventions:
-    """ICU to the step-down unit once the patient has been stable (no two sets in a row with NEWS2 at
-    the escalation level, off vasopressors and ICU-level oxygen) for `stable_hours`, after `bed_wait_hours` more (a ward
+    """ICU to the step-down unit once the patient has been stable (no run of
+    `step_down_blocked_by_sets` sets at the escalation NEWS2, off vasopressors and ICU-level oxygen)
+    for `stable_hours`, after `bed_wait_hours` more (a ward
     bed); one who would move within the last hour of the stay goes home from the unit."""
     n = len(enc)
     icu_units = set(cfg.interventions["critical_care_units"])
@@ -364,8 +365,11 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
     wait = np.array([(spec[s] or {}).get("bed_wait_hours") for s in enc.scenario.tolist()], dtype=object)
     support = np.isin(np.asarray(device, dtype=object), list(_icu_devices(cfg)))
-    high = score >= cfg.generator["charting"]["escalate_at_news2"]
-    sick = high & _shifted(high, owner, 1, False)  # two sets in a row: one noisy set does not hold a bed
+    charting = cfg.generator["charting"]
+    high = score >= charting["escalate_at_news2"]
+    sick = high.copy()  # a run of sets at the escalation level: one noisy set does not hold a bed
+    for step in range(1, charting["step_down_blocked_by_sets"]):
+        sick &= _shifted(high, owner, step, False)
     busy = np.fmax(_last(owner, hours, sick | support, n), in_icu_from)
     off_pressor = np.full(n, np.nan)
     off_pressor[pressor.enc] = pressor.end_hours
