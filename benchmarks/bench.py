@@ -1,4 +1,4 @@
-"""`make bench`: generation, writing and validation speed and peak memory at three day sizes.
+"""`make bench`: generation, writing and validation speed and peak memory at four day sizes.
 
 Each size runs in a fresh process so its peak RSS is its own. Prints one table per size and a
 summary; `--sizes` and `--json` for other uses. Figures are what this machine did, not limits.
@@ -7,6 +7,7 @@ summary; `--sizes` and `--json` for other uses. Figures are what this machine di
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -28,15 +29,28 @@ def run_one(encounters: int) -> dict:
     from data_generator.config import load_config
     from data_generator.pipeline import generate_day
 
-    cfg = load_config(ROOT / "config" / "generator.yaml")
+    cfg = scaled_registry(load_config(ROOT / "config" / "generator.yaml"), encounters)
     date = bench_date(cfg, encounters)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         result = generate_day(cfg, date, "sample", Path(out), encounters=encounters)
         total = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reg = cfg.generator["registry"]
     return {"encounters": encounters, "date": date.isoformat(), "total_seconds": total, "rows": result.rows,
-            "seconds": result.seconds, "peak_rss_mb": peak_kb / 1024}
+            "seconds": result.seconds, "peak_rss_mb": peak_kb / 1024,
+            "registry": {k: reg[k] for k in ("new_patients_per_day", "max_total")}}
+
+
+def scaled_registry(cfg, encounters: int):
+    """The shipped config, or (for a day larger than the shipped registry can hold: a patient is
+    in one bed at a time) one whose registry holds 1.5 patients per encounter within a year."""
+    reg = cfg.generator["registry"]
+    need = int(encounters * 1.5)
+    if need <= reg["max_total"]:
+        return cfg
+    grown = {**reg, "max_total": need, "new_patients_per_day": max(reg["new_patients_per_day"], -(-need // 365))}
+    return dataclasses.replace(cfg, generator={**cfg.generator, "registry": grown})
 
 
 def bench_date(cfg, encounters: int) -> dt.date:
@@ -52,7 +66,9 @@ def report(fig: dict) -> str:
     gen = {"patients": s.get("registry", 0) + s.get("patients", 0), "encounters": s.get("encounters", 0),
            "vitals": s.get("vitals", 0), "labs": s.get("labs", 0), "notes": s.get("notes", 0)}
     total_rows = sum(rows.values())
-    lines = [f"day of {fig['encounters']:,} encounters ({fig['date']}): {total_rows:,} rows "
+    reg = fig["registry"]
+    lines = [f"day of {fig['encounters']:,} encounters ({fig['date']}; registry {reg['new_patients_per_day']:,} "
+             f"patients a day, max_total {reg['max_total']:,}): {total_rows:,} rows "
              f"in {fig['total_seconds']:.2f} s "
              f"= {total_rows / fig['total_seconds']:,.0f} rows/s end to end; peak RSS {fig['peak_rss_mb']:,.0f} MB",
              f"  {'table':<11}{'rows':>10}{'generate s':>12}{'gen rows/s':>12}{'write s':>10}{'write rows/s':>14}"]
@@ -71,7 +87,7 @@ def report(fig: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000, 20000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000, 20000, 100000])
     parser.add_argument("--json", action="store_true", help="print raw figures as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size here
     args = parser.parse_args()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from jsonschema import Draft202012Validator
 from data_generator import contracts
 from data_generator.contracts import FILES, Violation, column_type, columns, file_name
 from data_generator.errors import ContractError
+from data_generator.generators.timeline import row_ids
 from data_generator.validation import validate_day
 from tests.test_validate import BATCH, write_day
 
@@ -188,3 +191,17 @@ def test_jsonschema_rs_needs_validate_formats():
     bad = ["2026-13-01T00:00:00-05:00"]
     assert jsonschema_rs.validator_for(items).is_valid(bad)
     assert not jsonschema_rs.validator_for(items, validate_formats=True).is_valid(bad)
+
+
+@pytest.mark.parametrize(("name", "column", "prefix", "width"), [
+    ("encounters", "encounter_id", "ENC", 5), ("vitals", "vital_id", "VIT", 7), ("labs", "lab_id", "LAB", 7),
+    ("notes", "note_id", "NOTE", 6), ("interventions", "intervention_id", "INT", 7)])
+def test_row_ids_outgrow_their_width_within_the_contract(name, column, prefix, width):
+    """IDs are zero-padded to at least their width; a day with more rows than that width holds
+    numbers them on with one more digit, and the contract accepts both (a 100,000-encounter day)."""
+    last = 10 ** width - 1
+    ids = row_ids(prefix, dt.date(2026, 1, 15), last, 2, width).tolist()
+    assert ids == [f"{prefix}-20260115-{last}", f"{prefix}-20260115-{last + 1}"]
+    pattern = contracts.load_contract(name)["properties"][column]["pattern"]
+    assert all(re.fullmatch(pattern, i) for i in ids)
+    assert not re.fullmatch(pattern, f"{prefix}-20260115-{'1'.zfill(width - 1)}")  # one digit short

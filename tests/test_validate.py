@@ -6,13 +6,14 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_generator import contracts, writer
 from data_generator.timeutil import local_midnight, zone
-from data_generator.validation import readers, validate_day
+from data_generator.validation import batches, readers, validate_day
 
 BATCH = dt.date(2026, 3, 8)  # a daylight-saving change day in New York
 TZ = zone("America/New_York")
@@ -168,6 +169,25 @@ def test_duplicate_id(day):
     report = validate_day(day, BATCH)
     assert [(v.line, v.value) for v in found(report, "unique", "labs.csv")] == \
         [(4, "LAB-20260308-0000001")]
+
+
+def test_digest_collision_is_not_a_duplicate(day, monkeypatch):
+    """Keys are compared by digest first; when every key shares one digest, only the key that
+    really repeats is reported (so a collision can never pass as a duplicate)."""
+    monkeypatch.setattr(batches, "text_digest", lambda text: np.zeros(len(text), dtype=np.uint64))
+    edit(day, "labs.csv", "LAB-20260308-0000003", "LAB-20260308-0000001")
+    report = validate_day(day, BATCH)
+    assert [(v.line, v.value) for v in found(report, "unique", "labs.csv")] == \
+        [(4, "LAB-20260308-0000001")]
+    assert not found(report, "unique", "vitals.csv")
+
+
+def test_digest_tells_strings_apart():
+    """Equal strings share a digest whatever their batch; different ones of any length do not."""
+    a = batches.text_digest(pa.array(["LAB-1", None, "LAB-2", "ENC-20260308-00001", "é"]))
+    b = batches.text_digest(pa.array(["x", "é", "LAB-2", "LAB-1"]).slice(1))
+    assert a[1] == 0 and (a[0], a[2], a[4]) == (b[2], b[1], b[0])
+    assert len(set(a.tolist())) == 5
 
 
 def test_bad_enum(day):

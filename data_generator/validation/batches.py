@@ -4,6 +4,7 @@ batches and files."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,35 +102,67 @@ class Batch:
         return column_epochs(self, col)
 
 
+class Lines:
+    """A file's line numbers per row, kept as runs: a batch whose rows are on consecutive
+    lines (every batch of a file without line breaks inside cells) costs two integers."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = [0]  # row index where each batch begins
+        self._first: list[int] = []  # its first line
+        self._explicit: dict[int, np.ndarray] = {}  # batch -> its lines, when not consecutive
+
+    def add(self, lines: np.ndarray) -> None:
+        k, n = len(self._first), len(lines)
+        self._first.append(int(lines[0]) if n else 0)
+        if n and int(lines[-1]) - int(lines[0]) != n - 1:
+            self._explicit[k] = lines
+        self._starts.append(self._starts[-1] + n)
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, i) -> int:
+        i = int(i)
+        k = bisect.bisect_right(self._starts, i) - 1
+        at = i - self._starts[k]
+        return int(self._explicit[k][at]) if k in self._explicit else self._first[k] + at
+
+
 @dataclass
 class Kept:
     """What cross-row rules need of a whole file once its batches are checked: line numbers,
-    and per kept column its text, usable mask and (date-time columns) epochs."""
+    and per kept column its text, usable mask, (date-time columns) epochs and (the primary key)
+    a 64-bit digest per row, so that uniqueness is a sort of integers."""
 
     name: str
     file: str
     schema: dict
     keep: set[str]
-    _lines: list = field(default_factory=list)
     _text: dict = field(default_factory=dict)
     _usable: dict = field(default_factory=dict)
     _epochs: dict = field(default_factory=dict)
-    lines: np.ndarray | None = None
+    _digest: list = field(default_factory=list)
+    lines: Lines = field(default_factory=Lines)
+    digest: np.ndarray | None = None
 
     def add(self, batch: Batch) -> None:
-        self._lines.append(batch.lines)
+        self.lines.add(batch.lines)
+        key = self.schema.get("x-primaryKey")
         for col in self.keep & set(batch.cols):
             self._text.setdefault(col, []).append(batch.text(col))
             self._usable.setdefault(col, []).append(batch.usable(col))
             if column_type(self.schema["properties"][col]) == "date-time":
                 self._epochs.setdefault(col, []).append(batch.epochs(col))
+            if col == key:
+                self._digest.append(text_digest(batch.text(col)))
 
     def finish(self) -> Kept:
-        self.lines = np.concatenate(self._lines) if self._lines else np.zeros(0, np.int64)
         self._text = {c: pa.concat_arrays(v) for c, v in self._text.items()}
         self._usable = {c: np.concatenate(v) for c, v in self._usable.items()}
         self._epochs = {c: tuple(np.concatenate(x) for x in zip(*v, strict=True))
                         for c, v in self._epochs.items()}
+        self.digest = np.concatenate(self._digest) if self._digest else np.zeros(0, np.uint64)
+        self._digest = []
         return self
 
     @property
@@ -147,6 +180,31 @@ class Kept:
 
     def epochs(self, col: str) -> tuple[np.ndarray, np.ndarray]:
         return self._epochs.get(col, (np.zeros(0, np.int64), np.zeros(0, dtype=bool)))
+
+
+def text_digest(text: pa.Array) -> np.ndarray:
+    """A 64-bit FNV-1a digest of each string's UTF-8 bytes (0 for null), vectorised over the
+    strings of each length: equal strings always have equal digests."""
+    text = pc.cast(text, pa.string())
+    out = np.zeros(len(text), dtype=np.uint64)
+    if len(text) == 0 or text.null_count == len(text):
+        return out
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None \
+        else np.zeros(0, np.uint8)
+    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    with np.errstate(over="ignore"):
+        for size in np.unique(lengths[valid]):
+            rows = np.flatnonzero(valid & (lengths == size))
+            h = np.full(rows.size, _FNV_OFFSET, dtype=np.uint64)
+            for j in range(int(size)):
+                h = (h ^ data[starts[rows] + j].astype(np.uint64)) * _FNV_PRIME
+            out[rows] = h
+    return out
+
+
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
 class Unreadable(Exception):

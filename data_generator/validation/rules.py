@@ -52,18 +52,24 @@ def check_whole(table: Kept, kept: dict[str, Kept], report: Report) -> None:
 
 
 def _check_unique(table: Kept, col: str, report: Report) -> None:
-    """Every occurrence of a key after its first is a 'unique' violation."""
-    text = table.text(col)
-    encoded = pc.dictionary_encode(text)  # nulls (missing keys) stay null
-    if len(encoded.dictionary) == len(text) - text.null_count:
+    """Every occurrence of a key after its first is a 'unique' violation.
+
+    Rows are sorted by their keys' 64-bit digests; only rows whose digest is shared are
+    compared as text, so a digest collision is never reported as a duplicate."""
+    digest, present = table.digest, table.text(col).is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(present)
+    order = rows[np.argsort(digest[rows], kind="stable")]
+    same = digest[order[1:]] == digest[order[:-1]]
+    if not same.any():
         return
-    index = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    order = np.argsort(index, kind="stable")
-    later = np.zeros(table.n, dtype=bool)
-    later[order[1:]] = index[order[1:]] == index[order[:-1]]
-    rows = np.flatnonzero(later & (index >= 0))
-    report_rows(report, table, rows, col, "unique", "duplicate key",
-                 lambda i: text[int(i)].as_py())
+    shared = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))  # ascending rows
+    text = table.text(col).take(pa.array(shared))
+    index = pc.dictionary_encode(text).indices.to_numpy(zero_copy_only=False)
+    first = np.unique(index, return_index=True)[1]
+    later = np.ones(shared.size, dtype=bool)
+    later[first] = False
+    report_rows(report, table, shared[later], col, "unique", "duplicate key",
+                lambda i: table.text(col)[int(i)].as_py())
 
 
 def _key(table, fields: list[str]) -> pa.Array | None:
