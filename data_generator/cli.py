@@ -138,6 +138,13 @@ def _parser() -> argparse.ArgumentParser:
     omop.add_argument("--mapping", type=Path, default=Path("config/reference/omop.yaml"),
                       help="concept IDs for every code the generator writes (default config/reference/omop.yaml)")
 
+    meds = sub.add_parser("export-meds", help="write the published days of a range as a MEDS dataset")
+    _range_options(meds)
+    meds.add_argument("--settings", type=Path, default=Path("config/reference/meds.yaml"),
+                      help="MEDS codes, descriptions and splits (default config/reference/meds.yaml)")
+    meds.add_argument("--mapping", type=Path, default=Path("config/reference/omop.yaml"),
+                      help="the vitals' codes and OMOP parent concepts (default config/reference/omop.yaml)")
+
     reg = sub.add_parser("registry", help="manage the raw-mode patient registry")
     reg.add_argument("action", choices=("restore",), help="restore: put the backup kept at the last update back")
     reg.add_argument("--registry", type=Path, help="registry file (default data_generator/state/patients_master.csv)")
@@ -366,6 +373,17 @@ def _export_omop(args) -> int:
     return 0
 
 
+def _export_meds(args) -> int:
+    from data_generator.exporters.meds import export_meds, load_settings
+    from data_generator.exporters.omop import load_mapping
+
+    cfg, days, out = _export_range(args, "meds")
+    manifest = export_meds(days, out, load_settings(args.settings), load_mapping(cfg, args.mapping), cfg)
+    if not args.quiet:
+        print(f"wrote {out}: {manifest['events']} events of {manifest['subjects']} subjects, {manifest['codes']} codes")
+    return 0
+
+
 def _registry(args) -> int:
     from data_generator import registry_store
     from data_generator.locks import exclusive, registry_lock
@@ -386,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry,
-                    "preview": _preview, "report": _report, "export-fhir": _export_fhir, "export-omop": _export_omop}
+                    "preview": _preview, "report": _report, "export-fhir": _export_fhir, "export-omop": _export_omop,
+                    "export-meds": _export_meds}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)

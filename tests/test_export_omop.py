@@ -19,7 +19,7 @@ from data_generator.config import load_config
 from data_generator.errors import ConfigError
 from data_generator.exporters.omop import SCHEMAS, load_mapping
 from data_generator.pipeline import generate_day
-from tests.conftest import CONFIG, ROOT, copy_config, edit_yaml
+from tests.conftest import ROOT, copy_config, edit_yaml
 
 DDL = ROOT / "tests" / "data" / "omop_cdm_5.4"
 DAYS = (dt.date(2026, 1, 15), dt.date(2026, 1, 16))
@@ -41,7 +41,7 @@ def days(tmp_path_factory, cfg):
     """Two small sample days with interventions (transfers, treatments), generated once."""
     root = tmp_path_factory.mktemp("omop")
     for date in DAYS:
-        generate_day(cfg, date, "sample", root, encounters=40, interventions=True)
+        generate_day(cfg, date, "sample", root, encounters=30, interventions=True)
     return root
 
 
@@ -49,6 +49,12 @@ def days(tmp_path_factory, cfg):
 def exported(days):
     assert _export(days) == 0
     return days / "omop" / "sample" / RANGE
+
+
+@pytest.fixture(scope="module")
+def con(exported):
+    """The CSV export in the official DDL (loaded once; tests only read it)."""
+    return _load(exported, "read_csv")
 
 
 def _sql(name: str) -> str:
@@ -82,10 +88,9 @@ def _vitals_and_labs(days):
     return read("vitals.csv"), read("labs.csv"), read("encounters.csv")
 
 
-def test_export_loads_into_the_official_ddl_with_its_keys(exported):
+def test_export_loads_into_the_official_ddl_with_its_keys(con):
     """Every exported table has the DDL's columns in its order, loads (NOT NULL holds), takes the
     primary keys, and every foreign key to a filled table resolves."""
-    con = _load(exported, "read_csv")
     for name, schema in SCHEMAS.items():
         ddl_cols = [r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
@@ -103,10 +108,9 @@ def test_export_loads_into_the_official_ddl_with_its_keys(exported):
     assert checked >= 15     # person and visit references of every clinical table
 
 
-def test_every_event_lies_in_its_persons_observation_period(exported):
+def test_every_event_lies_in_its_persons_observation_period(con):
     """Dates of visits, unit stays, conditions, measurements, notes, deaths and treatments fall
     inside the person's observation period."""
-    con = _load(exported, "read_csv")
     for table, columns in EVENT_DATES.items():
         for col in columns:
             outside = con.execute(
@@ -118,12 +122,11 @@ def test_every_event_lies_in_its_persons_observation_period(exported):
             assert (outside, unmatched) == (0, 0), (table, col)
 
 
-def test_tables_hold_what_the_days_hold(exported, days):
+def test_tables_hold_what_the_days_hold(con, days, cfg):
     """One measurement per charted vital value and per lab; notes = notes.jsonl lines; deaths =
     expired stays; lab ranges and LOINC source values as in labs.csv."""
-    con = _load(exported, "read_csv")
     vitals, labs, encounters = _vitals_and_labs(days)
-    mapping = load_mapping(load_config(CONFIG))
+    mapping = load_mapping(cfg)
     charted = sum(len(v) - v[item["column"]].null_count for v in vitals for item in mapping["vitals"])
     lab_rows = sum(len(t) for t in labs)
     count = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
@@ -146,10 +149,9 @@ def test_tables_hold_what_the_days_hold(exported, days):
         "SELECT value_as_number FROM measurement WHERE measurement_source_value = '3150-0'").fetchall()) == fio2
 
 
-def test_unit_stays_follow_the_transfers(exported, days):
+def test_unit_stays_follow_the_transfers(con, days):
     """An encounter with transfers has one visit_detail per unit, chained by preceding_visit_detail_id,
     the last ending at discharge."""
-    con = _load(exported, "read_csv")
     moves = sum(pacsv.read_csv(days / "sample" / d.isoformat() / "interventions.csv")["kind"].to_pylist()
                 .count("transfer") for d in DAYS)
     assert moves > 0
@@ -161,12 +163,12 @@ def test_unit_stays_follow_the_transfers(exported, days):
     assert bad == 0
 
 
-def test_parquet_and_duckdb_formats_hold_the_same_tables(exported, days, tmp_path):
+def test_parquet_and_duckdb_formats_hold_the_same_tables(con, days, tmp_path):
     """--format parquet loads into the DDL too; --format duckdb is one database with the same rows."""
     shutil.copytree(days / "sample", tmp_path / "sample")
     assert _export(tmp_path, "--format", "parquet") == 0
     folder = tmp_path / "omop" / "sample" / RANGE
-    csv_con, pq_con = _load(exported, "read_csv"), _load(folder, "read_parquet")
+    csv_con, pq_con = con, _load(folder, "read_parquet")
     for name in SCHEMAS:
         query = f"SELECT * FROM {name} ORDER BY ALL"
         assert csv_con.execute(query).fetchall() == pq_con.execute(query).fetchall(), name
@@ -202,7 +204,7 @@ def test_a_missing_or_damaged_day_is_refused_in_one_line(days, tmp_path, capsys)
     assert not (tmp_path / "omop").exists() or not any((tmp_path / "omop").rglob("*.*"))
 
 
-def test_the_mapping_must_cover_every_code_the_config_writes(tmp_path):
+def test_the_mapping_must_cover_every_code_the_config_writes(tmp_path, cfg):
     """A diagnosis code added to a scenario, or a concept citing no source, is a config error
     naming the mapping section."""
     config = copy_config(tmp_path, lambda d: d["diagnoses"].append(
@@ -214,8 +216,37 @@ def test_the_mapping_must_cover_every_code_the_config_writes(tmp_path):
     shutil.copy(ROOT / "config" / "reference" / "omop.yaml", mapping)
     edit_yaml(mapping, lambda d: d["labs"]["2160-0"].update(src="athena"))
     with pytest.raises(ConfigError) as err:
-        load_mapping(load_config(CONFIG), mapping)
+        load_mapping(cfg, mapping)
     assert err.value.where.endswith("labs.2160-0.src")
     edit_yaml(mapping, lambda d: d["labs"]["2160-0"].update(src="unmapped"))
     with pytest.raises(ConfigError, match="concept_id 0 goes with src: unmapped"):
-        load_mapping(load_config(CONFIG), mapping)
+        load_mapping(cfg, mapping)
+
+
+def test_readme_first_lactate_query(exported, days):
+    """README's worked query gives, for each sepsis stay with a lactate, its first lactate as
+    labs.csv and encounters.csv give it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## OMOP CDM 5.4 export\n(.*?)(?=^## )", readme, re.S | re.M).group(1)
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    path = f'"data/omop/sample/{RANGE}"'
+    assert path in code
+    namespace = {}
+    exec(code.replace(path, repr(str(exported))), namespace)  # the README's own code
+    _, labs, encounters = _vitals_and_labs(days)
+    sepsis = {r["encounter_id"]: r for e in encounters for r in e.to_pylist()
+              if r["primary_dx_code"].startswith(("A40", "A41"))}
+    first = {}
+    for row in sorted((r for t in labs for r in t.to_pylist()), key=lambda r: r["event_time"]):
+        if row["loinc_code"] == "2524-7" and row["encounter_id"] in sepsis:
+            first.setdefault(row["encounter_id"], row)
+    expected = sorted((visit_id(e), int(r["patient_id"][1:]), sepsis[e]["primary_dx_code"],
+                       r["event_time"].replace(tzinfo=None), r["value"]) for e, r in first.items())
+    assert expected
+    assert [(a, b, c, d, float(v)) for a, b, c, d, v in namespace["first_lactate"]] == expected
+
+
+def visit_id(encounter_id: str) -> int:
+    """README's id rule, written out independently of the exporter."""
+    day = dt.date.fromisoformat(f"{encounter_id[4:8]}-{encounter_id[8:10]}-{encounter_id[10:12]}")
+    return (day - dt.date(2000, 1, 1)).days * 100_000 + int(encounter_id[13:])
