@@ -2,5 +2,5 @@
 MEDS (a range of days, sharing research.py).
 
 Each exporter reads the day through data_generator/reading.py, the one day reader, and writes
-their output beside the day folders, never inside one.
+its output beside the day folders, never inside one.
 """

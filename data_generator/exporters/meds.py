@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from data_generator import __version__
 from data_generator.config import Config, load_checked
 from data_generator.errors import ConfigError
-from data_generator.exporters.research import local, person_ids, publish_export
+from data_generator.exporters.research import local, person_ids, publish_export, range_tables
 from data_generator.reading import day_tables, read_table
 
 DEFAULT_SETTINGS = Path("config/reference/meds.yaml")
@@ -170,10 +170,8 @@ def export_meds(days: list[tuple[dt.date, Path]], out_dir: Path, settings: dict,
 
     def write(staging: Path) -> dict:
         ev = Events(settings, mapping, cfg)
-        encounters = pa.concat_tables([read_table(folder, "encounters") for _, folder in days])
-        patients = pa.concat_tables([read_table(folder, "patients") for _, folder in days])
-        first = pc.index_in(pc.unique(patients["patient_id"]), value_set=patients["patient_id"])
-        ev.stays(patients.take(first), encounters)
+        patients, encounters = range_tables(days)
+        ev.stays(patients, pa.concat_tables(encounters))
         for _, folder in days:
             ev.day(folder)
         events = ev.table()

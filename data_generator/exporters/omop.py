@@ -32,7 +32,15 @@ from data_generator import __version__
 from data_generator.config import Config, load_checked
 from data_generator.contracts import load_contract
 from data_generator.errors import ConfigError, ContractError, OutputError, UsageError
-from data_generator.exporters.research import INT32_MAX, day_of, local, person_ids, publish_export, visit_ids
+from data_generator.exporters.research import (
+    INT32_MAX,
+    day_of,
+    local,
+    person_ids,
+    publish_export,
+    range_tables,
+    visit_ids,
+)
 from data_generator.reading import day_tables, read_table
 
 DEFAULT_MAPPING = Path("config/reference/omop.yaml")
@@ -482,15 +490,8 @@ def export_omop(days: list[tuple[dt.date, Path]], out_dir: Path, mapping: dict, 
 
 def _write_days(days, sinks: Sinks, mapping: dict, cfg: Config) -> dict[str, int]:
     ex = Export(mapping, cfg.notes["death_disposition"])
-    encounters = [read_table(folder, "encounters") for _, folder in days]
+    patients, encounters = range_tables(days)
     enc = pa.concat_tables(encounters)
-    patients = pa.concat_tables([read_table(folder, "patients") for _, folder in days])
-    _unique(enc, "encounter_id", "encounters.csv")
-    # a patient seen on several days appears in each day's patients.csv: keep the latest row
-    last = pc.unique(patients["patient_id"]).to_pylist()
-    latest = {pid: i for i, pid in enumerate(patients["patient_id"].to_pylist())}
-    patients = patients.take([latest[p] for p in last])
-    patients = patients.take(pc.sort_indices(person_ids(patients["patient_id"])))
     visits = ex.visits(enc)
     for name, table in (("person", ex.person(patients)), ("observation_period", ex.observation_period(visits)),
                         ("visit_occurrence", visits), ("condition_occurrence", ex.conditions(enc)),
@@ -511,14 +512,6 @@ def _write_days(days, sinks: Sinks, mapping: dict, cfg: Config) -> dict[str, int
             for name in INTERVENTION_TABLES:
                 sinks.write(name, parts.get(name, cdm_table(name, 0)))
     return dict(sinks.rows)
-
-
-def _unique(table: pa.Table, column: str, file: str) -> None:
-    if pc.count_distinct(table[column]).as_py() != len(table):
-        counts = pc.value_counts(table[column])
-        dup = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
-        raise ContractError(f"{file} {column}", "the same id is in two days of the range", found=dup,
-                            hint="export days of one generation run")
 
 
 def _to_duckdb(parquet_dir: Path, path: Path, tables: list[str]) -> None:

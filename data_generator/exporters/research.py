@@ -1,10 +1,11 @@
-"""What the research exports (OMOP CDM, MEDS) share: the published days of a date range, the
-integer ids they derive from the generator's string ids, local wall-clock times, and writing a
-set of tables into a folder that appears whole.
+"""What the research exports (OMOP CDM, MEDS) share: the published days of a date range, their
+patients (each once) and encounters, the integer ids derived from the generator's string ids,
+local wall-clock times, and writing a set of files into a folder that appears whole.
 
     days = published_days(out_root, "sample", start, end)   # [(date, folder), ...], each checked
+    patients, encounters = range_tables(days)
     person_ids(table["patient_id"])                         # P0007598 -> 7598
-    visit_ids(table["encounter_id"])                        # ENC-20260115-00001 -> 955400001
+    visit_ids(table["encounter_id"])                        # ENC-20260115-00001 -> 951100001
 
 Id rules (documented in README): a person's id is the number in its patient_id; a visit's id is
 the days from 2000-01-01 to the date in its encounter_id times 100,000 plus its sequence number,
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 from data_generator.errors import ContractError, OutputError, UsageError
 from data_generator.pipeline import day_folder
 from data_generator.publish import MANIFEST, discard, publish_day, staging_dir
-from data_generator.reading import read_manifest
+from data_generator.reading import read_manifest, read_table
 from data_generator.validation import validate_day
 
 VISIT_EPOCH = dt.date(2000, 1, 1)   # visit ids count days from here (an id rule, not content)
@@ -57,6 +58,22 @@ def published_days(out_root: Path, mode: str, start: dt.date, end: dt.date) -> l
         validate_day(folder, date).raise_if_failed()
         days.append((date, folder))
     return days
+
+
+def range_tables(days: list[tuple[dt.date, Path]]) -> tuple[pa.Table, list[pa.Table]]:
+    """The patients of the days, each once (the latest day's row of a patient seen on several
+    days), sorted by person id; and each day's encounters (an encounter id in two days raises)."""
+    encounters = [read_table(folder, "encounters") for _, folder in days]
+    ids = pa.concat_arrays([e["encounter_id"].combine_chunks() for e in encounters])
+    if pc.count_distinct(ids).as_py() != len(ids):
+        counts = pc.value_counts(ids)
+        dup = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
+        raise ContractError("encounters.csv encounter_id", "the same stay is in two days of the range", found=dup,
+                            hint="export days of one generation run")
+    patients = pa.concat_tables([read_table(folder, "patients") for _, folder in days])
+    latest = {pid: i for i, pid in enumerate(patients["patient_id"].to_pylist())}
+    patients = patients.take(sorted(latest.values()))
+    return patients.take(pc.sort_indices(person_ids(patients["patient_id"]))), encounters
 
 
 def person_ids(patient_id: pa.Array) -> pa.Array:
