@@ -62,6 +62,18 @@ def _generation_options(p: argparse.ArgumentParser) -> None:
                    help="raw-mode patient registry (default data_generator/state/patients_master.csv)")
 
 
+def _range_options(p: argparse.ArgumentParser) -> None:
+    """Options of the exports that read every published day of a range."""
+    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--mode", choices=("raw", "sample"), default="raw", help=MODE_HELP + " (default raw)")
+    p.add_argument("--out-root", type=Path, default=Path("data"),
+                   help="where the days are (OUT_ROOT/<mode>/<date>/); the export goes beside them (default data/)")
+    p.add_argument("--config", type=Path, default=Path("config/generator.yaml"),
+                   help="the config whose codes the mapping must cover (default config/generator.yaml)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are the project's one-line UsageError, not usage text."""
 
@@ -118,6 +130,20 @@ def _parser() -> argparse.ArgumentParser:
     common(exp, mode_required=False)
     exp.add_argument("--mapping", type=Path, default=Path("config/reference/fhir.yaml"),
                      help="contract columns to FHIR codes and fields (default config/reference/fhir.yaml)")
+
+    omop = sub.add_parser("export-omop", help="write the published days of a range as OMOP CDM 5.4 tables")
+    _range_options(omop)
+    omop.add_argument("--format", choices=("csv", "parquet", "duckdb"), default="csv", dest="fmt",
+                      help="csv (default), parquet, or one DuckDB database (needs the duckdb package)")
+    omop.add_argument("--mapping", type=Path, default=Path("config/reference/omop.yaml"),
+                      help="concept IDs for every code the generator writes (default config/reference/omop.yaml)")
+
+    meds = sub.add_parser("export-meds", help="write the published days of a range as a MEDS dataset")
+    _range_options(meds)
+    meds.add_argument("--settings", type=Path, default=Path("config/reference/meds.yaml"),
+                      help="MEDS codes, descriptions and splits (default config/reference/meds.yaml)")
+    meds.add_argument("--mapping", type=Path, default=Path("config/reference/omop.yaml"),
+                      help="the vitals' codes and OMOP parent concepts (default config/reference/omop.yaml)")
 
     reg = sub.add_parser("registry", help="manage the raw-mode patient registry")
     reg.add_argument("action", choices=("restore",), help="restore: put the backup kept at the last update back")
@@ -326,6 +352,38 @@ def _export_fhir(args) -> int:
     return 0
 
 
+def _export_range(args, kind: str):
+    """The checked days of --start..--end and the export folder OUT_ROOT/<kind>/<mode>/<start>_<end>/."""
+    from data_generator.config import load_config
+    from data_generator.exporters.research import published_days
+
+    start, end = parse_date(args.start, "--start"), parse_date(args.end, "--end")
+    cfg = load_config(args.config)
+    days = published_days(args.out_root, args.mode, start, end)
+    return cfg, days, Path(args.out_root) / kind / args.mode / f"{start.isoformat()}_{end.isoformat()}"
+
+
+def _export_omop(args) -> int:
+    from data_generator.exporters.omop import export_omop, load_mapping
+
+    cfg, days, out = _export_range(args, "omop")
+    manifest = export_omop(days, out, load_mapping(cfg, args.mapping), cfg, fmt=args.fmt)
+    if not args.quiet:
+        print(f"wrote {out}: " + ", ".join(f"{n} {k}" for k, n in manifest["tables"].items()))
+    return 0
+
+
+def _export_meds(args) -> int:
+    from data_generator.exporters.meds import export_meds, load_settings
+    from data_generator.exporters.omop import load_mapping
+
+    cfg, days, out = _export_range(args, "meds")
+    manifest = export_meds(days, out, load_settings(args.settings), load_mapping(cfg, args.mapping), cfg)
+    if not args.quiet:
+        print(f"wrote {out}: {manifest['events']} events of {manifest['subjects']} subjects, {manifest['codes']} codes")
+    return 0
+
+
 def _registry(args) -> int:
     from data_generator import registry_store
     from data_generator.locks import exclusive, registry_lock
@@ -346,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry,
-                    "preview": _preview, "report": _report, "export-fhir": _export_fhir}
+                    "preview": _preview, "report": _report, "export-fhir": _export_fhir, "export-omop": _export_omop,
+                    "export-meds": _export_meds}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)
