@@ -17,6 +17,7 @@ import pytest
 from data_generator.cli import main
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
+from data_generator.exporters import research
 from data_generator.exporters.omop import SCHEMAS, load_mapping
 from data_generator.pipeline import generate_day
 from tests.conftest import ROOT, copy_config, edit_yaml
@@ -202,6 +203,16 @@ def test_a_missing_or_damaged_day_is_refused_in_one_line(days, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "labs.csv" in err
     assert not (tmp_path / "omop").exists() or not any((tmp_path / "omop").rglob("*.*"))
+
+
+def test_a_day_too_large_for_visit_ids_is_refused(days, tmp_path, capsys, monkeypatch):
+    """Visit ids are date * 100,000 + the encounter number: a day whose numbers reach that
+    (more than 99,999 encounters; here the limit is lowered to 10) is refused, not exported
+    with colliding ids."""
+    monkeypatch.setattr(research, "VISIT_SEQ", 10)
+    assert _export(days) == 4
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ENC-20260115-00010" in err
 
 
 def test_the_mapping_must_cover_every_code_the_config_writes(tmp_path, cfg):

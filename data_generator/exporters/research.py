@@ -70,6 +70,12 @@ def range_tables(days: list[tuple[dt.date, Path]]) -> tuple[pa.Table, list[pa.Ta
         dup = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
         raise ContractError("encounters.csv encounter_id", "the same stay is in two days of the range", found=dup,
                             hint="export days of one generation run")
+    seq = pc.cast(pc.utf8_slice_codeunits(ids, 13), pa.int64())
+    if len(ids) and pc.max(seq).as_py() >= VISIT_SEQ:
+        over = ids.filter(pc.greater_equal(seq, VISIT_SEQ))[0].as_py()
+        raise ContractError("encounters.csv encounter_id", f"a day holds more than {VISIT_SEQ - 1:,} encounters, "
+                            "which OMOP visit ids (date * 100,000 + number) cannot tell apart", found=over,
+                            hint="export days of at most 99,999 encounters")
     patients = pa.concat_tables([read_table(folder, "patients") for _, folder in days])
     latest = {pid: i for i, pid in enumerate(patients["patient_id"].to_pylist())}
     patients = patients.take(sorted(latest.values()))
