@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate, validate and publish one day")
     common(gen)
     _generation_options(gen)
+    gen.add_argument("--workers", type=_one_or_more, default=os.cpu_count() or 1,
+                     help="processes charting the day's chunks of 1,000 encounters (default: one per core); "
+                          "the files are the same for any number")
 
     back = sub.add_parser("backfill", help="generate every day of a date range, in parallel, resumable")
     back.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
@@ -186,7 +189,7 @@ def _generate(args) -> int:
     cfg = with_seed(load_config(args.config), args.seed)
     date = _checked_date(cfg, args.date)
     result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry, fmt=args.fmt,
-                          interventions=args.interventions)
+                          interventions=args.interventions, workers=args.workers)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""

@@ -12,10 +12,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +42,7 @@ from data_generator.generators.notes import generate_notes
 from data_generator.generators.patients import generate_patients
 from data_generator.generators.physiology import Physiology, build_physiology
 from data_generator.generators.registry import Registry, derive_registry, registered_count
+from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
 from data_generator.publish import MANIFEST, discard, publish_day, staging_dir
@@ -85,36 +89,97 @@ def with_seed(cfg: Config, seed: int | None) -> Config:
 
 
 def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None = None,
-             clock: Stopwatch | None = None, interventions: bool = False) -> Iterator[tuple[str, dict]]:
+             clock: Stopwatch | None = None, interventions: bool = False,
+             workers: int = 1) -> Iterator[tuple[str, dict]]:
     """The day's tables in the frozen order, as (name, table) pieces (with `interventions`,
     each chunk's interventions table after its notes).
 
     Patients and encounters come whole; vitals, labs and notes come in chunks of encounters
     so that memory does not grow with the size of the day. Each chunk has its own RNG
-    streams, so the output does not depend on anything but the seed, the date and the inputs.
+    streams and numbers its rows from 1; the rows get their day-wide IDs here, in chunk order,
+    so the output depends only on the seed, the date and the inputs, and `workers` processes
+    (each charting whole chunks) give the same bytes as one.
     """
     clock = clock or Stopwatch()
-    seed, day = cfg.seed, date.isoformat()
     with clock("encounters"):
         enc = day_encounters(cfg, date, mode, registry, encounters)                         # 2
     with clock("patients"):
         patients = generate_patients(registry, enc)                                         # 3
-    yield "patients", patients
-    yield "encounters", enc.table
     first = {"vitals": 1, "labs": 1, "notes": 1, "interventions": 1}
-    for k, start in enumerate(range(0, len(enc), CHUNK_ENCOUNTERS)):
-        part = enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(enc))))
-        phys, vitals, labs, events = chart(cfg, date, part, lambda step, k=k: stream(seed, day, step, k),
-                                           first, clock)                                    # 4, 5
+    job = _ChunkJob(cfg, date, registry, enc, interventions)
+    with _chunks_in_order(job, len(range(0, len(enc), CHUNK_ENCOUNTERS)), workers) as chunks:
+        yield "patients", patients
+        yield "encounters", enc.table
+        for pieces, seconds in chunks:
+            for step, s in seconds.items():
+                clock.seconds[step] = clock.seconds.get(step, 0.0) + s
+            for name, table in pieces:
+                column, n = ID_FORMATS[name][0], len(next(iter(table.values())))
+                table[column] = table_ids(name, date, first[name], n)
+                first[name] += n
+                yield name, table
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """Steps 4 to 6 for chunk k of a day's encounters: its vitals, labs, notes (and
+    interventions), rows numbered from 1, with the seconds each step took."""
+
+    cfg: Config
+    date: dt.date
+    registry: Registry
+    enc: Encounters
+    interventions: bool
+
+    def __call__(self, k: int) -> tuple[list[tuple[str, dict]], dict[str, float]]:
+        cfg, date, clock = self.cfg, self.date, Stopwatch()
+        seed, day = cfg.seed, date.isoformat()
+        start = k * CHUNK_ENCOUNTERS
+        part = self.enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(self.enc))))
+        phys, vitals, labs, events = chart(cfg, date, part, lambda step: stream(seed, day, step, k),
+                                           None, clock)                                     # 4, 5
         with clock("notes"):
-            notes = generate_notes(cfg, date, registry, part, vitals, labs, stream(seed, day, "notes", k),
-                                   first["notes"], events)                                  # 6
+            notes = generate_notes(cfg, date, self.registry, part, vitals, labs, stream(seed, day, "notes", k),
+                                   1, events)                                               # 6
         pieces = [("vitals", vitals.table), ("labs", labs.table), ("notes", notes)]
-        if interventions:
-            pieces.append(("interventions", interventions_table(date, part, events, first["interventions"])))
-        for name, table in pieces:
-            first[name] += len(next(iter(table.values())))
-            yield name, table
+        if self.interventions:
+            pieces.append(("interventions", interventions_table(date, part, events, 1)))
+        return pieces, clock.seconds
+
+
+_JOB: _ChunkJob | None = None  # the job a chunk worker process runs (set before the pool forks)
+
+
+def _run_chunk(k: int):
+    return _JOB(k)
+
+
+@contextmanager
+def _chunks_in_order(job: _ChunkJob, chunks: int, workers: int) -> Iterator[Iterator]:
+    """job(0), job(1), ... in order: here, or in `workers` processes forked now (before anything
+    of the day is written), with at most two chunks per worker in flight so that memory stays
+    bounded by the chunk, not the day. Leaving the block stops the workers."""
+    global _JOB
+    workers = min(workers, chunks)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        yield map(job, range(chunks))
+        return
+    _JOB = job  # inherited by the forked workers: nothing is pickled but chunk numbers and results
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+    try:
+        ahead = deque(pool.submit(_run_chunk, k) for k in range(min(chunks, 2 * workers)))
+
+        def results():
+            for k in range(2 * workers, chunks + 2 * workers):
+                done = ahead.popleft().result()
+                if k < chunks:
+                    ahead.append(pool.submit(_run_chunk, k))
+                yield done
+
+        yield results()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _JOB = None
 
 
 def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.random.Generator],
@@ -219,7 +284,7 @@ def recover_leftovers(target: Path) -> None:
 
 def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
                  registry_path: Path | None = None, save_registry: bool = True, fmt: str = "csv",
-                 interventions: bool = False) -> DayResult:
+                 interventions: bool = False, workers: int = 1) -> DayResult:
     """Generate, validate and publish one day; raw mode then saves the registry.
 
     One run at a time per day folder and per registry (others are refused); a failure or a
@@ -240,7 +305,7 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
         with clock("registry"):
             registry = derive_registry(cfg, date)                                             # 1
         rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt,
-                                       interventions)
+                                       interventions, workers)
         hold("registry")
         added = registry_store.save(cfg, registry, registry_path, on_file) if keep_registry else 0
     new_today = int(np.sum(registry.registered == np.datetime64(date, "D")))
@@ -249,7 +314,8 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
 
 
 def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
-                            target: Path, clock: Stopwatch, fmt: str, interventions: bool = False) -> dict[str, int]:
+                            target: Path, clock: Stopwatch, fmt: str, interventions: bool = False,
+                            workers: int = 1) -> dict[str, int]:
     staging = staging_dir(target)
     try:
         schemas = contracts(_optional(interventions))
@@ -257,7 +323,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                    for name, schema in schemas.items()}
         try:
             for name, table in iter_day(cfg, date, mode, registry, encounters, clock,
-                                        interventions):  # streamed chunk by chunk
+                                        interventions, workers):  # streamed chunk by chunk
                 with clock(f"write {name}"):
                     writers[name].write(table)
                 hold(f"write {name}")

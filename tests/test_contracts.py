@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from data_generator import contracts
 from data_generator.contracts import FILES, Violation, column_type, columns, file_name
 from data_generator.errors import ContractError
-from data_generator.generators.timeline import row_ids
+from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.validation import validate_day
 from tests.test_validate import BATCH, write_day
 
@@ -193,14 +193,13 @@ def test_jsonschema_rs_needs_validate_formats():
     assert not jsonschema_rs.validator_for(items, validate_formats=True).is_valid(bad)
 
 
-@pytest.mark.parametrize(("name", "column", "prefix", "width"), [
-    ("encounters", "encounter_id", "ENC", 5), ("vitals", "vital_id", "VIT", 7), ("labs", "lab_id", "LAB", 7),
-    ("notes", "note_id", "NOTE", 6), ("interventions", "intervention_id", "INT", 7)])
-def test_row_ids_outgrow_their_width_within_the_contract(name, column, prefix, width):
+@pytest.mark.parametrize("name", list(ID_FORMATS))
+def test_row_ids_outgrow_their_width_within_the_contract(name):
     """IDs are zero-padded to at least their width; a day with more rows than that width holds
     numbers them on with one more digit, and the contract accepts both (a 100,000-encounter day)."""
+    column, prefix, width = ID_FORMATS[name]
     last = 10 ** width - 1
-    ids = row_ids(prefix, dt.date(2026, 1, 15), last, 2, width).tolist()
+    ids = table_ids(name, dt.date(2026, 1, 15), last, 2).tolist()
     assert ids == [f"{prefix}-20260115-{last}", f"{prefix}-20260115-{last + 1}"]
     pattern = contracts.load_contract(name)["properties"][column]["pattern"]
     assert all(re.fullmatch(pattern, i) for i in ids)

@@ -29,7 +29,7 @@ from data_generator.generators.lifetimes import (
     patients,
 )
 from data_generator.generators.registry import Registry
-from data_generator.generators.timeline import row_ids
+from data_generator.generators.timeline import table_ids
 from data_generator.rng import stream
 
 
@@ -163,7 +163,7 @@ def _encounters(cfg: Config, date: dt.date, registry: Registry, pats: Patients, 
     history = np.empty(n, dtype=object)
     history[:] = [names[row].tolist() for row in pats.has[patient]] if n else []
     table = {
-        "encounter_id": row_ids("ENC", date, 1, n, 5),
+        "encounter_id": table_ids("encounters", date, 1, n),
         "patient_id": registry.table["patient_id"][patient],
         "admit_time": st.admit,
         "discharge_time": st.discharge,

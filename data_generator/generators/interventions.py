@@ -28,7 +28,7 @@ from data_generator.claims import TRANSFER
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
-from data_generator.generators.timeline import row_ids
+from data_generator.generators.timeline import table_ids
 from data_generator.timeutil import HOUR
 
 EXPIRED = "expired"
@@ -415,7 +415,7 @@ def interventions_table(date: dt.date, enc: Encounters, events: Interventions, f
     """interventions.csv rows for `events` (see schemas/interventions.schema.json)."""
     e = events.enc
     return {
-        "intervention_id": row_ids("INT", date, first_id, len(events), 7),
+        "intervention_id": table_ids("interventions", date, first_id, len(events)),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
         "start_time": enc.admit[e] + np.round(events.hours * HOUR).astype(np.int64),

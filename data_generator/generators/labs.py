@@ -21,7 +21,7 @@ from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Moments, Physiology, lab_pull, soft_bound
-from data_generator.generators.timeline import condition_mask, firings, row_ids
+from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
@@ -363,7 +363,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     result = np.maximum(np.minimum(result, enc.discharge[e]), collect + 60)  # resulted within the stay
     n = e.size
     table = {
-        "lab_id": row_ids("LAB", date, first_id, n, 7),
+        "lab_id": table_ids("labs", date, first_id, n),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
         "event_time": collect,

@@ -26,7 +26,7 @@ from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, formatters
 from data_generator.generators.registry import Registry
-from data_generator.generators.timeline import condition_mask, firings, row_ids
+from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.note_context import VITAL_KEYS, environment, phrase_keys
 from data_generator.rng import int_seed
@@ -429,7 +429,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     e = np.asarray(rows["enc"], dtype=np.int64)
     n = e.size
     return {
-        "note_id": row_ids("NOTE", date, first_id, n, 6),
+        "note_id": table_ids("notes", date, first_id, n),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
         "note_time": epoch,

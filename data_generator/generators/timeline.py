@@ -6,6 +6,20 @@ import datetime as dt
 
 import numpy as np
 
+ID_FORMATS = {  # table -> (ID column, prefix, least digits); the contracts' patterns match these
+    "encounters": ("encounter_id", "ENC", 5),
+    "vitals": ("vital_id", "VIT", 7),
+    "labs": ("lab_id", "LAB", 7),
+    "notes": ("note_id", "NOTE", 6),
+    "interventions": ("intervention_id", "INT", 7),
+}
+
+
+def table_ids(table: str, date: dt.date, first: int, n: int) -> np.ndarray:
+    """The IDs of `n` rows of `table` numbered from `first`, in its format (ID_FORMATS)."""
+    _, prefix, width = ID_FORMATS[table]
+    return row_ids(prefix, date, first, n, width)
+
 
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
     """IDs unique across days: PREFIX-YYYYMMDD-000001 numbered from `first`."""

@@ -36,7 +36,7 @@ from data_generator.generators.physiology import (
     soft_floor,
     variant_at,
 )
-from data_generator.generators.timeline import ar1_noise, expand, row_ids
+from data_generator.generators.timeline import ar1_noise, expand, table_ids
 from data_generator.timeutil import HOUR, local_hour
 
 LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score", "mentation")
@@ -166,7 +166,7 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     n = owner.size
-    table["vital_id"] = row_ids("VIT", date, first_id, n, 7)
+    table["vital_id"] = table_ids("vitals", date, first_id, n)
     return Vitals(table, owner, hours, grid)
 
 
