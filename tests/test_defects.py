@@ -10,7 +10,9 @@ the clean day.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from data_generator.backfill import backfill
 from data_generator.config import load_config
 from data_generator.defects import TRUTH, apply_defects, load_profile
 from data_generator.defects.catch import catch_report, read_truth
@@ -264,3 +267,32 @@ def test_cli_refuses_a_bad_profile_before_writing_anything(tmp_path):
     assert gen.returncode == 3 and gen.stderr.count("\n") == 1 and "filthy.yaml" in gen.stderr
     assert "no such defect profile" in gen.stderr and "hostile" in gen.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_backfill_writes_each_dirty_day_and_resumes(tmp_path):
+    """`backfill` with a profile writes each day's dirty copy (its own seed stream per date); a rerun
+    skips the days whose dirty copy is up to date and redoes one whose dirty copy is gone."""
+    start, end = dt.date(2025, 3, 1), dt.date(2025, 3, 2)
+    profile = ROOT / "config" / "defects" / "hostile.yaml"
+    first = backfill(CONFIG, start, end, "sample", tmp_path, encounters=4, defects=profile)
+    assert len(first.done) == 2
+    keys = [(tmp_path / "sample" / f"{d}.dirty" / TRUTH).read_text() for d in ("2025-03-01", "2025-03-02")]
+    assert all(keys) and keys[0] != keys[1]
+    shutil.rmtree(tmp_path / "sample" / "2025-03-02.dirty")
+    again = backfill(CONFIG, start, end, "sample", tmp_path, encounters=4, defects=profile)
+    assert again.skipped == [start] and again.done == [end]
+    assert (tmp_path / "sample" / "2025-03-02.dirty" / TRUTH).read_text() == keys[1]
+
+
+def test_readme_worked_example_prints_the_table_it_shows(tmp_path, monkeypatch, capsys):
+    """README's dq-score example, run on the demo day's realistic dirty copy, prints the table README shows."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Dirty data on purpose.*?(?=^## )", readme, re.S | re.M).group(0)
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shown = re.search(r"```text\n(.*?)```", section, re.S).group(1)
+    day = tmp_path / "data" / "sample" / DAY.isoformat()
+    shutil.copytree(ROOT / "data" / "sample" / DAY.isoformat(), day)
+    apply_defects(day, load_profile("realistic", ROOT / "config"))
+    monkeypatch.chdir(tmp_path)
+    exec(code, {})  # the README's own code
+    assert capsys.readouterr().out == shown
