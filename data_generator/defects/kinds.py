@@ -60,10 +60,12 @@ class Context:
         """Free rows of `table` whose `column` holds a value (passing `test`) and whose cells match `where`."""
         if table is None:
             return []
-        at = table.index(column)
-        match = [(table.index(c), v) for c, v in (where or {}).items()]
-        return [row for row in self.free(table) if row.cells[at] is not None
-                and all(row.cells[i] == v for i, v in match) and (test is None or test(row.cells[at]))]
+        at, rows = table.index(column), table.rows
+        for i, v in ((table.index(c), v) for c, v in (where or {}).items()):  # the narrowest filter first
+            rows = [row for row in rows if row.cells[i] == v]
+        touched = self.touched
+        rows = [row for row in rows if row.cells[at] is not None and id(row) not in touched]
+        return rows if test is None else [row for row in rows if test(row.cells[at])]
 
     def change(self, kind: str, table: Table, row: Row, column: str, new: str | None, detail: str = "") -> None:
         self.defects.append(Defect(kind, table, row, column, table.get(row, column), new, detail))
@@ -403,13 +405,15 @@ def patient_mismatch(ctx: Context, rng, rate: float) -> None:
     patients = sorted({encounters.get(r, "patient_id") for r in encounters.rows})
     if len(patients) < 2:
         return
+    place = {p: i for i, p in enumerate(patients)}
     for table in _referring(ctx):
         if "patient_id" not in table.columns:
             continue
         for row in chosen(rng, ctx.cells(table, "patient_id"), rate):
-            others = [p for p in patients if p != table.get(row, "patient_id")]
-            ctx.change("patient_mismatch", table, row, "patient_id", others[int(rng.integers(len(others)))],
-                       "patient of another encounter")
+            pick = int(rng.integers(len(patients) - 1))  # any patient but the row's own
+            own = place.get(table.get(row, "patient_id"))
+            other = patients[pick + 1 if own is not None and pick >= own else pick]
+            ctx.change("patient_mismatch", table, row, "patient_id", other, "patient of another encounter")
 
 
 # ------------------------------------------------------------------------------ text

@@ -37,10 +37,11 @@ class Table:
     renamed: dict[str, str] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)  # added column -> its value on every row
+    columns: list[str] = field(init=False)  # the contract's columns, the cells' order
 
-    @property
-    def columns(self) -> list[str]:
-        return columns(self.schema)
+    def __post_init__(self) -> None:
+        self.columns = columns(self.schema)
+        self._at = {c: i for i, c in enumerate(self.columns)}
 
     @property
     def jsonl(self) -> bool:
@@ -56,13 +57,13 @@ class Table:
         return self.schema.get("x-primaryKey")
 
     def index(self, column: str) -> int:
-        return self.columns.index(column)
+        return self._at[column]
 
     def get(self, row: Row, column: str) -> str | None:
-        return row.cells[self.index(column)]
+        return row.cells[self._at[column]]
 
     def set(self, row: Row, column: str, value: str | None) -> None:
-        row.cells[self.index(column)] = value
+        row.cells[self._at[column]] = value
 
     def header(self) -> list[str]:
         """The columns as written: renamed, without the dropped ones, then the extra ones."""
