@@ -11,7 +11,9 @@ day's seed and date and the kind's name, so the same seed gives the same defects
 
 - profile.py: loading and checking a profile and its catalogue
 - table.py: a day's files as rows of text cells, and writing them back
-- kinds.py: one function per defect kind
+- context.py: what the kinds work on (the tables, the rng streams, the record of defects)
+- kinds.py: every kind by name; rows.py (duplicates, time, referential), cells.py (unit
+  mix-ups, swapped and shifted values, missingness, text) and drift.py (schema drift) hold them
 - engine.py: `apply_defects`: the kinds in order, the answer key, the atomic publish
 - catch.py: which injected defects the contracts catch (`datagen validate` on a dirty day)
 - score.py: precision and recall of any tool's flags against the answer key (`datagen dq-score`)

@@ -16,7 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_generator.defects.kinds import KINDS, Context, Defect
+from data_generator.defects.context import Context, Defect
+from data_generator.defects.kinds import KINDS
 from data_generator.defects.profile import Profile, class_of, classes
 from data_generator.defects.table import Table, read_day, write_table
 from data_generator.errors import ContractError, OutputError, UsageError
