@@ -5,14 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODE ?= raw
 
-.PHONY: help require-date sample raw backfill validate preview report bench test fuzz lint clean
+.PHONY: help require-date sample raw backfill validate dq-score preview report bench test fuzz lint clean
 
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
 	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
+	@echo "  ... DEFECTS=light|realistic|hostile|path.yaml   also a dirty copy DATE.dirty/ with its answer key (sample, raw, backfill)"
 	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
 	@echo "make validate DIR=path/to/day  check a day folder anywhere (batch date from its manifest or name)"
-	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N]   every day of a range, in parallel"
+	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...]   every day of a range, in parallel"
+	@echo "make dq-score TRUTH=DIR.dirty FLAGS=flags.csv   precision and recall of your checks' flags against the answer key"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
 	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
@@ -30,18 +32,22 @@ require-date:
 	@if [ -z "$(DATE)" ]; then echo "error: DATE is required, e.g. make $(MAKECMDGOALS) DATE=2026-01-15" >&2; exit 2; fi
 
 sample: require-date $(STAMP)
-	$(BIN)/datagen generate --date $(DATE) --mode sample
+	$(BIN)/datagen generate --date $(DATE) --mode sample $(if $(DEFECTS),--defects $(DEFECTS),)
 
 raw: require-date $(STAMP)
-	$(BIN)/datagen generate --date $(DATE) --mode raw
+	$(BIN)/datagen generate --date $(DATE) --mode raw $(if $(DEFECTS),--defects $(DEFECTS),)
 
 backfill: $(STAMP)
 	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make backfill START=2026-01-01 END=2026-01-31" >&2; exit 2; fi
-	$(BIN)/datagen backfill --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),)
+	$(BIN)/datagen backfill --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),) $(if $(DEFECTS),--defects $(DEFECTS),)
 
 validate: $(STAMP)
 	@if [ -z "$(DIR)$(DATE)" ]; then echo "error: DATE or DIR is required, e.g. make validate DATE=2026-01-15 MODE=sample, or make validate DIR=data/sample/2026-01-15" >&2; exit 2; fi
 	$(BIN)/datagen validate $(if $(DIR),"$(DIR)" $(if $(DATE),--date $(DATE),),--date $(DATE) --mode $(MODE))
+
+dq-score: $(STAMP)
+	@if [ -z "$(TRUTH)" ] || [ -z "$(FLAGS)" ]; then echo "error: TRUTH and FLAGS are required, e.g. make dq-score TRUTH=data/sample/2026-01-15.dirty FLAGS=flags.csv" >&2; exit 2; fi
+	$(BIN)/datagen dq-score --truth $(TRUTH) --flags $(FLAGS)
 
 preview: $(STAMP)
 	@if [ -z "$(SCENARIO)" ]; then echo "error: SCENARIO is required, e.g. make preview SCENARIO=sepsis" >&2; exit 2; fi

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from data_generator import registry_store
 from data_generator.config import Config, load_config
+from data_generator.defects import Profile, apply_defects, dirty_up_to_date, load_profile
 from data_generator.errors import DataGenError, UsageError
 from data_generator.generators.registry import derive_registry
 from data_generator.locks import exclusive, registry_lock
@@ -54,6 +55,7 @@ class DayJob:
     encounters: int | None
     fmt: str = "csv"
     interventions: bool = False
+    defects: str | None = None  # a defect profile's path: also write the dirty copy beside the day
 
 
 @cache
@@ -61,11 +63,19 @@ def _config(path: str, seed: int | None) -> Config:
     return with_seed(load_config(path), seed)
 
 
+@cache
+def _profile(path: str) -> Profile:
+    return load_profile(path)
+
+
 def run_job(job: DayJob) -> tuple[dt.date, int]:
-    """Generate one day in a worker process; returns (date, rows written)."""
+    """Generate one day in a worker process (and its dirty copy, with a defect profile); returns
+    (date, rows written to the clean day)."""
     cfg = _config(job.config, job.seed)
     result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False,
                           fmt=job.fmt, interventions=job.interventions)
+    if job.defects is not None:
+        apply_defects(result.folder, _profile(job.defects))
     return job.date, sum(result.rows.values())
 
 
@@ -76,12 +86,15 @@ def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def plan(cfg: Config, dates: Iterable[dt.date], mode: str, out_root: Path,
-         encounters: int | None, fmt: str = "csv", interventions: bool = False) -> tuple[list[dt.date], list[dt.date]]:
-    """(days to generate, days already up to date)."""
+         encounters: int | None, fmt: str = "csv", interventions: bool = False,
+         defects: Profile | None = None) -> tuple[list[dt.date], list[dt.date]]:
+    """(days to generate, days already up to date: the day, and its dirty copy if a profile is given)."""
     todo, skip = [], []
     for date in dates:
         inputs = manifest(cfg, date, mode, encounters, fmt, interventions)
-        (skip if up_to_date(day_folder(out_root, mode, date), inputs) else todo).append(date)
+        folder = day_folder(out_root, mode, date)
+        done = up_to_date(folder, inputs) and (defects is None or dirty_up_to_date(folder, defects))
+        (skip if done else todo).append(date)
     return todo, skip
 
 
@@ -89,8 +102,11 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
              seed: int | None = None, encounters: int | None = None, registry_path: Path | None = None,
              executor: str = "process", scheduler: str | None = None, fmt: str = "csv",
              progress: Callable[[dt.date, int], None] | None = None,
-             interventions: bool = False) -> BackfillResult:
+             interventions: bool = False, defects: Path | None = None) -> BackfillResult:
+    """Every day from `start` to `end`; with `defects` (a profile's path) each day's dirty copy too."""
     cfg = _config(str(config), seed)
+    if defects is not None:
+        _profile(str(defects))  # a bad profile is refused before any day is written
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
     check_out_root(out_root)
     with ExitStack() as locks:
@@ -98,17 +114,19 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
             locks.enter_context(exclusive(registry_lock(registry_path), f"registry {registry_path}"))
             on_file = registry_store.check_file(cfg, registry_path)
         result = _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor,
-                           scheduler, fmt, progress, interventions)
+                           scheduler, fmt, progress, interventions, defects)
         if mode == "raw":
             result.new_patients = registry_store.save(cfg, derive_registry(cfg, end), registry_path, on_file)
     return result
 
 
 def _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor, scheduler, fmt,
-              progress, interventions=False) -> BackfillResult:
-    todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt, interventions)
+              progress, interventions=False, defects=None) -> BackfillResult:
+    profile = None if defects is None else _profile(str(defects))
+    todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt, interventions, profile)
     result = BackfillResult(skipped=skipped)
-    jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt, interventions) for d in todo]
+    jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt, interventions,
+                   None if defects is None else str(defects)) for d in todo]
     run = _run_dask if executor == "dask" else _run_processes
     for date, rows in run(jobs, workers, scheduler):
         result.done.append(date)

@@ -15,6 +15,7 @@ from pathlib import Path
 from data_generator.errors import DataGenError, UsageError
 
 MAX_FUTURE_YEARS = 50
+MATCH_VIOLATIONS = 10_000_000  # violations kept to match against a dirty day's answer key
 CONFIG_HELP = "generator config; scenarios and catalogues are found beside it (default config/generator.yaml)"
 MODE_HELP = "raw: local daily data; sample: the committed demo day"
 OUT_ROOT_HELP = "output root; a day is OUT_ROOT/<mode>/<date>/ (default data/)"
@@ -60,6 +61,9 @@ def _generation_options(p: argparse.ArgumentParser) -> None:
                    help="also write interventions.csv (treatments and transfers; see its contract)")
     p.add_argument("--registry", type=Path,
                    help="raw-mode patient registry (default data_generator/state/patients_master.csv)")
+    p.add_argument("--defects", metavar="PROFILE",
+                   help="also write a dirty copy beside each day, <date>.dirty/, with its answer key _defects.jsonl: "
+                        "PROFILE is light, realistic, hostile (config/defects/) or a profile file's path")
 
 
 def _range_options(p: argparse.ArgumentParser) -> None:
@@ -161,6 +165,15 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--out-root", type=Path, help="without PATH: " + OUT_ROOT_HELP)
     val.add_argument("--quiet", action="store_true", help="print nothing when the day is clean")
     val.add_argument("--show", type=_positive, default=20, help="violations to list (default 20)")
+
+    dq = sub.add_parser("dq-score", help="precision and recall of a data-quality tool's flags against a dirty "
+                                         "day's answer key")
+    dq.add_argument("--truth", required=True, type=Path,
+                    help="the answer key: a dirty day folder or its _defects.jsonl")
+    dq.add_argument("--flags", required=True, type=Path,
+                    help="the tool's findings: CSV with file, key and/or line, optional column and class "
+                         "(or a JSONL file shaped like the answer key)")
+    dq.add_argument("--json", type=Path, metavar="PATH", help="also write the scores as JSON to PATH")
     return parser
 
 
@@ -188,12 +201,20 @@ def _generate(args) -> int:
                          hint="drop --registry or use --mode raw")
     cfg = with_seed(load_config(args.config), args.seed)
     date = _checked_date(cfg, args.date)
+    profile = _defect_profile(args)
     result = generate_day(cfg, date, args.mode, args.out_root, args.encounters, args.registry, fmt=args.fmt,
                           interventions=args.interventions, workers=args.workers)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
         print(f"wrote {result.folder}: {counts}{reg}")
+    if profile is not None:
+        from data_generator.defects import apply_defects
+
+        dirty = apply_defects(result.folder, profile)
+        if not args.quiet:
+            counts = ", ".join(f"{n} {name}" for name, n in dirty.counts.items()) or "none"
+            print(f"wrote {dirty.folder}: {sum(dirty.counts.values())} defects ({counts}), answer key _defects.jsonl")
     if result.registry_full:
         print(f"datagen: note: the registry is full (registry.max_total = {cfg.generator['registry']['max_total']}); "
               "the day's encounters all went to existing patients", file=sys.stderr)
@@ -203,6 +224,18 @@ def _generate(args) -> int:
               "patients were alive and out of hospital (a later date or a larger registry holds more)",
               file=sys.stderr)
     return 0
+
+
+def _defect_profile(args):
+    """The --defects profile, loaded and checked before any day is written (None without it)."""
+    from data_generator.defects import load_profile
+
+    if args.defects is None:
+        return None
+    if args.fmt != "csv":
+        raise UsageError("--defects", "applies to CSV days only", found=f"--format {args.fmt}",
+                         hint="drop --format parquet, or drop --defects")
+    return load_profile(args.defects, args.config.parent)
 
 
 def _backfill(args) -> int:
@@ -221,12 +254,13 @@ def _backfill(args) -> int:
         raise UsageError("--registry", "contradicts --mode sample, which never reads or writes a registry")
     cfg = with_seed(load_config(args.config), args.seed)
     start, end = _checked_date(cfg, args.start, "--start"), _checked_date(cfg, args.end, "--end")
+    profile = _defect_profile(args)
     bar = Progress(len(date_range(start, end)), args.quiet)
     try:
         result = backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers, seed=args.seed,
                           encounters=args.encounters, registry_path=args.registry, executor=args.executor,
                           scheduler=args.scheduler, fmt=args.fmt, progress=bar,
-                          interventions=args.interventions)
+                          interventions=args.interventions, defects=None if profile is None else profile.path)
     finally:
         bar.close()
     if registered_count(cfg, end) >= cfg.generator["registry"]["max_total"]:
@@ -234,7 +268,8 @@ def _backfill(args) -> int:
               "later days' encounters all went to existing patients", file=sys.stderr)
     if not args.quiet:
         reg = f"; registry +{result.new_patients} patients" if args.mode == "raw" else ""
-        print(f"backfill {start}..{end}: {len(result.done)} days written, {len(result.skipped)} already "
+        dirty = f", each with its dirty copy ({profile.name})" if profile is not None else ""
+        print(f"backfill {start}..{end}: {len(result.done)} days written{dirty}, {len(result.skipped)} already "
               f"up to date, {result.rows:,} rows{reg}")
     return 0
 
@@ -299,16 +334,36 @@ def _day_folder_at(path: Path) -> Path:
 
 
 def _validate(args) -> int:
+    from data_generator.defects.catch import TRUTH, catch_report, read_truth
     from data_generator.validation import validate_day
 
     date, folder = _day_to_validate(args)
-    report = validate_day(folder, date)
+    dirty = (folder / TRUTH).is_file()
+    report = validate_day(folder, date, max_violations=MATCH_VIOLATIONS if dirty else 10000)
     lines = report.summary(args.show)
+    if dirty:  # a dirty day: say which of its injected defects the contracts caught
+        lines += catch_report(read_truth(folder), report.violations).lines()
     if not args.quiet or not report.ok:
         print(f"{folder}:")
         for line in lines:
             print(f"  {line}")
     return 0 if report.ok else 1
+
+
+def _dq_score(args) -> int:
+    import json
+
+    from data_generator.defects.score import read_flags, read_truth, score
+
+    result = score(read_truth(args.truth), read_flags(args.flags))
+    for line in result.table():
+        print(line)
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(str(args.json), f"cannot write: {exc.strerror}") from None
+    return 0
 
 
 def _plots_missing(exc: ImportError) -> UsageError:
@@ -408,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry,
                     "preview": _preview, "report": _report, "export-fhir": _export_fhir, "export-omop": _export_omop,
-                    "export-meds": _export_meds}
+                    "export-meds": _export_meds, "dq-score": _dq_score}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)
