@@ -60,6 +60,9 @@ def _validator(schema_name: str) -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(schema, validate_formats=True, registry=registry)
 
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where present: 8x faster
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file; a syntax error names the file and line."""
     try:
@@ -70,7 +73,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read file: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from data_generator import config
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from tests.conftest import copy_config, edit_yaml
+from tests.conftest import ROOT, copy_config, edit_yaml
 
 
 def _error(path) -> str:
@@ -49,14 +51,26 @@ def test_bad_generator_settings(tmp_path, edit, expected):
     assert expected in _error(copy_config(tmp_path, edit))
 
 
-def test_invalid_yaml_gives_file_and_line(tmp_path):
-    """A YAML syntax error points at the file and line."""
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+def test_invalid_yaml_gives_file_and_line(tmp_path, monkeypatch, loader):
+    """A YAML syntax error points at the file and line, with libyaml's loader or the pure one."""
+    monkeypatch.setattr(config, "YAML_LOADER", getattr(yaml, loader))
     path = copy_config(tmp_path)
     lines = path.read_text().splitlines()
     lines[5] = lines[5] + " : : ["
     path.write_text("\n".join(lines))
     msg = _error(path)
-    assert "generator.yaml:" in msg and "invalid YAML" in msg
+    assert "generator.yaml:6" in msg and "invalid YAML" in msg
+
+
+def test_libyaml_and_pure_loaders_read_the_same_config(monkeypatch):
+    """Every shipped config file parses to the same data with libyaml's safe loader (used where
+    present) and PyYAML's pure-Python one (the fallback)."""
+    assert config.YAML_LOADER is yaml.CSafeLoader  # libyaml is in the pinned PyYAML wheels
+    files = sorted((ROOT / "config").rglob("*.yaml"))
+    fast = [config.read_yaml(f) for f in files]
+    monkeypatch.setattr(config, "YAML_LOADER", yaml.SafeLoader)
+    assert [config.read_yaml(f) for f in files] == fast and len(files) >= 20
 
 
 def test_missing_config_file(tmp_path):
