@@ -57,13 +57,14 @@ class DayJob:
 
 
 @cache
-def _config(path: str, seed: int | None) -> Config:
+def with_config(path: str, seed: int | None) -> Config:
+    """The config at `path` with `seed` (loaded once per process)."""
     return with_seed(load_config(path), seed)
 
 
 def run_job(job: DayJob) -> tuple[dt.date, int]:
     """Generate one day in a worker process; returns (date, rows written)."""
-    cfg = _config(job.config, job.seed)
+    cfg = with_config(job.config, job.seed)
     result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False,
                           fmt=job.fmt, interventions=job.interventions)
     return job.date, sum(result.rows.values())
@@ -90,7 +91,7 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
              executor: str = "process", scheduler: str | None = None, fmt: str = "csv",
              progress: Callable[[dt.date, int], None] | None = None,
              interventions: bool = False) -> BackfillResult:
-    cfg = _config(str(config), seed)
+    cfg = with_config(str(config), seed)
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
     check_out_root(out_root)
     with ExitStack() as locks:
@@ -119,12 +120,18 @@ def _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters
 
 
 def _run_processes(jobs: list[DayJob], workers: int, scheduler: str | None):
+    yield from run_jobs(jobs, workers, run_job)
+
+
+def run_jobs(jobs: list, workers: int, run: Callable):
+    """`run(job)` for each job (a picklable function of a plain-valued job with a `date`): in this
+    process with one worker, else in a local process pool; yields each result as it finishes."""
     if workers <= 1:
         for job in jobs:
-            yield run_job(job)
+            yield run(job)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending = {pool.submit(run_job, job): job for job in jobs}
+        pending = {pool.submit(run, job): job for job in jobs}
         try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -151,7 +158,7 @@ def _run_dask(jobs: list[DayJob], workers: int, scheduler: str | None):
             yield _result(future.result, by_future[future])
 
 
-def _result(get, job: DayJob) -> tuple[dt.date, int]:
+def _result(get, job) -> tuple[dt.date, int]:
     try:
         return get()
     except DataGenError as exc:
