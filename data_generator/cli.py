@@ -383,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         args = _parser().parse_args(argv)
-        commands = {"generate": _generate, "backfill": _backfill, "feed": _feed, "validate": _validate, "registry": _registry,
-                    "preview": _preview, "report": _report, "export-fhir": _export_fhir}
+        commands = {"generate": _generate, "backfill": _backfill, "feed": _feed, "validate": _validate,
+                    "registry": _registry, "preview": _preview, "report": _report, "export-fhir": _export_fhir}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)

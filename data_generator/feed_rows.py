@@ -51,12 +51,17 @@ def meaning(name: str, column: str) -> dict[str, str]:
     return load_feed_contract(name)["properties"][column]["x-meaning"]
 
 
+def settle_days(cfg: Config) -> int:
+    """Days after its discharge day by which a stay's last row is delivered: the longest late
+    delivery or correction delay."""
+    feed = cfg.generator["feed"]
+    return max(feed["late"]["delay_days"][1], int(np.ceil(feed["corrections"]["delay_hours"][1] / 24)))
+
+
 def window_days(cfg: Config) -> int:
     """How many days before a feed day a stay can be admitted and still deliver a row on it: the
-    longest stay, plus the longest late delivery or correction delay, plus a day each side."""
-    feed = cfg.generator["feed"]
-    lag_hours = max(feed["late"]["delay_days"][1] * 24, feed["corrections"]["delay_hours"][1])
-    return int(np.ceil((catalogue(cfg).los[..., 3].max() + lag_hours) / 24)) + 2
+    longest stay, plus the days to settle, plus a day each side."""
+    return int(np.ceil(catalogue(cfg).los[..., 3].max() / 24)) + settle_days(cfg) + 2
 
 
 def local_days(epoch: np.ndarray, cfg: Config) -> np.ndarray:
