@@ -308,10 +308,11 @@ def _day_folder_at(path: Path) -> Path:
 
 
 def _validate(args) -> int:
-    from data_generator.validation import validate_day
+    from data_generator.reading import is_feed_day
+    from data_generator.validation import validate_day, validate_feed_day
 
     date, folder = _day_to_validate(args)
-    report = validate_day(folder, date)
+    report = (validate_feed_day if is_feed_day(folder) else validate_day)(folder, date)
     lines = report.summary(args.show)
     if not args.quiet or not report.ok:
         print(f"{folder}:")

@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,39 @@ def test_feed_command_refuses_bad_ranges_in_one_line(tmp_path):
         done = datagen("feed", *args, "--out-root", str(tmp_path))
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("datagen: ")
     assert list(tmp_path.iterdir()) == []
+
+
+SAMPLE = ROOT / "data" / "feed" / MODE
+SAMPLE_DAYS = ("2026-01-15", "2026-01-16", "2026-01-17")
+
+
+def test_committed_feed_sample_regenerates_byte_for_byte(tmp_path):
+    """The last committed feed sample day, derived on its own from the repository's config, is
+    byte-identical to the committed folder (README gives the command)."""
+    assert sorted(p.name for p in SAMPLE.iterdir() if p.is_dir()) == list(SAMPLE_DAYS)
+    date = dt.date.fromisoformat(SAMPLE_DAYS[-1])
+    made = feed_day(load_config(ROOT / "config" / "generator.yaml"), date, MODE, tmp_path, encounters=12).folder
+    committed = SAMPLE / SAMPLE_DAYS[-1]
+    assert sorted(p.name for p in made.iterdir()) == sorted(p.name for p in committed.iterdir())
+    for path in committed.iterdir():
+        assert (made / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_validate_and_report_take_a_feed_day(tmp_path, capsys):
+    """`datagen validate PATH` checks a feed day against the feed contracts (clean: exit 0; a row
+    delivered on another day: exit 1 naming it), and the HTML report's contract section of a feed
+    day shows it valid (checked against the feed contracts)."""
+    pytest.importorskip("matplotlib")
+    from data_generator import cli, report
+
+    day = tmp_path / SAMPLE_DAYS[0]
+    shutil.copytree(SAMPLE / SAMPLE_DAYS[0], day)
+    assert cli.main(["validate", str(day), "--quiet"]) == 0
+    section = report._contract(day, load_config(ROOT / "config" / "generator.yaml"))  # the report's contract section
+    assert 'id="contract-status">Contract status: ok' in section
+    text = (day / "vitals.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    text[1] = text[1].replace(f",{SAMPLE_DAYS[0]}\n", ",2026-01-14\n")
+    (day / "vitals.csv").write_text("".join(text), encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["validate", str(day)]) == 1
+    assert "vitals.csv:2 delivery_date: batch_date" in capsys.readouterr().out
