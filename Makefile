@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODE ?= raw
 
-.PHONY: help require-date sample raw backfill validate dq-score preview report bench test fuzz lint clean
+.PHONY: help require-date sample raw backfill feed validate dq-score preview report bench test fuzz lint clean
 
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
@@ -15,6 +15,7 @@ help:
 	@echo "make validate DIR=path/to/day  check a day folder anywhere (batch date from its manifest or name)"
 	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...]   every day of a range, in parallel"
 	@echo "make dq-score TRUTH=DIR.dirty FLAGS=flags.csv   precision and recall of your checks' flags against the answer key"
+	@echo "make feed START=... END=... [MODE=raw|sample] [WORKERS=N]   event-time daily feed: data/feed/MODE/DATE/"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
 	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
@@ -40,6 +41,10 @@ raw: require-date $(STAMP)
 backfill: $(STAMP)
 	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make backfill START=2026-01-01 END=2026-01-31" >&2; exit 2; fi
 	$(BIN)/datagen backfill --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),) $(if $(DEFECTS),--defects $(DEFECTS),)
+
+feed: $(STAMP)
+	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make feed START=2026-01-15 END=2026-01-21" >&2; exit 2; fi
+	$(BIN)/datagen feed --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),)
 
 validate: $(STAMP)
 	@if [ -z "$(DIR)$(DATE)" ]; then echo "error: DATE or DIR is required, e.g. make validate DATE=2026-01-15 MODE=sample, or make validate DIR=data/sample/2026-01-15" >&2; exit 2; fi

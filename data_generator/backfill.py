@@ -59,7 +59,8 @@ class DayJob:
 
 
 @cache
-def _config(path: str, seed: int | None) -> Config:
+def with_config(path: str, seed: int | None) -> Config:
+    """The config at `path` with `seed` (loaded once per process)."""
     return with_seed(load_config(path), seed)
 
 
@@ -71,7 +72,7 @@ def _profile(path: str) -> Profile:
 def run_job(job: DayJob) -> tuple[dt.date, int]:
     """Generate one day in a worker process (and its dirty copy, with a defect profile); returns
     (date, rows written to the clean day)."""
-    cfg = _config(job.config, job.seed)
+    cfg = with_config(job.config, job.seed)
     result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False,
                           fmt=job.fmt, interventions=job.interventions)
     if job.defects is not None:
@@ -104,7 +105,7 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
              progress: Callable[[dt.date, int], None] | None = None,
              interventions: bool = False, defects: Path | None = None) -> BackfillResult:
     """Every day from `start` to `end`; with `defects` (a profile's path) each day's dirty copy too."""
-    cfg = _config(str(config), seed)
+    cfg = with_config(str(config), seed)
     if defects is not None:
         _profile(str(defects))  # a bad profile is refused before any day is written
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
@@ -137,12 +138,18 @@ def _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters
 
 
 def _run_processes(jobs: list[DayJob], workers: int, scheduler: str | None):
+    yield from run_jobs(jobs, workers, run_job)
+
+
+def run_jobs(jobs: list, workers: int, run: Callable):
+    """`run(job)` for each job (a picklable function of a plain-valued job with a `date`): in this
+    process with one worker, else in a local process pool; yields each result as it finishes."""
     if workers <= 1:
         for job in jobs:
-            yield run_job(job)
+            yield run(job)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending = {pool.submit(run_job, job): job for job in jobs}
+        pending = {pool.submit(run, job): job for job in jobs}
         try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -169,7 +176,7 @@ def _run_dask(jobs: list[DayJob], workers: int, scheduler: str | None):
             yield _result(future.result, by_future[future])
 
 
-def _result(get, job: DayJob) -> tuple[dt.date, int]:
+def _result(get, job) -> tuple[dt.date, int]:
     try:
         return get()
     except DataGenError as exc:

@@ -118,6 +118,22 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _generation_options(back)
 
+    feed = sub.add_parser("feed", help="event-time daily feed of a date range: ADT events, upserts, late rows, "
+                                       "corrections (OUT_ROOT/feed/<mode>/<date>/)")
+    feed.add_argument("--start", required=True, help="first feed day, YYYY-MM-DD")
+    feed.add_argument("--end", required=True, help="last feed day, YYYY-MM-DD (inclusive)")
+    feed.add_argument("--mode", choices=("raw", "sample"), required=True,
+                      help="which batches the feed is cut from: " + MODE_HELP)
+    feed.add_argument("--out-root", type=Path, default=Path("data"),
+                      help="output root; a feed day is OUT_ROOT/feed/<mode>/<date>/ (default data/)")
+    feed.add_argument("--workers", type=_one_or_more, default=os.cpu_count() or 1,
+                      help="parallel worker processes (default: one per core)")
+    feed.add_argument("--config", type=Path, default=Path("config/generator.yaml"), help=CONFIG_HELP)
+    feed.add_argument("--seed", type=_positive, help="override the config seed")
+    feed.add_argument("--encounters", type=_positive,
+                      help="override each admission day's encounter count (as for generate)")
+    feed.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
     prev = sub.add_parser("preview", help="plot a scenario's trajectories (PNG), touching no data or registry")
     prev.add_argument("--scenario", required=True, help="scenario name (file name in config/scenarios/)")
     prev.add_argument("--n", type=_one_or_more, default=20, help="encounters to simulate (default 20)")
@@ -274,6 +290,28 @@ def _backfill(args) -> int:
     return 0
 
 
+def _feed(args) -> int:
+    from data_generator.backfill import Progress, date_range
+    from data_generator.config import load_config
+    from data_generator.feed import FEED_DIR, feed_backfill
+    from data_generator.pipeline import with_seed
+
+    parse_date(args.start, "--start")
+    parse_date(args.end, "--end")
+    cfg = with_seed(load_config(args.config), args.seed)
+    start, end = _checked_date(cfg, args.start, "--start"), _checked_date(cfg, args.end, "--end")
+    bar = Progress(len(date_range(start, end)), args.quiet)
+    try:
+        result = feed_backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers,
+                               seed=args.seed, encounters=args.encounters, progress=bar)
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(f"feed {start}..{end} in {args.out_root / FEED_DIR / args.mode}: {len(result.done)} days written, "
+              f"{len(result.skipped)} already up to date, {result.rows:,} rows")
+    return 0
+
+
 def _existing_day(args) -> tuple[dt.date, Path]:
     """The --date/--mode/--out-root day folder, which must exist."""
     return _dated_day(args.date, args.mode, args.out_root)
@@ -335,11 +373,15 @@ def _day_folder_at(path: Path) -> Path:
 
 def _validate(args) -> int:
     from data_generator.defects.catch import TRUTH, catch_report, read_truth
-    from data_generator.validation import validate_day
+    from data_generator.reading import is_feed_day
+    from data_generator.validation import validate_day, validate_feed_day
 
     date, folder = _day_to_validate(args)
     dirty = (folder / TRUTH).is_file()
-    report = validate_day(folder, date, max_violations=MATCH_VIOLATIONS if dirty else 10000)
+    if is_feed_day(folder):
+        report = validate_feed_day(folder, date)
+    else:
+        report = validate_day(folder, date, max_violations=MATCH_VIOLATIONS if dirty else 10000)
     lines = report.summary(args.show)
     if dirty:  # a dirty day: say which of its injected defects the contracts caught
         lines += catch_report(read_truth(folder), report.violations).lines()
@@ -461,9 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         args = _parser().parse_args(argv)
-        commands = {"generate": _generate, "backfill": _backfill, "validate": _validate, "registry": _registry,
-                    "preview": _preview, "report": _report, "export-fhir": _export_fhir, "export-omop": _export_omop,
-                    "export-meds": _export_meds, "dq-score": _dq_score}
+        commands = {"generate": _generate, "backfill": _backfill, "feed": _feed, "validate": _validate,
+                    "registry": _registry, "preview": _preview, "report": _report, "export-fhir": _export_fhir,
+                    "export-omop": _export_omop, "export-meds": _export_meds, "dq-score": _dq_score}
         return commands[args.command](args)
     except DataGenError as exc:
         print(f"datagen: {exc.line()}", file=sys.stderr)

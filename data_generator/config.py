@@ -131,11 +131,11 @@ def load_checked(path: Path, schema_name: str) -> dict[str, Any]:
     return data
 
 
-RANGE_KEYS = re.compile(r"(_hours|_minutes|^clip|^ref|^critical|^target_spo2|^oxygen_target)$")
+RANGE_KEYS = re.compile(r"(_hours|_minutes|_days|^clip|^ref|^critical|^target_spo2|^oxygen_target)$")
 
 
 def check_ranges(data: Any, where: Path, path: tuple = ()) -> None:
-    """Every [low, high] pair (a key ending in _hours or _minutes, clip, ref, critical, an SpO2
+    """Every [low, high] pair (a key ending in _hours, _minutes or _days, clip, ref, critical, an SpO2
     target) has its low end at or below its high end: a reversed pair is a config error here,
     not a failure deep in a random draw."""
     items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()

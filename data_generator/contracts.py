@@ -1,5 +1,6 @@
-"""The file contracts (five of every day, plus the opt-in interventions.csv): one loader for
-the JSON Schemas in `schemas/`, a strict reader of contract CSVs, and the violation shape.
+"""The file contracts (five of every day, plus the opt-in interventions.csv, and the six files of
+an event-time feed day): one loader for the JSON Schemas in `schemas/`, a strict reader of
+contract CSVs, and the violation shape.
 
 Each schema is the single contract for its file: column order is the order of `properties`,
 `x-file` names the file, `x-decimals` says how numbers are printed, `x-dictionary` marks
@@ -24,25 +25,54 @@ from data_generator.errors import ContractError
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 FILES = ("patients", "encounters", "vitals", "labs", "notes")
 OPTIONAL = ("interventions",)  # written only when asked for (datagen --interventions)
+FEED_FILES = ("adt_events", "patients", "encounters", "vitals", "labs", "notes")  # a feed day (datagen feed)
 SCHEMA_VERSION = 1
+# Rules about a whole admission-date batch that a feed day, which holds pieces of many, does not inherit.
+BATCH_ONLY = ("x-primaryKey", "x-foreignKeys", "x-referencedBy", "x-timeWindow", "x-batchDate")
 
 
 @cache
-def _load(name: str) -> str:
-    path = SCHEMA_DIR / f"{name}.schema.json"
-    if name not in FILES + OPTIONAL:
-        raise ContractError(str(path), "unknown contract", found=name,
-                            hint=f"use one of {', '.join(FILES + OPTIONAL)}")
+def _load(stem: str) -> str:
+    path = SCHEMA_DIR / f"{stem}.schema.json"
+    known = FILES + OPTIONAL + tuple(f"feed_{n}" for n in FEED_FILES)
+    if stem not in known:
+        raise ContractError(str(path), "unknown contract", found=stem, hint=f"use one of {', '.join(known)}")
     return path.read_text(encoding="utf-8")
+
+
+def _parsed(stem: str) -> dict:
+    schema = json.loads(_load(stem))
+    if schema.get("schema_version") != SCHEMA_VERSION:
+        raise ContractError(f"schemas/{stem}.schema.json", "unsupported schema_version",
+                            found=schema.get("schema_version"), hint=f"expected {SCHEMA_VERSION}")
+    return schema
 
 
 def load_contract(name: str) -> dict:
     """The parsed schema of one file (a fresh copy: callers may not mutate the cached one)."""
-    schema = json.loads(_load(name))
-    if schema.get("schema_version") != SCHEMA_VERSION:
-        raise ContractError(f"schemas/{name}.schema.json", "unsupported schema_version",
-                            found=schema.get("schema_version"), hint=f"expected {SCHEMA_VERSION}")
-    return schema
+    return _parsed(name)
+
+
+def load_feed_contract(name: str) -> dict:
+    """The schema of one feed file. A feed schema that `x-extends` a batch contract is that contract
+    with its properties overridden and extended (new columns after the batch's), its `required`
+    extended, its per-row rules (per-test limits, `x-rowRules`) kept unless restated, and its
+    whole-batch rules (keys, references, time windows, batch date) replaced by the feed's own."""
+    own = _parsed(f"feed_{name}")
+    base_name = own.get("x-extends")
+    if base_name is None:
+        return own
+    base = load_contract(base_name)
+    merged = {k: v for k, v in base.items() if k not in BATCH_ONLY}
+    merged.update({k: v for k, v in own.items() if k not in ("properties", "required")})
+    merged["properties"] = {**base["properties"], **own["properties"]}
+    merged["required"] = list(dict.fromkeys(base["required"] + own.get("required", [])))
+    return merged
+
+
+def feed_contracts() -> dict[str, dict]:
+    """The feed day's schemas keyed by name, in the order a feed day is written and checked."""
+    return {name: load_feed_contract(name) for name in FEED_FILES}
 
 
 def contracts(optional: tuple[str, ...] = ()) -> dict[str, dict]:

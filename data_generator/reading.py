@@ -26,7 +26,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_generator.contracts import FILES, OPTIONAL, columns, contracts, file_name, load_contract, read_csv_strings
+from data_generator.contracts import (
+    FILES,
+    OPTIONAL,
+    columns,
+    contracts,
+    file_name,
+    load_contract,
+    load_feed_contract,
+    read_csv_strings,
+)
 from data_generator.errors import ContractError, UsageError
 from data_generator.publish import MANIFEST
 from data_generator.timeutil import parse_rfc3339
@@ -69,7 +78,7 @@ def read_table(folder: Path | str, name: str, tz: str | None = None, errors: str
     A missing file or columns other than the contract's always raise."""
     if errors not in ("raise", "coerce"):
         raise UsageError("errors", "must be 'raise' or 'coerce'", found=errors)
-    folder, schema = Path(folder), load_contract(name)
+    folder, schema = Path(folder), day_contract(folder, name)
     path = table_file(folder, name)
     if not path.is_file():
         raise ContractError(str(path), "file not found", hint="read a day folder the generator wrote")
@@ -96,7 +105,7 @@ def text_batches(folder: Path | str, name: str, block_bytes: int = BLOCK_BYTES,
     """The day's `name` file in its contract's text form (CSV or JSONL) in batches of string
     columns, the CSV header or each JSONL line's keys checked against the contract.
     FileNotFoundError if the folder has no such file."""
-    schema = load_contract(name)
+    schema = day_contract(folder, name)
     path = Path(folder) / file_name(schema)
     if path.suffix == ".jsonl":
         yield from _jsonl_batches(path, columns(schema), jsonl_rows)
@@ -105,6 +114,16 @@ def text_batches(folder: Path | str, name: str, block_bytes: int = BLOCK_BYTES,
     for batch in read_csv_strings(path, schema, block_bytes):
         yield TextBatch(path.name, row, batch)
         row += batch.num_rows
+
+
+def is_feed_day(folder: Path | str) -> bool:
+    """Whether `folder` is an event-time feed day (its manifest says `"feed": true`)."""
+    return read_manifest(folder).get("feed") is True
+
+
+def day_contract(folder: Path | str, name: str) -> dict:
+    """The contract of table `name` in `folder`: the feed's for a feed day, else the batch's."""
+    return load_feed_contract(name) if is_feed_day(folder) else load_contract(name)
 
 
 def day_tables(folder: Path | str) -> tuple[str, ...]:

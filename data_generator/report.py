@@ -31,8 +31,8 @@ from data_generator.contracts import FILES
 from data_generator.errors import ContractError, OutputError, UsageError
 from data_generator.plotting import VITALS, log_axis, normal_band
 from data_generator.publish import MANIFEST
-from data_generator.reading import load_table, table_file
-from data_generator.validation import validate_day
+from data_generator.reading import is_feed_day, load_table, table_file
+from data_generator.validation import validate_day, validate_feed_day
 
 TABLES = FILES
 WIDTH_PX = 1200  # the page's text width; every plot is drawn this wide and shown at its own size
@@ -100,7 +100,7 @@ class _Tables(dict):
 # ---------------------------------------------------------------- sections
 
 def _contract(folder: Path, cfg: Config) -> str:
-    report = validate_day(folder)
+    report = validate_feed_day(folder) if is_feed_day(folder) else validate_day(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -217,11 +217,16 @@ def _negative_report(cult: dict, left_h: np.ndarray) -> tuple[np.ndarray, np.nda
     rounds = np.asarray(pre["report_hours"], dtype=float)
     seen = np.searchsorted(rounds, left_h, side="right") - 1
     at = np.where(seen >= 0, rounds[np.maximum(seen, 0)], left_h)
-    text = np.array([pre["text"].replace("{{ hours }}", f"{h:g}") for h in rounds] + [pre["early_text"]],
+    text = np.array([preliminary_text(cult, h) for h in rounds] + [pre["early_text"]],
                     dtype=object)[np.where(seen >= 0, seen, rounds.size)]
     done = left_h >= final["final_hours"]
     return (np.where(done, final["text"], text),
             np.where(done, final["final_hours"], at))
+
+
+def preliminary_text(cult: dict, hours: float) -> str:
+    """A negative culture's preliminary report at `hours` after collection ("No growth to date at 48 hours")."""
+    return cult["preliminary"]["text"].replace("{{ hours }}", f"{hours:g}")
 
 
 def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,

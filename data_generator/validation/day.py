@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
-from data_generator.contracts import Violation, contracts
+from data_generator.contracts import Violation, contracts, feed_contracts
 from data_generator.publish import MANIFEST, verify_manifest
 from data_generator.reading import files_present, optional_present, read_manifest
 from data_generator.validation.batches import Kept, Unreadable
@@ -36,6 +36,23 @@ def validate_day(folder: Path, batch_date: dt.date | None = None,
     """
     folder = Path(folder)
     report = Report(max_violations=max_violations)
+    batch_date = _checked_date(folder, batch_date, report)
+    fmt = fmt or day_format(folder, report)
+    return _check_files(folder, contracts(optional_present(folder, fmt)), fmt, batch_date, report)
+
+
+def validate_feed_day(folder: Path, feed_date: dt.date | None = None, max_violations: int = 10000) -> Report:
+    """Check the six files of an event-time feed day against the feed contracts (every row delivered
+    on `feed_date`; None takes the manifest's); never raises on bad data."""
+    folder = Path(folder)
+    report = Report(max_violations=max_violations)
+    feed_date = _checked_date(folder, feed_date, report)
+    return _check_files(folder, feed_contracts(), "csv", feed_date, report)
+
+
+def _checked_date(folder: Path, batch_date: dt.date | None, report: Report) -> dt.date | None:
+    """The date to check the folder as: `batch_date`, else the manifest's (a manifest that states
+    another, or no date, is reported; how the files differ from the manifest too)."""
     manifest = _read_manifest(folder, report)
     stated = _iso_date(manifest.get("batch_date"))
     if "batch_date" in manifest and stated is None:
@@ -45,8 +62,12 @@ def validate_day(folder: Path, batch_date: dt.date | None = None,
     elif stated is not None and stated != batch_date:
         report.add(Violation(MANIFEST, None, "batch_date", "manifest", None,
                              f"records {stated}, the day is checked as {batch_date}"))
-    fmt = fmt or day_format(folder, report)
-    schemas = contracts(optional_present(folder, fmt))
+    return batch_date
+
+
+def _check_files(folder: Path, schemas: dict[str, dict], fmt: str, batch_date: dt.date | None,
+                 report: Report) -> Report:
+    """Every file of `schemas` batch by batch in dependency order, then the whole-file rules."""
     kept: dict[str, Kept] = {}
     for name in _dependency_order(schemas):
         table = _validate_file(data_file(folder, schemas[name], fmt), name, schemas, kept,
