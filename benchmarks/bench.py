@@ -44,9 +44,10 @@ def run_one(encounters: int) -> dict:
 
 def scaled_registry(cfg, encounters: int):
     """The shipped config, or (for a day larger than the shipped registry can hold: a patient is
-    in one bed at a time) one whose registry holds 1.5 patients per encounter within a year."""
+    in one bed at a time) one whose registry holds 2 patients per encounter within a year, so that
+    enough of them are alive and at home on the day."""
     reg = cfg.generator["registry"]
-    need = int(encounters * 1.5)
+    need = encounters * 2
     if need <= reg["max_total"]:
         return cfg
     grown = {**reg, "max_total": need, "new_patients_per_day": max(reg["new_patients_per_day"], -(-need // 365))}
