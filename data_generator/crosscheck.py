@@ -79,7 +79,7 @@ def _check_scenario(name: str, sc: dict, generator: dict, vitals: dict, labs: di
             if state not in states:
                 raise ConfigError(f"{f}: vitals.{vital}.at.{state}", "unknown state",
                                   hint=f"declare it under states (known: {sorted(states)})")
-    _check_variants(f, sc.get("variants", {}), states, labs)
+    _check_variants(f, sc.get("variants", {}), states, labs, set(generator["registry"]["conditions"]))
     lab_spec = sc.get("labs", {})
     for test, spec in lab_spec.get("values", {}).items():
         cat = labs["tests"].get(test)
@@ -139,9 +139,14 @@ def _phrase_lists(f: str, sc: dict) -> Iterator[tuple[str, bool, str, list]]:
                 yield f"{f}: {where}.{key}", False, key, variants
 
 
-def _check_variants(f: str, variants: dict, states: set[str], labs: dict) -> None:
-    """A variant's `at` values name known states and measured lab tests."""
+def _check_variants(f: str, variants: dict, states: set[str], labs: dict, conditions: set[str]) -> None:
+    """A variant's `at` values name known states and measured lab tests; its `conditions`, chronic
+    conditions of the registry."""
     for name, spec in variants.items():
+        for condition in spec.get("conditions", []):
+            if condition not in conditions:
+                raise ConfigError(f"{f}: variants.{name}.conditions", "unknown chronic condition", found=condition,
+                                  hint="use a condition of registry.conditions in generator.yaml")
         for section in ("vitals", "labs"):
             for item, own in spec.get(section, {}).items():
                 where = f"{f}: variants.{name}.{section}.{item}"

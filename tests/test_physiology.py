@@ -38,7 +38,7 @@ def day(tmp_path_factory):
     for col in ("admit_time", "discharge_time"):
         enc[col] = pd.to_datetime(enc[col], utc=True, format="ISO8601")
     e = enc.set_index("encounter_id")
-    out = {"encounters": e}
+    out = {"encounters": e, "folder": folder}
     for name, cols in (("vitals", ["event_time"]), ("labs", ["event_time", "result_time"])):
         df = pd.read_csv(folder / f"{name}.csv")
         for col in cols:
@@ -240,6 +240,19 @@ def test_blood_cultures_report_at_realistic_times(day):
     assert (labs.result_time <= discharge).all()
 
 
+def test_warfarin_only_with_its_indication(day):
+    """A GI bleed arriving anticoagulated (INR >= 1.8, the history naming warfarin) is a patient
+    with atrial fibrillation (the variant's `conditions`), as the admission note's history says."""
+    inr = _test(day, "6301-6").sort_values("event_time").groupby("encounter_id").value.first()
+    gi = day["encounters"].index[day["encounters"].scenario == "gi_bleed"]
+    notes = pd.read_json(day["folder"] / "notes.jsonl", lines=True)
+    hp = notes[notes.note_type == "admission_hp"].set_index("encounter_id").text
+    on_warfarin = [e for e in gi if inr.get(e, 0) >= 1.8]
+    assert len(on_warfarin) >= 3
+    assert all("atrial fibrillation" in hp[e] and "warfarin" in hp[e] for e in on_warfarin)
+    assert not any("warfarin" in hp[e] for e in gi if e not in on_warfarin and e in hp.index)
+
+
 def test_variant_with_an_unknown_state_is_refused(tmp_path):
     """A variant's `at` naming a state the scenario lacks fails config loading with its key path."""
     config = copy_config(tmp_path)
@@ -250,6 +263,18 @@ def test_variant_with_an_unknown_state_is_refused(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(config)
     assert "variants.hypothermic.vitals.temp_c.at.infektion" in info.value.line()
+
+
+def test_variant_with_an_unknown_condition_is_refused(tmp_path):
+    """A variant's `conditions` must be chronic conditions of the registry."""
+    config = copy_config(tmp_path)
+    path = config.parent / "scenarios" / "gi_bleed.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["variants"]["anticoagulated"]["conditions"] = ["atrial fibrilation"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert "variants.anticoagulated.conditions" in info.value.line() and "atrial fibrilation" in info.value.line()
 
 
 def test_ph_and_pao2_take_no_scenario_values(tmp_path):

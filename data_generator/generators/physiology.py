@@ -104,13 +104,17 @@ def build_physiology(cfg: Config, enc: Encounters, rng: np.random.Generator) -> 
 
 
 def draw_variants(cfg: Config, enc: Encounters, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Which encounters present with each scenario's declared variants (one draw per variant)."""
+    """Which encounters present with each scenario's declared variants (one draw per variant); a
+    variant with `conditions` only in patients who have one of them (warfarin for atrial fibrillation)."""
     out: dict[str, np.ndarray] = {}
     for scenario in sorted(cfg.scenarios):
         for name, spec in cfg.scenarios[scenario].get("variants", {}).items():
             u = rng.random(len(enc))
-            out[name] = out.get(name, np.zeros(len(enc), dtype=bool)) | (
-                (enc.scenario == scenario) & (u < spec["share"]))
+            fits = enc.scenario == scenario
+            if "conditions" in spec:
+                wanted = set(spec["conditions"])
+                fits &= np.fromiter((not wanted.isdisjoint(h) for h in enc.history), dtype=bool, count=len(enc))
+            out[name] = out.get(name, np.zeros(len(enc), dtype=bool)) | (fits & (u < spec["share"]))
     return out
 
 
