@@ -175,6 +175,22 @@ def test_vitals_noise_is_autocorrelated(chart):
     assert resid.corr(prev) > 0.3
 
 
+@pytest.mark.parametrize("scenario", ["pneumonia", "sepsis"])
+def test_survivors_go_home_stable(chart, scenario):
+    """Recovery keeps pace with the stay: the last set charted before a survivor's discharge is
+    on room air, afebrile, not tachypnoeic and (nearly always) not tachycardic (P2: clinical
+    stability, the usual criterion for discharge)."""
+    enc = chart["encounters"].set_index("encounter_id")
+    home = enc.index[(enc.scenario == scenario) & (enc.discharge_disposition != "expired")]
+    v = chart["vitals"]
+    last = v[v.encounter_id.isin(home)].sort_values("hours").groupby("encounter_id").tail(1)
+    assert len(last) >= 100
+    assert (last.o2_device == "room_air").mean() >= 0.95
+    assert (last.temp_c.dropna() < 37.8).mean() >= 0.97
+    assert (last.resp_rate.dropna() <= 24).mean() >= 0.97
+    assert (last.heart_rate.dropna() <= 100).mean() >= 0.9
+
+
 def test_fever_raises_heart_rate(chart):
     """Coupling: across febrile and afebrile sets, HR rises with temperature (K1: ~7 bpm per degree C
     in ED cohorts; hypothermic septic patients, tachycardic while cold, flatten the across-patient
