@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from data_generator.errors import BusyError, OutputError
@@ -23,12 +23,14 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
     lock file, and any folder made for it, are removed again on the way out, so a refused or
     finished run leaves nothing behind."""
     made = [p for p in reversed(path.parents) if not p.exists()]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(str(path.parent), f"cannot create folder: {exc.strerror}") from None
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue  # another run, finishing, removed the emptied lock folder: make it again
+        except OSError as exc:
+            raise OutputError(str(path.parent), f"cannot create folder: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -58,12 +60,18 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def _tidy(lock: Path | None, made: list[Path]) -> None:
-    """Remove the lock file (still held, so no one else is using it) and the empty folders made for it."""
+    """Remove the lock file (still held, so no one else is using it), its folder if no other lock
+    is in it (whichever run made it: runs in parallel finish in any order), and the empty folders
+    made for it."""
     if lock is not None:
         lock.unlink(missing_ok=True)
+        with suppress(OSError):
+            lock.parent.rmdir()  # fails while another run's lock file is there
     for folder in reversed(made):
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            continue  # already removed (the lock folder, by the line above or by another run)
         except OSError:
             break  # not empty: something else lives there now
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 
 import pytest
 
 from data_generator import publish
 from data_generator.errors import OutputError
+from data_generator.locks import day_lock, exclusive
 from data_generator.publish import MANIFEST, publish_day, staging_dir, verify_manifest
 from data_generator.validation import validate_day
 from tests.test_validate import BATCH, write_day
@@ -129,3 +131,20 @@ def test_batch_date_from_manifest(tmp_path):
     target, _ = _publish(tmp_path, meta={**META, "batch_date": "2026-03-09"})
     report = validate_day(target)
     assert report.counts["batch_date"] == 2
+
+
+def test_overlapping_day_locks_leave_no_lock_folder(tmp_path):
+    """Two runs holding day locks in one folder (a parallel backfill or feed) finish in either
+    order and leave no `.locks` folder behind, whichever of them made it (the parallel feed left an
+    empty one beside its days)."""
+    for first_out in (0, 1):
+        days = [tmp_path / "sample" / "2026-01-15", tmp_path / "sample" / "2026-01-16"]
+        with ExitStack() as held:
+            holds = [ExitStack() for _ in days]
+            for stack, day in zip(holds, days, strict=True):
+                held.enter_context(stack)
+                stack.enter_context(exclusive(day_lock(day), f"day folder {day}"))
+            assert (tmp_path / "sample" / ".locks").is_dir()
+            holds[first_out].close()
+            assert (tmp_path / "sample" / ".locks").is_dir()  # the other lock is still there
+        assert not (tmp_path / "sample" / ".locks").exists()
