@@ -175,7 +175,7 @@ def test_vitals_noise_is_autocorrelated(chart):
     assert resid.corr(prev) > 0.3
 
 
-@pytest.mark.parametrize("scenario", ["pneumonia", "sepsis"])
+@pytest.mark.parametrize("scenario", ["pneumonia", "sepsis", "heart_failure"])
 def test_survivors_go_home_stable(chart, scenario):
     """Recovery keeps pace with the stay: the last set charted before a survivor's discharge is
     on room air, afebrile, not tachypnoeic and (nearly always) not tachycardic (P2: clinical
