@@ -41,6 +41,7 @@ class Context:
     catalogue: dict
     seed: int
     date: dt.date
+    feed: bool = False  # a feed day: its tables follow the feed contracts (no references, no windows)
     defects: list[Defect] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)  # id() of rows a defect changed, added or moved
 
