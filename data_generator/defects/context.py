@@ -31,6 +31,7 @@ class Defect:
     new: str | None
     detail: str = ""
     new_is_line: bool = False
+    evidence: tuple[str, ...] = ()  # columns a row defect is seen in (schema drift leaves them alone)
 
 
 @dataclass

@@ -5,7 +5,8 @@ A row is late when the local date of its own time (the catalogue names the colum
 before its delivery date; a result is corrected when its status is the feed contract's
 `corrected` code. Which columns: the catalogue's `late_or_corrected`. A batch day has no
 delivery date and no result status, so nothing is listed there. The listed rows are marked
-touched, so no other kind changes them and each line holds in the dirty files as written.
+touched, so no other kind changes them, and schema drift leaves the columns they are seen in, so
+each line holds in the dirty files as written.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def late_arrival(ctx: Context, rng, rate: float) -> None:
         for row in chosen(rng, rows, rate):
             when, day = table.get(row, col), table.get(row, delivered)
             ctx.record(Defect("late_arrival", table, row, None, when, day,
-                              f"delivered {_lag(when, day)} days after the day of its {col}"), row)
+                              f"delivered {_lag(when, day)} days after the day of its {col}",
+                              evidence=(col, delivered)), row)
 
 
 def _lag(when: str, delivered: str | None) -> int:
@@ -53,4 +55,5 @@ def corrected_result(ctx: Context, rng, rate: float) -> None:
     for row in chosen(rng, rows, rate):
         ctx.record(Defect("corrected_result", table, row, None, table.get(row, first), table.get(row, fixed),
                           f"corrects the version reported at {table.get(row, first)}: "
-                          f"{spec['value']} now {table.get(row, spec['value'])}"), row)
+                          f"{spec['value']} now {table.get(row, spec['value'])}",
+                          evidence=(status, first, fixed, spec["value"])), row)
