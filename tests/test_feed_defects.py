@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from data_generator import cli, feed
-from data_generator.defects import TRUTH, apply_defects, load_profile
+from data_generator.defects import apply_defects, load_profile
 from data_generator.defects.catch import catch_report, read_truth
 from data_generator.defects.score import read_flags, score
 from data_generator.feed import feed_backfill, feed_folder
@@ -144,7 +144,8 @@ def test_every_late_row_and_correction_of_the_feed_is_listed(runs):
 
 def test_clean_feed_days_are_unchanged_and_parallel_equals_sequential(runs, tmp_path, monkeypatch):
     """The clean feed days of the run with defects are byte-identical to a run without; a parallel
-    run (two workers that derive their batches themselves) writes the same clean and dirty bytes."""
+    run (two workers that derive their batches themselves) writes the same clean and dirty bytes; a
+    rerun skips the day whose copies are up to date and redoes the one whose dirty copy is gone."""
     config, roots, profile = runs
     for day in _days(roots["dirty"]):
         twin = feed_folder(roots["clean"], MODE, dt.date.fromisoformat(day.name))
@@ -153,13 +154,17 @@ def test_clean_feed_days_are_unchanged_and_parallel_equals_sequential(runs, tmp_
             assert (day / path.name).read_bytes() == path.read_bytes(), (day.name, path.name)
     assert not _dirty(twin).exists()
     monkeypatch.setattr(feed, "_batches", type(feed._batches)())
-    feed_backfill(config, END - dt.timedelta(days=1), END, MODE, tmp_path, workers=2, defects=profile)
+    first = END - dt.timedelta(days=1)
+    feed_backfill(config, first, END, MODE, tmp_path, workers=2, defects=profile)
     for day in _days(roots["dirty"])[1:]:
         for folder in (day, _dirty(day)):
             ours = tmp_path / folder.relative_to(roots["dirty"])
             assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in folder.iterdir())
             for path in folder.iterdir():
                 assert (ours / path.name).read_bytes() == path.read_bytes(), (folder.name, path.name)
+    shutil.rmtree(_dirty(feed_folder(tmp_path, MODE, END)))
+    again = feed_backfill(config, first, END, MODE, tmp_path, workers=1, defects=profile)
+    assert again.skipped == [first] and again.done == [END] and _dirty(feed_folder(tmp_path, MODE, END)).is_dir()
 
 
 def test_validate_reports_what_the_feed_contracts_catch(runs, capsys):
@@ -203,3 +208,21 @@ def test_readme_worked_example_scores_late_and_corrected_checks(tmp_path, monkey
     assert capsys.readouterr().out == shown
     result = score(read_truth(_dirty(day)), read_flags(tmp_path / "flags.csv")).classes["late_or_corrected"]
     assert result.recall == result.precision == 1
+
+
+def test_feed_command_takes_defects_and_refuses_a_bad_profile_first(runs, tmp_path, capsys):
+    """`datagen feed --defects PROFILE` writes the feed day and its dirty copy (the same bytes as the
+    library run); an unknown profile is one config line (exit 3) before any day is written."""
+    config, roots, _ = runs
+    args = ["feed", "--start", END.isoformat(), "--end", END.isoformat(), "--mode", MODE, "--config", str(config),
+            "--workers", "1", "--out-root"]
+    assert cli.main([*args, str(tmp_path), "--defects", "hostile"]) == 0
+    assert "each with its dirty copy (hostile)" in capsys.readouterr().out
+    made = _dirty(feed_folder(tmp_path, MODE, END))
+    assert (made / "_defects.jsonl").read_bytes() == (_dirty(_days(roots["dirty"])[-1]) / "_defects.jsonl").read_bytes()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main([*args, str(empty), "--defects", "filthy"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "filthy.yaml" in err and "no such defect profile" in err
+    assert list(empty.iterdir()) == []
