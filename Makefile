@@ -10,12 +10,12 @@ MODE ?= raw
 help:
 	@echo "make sample DATE=YYYY-MM-DD    write data/sample/DATE/ (committed demo day)"
 	@echo "make raw DATE=YYYY-MM-DD       write data/raw/DATE/ and grow the local patient registry"
-	@echo "  ... DEFECTS=light|realistic|hostile|path.yaml   also a dirty copy DATE.dirty/ with its answer key (sample, raw, backfill)"
+	@echo "  ... DEFECTS=light|realistic|hostile|path.yaml   also a dirty copy DATE.dirty/ with its answer key (sample, raw, backfill, feed)"
 	@echo "make validate DATE=YYYY-MM-DD MODE=raw|sample   check a written day against the contracts"
 	@echo "make validate DIR=path/to/day  check a day folder anywhere (batch date from its manifest or name)"
 	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...]   every day of a range, in parallel"
 	@echo "make dq-score TRUTH=DIR.dirty FLAGS=flags.csv   precision and recall of your checks' flags against the answer key"
-	@echo "make feed START=... END=... [MODE=raw|sample] [WORKERS=N]   event-time daily feed: data/feed/MODE/DATE/"
+	@echo "make feed START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...]   event-time daily feed: data/feed/MODE/DATE/ (and DATE.dirty/)"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
 	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
@@ -44,7 +44,7 @@ backfill: $(STAMP)
 
 feed: $(STAMP)
 	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make feed START=2026-01-15 END=2026-01-21" >&2; exit 2; fi
-	$(BIN)/datagen feed --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),)
+	$(BIN)/datagen feed --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),) $(if $(DEFECTS),--defects $(DEFECTS),)
 
 validate: $(STAMP)
 	@if [ -z "$(DIR)$(DATE)" ]; then echo "error: DATE or DIR is required, e.g. make validate DATE=2026-01-15 MODE=sample, or make validate DIR=data/sample/2026-01-15" >&2; exit 2; fi

@@ -65,7 +65,8 @@ def with_config(path: str, seed: int | None) -> Config:
 
 
 @cache
-def _profile(path: str) -> Profile:
+def cached_profile(path: str) -> Profile:
+    """The defect profile at `path` (loaded once per process)."""
     return load_profile(path)
 
 
@@ -76,7 +77,7 @@ def run_job(job: DayJob) -> tuple[dt.date, int]:
     result = generate_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, save_registry=False,
                           fmt=job.fmt, interventions=job.interventions)
     if job.defects is not None:
-        apply_defects(result.folder, _profile(job.defects))
+        apply_defects(result.folder, cached_profile(job.defects))
     return job.date, sum(result.rows.values())
 
 
@@ -107,7 +108,7 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
     """Every day from `start` to `end`; with `defects` (a profile's path) each day's dirty copy too."""
     cfg = with_config(str(config), seed)
     if defects is not None:
-        _profile(str(defects))  # a bad profile is refused before any day is written
+        cached_profile(str(defects))  # a bad profile is refused before any day is written
     registry_path = Path(registry_path or registry_store.DEFAULT_PATH)
     check_out_root(out_root)
     with ExitStack() as locks:
@@ -123,7 +124,7 @@ def backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Pa
 
 def _run_days(cfg, config, start, end, mode, out_root, workers, seed, encounters, executor, scheduler, fmt,
               progress, interventions=False, defects=None) -> BackfillResult:
-    profile = None if defects is None else _profile(str(defects))
+    profile = None if defects is None else cached_profile(str(defects))
     todo, skipped = plan(cfg, date_range(start, end), mode, out_root, encounters, fmt, interventions, profile)
     result = BackfillResult(skipped=skipped)
     jobs = [DayJob(str(config), seed, d, mode, str(out_root), encounters, fmt, interventions,

@@ -132,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     feed.add_argument("--seed", type=_positive, help="override the config seed")
     feed.add_argument("--encounters", type=_positive,
                       help="override each admission day's encounter count (as for generate)")
+    feed.add_argument("--defects", metavar="PROFILE",
+                      help="also write a dirty copy beside each feed day, <date>.dirty/, with its answer key "
+                           "_defects.jsonl (the feed's own late rows and corrections listed too): "
+                           "PROFILE as for generate")
     feed.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     prev = sub.add_parser("preview", help="plot a scenario's trajectories (PNG), touching no data or registry")
@@ -248,7 +252,7 @@ def _defect_profile(args):
 
     if args.defects is None:
         return None
-    if args.fmt != "csv":
+    if getattr(args, "fmt", "csv") != "csv":  # a feed is CSV/JSONL only
         raise UsageError("--defects", "applies to CSV days only", found=f"--format {args.fmt}",
                          hint="drop --format parquet, or drop --defects")
     return load_profile(args.defects, args.config.parent)
@@ -300,14 +304,17 @@ def _feed(args) -> int:
     parse_date(args.end, "--end")
     cfg = with_seed(load_config(args.config), args.seed)
     start, end = _checked_date(cfg, args.start, "--start"), _checked_date(cfg, args.end, "--end")
+    profile = _defect_profile(args)
     bar = Progress(len(date_range(start, end)), args.quiet)
     try:
         result = feed_backfill(args.config, start, end, args.mode, args.out_root, workers=args.workers,
-                               seed=args.seed, encounters=args.encounters, progress=bar)
+                               seed=args.seed, encounters=args.encounters, progress=bar,
+                               defects=None if profile is None else profile.path)
     finally:
         bar.close()
     if not args.quiet:
-        print(f"feed {start}..{end} in {args.out_root / FEED_DIR / args.mode}: {len(result.done)} days written, "
+        dirty = f", each with its dirty copy ({profile.name})" if profile is not None else ""
+        print(f"feed {start}..{end} in {args.out_root / FEED_DIR / args.mode}: {len(result.done)} days written{dirty}, "
               f"{len(result.skipped)} already up to date, {result.rows:,} rows")
     return 0
 
@@ -378,10 +385,11 @@ def _validate(args) -> int:
 
     date, folder = _day_to_validate(args)
     dirty = (folder / TRUTH).is_file()
+    limit = MATCH_VIOLATIONS if dirty else 10000
     if is_feed_day(folder):
-        report = validate_feed_day(folder, date)
+        report = validate_feed_day(folder, date, max_violations=limit)
     else:
-        report = validate_day(folder, date, max_violations=MATCH_VIOLATIONS if dirty else 10000)
+        report = validate_day(folder, date, max_violations=limit)
     lines = report.summary(args.show)
     if dirty:  # a dirty day: say which of its injected defects the contracts caught
         lines += catch_report(read_truth(folder), report.violations).lines()

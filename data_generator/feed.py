@@ -1,7 +1,7 @@
 """The event-time feed: one folder per calendar day of what a nightly extract delivers that day.
 
-    feed_day(cfg, date, mode, out_root, encounters=None) -> FeedResult
-    feed_backfill(config, start, end, mode, out_root, workers=1, ...) -> BackfillResult
+    feed_day(cfg, date, mode, out_root, encounters=None, defects=None) -> FeedResult
+    feed_backfill(config, start, end, mode, out_root, workers=1, defects=None, ...) -> BackfillResult
 
 Feed day D is the rows of the admission-date batches D - window_days .. D (`feed_rows`) whose
 delivery date is D, ordered by time: validated against the feed contracts, then published
@@ -9,6 +9,8 @@ atomically to OUT_ROOT/feed/<mode>/<date>/ with a manifest, like a batch day. Ea
 computable on its own; within a process the batches derived are kept for the next days, so a
 backfill costs about one batch per day, and it runs on `backfill.py`'s process pool: parallel
 and sequential backfills write the same bytes. The raw-mode registry is derived, never touched.
+With a defect profile, each published feed day's dirty copy is written beside it
+(`<date>.dirty/`, `defects.apply_defects`), the clean day unchanged.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from data_generator.backfill import BackfillResult, date_range, run_jobs, with_config
+from data_generator.backfill import BackfillResult, cached_profile, date_range, run_jobs, with_config
 from data_generator.config import Config
 from data_generator.contracts import FEED_FILES, column_type, feed_contracts
+from data_generator.defects import DirtyResult, Profile, apply_defects, dirty_up_to_date
 from data_generator.errors import ContractError, OutputError
 from data_generator.feed_rows import SORT, deliveries, feed_columns, window_days
 from data_generator.locks import day_lock, exclusive
@@ -41,6 +44,7 @@ _batches: OrderedDict = OrderedDict()
 class FeedResult:
     folder: Path
     rows: dict[str, int]
+    dirty: DirtyResult | None = None  # the dirty copy, with a defect profile
 
 
 def feed_folder(out_root: Path, mode: str, date: dt.date) -> Path:
@@ -91,15 +95,17 @@ def _batch(cfg: Config, date: dt.date, mode: str, encounters: int | None) -> dic
     return _batches[key]
 
 
-def feed_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None) -> FeedResult:
-    """Derive, validate and publish one feed day; a failure leaves the previous folder or none."""
+def feed_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: int | None = None,
+             defects: Profile | None = None) -> FeedResult:
+    """Derive, validate and publish one feed day (then, with a defect profile, its dirty copy); a
+    failure leaves the previous folder or none."""
     check_out_root(out_root)
     target = feed_folder(out_root, mode, date)
     with exclusive(day_lock(target), f"feed day folder {target}"):
         recover_leftovers(target)
         tables = feed_tables(cfg, date, mode, encounters)
         rows = _write_validate_publish(cfg, tables, target, feed_manifest(cfg, date, mode, encounters), date)
-    return FeedResult(target, rows)
+    return FeedResult(target, rows, None if defects is None else apply_defects(target, defects))
 
 
 def _write_validate_publish(cfg: Config, tables: dict[str, dict], target: Path, inputs: dict,
@@ -136,28 +142,35 @@ class FeedJob:
     mode: str
     out_root: str
     encounters: int | None
+    defects: str | None = None  # a defect profile's path: also write the dirty copy beside the day
 
 
 def run_feed_job(job: FeedJob) -> tuple[dt.date, int]:
     """One feed day in a worker process; returns (date, rows written)."""
     cfg = with_config(job.config, job.seed)
-    result = feed_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters)
+    profile = None if job.defects is None else cached_profile(job.defects)
+    result = feed_day(cfg, job.date, job.mode, Path(job.out_root), job.encounters, profile)
     return job.date, sum(result.rows.values())
 
 
 def feed_backfill(config: Path, start: dt.date, end: dt.date, mode: str, out_root: Path, *, workers: int = 1,
-                  seed: int | None = None, encounters: int | None = None,
+                  seed: int | None = None, encounters: int | None = None, defects: Path | None = None,
                   progress: Callable[[dt.date, int], None] | None = None) -> BackfillResult:
-    """Every feed day of a range, in parallel; a day whose folder holds a manifest with the same
-    inputs is skipped, so an interrupted backfill finishes the rest."""
+    """Every feed day of a range, in parallel (with `defects`, a profile's path, each day's dirty
+    copy too); a day whose folder holds a manifest with the same inputs (and whose dirty copy was
+    made by the same profile from it) is skipped, so an interrupted backfill finishes the rest."""
     cfg = with_config(str(config), seed)
+    profile = None if defects is None else cached_profile(str(defects))  # a bad profile: refused first
     check_out_root(out_root)
     result = BackfillResult()
     todo = []
     for date in date_range(start, end):
-        done = up_to_date(feed_folder(out_root, mode, date), feed_manifest(cfg, date, mode, encounters))
+        folder = feed_folder(out_root, mode, date)
+        done = up_to_date(folder, feed_manifest(cfg, date, mode, encounters)) \
+            and (profile is None or dirty_up_to_date(folder, profile))
         (result.skipped if done else todo).append(date)
-    jobs = [FeedJob(str(config), seed, d, mode, str(out_root), encounters) for d in todo]
+    jobs = [FeedJob(str(config), seed, d, mode, str(out_root), encounters, None if defects is None else str(defects))
+            for d in todo]
     for date, rows in run_jobs(jobs, workers, run_feed_job):
         result.done.append(date)
         result.rows += rows

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_generator.contracts import (
+    FEED_FILES,
     FILES,
     OPTIONAL,
     columns,
@@ -50,8 +51,8 @@ JSONL_ROWS = 10_000     # JSONL rows per text batch
 
 def load_day(folder: Path | str, tz: str | None = None, errors: str = "raise") -> dict[str, pd.DataFrame]:
     """The day in `folder` as pandas DataFrames by table name: the five contracted tables, then
-    interventions when the folder holds it. Timestamps are in zone `tz`, by default the day's
-    own; `errors` as in `read_table`. Needs pandas (the `plots` extra)."""
+    interventions when the folder holds it (a feed day: its six tables). Timestamps are in zone
+    `tz`, by default the day's own; `errors` as in `read_table`. Needs pandas (the `plots` extra)."""
     return {name: load_table(folder, name, tz, errors) for name in day_tables(folder)}
 
 
@@ -127,13 +128,16 @@ def day_contract(folder: Path | str, name: str) -> dict:
 
 
 def day_tables(folder: Path | str) -> tuple[str, ...]:
-    """The tables a day folder holds: the five contracted ones, then the optional ones present."""
+    """The tables a day folder holds: a feed day's six, or the five contracted ones, then the
+    optional ones present."""
+    if is_feed_day(folder):
+        return FEED_FILES
     return FILES + optional_present(folder, day_format(folder))
 
 
 def table_file(folder: Path | str, name: str) -> Path:
     """Where table `name` of the day in `folder` is: its contract's file, or its Parquet file."""
-    return data_file(Path(folder), load_contract(name), day_format(folder))
+    return data_file(Path(folder), day_contract(folder, name), day_format(folder))
 
 
 def files_present(folder: Path | str) -> dict[str, list[str]]:

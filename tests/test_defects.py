@@ -37,6 +37,7 @@ CATALOGUE = ROOT / "config" / "reference" / "defects.yaml"
 CONTRACT_DETECTABLE = {"exact_row", "near_duplicate_patient", "swapped_pair", "tz_dropped", "outside_window",
                        "discharge_before_admit", "orphan_encounter", "patient_mismatch", "renamed_column",
                        "dropped_column", "extra_column"}
+FEED_ONLY = ("late_or_corrected",)  # lists a feed day's own late rows and corrections (tests/test_feed_defects.py)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def check_against_files(clean: Path, dirty: Path, truth: list[dict]) -> None:
             assert row[d["column"]] == d["new"] != d["original"] == original[d["column"]], d
 
 
-@pytest.mark.parametrize("cls", list(classes()))
+@pytest.mark.parametrize("cls", [c for c in classes() if c not in FEED_ONLY])
 def test_each_class_alone_is_recorded_exactly(clean, tmp_path, cls):
     """One class at a time: each of its kinds is injected, and every line of the answer key holds
     in the files (new value there, original gone); rows no defect touched are unchanged."""
@@ -162,9 +163,11 @@ def test_profiles_ship_and_match_the_engine():
     ({"duplicates": {"exact_row": -0.1}}, "rates.duplicates.exact_row"),
     ({"smudges": {"exact_row": 0.1}}, "rates"),
     ({"time": {"time_travel": 0.1}}, "rates.time"),
+    ({"late_or_corrected": {"late_arrival": 0.5}}, "rates.late_or_corrected.late_arrival"),
 ])
 def test_a_bad_profile_is_a_config_error(tmp_path, rates, where):
-    """A rate outside 0..1, an unknown class or an unknown kind is a config error naming the key."""
+    """A rate outside 0..1, an unknown class or kind, or a feed-only listing that is neither 0 nor 1, is a
+    config error naming the key."""
     with pytest.raises(ConfigError) as err:
         load_profile(profile_file(tmp_path, rates))
     assert err.value.where == f"{tmp_path / 'profile.yaml'}: {where}"
@@ -211,7 +214,7 @@ def test_contracts_catch_every_contract_detectable_defect_of_a_hostile_day(clean
         if kind in CONTRACT_DETECTABLE:
             assert injected and found == injected, kind
     assert caught[("time", "out_of_order")][1] == 0 and caught[("text", "copy_forward")][1] == 0
-    assert {k for _, k in caught} == set(KINDS)
+    assert {k for _, k in caught} == set(KINDS) - {k for c in FEED_ONLY for k in classes()[c]}
 
 
 def test_dq_score_of_the_truth_is_perfect_and_of_a_partial_flag_file_partial(clean, tmp_path):
@@ -296,3 +299,12 @@ def test_readme_worked_example_prints_the_table_it_shows(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     exec(code, {})  # the README's own code
     assert capsys.readouterr().out == shown
+
+
+def test_late_or_corrected_lists_nothing_on_a_batch_day(clean, tmp_path):
+    """A batch day has no delivery date and no result status: the feed-only class switched on lists
+    nothing and the dirty files are the clean bytes."""
+    dirty = dirty_copy(clean, tmp_path, {"late_or_corrected": {"late_arrival": 1, "corrected_result": 1}})
+    assert (dirty / TRUTH).read_text() == ""
+    for name in ("patients.csv", "encounters.csv", "vitals.csv", "labs.csv", "notes.jsonl"):
+        assert (dirty / name).read_bytes() == (clean / name).read_bytes(), name

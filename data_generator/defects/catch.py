@@ -50,10 +50,11 @@ class Caught:
     def lines(self) -> list[str]:
         injected = sum(n for n, _ in self.by_kind.values())
         caught = sum(c for _, c in self.by_kind.values())
+        wide = max(len(cls) for cls in classes())
         out = [f"injected defects ({TRUTH}): {injected}, caught by the contracts: {caught}",
-               f"  {'class':<15} {'kind':<23} {'injected':>8} {'caught':>7}"]
+               f"  {'class':<{wide}} {'kind':<23} {'injected':>8} {'caught':>7}"]
         for (cls, kind), (n, c) in self.by_kind.items():
-            out.append(f"  {cls:<15} {kind:<23} {n:>8} {c:>7}" + ("" if n == c else f"  ({n - c} not seen)"))
+            out.append(f"  {cls:<{wide}} {kind:<23} {n:>8} {c:>7}" + ("" if n == c else f"  ({n - c} not seen)"))
         out.append(f"violations tied to no injected defect (knock-on effects): {self.unmatched}")
         return out
 

@@ -31,6 +31,7 @@ class Defect:
     new: str | None
     detail: str = ""
     new_is_line: bool = False
+    evidence: tuple[str, ...] = ()  # columns a row defect is seen in (schema drift leaves them alone)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Context:
     catalogue: dict
     seed: int
     date: dt.date
+    feed: bool = False  # a feed day: its tables follow the feed contracts (no references, no windows)
     defects: list[Defect] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)  # id() of rows a defect changed, added or moved
 

@@ -1,5 +1,6 @@
 """Schema drift: a renamed, dropped or extra column in a file. A drift never takes a column a rule
-of the contract reads or a defect of the same file changed, so the other defects stay visible."""
+of the contract reads or a defect of the same file changed (or is seen in: a late row's time and
+delivery date), so the other defects stay visible."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _bound(schema: dict) -> set[str]:
 
 def _driftable(ctx: Context, table: Table) -> list[str]:
     """Columns no rule reads, no defect of the file changed, and no drift has taken yet."""
-    changed = {d.column for d in ctx.defects if d.table is table}
+    changed = {c for d in ctx.defects if d.table is table for c in (d.column, *d.evidence)}
     return [c for c in table.columns if c not in _bound(table.schema) | changed
             and c not in table.renamed and c not in table.dropped]
 

@@ -5,7 +5,9 @@
 The clean folder is only read. The dirty day is written into a staging folder and renamed into
 place whole (as a clean day is), so `<date>.dirty/` is the previous complete dirty day or the new
 one, never half-written. It works on any published CSV day given its folder and a profile, so a
-day from `generate`, `backfill` or any later command can be passed through it.
+day from `generate`, `backfill` or any later command can be passed through it; a feed day (its
+manifest says `"feed": true`) is read, changed and listed under the feed contracts, and the
+kinds that only make sense on a feed (`late_or_corrected`) find rows only there.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from data_generator.errors import ContractError, OutputError, UsageError
 from data_generator.locks import day_lock, exclusive
 from data_generator.pipeline import recover_leftovers
 from data_generator.publish import discard, publish_day, staging_dir
-from data_generator.reading import day_format, read_manifest
+from data_generator.reading import day_format, is_feed_day, read_manifest
 
 TRUTH = "_defects.jsonl"
 DIRTY_SUFFIX = ".dirty"
@@ -68,7 +70,7 @@ def apply_defects(clean: Path | str, profile: Profile, seed: int | None = None) 
     with exclusive(day_lock(target), f"day folder {target}"):
         recover_leftovers(target)
         tables = read_day(clean)
-        ctx = Context(tables, profile.catalogue, seed, date)
+        ctx = Context(tables, profile.catalogue, seed, date, feed=is_feed_day(clean))
         for kinds in classes().values():
             for kind in kinds:
                 if kind in profile.rates:
@@ -110,7 +112,7 @@ def truth_line(number: int, defect: Defect, lines: dict[int, int]) -> dict:
     table: Table = defect.table
     row = defect.row
     line = None if row is None else lines[id(row)]
-    key = None if row is None or table.key is None else table.get(row, table.key)
+    key = None if row is None else table.get(row, table.ident)
     values = (number, class_of(defect.kind), defect.kind, table.file, key, line, defect.column, defect.original,
               str(line) if defect.new_is_line else defect.new, defect.detail)
     return dict(zip(TRUTH_FIELDS, values, strict=True))

@@ -2,6 +2,7 @@
 (profile.classes()), each picking its eligible rows or cells, drawing which of them get the defect
 with the profile's rate, changing them and recording what it did.
 
+- late.py: late arrivals and corrections (a feed day's own, listed as they are)
 - rows.py: duplicates, time, referential
 - cells.py: unit mix-ups, swapped and shifted values, missingness, text
 - drift.py: schema drift
@@ -28,6 +29,7 @@ from data_generator.defects.cells import (
 )
 from data_generator.defects.context import Context
 from data_generator.defects.drift import dropped_column, extra_column, renamed_column
+from data_generator.defects.late import corrected_result, late_arrival
 from data_generator.defects.rows import (
     discharge_before_admit,
     exact_row,
@@ -41,6 +43,7 @@ from data_generator.defects.rows import (
 )
 
 KINDS: dict[str, Callable[[Context, np.random.Generator, float], None]] = {
+    "late_arrival": late_arrival, "corrected_result": corrected_result,
     "exact_row": exact_row, "near_duplicate_patient": near_duplicate_patient,
     "unit_label_kept": unit_label_kept, "unit_label_changed": unit_label_changed,
     "swapped_pair": swapped_pair, "decimal_shift": decimal_shift, "digit_transposition": digit_transposition,

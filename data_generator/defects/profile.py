@@ -1,6 +1,6 @@
 """A defect profile and its catalogue: found by name or path, checked against their schemas, then
 against the contracts (every file and column they name exists, and is of a type the kind can
-change).
+change; on a feed day, the feed contracts').
 
 The classes and their kinds are those of `schemas/defect_profile.schema.json` (`CLASSES`), so the
 schema a profile is checked against and the engine's list of kinds cannot drift apart.
@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from data_generator.config import SCHEMA_DIR, load_checked
-from data_generator.contracts import FILES, OPTIONAL, column_type, load_contract
+from data_generator.contracts import FEED_FILES, FILES, OPTIONAL, column_type, load_contract, load_feed_contract
 from data_generator.errors import ConfigError
 
 PROFILE_SCHEMA = "defect_profile.schema.json"
@@ -110,6 +110,7 @@ def check_catalogue(cat: dict, where: Path) -> None:
                 _column(cell["file"], cell["given"]["column"], where, f"{at}.given.column")
     for i, file in enumerate(cat["time"]["out_of_order_files"]):
         _file(file, where, f"time.out_of_order_files.{i}")
+    _check_late_or_corrected(cat["late_or_corrected"], where)
     _column(cat["text"]["file"], cat["text"]["column"], where, "text.column", ("string",))
     low, high = cat["text"]["truncated_keep"]
     if low > high:
@@ -118,24 +119,47 @@ def check_catalogue(cat: dict, where: Path) -> None:
     for file, renames in cat["schema_drift"]["renamed"].items():
         for col, new in renames.items():
             _column(file, col, where, f"schema_drift.renamed.{file}.{col}")
-            if new in load_contract(file)["properties"]:
+            if new in _file(file, where, f"schema_drift.renamed.{file}")["properties"]:
                 raise ConfigError(f"{where}: schema_drift.renamed.{file}.{col}", "new name is already a column",
                                   found=new, hint="rename to a name the contract does not use")
     for i, extra in enumerate(cat["schema_drift"]["extra_columns"]):
-        taken = [f for f in FILES + OPTIONAL if extra["name"] in load_contract(f)["properties"]]
+        taken = [f for f in FILES + OPTIONAL + FEED_FILES if extra["name"] in _contract(f)["properties"]]
         if taken:
             raise ConfigError(f"{where}: schema_drift.extra_columns.{i}.name", f"is a column of {taken[0]}",
                               found=extra["name"], hint="an extra column must be one no contract has")
 
 
-def _file(file: str, where: Path, key: str) -> dict:
-    if file not in FILES + OPTIONAL:  # the schema's enum says so too; kept for a clear message
-        raise ConfigError(f"{where}: {key}", "no such contract", found=file, hint=", ".join(FILES + OPTIONAL))
-    return load_contract(file)
+def _check_late_or_corrected(spec: dict, where: Path) -> None:
+    """Feed-day kinds: their files and columns are the feed contracts'."""
+    for file in spec["late_arrival"]:
+        at = f"late_or_corrected.late_arrival.{file}"
+        _column(file, spec["delivery_column"], where, at, ("date",), feed=True)
+        _column(file, spec["late_arrival"][file], where, at, ("date-time",), feed=True)
+    fix, at = spec["corrected_result"], "late_or_corrected.corrected_result"
+    for key in ("first_reported", "corrected_at"):
+        _column(fix["file"], fix[key], where, f"{at}.{key}", ("date-time",), feed=True)
+    _column(fix["file"], fix["value"], where, f"{at}.value", feed=True)
+    _column(fix["file"], fix["status_column"], where, f"{at}.status_column", ("string",), feed=True)
+    if "corrected" not in load_feed_contract(fix["file"])["properties"][fix["status_column"]].get("x-meaning", {}):
+        raise ConfigError(f"{where}: {at}.status_column", "the feed contract names no corrected code for it "
+                          "(x-meaning: corrected)", found=fix["status_column"], hint="name the result status column")
 
 
-def _column(file: str, col: str, where: Path, key: str, types: tuple[str, ...] | None = None) -> None:
-    props = _file(file, where, key)["properties"]
+def _contract(file: str, feed: bool = False) -> dict:
+    """A file's contract: the batch one, or the feed's (a feed-only file, or `feed`)."""
+    return load_feed_contract(file) if feed or file not in FILES + OPTIONAL else load_contract(file)
+
+
+def _file(file: str, where: Path, key: str, feed: bool = False) -> dict:
+    known = FEED_FILES if feed else FILES + OPTIONAL + tuple(f for f in FEED_FILES if f not in FILES)
+    if file not in known:  # the schema's enum says so too; kept for a clear message
+        raise ConfigError(f"{where}: {key}", "no such contract", found=file, hint=", ".join(known))
+    return _contract(file, feed)
+
+
+def _column(file: str, col: str, where: Path, key: str, types: tuple[str, ...] | None = None,
+            feed: bool = False) -> None:
+    props = _file(file, where, key, feed)["properties"]
     if col not in props:
         raise ConfigError(f"{where}: {key}", f"no column {col!r} in the {file} contract", found=col,
                           hint="columns: " + ", ".join(props))

@@ -27,7 +27,7 @@ def exact_row(ctx: Context, rng, rate: float) -> None:
             if id(row) in picked:
                 copy = Row(list(row.cells))
                 rows.append(copy)
-                key = table.get(row, table.key) if table.key else None
+                key = table.get(row, table.ident)
                 ctx.record(Defect("exact_row", table, copy, None, None, key, "copy of the row before"), row, copy)
         table.rows = rows
 
@@ -168,10 +168,11 @@ def out_of_order(ctx: Context, rng, rate: float) -> None:
 
 
 def discharge_before_admit(ctx: Context, rng, rate: float) -> None:
-    """An encounter discharged before it was admitted."""
+    """An encounter discharged before it was admitted (a row that has a discharge: on a feed day, an A03)."""
     table = ctx.table("encounters")
     low, high = ctx.catalogue["time"]["discharge_before_admit_hours"]
-    for row in chosen(rng, ctx.cells(table, "admit_time", test=moment), rate):
+    rows = [r for r in ctx.cells(table, "admit_time", test=moment) if table.get(r, "discharge_time") is not None]
+    for row in chosen(rng, rows, rate):
         shift = dt.timedelta(seconds=int(rng.uniform(low, high) * 3600))
         admit = moment(table.get(row, "admit_time"))
         ctx.change("discharge_before_admit", table, row, "discharge_time", (admit - shift).isoformat(),
@@ -181,10 +182,13 @@ def discharge_before_admit(ctx: Context, rng, rate: float) -> None:
 # ------------------------------------------------------------------------------ referential
 
 def _referring(ctx: Context) -> Iterable[Table]:
-    """Tables whose rows refer to an encounter (and its patient) by key."""
+    """Tables whose rows refer to an encounter (and its patient) by key: by a foreign key of the
+    contract; on a feed day, whose contracts state no references, every file but encounters.csv
+    with an encounter_id (the ADT messages too)."""
     for table in ctx.tables.values():
         if any(fk["reference"]["resource"] == "encounters" and "encounter_id" in fk["fields"]
-               for fk in table.schema.get("x-foreignKeys", [])):
+               for fk in table.schema.get("x-foreignKeys", [])) \
+                or (ctx.feed and table.name != "encounters" and "encounter_id" in table.columns):
             yield table
 
 

@@ -88,9 +88,11 @@ class Score:
                           self.flags, self.flags_hitting)
 
     def table(self) -> list[str]:
-        rows = [f"{'class':<16} {'defects':>7} {'found':>6} {'recall':>7} {'flags':>6} {'correct':>7} {'precision':>9}"]
+        wide = max(len(name) for name in [*classes(), *self.classes])
+        rows = [f"{'class':<{wide}} {'defects':>7} {'found':>6} {'recall':>7} {'flags':>6} {'correct':>7} "
+                f"{'precision':>9}"]
         for name, c in [*self.classes.items(), ("all", self.overall)]:
-            rows.append(f"{name:<16} {c.defects:>7} {c.found:>6} {_ratio(c.recall):>7} {c.flags:>6} {c.correct:>7} "
+            rows.append(f"{name:<{wide}} {c.defects:>7} {c.found:>6} {_ratio(c.recall):>7} {c.flags:>6} {c.correct:>7} "
                         f"{_ratio(c.precision):>9}")
         if self.unattributed:
             rows.append(f"{self.unattributed} flags without a class hit no defect (counted in the overall precision)")

@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_generator.contracts import columns, load_contract
+from data_generator.contracts import columns
 from data_generator.errors import ContractError
-from data_generator.reading import day_tables, table_file
+from data_generator.reading import day_contract, day_tables, table_file
 
 
 @dataclass(eq=False)
@@ -56,6 +56,12 @@ class Table:
     def key(self) -> str | None:
         return self.schema.get("x-primaryKey")
 
+    @property
+    def ident(self) -> str:
+        """The column that names a row in the answer key: the primary key, else the first column
+        (a feed day's labs.csv has no key: its lab_id is shared by a result's versions)."""
+        return self.key or self.columns[0]
+
     def index(self, column: str) -> int:
         return self._at[column]
 
@@ -75,12 +81,13 @@ class Table:
 
 
 def read_day(folder: Path) -> dict[str, Table]:
-    """Every table of a published CSV day, by contract name, in the day's file order."""
+    """Every table of a published CSV day (a batch day, or a feed day under the feed contracts), by
+    contract name, in the day's file order."""
     return {name: read_table(folder, name) for name in day_tables(folder)}
 
 
 def read_table(folder: Path, name: str) -> Table:
-    schema = load_contract(name)
+    schema = day_contract(folder, name)
     path = table_file(folder, name)
     if path.suffix == ".jsonl":
         with open(path, encoding="utf-8") as f:
