@@ -75,6 +75,7 @@ def small(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(feed_rows, "build_day", kept)
+        patch.setattr(feed, "_batches", type(feed._batches)())  # none kept by another test of this process
         result = feed_backfill(config, START, END, MODE, out, workers=1)
     assert len(result.done) == DAYS
     assert window_days(load_config(config)) == 9
