@@ -347,3 +347,15 @@ def test_cultures_grow_the_organism_the_diagnosis_names(folder):
         assert mine[mine.flag == "A"].value_text.str.endswith(organism).all(), code
     assert (sepsis[sepsis.dx == "A41.9"].flag != "A").all()
     assert sepsis.dx.isin(named).sum() >= 10
+
+
+def test_every_heart_failure_plan_is_charted(folder):
+    """Every heart failure admission note plans an IV loop diuretic: every such stay has
+    furosemide in interventions.csv (it was only given for a BNP above 400)."""
+    enc = pd.read_csv(folder / "encounters.csv").set_index("encounter_id")
+    given = pd.read_csv(folder / "interventions.csv")
+    notes = pd.read_json(folder / "notes.jsonl", lines=True)
+    hf = enc.index[enc.scenario == "heart_failure"]
+    plans = notes[notes.encounter_id.isin(hf) & (notes.note_type == "admission_hp")]
+    assert len(plans) >= 10 and plans.text.str.contains("furosemide|loop diuretic").all()
+    assert set(hf) <= set(given[given.kind == "furosemide"].encounter_id)
