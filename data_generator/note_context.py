@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note_day", "vitals_line", "labs_line",
@@ -26,6 +26,48 @@ def environment() -> ImmutableSandboxedEnvironment:
                                         trim_blocks=False, keep_trailing_newline=False)
     env.globals.clear()
     return env
+
+
+@cache
+def template(text: str):
+    """`text` compiled once in the sandbox."""
+    return environment().from_string(text)
+
+
+def render_many(text: str, names: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    """`text` rendered in the sandbox once per row, the row's values bound to `names`: what
+    `template(text).render(dict(zip(names, row)))` gives each row, in one call where it can (a
+    loop over the rows in one compiled template, each rendering ended by a NUL) and row by row
+    where it cannot (a text that sets variables or names `loop`, or a value holding a NUL)."""
+    looped = _looped(text, names)
+    if looped is not None and rows:
+        out = looped.render(_rows=rows).split(_END)
+        if len(out) == len(rows) + 1:
+            return out[:-1]
+    single = template(text)
+    return [single.render(dict(zip(names, row, strict=True))) for row in rows]
+
+
+_END = "\x00"
+_LAST_NEWLINE = re.compile(r"(?:\r\n|\r|\n)\Z")  # the one trailing newline a render drops (keep_trailing_newline)
+_SCOPED = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.Block, nodes.Extends,
+           nodes.Include, nodes.Import, nodes.FromImport)  # what a loop body would scope differently
+
+
+@cache
+def _looped(text: str, names: tuple[str, ...]):
+    """`text` as the body of a loop over `_rows` unpacked into `names`, or None where the loop
+    could render differently from one render per row."""
+    body = _LAST_NEWLINE.sub("", text, count=1)
+    env = environment()
+    try:
+        tree = env.parse(body)
+        if _END in body or any(True for kind in _SCOPED for _ in tree.find_all(kind)) \
+                or "loop" in meta.find_undeclared_variables(tree):
+            return None
+        return env.from_string(f"{{% for {', '.join(names)} in _rows %}}{body}{_END}{{% endfor %}}")
+    except TemplateSyntaxError:  # a name that is a keyword: row by row (where the error shows)
+        return None
 
 
 @cache

@@ -9,7 +9,8 @@ helpers templates call, writing values at their catalogue precision and units.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+import string
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from data_generator.config import Config
 from data_generator.generators.labs import Labs
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW
+from data_generator.note_context import LAB_RESULT, VITAL_KEYS, WORST_HIGH, WORST_LOW
 from data_generator.timeutil import HOUR
 
 _KEY = 10 ** 10  # encounter * _KEY + epoch second: one sorted key for every vitals set
@@ -39,8 +40,8 @@ class Chart:
     they were collected, so one not yet resulted reads as pending.
     """
 
-    def __init__(self, cfg: Config, vitals: Vitals, labs: Labs, n_enc: int):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, vitals: Vitals, labs: Labs, n_enc: int, prose: Prose):
+        self.cfg, self.prose = cfg, prose
         self.window = int(round(cfg.notes["window_hours"] * HOUR))
         v = vitals
         self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
@@ -91,16 +92,21 @@ class Chart:
             return np.asarray(per_test, dtype=object)[rank]
         decimals = np.array([s.get("decimals", 0) for s in spec])[rank]
         raw = np.asarray(t["value"], dtype=float)[order]
-        value = np.empty(order.size, dtype=object)
+        value = np.full(order.size, None, dtype=object)
         for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
             at = (decimals == d) & ~np.isnan(raw)
             rounded = np.round(raw[at], d)
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
-        self.l_info = list(zip(labs.test[order].tolist(), col([s["name"] for s in spec]).tolist(),
-                               col([units[s["unit"]] for s in spec]).tolist(), value.tolist(),
-                               np.asarray(t["value_text"], dtype=object)[order].tolist(),
-                               np.asarray(t["flag"], dtype=object)[order].tolist(),
-                               collected.tolist(), result.tolist(), strict=True))
+        self.l_rank = rank
+        self.l_cols = {"test": np.asarray(labs.test, dtype=object)[order], "name": col([s["name"] for s in spec]),
+                       "unit": col([units[s["unit"]] for s in spec]), "value": value,
+                       "text": np.asarray(t["value_text"], dtype=object)[order],
+                       "flag": np.asarray(t["flag"], dtype=object)[order], "drawn": collected}
+        c = self.l_cols
+        self.l_said = np.empty(order.size, dtype=object)  # each result as a note writes it when current
+        self.l_said[:] = self.prose.results(c["test"].tolist(), c["name"].tolist(), c["value"].tolist(),
+                                            c["unit"].tolist(), c["text"].tolist())
+        self.pending_said = np.array([self.prose.pending(s["name"]) for s in spec], dtype=object)
 
     def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
         """For each note (encounter row, epoch second): (first set, latest value of each column,
@@ -121,9 +127,12 @@ class Chart:
                 for i, ok, lat, w in zip(e.tolist(), charted.tolist(), latest, worst, strict=True)]
 
     def _latest(self, rows: np.ndarray) -> list[dict]:
-        """Each column's last value charted in the encounter up to each set row (-1: none yet)."""
+        """Each column's last value charted in the encounter up to each set row (-1: none yet),
+        with its vitals line."""
         cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
-        return [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
+        out = [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
+        self.prose.remember(out, self.prose.vitals_lines(dict(zip(VITAL_KEYS, cols, strict=True))))
+        return out
 
     def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
         """Each column's most extreme value over the sets [window, last]."""
@@ -140,8 +149,9 @@ class Chart:
         return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
     def labs(self, e: np.ndarray, epoch: np.ndarray) -> list[dict]:
-        """For each note (encounter row, epoch second): each test's last result available by then;
-        a culture collected but not resulted is pending, and one collected last is the one read."""
+        """For each note (encounter row, epoch second): each test's last result available by then,
+        with its labs line; a culture collected but not resulted is pending, and one collected last
+        is the one read."""
         out: list[dict] = [{} for _ in range(e.size)]
         note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
         seg = self.enc_segs[e][note] + pos
@@ -158,12 +168,20 @@ class Chart:
             row[culture] = self.collect_rows[np.maximum(last, 0)]
             pending[culture] = found[culture] & (self.l_result[row[culture]] > at[culture])
         current = pending | (at - self.l_result[row] <= self.window)
-        for i, r, late, now in zip(note[found].tolist(), row[found].tolist(), pending[found].tolist(),
-                                   current[found].tolist(), strict=True):
-            test, name, unit, value, text, flag, drawn, _ = self.l_info[r]
-            out[i][test] = {"name": name, "unit": unit, "flag": None if late else flag,
-                            "value": None if late else value, "text": None if late else text,
-                            "pending": late, "drawn": drawn, "current": now}
+        note, row, late, now = note[found], row[found], pending[found], current[found]
+        c = self.l_cols
+        tests, name, unit, drawn = (c[k][row].tolist() for k in ("test", "name", "unit", "drawn"))
+        flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
+        for i, test, *entry in zip(note.tolist(), tests, name, unit, flag, value, text, late.tolist(), drawn,
+                                   now.tolist(), strict=True):
+            out[i][test] = dict(zip(LAB_RESULT, entry, strict=True))
+        said = self.l_said[row]
+        said[late] = self.pending_said[self.l_rank[row[late]]]
+        old = np.flatnonzero(~now)
+        said[old] = self.prose.drawn_at(said[old].tolist(), c["drawn"][row[old]].tolist())
+        said = said.tolist()
+        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
+        self.prose.remember(out, ["; ".join(said[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
         return out
 
 
@@ -193,50 +211,94 @@ def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
     return np.array([rank[t] for t in tests.tolist()], dtype=np.int64)
 
 
-def formatters(cfg: Config):
-    fmt = cfg.notes["formats"]
-    dev = cfg.notes["o2_devices"]
-    number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
-    lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
-    vital = {k: text.format for k, text in fmt["vitals"].items()}
-    lab, lab_named, pending, drawn = (fmt[k].format for k in ("lab", "lab_text", "culture_pending", "lab_drawn"))
+def filler(text: str, fields: tuple[str, ...]) -> Callable[..., str]:
+    """`text.format(**dict(zip(fields, values)))` as a function of the values in that order; where
+    every replacement field is a plain name, a %-template (some times faster, same text)."""
+    template, order = [], []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        template.append(literal.replace("%", "%%"))
+        if name is None:
+            continue
+        if spec or conversion or name not in fields:
+            return lambda *values: text.format(**dict(zip(fields, values, strict=True)))
+        template.append("%s")
+        order.append(fields.index(name))
+    pattern = "".join(template)
+    if order == list(range(len(fields))):
+        return lambda *values: pattern % values
+    return lambda *values: pattern % tuple([values[i] for i in order])
 
-    def num(key, value):
-        return format(value, number.get(key, ".0f"))
 
-    @cache
-    def drawn_at(epoch: int) -> str:
-        return dt.datetime.fromtimestamp(epoch, cfg.tz).strftime(fmt["drawn_time"])
+class Prose:
+    """How notes write charted values: the `vitals_line` and `labs_line` helpers templates call,
+    values at their catalogue precision and units. The chart writes the lines of many notes at
+    once, column by column, and remembers each by the dict it belongs to, so a template's call
+    returns it; a dict the chart did not write is written when asked."""
 
-    def vitals_line(v: dict) -> str:
-        parts = []
-        if "heart_rate" in v:
-            parts.append(vital["heart_rate"](v=num("heart_rate", v["heart_rate"])))
-        if "sbp" in v and "dbp" in v:
-            parts.append(vital["bp"](sbp=num("sbp", v["sbp"]), dbp=num("dbp", v["dbp"])))
-        if "resp_rate" in v:
-            parts.append(vital["resp_rate"](v=num("resp_rate", v["resp_rate"])))
-        if "spo2" in v:
-            s = vital["spo2"](v=num("spo2", v["spo2"]))
-            if "o2_device" in v:
-                s += " " + vital["o2"](device=dev[v["o2_device"]])
-            parts.append(s)
-        if "temp_c" in v:
-            parts.append(vital["temp_c"](v=num("temp_c", v["temp_c"])))
-        return ", ".join(parts) if parts else "not yet charted"
+    def __init__(self, cfg: Config):
+        fmt = cfg.notes["formats"]
+        self.tz, self.drawn_time = cfg.tz, fmt["drawn_time"]
+        self.number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
+        self.lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
+        self.vital = {k: filler(text, ("sbp", "dbp") if k == "bp" else ("v",)) for k, text in fmt["vitals"].items()}
+        self.on_device = {k: " " + fmt["vitals"]["o2"].format(device=name)
+                          for k, name in cfg.notes["o2_devices"].items()}
+        self.lab, self.lab_named = filler(fmt["lab"], ("name", "value", "unit")), filler(fmt["lab_text"],
+                                                                                         ("name", "text"))
+        self.pending, self.drawn = filler(fmt["culture_pending"], ("name",)), filler(fmt["lab_drawn"],
+                                                                                     ("lab", "when"))
+        self._lines: dict[int, tuple[dict, str]] = {}  # id(dict) -> (the dict, its line)
+        self._drawn: dict[int, str] = {}
 
-    def lab_text(test: str, r: dict) -> str:
-        if r["pending"]:
-            return pending(name=r["name"])
-        if r["value"] is None:
-            return lab_named(name=r["name"], text=r["text"])
-        return lab(name=r["name"], value=format(r["value"], lab_number[test]), unit=r["unit"]).strip()
+    def remember(self, charted: list[dict], lines: list[str]) -> None:
+        """The line each dict of `charted` reads as (kept while this object lives)."""
+        self._lines.update((id(d), (d, line)) for d, line in zip(charted, lines, strict=True))
 
-    def labs_line(labs: dict) -> str:
+    def _known(self, d: dict) -> str | None:
+        hit = self._lines.get(id(d))
+        return hit[1] if hit is not None and hit[0] is d else None
+
+    def vitals_line(self, v: dict) -> str:
+        line = self._known(v)
+        return line if line is not None else self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
+
+    def vitals_lines(self, cols: dict[str, list]) -> list[str]:
+        """The vitals line of each row of `cols` (a list per vital, None where not charted)."""
+        def part(key: str, fmt=None) -> list[str | None]:
+            fmt, spec = fmt or self.vital[key], self.number.get(key, ".0f")
+            return [None if x is None else fmt(format(x, spec)) for x in cols[key]]
+        sbp, dbp, bp = self.number.get("sbp", ".0f"), self.number.get("dbp", ".0f"), self.vital["bp"]
+        pressure = [None if s is None or d is None else bp(format(s, sbp), format(d, dbp))
+                    for s, d in zip(cols["sbp"], cols["dbp"], strict=True)]
+        spo2 = [s if s is None or d is None else s + self.on_device[d]
+                for s, d in zip(part("spo2"), cols["o2_device"], strict=True)]
+        rows = zip(part("heart_rate"), pressure, part("resp_rate"), spo2, part("temp_c"), strict=True)
+        return [", ".join([p for p in row if p is not None]) or "not yet charted" for row in rows]
+
+    def results(self, tests: list[str], names: list[str], values: list, units: list[str],
+                texts: list[str | None]) -> list[str]:
+        """Results as written when current: value and unit, or a categorical result's text."""
+        lab, named, spec = self.lab, self.lab_named, self.lab_number
+        return [named(n, t) if v is None else lab(n, format(v, spec[k]), u).strip()
+                for k, n, v, u, t in zip(tests, names, values, units, texts, strict=True)]
+
+    def drawn_at(self, said: list[str], epochs: list[int]) -> list[str]:
+        """Results older than the window, with the local time they were drawn."""
         out = []
-        for test, r in labs.items():
-            s = lab_text(test, r)
-            out.append(s if r["current"] else drawn(lab=s, when=drawn_at(r["drawn"])))
-        return "; ".join(out)
+        for s, epoch in zip(said, epochs, strict=True):
+            if epoch not in self._drawn:
+                self._drawn[epoch] = dt.datetime.fromtimestamp(epoch, self.tz).strftime(self.drawn_time)
+            out.append(self.drawn(s, self._drawn[epoch]))
+        return out
 
-    return vitals_line, labs_line
+    def lab_text(self, test: str, r: dict) -> str:
+        """One result entry as written: pending, or as resulted (with its draw time when older
+        than the window)."""
+        if r["pending"]:
+            return self.pending(r["name"])
+        s = self.results([test], [r["name"]], [r["value"]], [r["unit"]], [r["text"]])
+        return s[0] if r["current"] else self.drawn_at(s, [r["drawn"]])[0]
+
+    def labs_line(self, labs: dict) -> str:
+        line = self._known(labs)
+        return line if line is not None else "; ".join([self.lab_text(t, r) for t, r in labs.items()])

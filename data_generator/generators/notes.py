@@ -24,11 +24,11 @@ from data_generator.errors import ConfigError
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
-from data_generator.generators.note_chart import Chart, formatters
+from data_generator.generators.note_chart import Chart, Prose
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, environment, phrase_keys
+from data_generator.note_context import VITAL_KEYS, phrase_keys, render_many
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -38,18 +38,6 @@ class Note(NamedTuple):
     enc: int
     hours: float
     note_type: str
-
-
-@cache
-def _template(text: str):
-    return environment().from_string(text)
-
-
-def _render_text(text: str, context: dict, extra: dict) -> str:
-    """A phrase: plain text as is, a template rendered with the note's context."""
-    if "{" not in text:
-        return text
-    return _template(text).render(**context, **extra)
 
 
 @cache
@@ -374,58 +362,139 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
     return out
 
 
+class _Draws:
+    """Bounded integers from one stream, asked for one at a time and drawn together: the values
+    are those one `rng.integers(n)` call per ask would give, in the order asked."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng, self.highs, self.values = rng, [], []
+
+    def ask(self, n: int) -> int:
+        """Ask for a draw below n; returns its position (read it after `flush`)."""
+        self.highs.append(n)
+        return len(self.highs) - 1
+
+    def flush(self) -> list[int]:
+        if len(self.highs) > len(self.values):
+            self.values += self.rng.integers(0, np.asarray(self.highs[len(self.values):], dtype=np.int64)).tolist()
+        return self.values
+
+
+def _draws(notes: list[Note], templates: list[list[str]], choices: list[dict[str, list[str]]],
+           licensed: list[dict[str, list[str]]], rng: np.random.Generator
+           ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
+    """What each note says, drawn in the order notes are written: at an encounter's first note its
+    choices, then each note's template, then a variant of each phrase the template uses, from
+    those its chart licenses. Returns each encounter's choices, each note's template and phrases."""
+    draws = _Draws(rng)
+    asked: dict[int, dict[str, tuple[list[str], int]]] = {}
+    notes_asked = []
+    for note, variants, allowed in zip(notes, templates, licensed, strict=True):
+        if note.enc not in asked:
+            asked[note.enc] = {name: (pool, draws.ask(len(pool))) for name, pool in choices[note.enc].items()}
+        t = draws.ask(len(variants))
+        keys = _shared_keys(tuple(variants))
+        if keys is None:  # the template decides which phrases follow: draw it now
+            keys = phrase_keys(variants[draws.flush()[t]])
+        notes_asked.append((t, [(key, allowed[key], draws.ask(len(allowed[key]))) for key in keys]))
+    value = draws.flush()
+    picked = {e: {name: pool[value[at]] for name, (pool, at) in spec.items()} for e, spec in asked.items()}
+    chosen = [variants[value[t]] for variants, (t, _) in zip(templates, notes_asked, strict=True)]
+    said = [{key: pool[value[at]] for key, pool, at in keys} for _, keys in notes_asked]
+    return picked, chosen, said
+
+
+@cache
+def _shared_keys(variants: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The phrase keys every template variant uses, in order, or None where they differ."""
+    keys = {phrase_keys(t) for t in variants}
+    return next(iter(keys)) if len(keys) == 1 else None
+
+
+def _render(texts: list[str], names: list[tuple[str, ...]], rows: list[tuple], where: list[str]) -> list[str]:
+    """Each text rendered with its row bound to its names, many per call (those sharing text,
+    names and place); a failure is a config error naming the place."""
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(texts, names, where, strict=True)):
+        groups.setdefault(key, []).append(i)
+    out = [""] * len(texts)
+    for (text, keys, at), members in groups.items():
+        try:
+            rendered = render_many(text, keys, [rows[i] for i in members])
+        except Exception as exc:  # config checking renders every template; this is the last guard
+            raise ConfigError(at, f"a template failed to render: {type(exc).__name__}: {exc}",
+                              hint="fix the template or phrase; `datagen preview` checks a config") from None
+        for i, r in zip(members, rendered, strict=True):
+            out[i] = r
+    return out
+
+
+def _render_phrases(notes: list[Note], contexts: list[dict], picked: dict[int, dict[str, str]],
+                    said: list[dict[str, str]], where: list[str]) -> list[dict[str, str]]:
+    """Each note's phrases: plain text as is, a template rendered with the note's context and its
+    encounter's choices."""
+    jobs = [(i, key) for i, phrases in enumerate(said) for key, text in phrases.items() if "{" in text]
+    names, rows = [], []
+    for i, _ in jobs:
+        context, choice = contexts[i], picked[notes[i].enc]
+        names.append((*context, *choice))
+        rows.append((*context.values(), *choice.values()))
+    rendered = _render([said[i][key] for i, key in jobs], names, rows, [where[i] for i, _ in jobs])
+    out = [dict(phrases) for phrases in said]
+    for (i, key), text in zip(jobs, rendered, strict=True):
+        out[i][key] = text
+    return out
+
+
+def _render_notes(notes: list[Note], contexts: list[dict], picked: dict[int, dict[str, str]], templates: list[str],
+                  phrases: list[dict[str, str]], authors: list[str], where: list[str]) -> list[str]:
+    """Each note's text: its template rendered with its context, its encounter's choices, its
+    phrases (those opening a sentence capitalised) and its author."""
+    names, rows = [], []
+    for note, context, template, said, author in zip(notes, contexts, templates, phrases, authors, strict=True):
+        choice = picked[note.enc]
+        names.append((*context, *choice, "phrases", "author"))
+        rows.append((*context.values(), *choice.values(), _sentence_case(template, said), author))
+    return [text.strip() for text in _render(templates, names, rows, where)]
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     cal = _Calendar(cfg, date, enc, _shifts(cfg, _shift_role(cfg))[1])
     notes = _schedule(cfg, enc, cal, vitals, rng)
-    chart = Chart(cfg, vitals, labs, len(enc))
+    prose = Prose(cfg)
+    chart = Chart(cfg, vitals, labs, len(enc), prose)
     epoch, whens = _moments(cfg, enc, cal, notes)
     authors = _rota(cfg, enc, cal, notes, epoch, rng)
     view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
     licensed = _licensed(cfg, enc, notes, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
-    vitals_line, labs_line = formatters(cfg)
-    helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
-    rows = {k: [] for k in ("note_type", "author", "text", "enc")}
-    phrase_cache: dict[int, dict] = {}
-    stays: dict[int, tuple[dict, dict]] = {}
+    helpers = {"vitals_line": prose.vitals_line, "labs_line": prose.labs_line}
     types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
     reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in types for k in types[sc]}
     note_enc = np.array([n.enc for n in notes], dtype=np.int64)
+    scenario_of = enc.scenario[note_enc].tolist()
     snapshots = chart.vitals(note_enc, epoch)
-    reading = np.array([reads_labs[sc, n.note_type] for sc, n in zip(enc.scenario[note_enc].tolist(), notes,
-                                                                   strict=True)], dtype=bool)
+    reading = np.array([reads_labs[sc, n.note_type] for sc, n in zip(scenario_of, notes, strict=True)], dtype=bool)
     results = [{} for _ in notes]  # only what a note can render reads `lab`
     for i, lab in zip(np.flatnonzero(reading).tolist(), chart.labs(note_enc[reading], epoch[reading]), strict=True):
         results[i] = lab
-    for note, when, author, allowed, charted, lab in zip(notes, whens, authors, licensed, snapshots, results,
-                                                         strict=True):
-        e = note.enc
-        scenario = enc.scenario[e]
-        if e not in stays:
-            stays[e] = _stay(cfg, registry, enc, e)
-        context = _context(stays[e], charted, lab, when, helpers)
-        if e not in phrase_cache:  # per-encounter picks: the source
-            phrase_cache[e] = {k: pool[rng.integers(len(pool))] for k, pool in choices[e].items()}
-        spec = types[scenario][note.note_type]
-        template = spec["templates"][rng.integers(len(spec["templates"]))]
-        phrases = {}
-        try:
-            for key in phrase_keys(template):
-                said = allowed[key]
-                phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
-            phrases = _sentence_case(template, phrases)
-            text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
-                                              author=author).strip()
-        except Exception as exc:  # config checking renders every template; this is the last guard
-            raise ConfigError(f"{cfg.scenarios[scenario]['_file']}: note type {note.note_type}",
-                              f"a template failed to render: {type(exc).__name__}: {exc}",
-                              hint="fix the template or phrase; `datagen preview` checks a config") from None
-        rows["enc"].append(e)
-        rows["note_type"].append(spec.get("note_type", note.note_type))
-        rows["author"].append(author)
-        rows["text"].append(text)
+    picked, templates, said = _draws(notes, [types[sc][n.note_type]["templates"] for sc, n in zip(scenario_of, notes,
+                                                                                                strict=True)],
+                                     choices, licensed, rng)
+    stays: dict[int, tuple[dict, dict]] = {}
+    contexts = []
+    for note, when, charted, lab in zip(notes, whens, snapshots, results, strict=True):
+        if note.enc not in stays:
+            stays[note.enc] = _stay(cfg, registry, enc, note.enc)
+        contexts.append(_context(stays[note.enc], charted, lab, when, helpers))
+    where = [f"{cfg.scenarios[sc]['_file']}: note type {n.note_type}" for sc, n in zip(scenario_of, notes, strict=True)]
+    phrases = _render_phrases(notes, contexts, picked, said, where)
+    text = _render_notes(notes, contexts, picked, templates, phrases, authors, where)
+    rows = {"enc": note_enc.tolist(), "text": text, "author": authors,
+            "note_type": [types[sc][n.note_type].get("note_type", n.note_type) for sc, n in zip(scenario_of, notes,
+                                                                                              strict=True)]}
     e = np.asarray(rows["enc"], dtype=np.int64)
     n = e.size
     return {
