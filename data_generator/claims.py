@@ -110,13 +110,11 @@ class ChartView:
         self._v_enc = np.asarray(vitals["enc"], dtype=np.int64)
         self._v_time = np.asarray(vitals["time"], dtype=np.int64)
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
-        index: dict[str, int] = {}
-        code = np.array([index.setdefault(x, len(index)) for x in np.asarray(labs["test"]).tolist()], dtype=np.int64)
-        names = list(index)
+        names, code = np.unique(np.asarray(labs["test"]).astype(str), return_inverse=True)
         order = np.lexsort((labs["resulted"], labs["enc"], code))
         self._labs = {k: np.asarray(labs[k])[order] for k in ("enc", "value", "flag", "collected", "resulted")}
         bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
-        self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names, bounds[:-1], bounds[1:], strict=True)}
+        self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names.tolist(), bounds[:-1], bounds[1:], strict=True)}
         none = {"enc": np.zeros(0, np.int64), "kind": np.zeros(0, str), "start": np.zeros(0, np.int64),
                 "end": np.zeros(0, np.int64)}
         self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
@@ -139,11 +137,10 @@ class ChartView:
             if column not in self._codes:
                 col = self._v_cols[column].astype(object)
                 charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-                names = sorted({str(x) for x in col[charted].tolist()})
-                index = {name: i for i, name in enumerate(names)}
+                names, found = np.unique(col[charted].astype(str), return_inverse=True)
                 code = np.full(col.size, -1, dtype=np.int64)
-                code[charted] = [index[str(x)] for x in col[charted].tolist()]
-                self._codes[column] = (names, code)
+                code[charted] = found
+                self._codes[column] = (names.tolist(), code)
             names, code = self._codes[column]
             hits = [i for i, name in enumerate(names) if name in wanted]
             values = np.where(code >= 0, np.isin(code, hits).astype(float), np.nan)

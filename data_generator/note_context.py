@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from operator import itemgetter
+from types import MethodType
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -18,12 +20,42 @@ NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note
                 "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
+def helper(function):
+    """Mark an engine function templates call (vitals_line, labs_line) as safe to call directly."""
+    function.note_helper = True
+    return function
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class NoteSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with two shortcuts that change no outcome: `d.key` on a plain
+    dict reads the item when dict has no such attribute (where the sandbox ends up after the
+    attribute lookup fails), and a call of a function marked `helper` skips the checks that a
+    known-safe engine function passes anyway. Everything else goes through the sandbox's checks."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        if type(__obj) is MethodType and getattr(__obj.__func__, "note_helper", False) is True:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            return __obj(*args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
 def environment() -> ImmutableSandboxedEnvironment:
     """The sandbox templates render in. They see the note context and nothing else: Jinja's
     default globals (range, dict, lipsum, ...) are removed, as config cross-checking rejects a
     template naming them anyway, and so each render need not copy them."""
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        trim_blocks=False, keep_trailing_newline=False)
+    env = NoteSandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=False, keep_trailing_newline=False)
     env.globals.clear()
     return env
 
@@ -38,10 +70,13 @@ def render_many(text: str, names: tuple[str, ...], rows: list[tuple]) -> list[st
     """`text` rendered in the sandbox once per row, the row's values bound to `names`: what
     `template(text).render(dict(zip(names, row)))` gives each row, in one call where it can (a
     loop over the rows in one compiled template, each rendering ended by a NUL) and row by row
-    where it cannot (a text that sets variables or names `loop`, or a value holding a NUL)."""
-    looped = _looped(text, names)
-    if looped is not None and rows:
-        out = looped.render(_rows=rows).split(_END)
+    where it cannot (a text that sets variables or names `loop`, or a value holding a NUL). The
+    loop binds only the names the text uses, so texts are compiled once whatever else a row
+    holds (config checking compiles them; the note engine reuses them)."""
+    plan = _plan(text, names)
+    if plan is not None and rows:
+        looped, pick = plan
+        out = looped.render(_rows=[pick(row) for row in rows]).split(_END)
         if len(out) == len(rows) + 1:
             return out[:-1]
     single = template(text)
@@ -55,18 +90,34 @@ _SCOPED = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.
 
 
 @cache
-def _looped(text: str, names: tuple[str, ...]):
-    """`text` as the body of a loop over `_rows` unpacked into `names`, or None where the loop
-    could render differently from one render per row."""
+def _plan(text: str, names: tuple[str, ...]):
+    """(the loop template, a function picking the names it binds from a row), or None where a
+    loop could render differently from one render per row."""
     body = _LAST_NEWLINE.sub("", text, count=1)
-    env = environment()
     try:
-        tree = env.parse(body)
-        if _END in body or any(True for kind in _SCOPED for _ in tree.find_all(kind)) \
-                or "loop" in meta.find_undeclared_variables(tree):
-            return None
-        return env.from_string(f"{{% for {', '.join(names)} in _rows %}}{body}{_END}{{% endfor %}}")
-    except TemplateSyntaxError:  # a name that is a keyword: row by row (where the error shows)
+        tree = environment().parse(body)
+    except TemplateSyntaxError:  # row by row, where the error shows
+        return None
+    wanted = meta.find_undeclared_variables(tree)
+    if _END in body or "loop" in wanted or any(True for kind in _SCOPED for _ in tree.find_all(kind)):
+        return None
+    where = {name: i for i, name in enumerate(names)}  # the last of a repeated name, as dict(zip()) keeps
+    used = tuple(sorted(wanted & set(where)))
+    looped = _looped(body, used)
+    if looped is None:
+        return None
+    if len(used) > 1:
+        return looped, itemgetter(*(where[name] for name in used))
+    at = where[used[0]] if used else None
+    return looped, (lambda row: (None if at is None else row[at],))
+
+
+@cache
+def _looped(body: str, used: tuple[str, ...]):
+    """`body` in a loop over `_rows`, each row unpacked into `used`."""
+    try:
+        return environment().from_string(f"{{% for {', '.join(used) or '_'}, in _rows %}}{body}{_END}{{% endfor %}}")
+    except TemplateSyntaxError:  # a name that is a keyword
         return None
 
 

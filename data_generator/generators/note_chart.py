@@ -18,7 +18,7 @@ from data_generator.config import Config
 from data_generator.generators.labs import Labs
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import LAB_RESULT, VITAL_KEYS, WORST_HIGH, WORST_LOW
+from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
 from data_generator.timeutil import HOUR
 
 _KEY = 10 ** 10  # encounter * _KEY + epoch second: one sorted key for every vitals set
@@ -102,11 +102,18 @@ class Chart:
                        "unit": col([units[s["unit"]] for s in spec]), "value": value,
                        "text": np.asarray(t["value_text"], dtype=object)[order],
                        "flag": np.asarray(t["flag"], dtype=object)[order], "drawn": collected}
-        c = self.l_cols
-        self.l_said = np.empty(order.size, dtype=object)  # each result as a note writes it when current
-        self.l_said[:] = self.prose.results(c["test"].tolist(), c["name"].tolist(), c["value"].tolist(),
-                                            c["unit"].tolist(), c["text"].tolist())
+        self.l_said = np.full(order.size, None, dtype=object)  # each result as a note writes it when current
         self.pending_said = np.array([self.prose.pending(s["name"]) for s in spec], dtype=object)
+
+    def _said(self, rows: np.ndarray) -> np.ndarray:
+        """Results `rows` as a note writes them when current (written once per chunk)."""
+        new = np.unique(rows)
+        new = new[np.equal(self.l_said[new], None)]
+        if new.size:
+            c = self.l_cols
+            self.l_said[new] = self.prose.results(*(c[k][new].tolist() for k in ("test", "name", "value", "unit",
+                                                                                   "text")))
+        return self.l_said
 
     def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
         """For each note (encounter row, epoch second): (first set, latest value of each column,
@@ -172,10 +179,11 @@ class Chart:
         c = self.l_cols
         tests, name, unit, drawn = (c[k][row].tolist() for k in ("test", "name", "unit", "drawn"))
         flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
-        for i, test, *entry in zip(note.tolist(), tests, name, unit, flag, value, text, late.tolist(), drawn,
-                                   now.tolist(), strict=True):
-            out[i][test] = dict(zip(LAB_RESULT, entry, strict=True))
-        said = self.l_said[row]
+        for i, test, n, u, f, v, t, p, d, r in zip(note.tolist(), tests, name, unit, flag, value, text, late.tolist(),
+                                                   drawn, now.tolist(), strict=True):
+            out[i][test] = {"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d,
+                            "current": r}  # note_context.LAB_RESULT
+        said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
         old = np.flatnonzero(~now)
         said[old] = self.prose.drawn_at(said[old].tolist(), c["drawn"][row[old]].tolist())
@@ -258,6 +266,7 @@ class Prose:
         hit = self._lines.get(id(d))
         return hit[1] if hit is not None and hit[0] is d else None
 
+    @helper
     def vitals_line(self, v: dict) -> str:
         line = self._known(v)
         return line if line is not None else self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
@@ -299,6 +308,7 @@ class Prose:
         s = self.results([test], [r["name"]], [r["value"]], [r["unit"]], [r["text"]])
         return s[0] if r["current"] else self.drawn_at(s, [r["drawn"]])[0]
 
+    @helper
     def labs_line(self, labs: dict) -> str:
         line = self._known(labs)
         return line if line is not None else "; ".join([self.lab_text(t, r) for t, r in labs.items()])

@@ -363,16 +363,17 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
 
 
 class _Draws:
-    """Bounded integers from one stream, asked for one at a time and drawn together: the values
-    are those one `rng.integers(n)` call per ask would give, in the order asked."""
+    """Bounded integers from one stream, asked for in order and drawn together: the values are
+    those one `rng.integers(n)` call per n asked would give, in the order asked."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng, self.highs, self.values = rng, [], []
 
-    def ask(self, n: int) -> int:
-        """Ask for a draw below n; returns its position (read it after `flush`)."""
-        self.highs.append(n)
-        return len(self.highs) - 1
+    def ask(self, highs: list[int]) -> int:
+        """Ask for a draw below each of `highs`; returns the position of the first (read the
+        values after `flush`)."""
+        self.highs += highs
+        return len(self.highs) - len(highs)
 
     def flush(self) -> list[int]:
         if len(self.highs) > len(self.values):
@@ -386,21 +387,25 @@ def _draws(notes: list[Note], templates: list[list[str]], choices: list[dict[str
     """What each note says, drawn in the order notes are written: at an encounter's first note its
     choices, then each note's template, then a variant of each phrase the template uses, from
     those its chart licenses. Returns each encounter's choices, each note's template and phrases."""
-    draws = _Draws(rng)
-    asked: dict[int, dict[str, tuple[list[str], int]]] = {}
-    notes_asked = []
+    draws, first, plan = _Draws(rng), {}, []
+    shared: dict[int, tuple[str, ...] | None] = {}  # by id of a note type's template list
     for note, variants, allowed in zip(notes, templates, licensed, strict=True):
-        if note.enc not in asked:
-            asked[note.enc] = {name: (pool, draws.ask(len(pool))) for name, pool in choices[note.enc].items()}
-        t = draws.ask(len(variants))
-        keys = _shared_keys(tuple(variants))
+        if note.enc not in first:
+            first[note.enc] = draws.ask([len(pool) for pool in choices[note.enc].values()])
+        t = draws.ask([len(variants)])
+        if id(variants) not in shared:
+            shared[id(variants)] = _shared_keys(tuple(variants))
+        keys = shared[id(variants)]
         if keys is None:  # the template decides which phrases follow: draw it now
             keys = phrase_keys(variants[draws.flush()[t]])
-        notes_asked.append((t, [(key, allowed[key], draws.ask(len(allowed[key]))) for key in keys]))
+        draws.ask([len(allowed[key]) for key in keys])
+        plan.append((t, keys))
     value = draws.flush()
-    picked = {e: {name: pool[value[at]] for name, (pool, at) in spec.items()} for e, spec in asked.items()}
-    chosen = [variants[value[t]] for variants, (t, _) in zip(templates, notes_asked, strict=True)]
-    said = [{key: pool[value[at]] for key, pool, at in keys} for _, keys in notes_asked]
+    picked = {e: {name: pool[value[at + j]] for j, (name, pool) in enumerate(choices[e].items())}
+              for e, at in first.items()}
+    chosen = [variants[value[t]] for variants, (t, _) in zip(templates, plan, strict=True)]
+    said = [{key: allowed[key][value[t + j]] for j, key in enumerate(keys, 1)}
+            for allowed, (t, keys) in zip(licensed, plan, strict=True)]
     return picked, chosen, said
 
 
@@ -451,9 +456,12 @@ def _render_notes(notes: list[Note], contexts: list[dict], picked: dict[int, dic
     """Each note's text: its template rendered with its context, its encounter's choices, its
     phrases (those opening a sentence capitalised) and its author."""
     names, rows = [], []
+    known: dict[int, tuple[str, ...]] = {}  # names by encounter
     for note, context, template, said, author in zip(notes, contexts, templates, phrases, authors, strict=True):
         choice = picked[note.enc]
-        names.append((*context, *choice, "phrases", "author"))
+        if note.enc not in known:
+            known[note.enc] = (*context, *choice, "phrases", "author")
+        names.append(known[note.enc])
         rows.append((*context.values(), *choice.values(), _sentence_case(template, said), author))
     return [text.strip() for text in _render(templates, names, rows, where)]
 
