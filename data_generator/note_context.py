@@ -106,17 +106,16 @@ def _plan(text: str, names: tuple[str, ...]):
     looped = _looped(body, used)
     if looped is None:
         return None
-    if len(used) > 1:
-        return looped, itemgetter(*(where[name] for name in used))
-    at = where[used[0]] if used else None
-    return looped, (lambda row: (None if at is None else row[at],))
+    if used:
+        return looped, itemgetter(*(where[name] for name in used))  # one name: the value itself
+    return looped, (lambda row: None)
 
 
 @cache
 def _looped(body: str, used: tuple[str, ...]):
-    """`body` in a loop over `_rows`, each row unpacked into `used`."""
+    """`body` in a loop over `_rows`, each row unpacked into `used` (or bound to the one name)."""
     try:
-        return environment().from_string(f"{{% for {', '.join(used) or '_'}, in _rows %}}{body}{_END}{{% endfor %}}")
+        return environment().from_string(f"{{% for {', '.join(used) or '_'} in _rows %}}{body}{_END}{{% endfor %}}")
     except TemplateSyntaxError:  # a name that is a keyword
         return None
 
