@@ -9,6 +9,7 @@ helpers templates call, writing values at their catalogue precision and units.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 from collections.abc import Callable
 
@@ -109,29 +110,35 @@ class Chart:
         """Results `rows` as a note writes them when current (written once per chunk)."""
         new = np.unique(rows)
         new = new[np.equal(self.l_said[new], None)]
-        if new.size:
-            c = self.l_cols
-            self.l_said[new] = self.prose.results(*(c[k][new].tolist() for k in ("test", "name", "value", "unit",
-                                                                                   "text")))
+        c = self.l_cols
+        rank = self.l_rank[new]
+        for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
+            at = new[rank == r]
+            self.l_said[at] = self.prose.results(c["test"][at[0]], c["name"][at[0]], c["unit"][at[0]],
+                                                 c["value"][at].tolist(), c["text"][at].tolist())
         return self.l_said
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> list[tuple[dict, dict, dict]]:
         """For each note (encounter row, epoch second): (first set, latest value of each column,
-        worst of the window) as charted by then. Notes in (encounter, time) order keep the
-        window reductions linear in the number of sets."""
+        worst of the window) as charted by then; worst only where `worst` (the notes whose text
+        may read it), else empty. Notes in (encounter, time) order keep the window reductions
+        linear in the number of sets."""
         if not self.v_key.size:
             return [({}, {}, {})] * e.size
         start = self.v_start[e]
         key = e * _KEY + epoch
         last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
         window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
-        charted = last >= start
-        latest = self._latest(np.where(charted, last, -1))
-        worst = self._worst(window, last)
+        charted = np.flatnonzero(last >= start)
         stays = np.unique(e[charted])
         first = dict(zip(stays.tolist(), self._latest(self.v_start[stays]), strict=True))
-        return [(first[i], lat, w) if ok else ({}, {}, {})
-                for i, ok, lat, w in zip(e.tolist(), charted.tolist(), latest, worst, strict=True)]
+        out = [({}, {}, {})] * e.size
+        for i, latest in zip(charted.tolist(), self._latest(last[charted]), strict=True):
+            out[i] = (first[int(e[i])], latest, {})
+        reading = np.flatnonzero((last >= start) & worst)
+        for i, w in zip(reading.tolist(), self._worst(window[reading], last[reading]), strict=True):
+            out[i] = (*out[i][:2], w)
+        return out
 
     def _latest(self, rows: np.ndarray) -> list[dict]:
         """Each column's last value charted in the encounter up to each set row (-1: none yet),
@@ -219,9 +226,11 @@ def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
     return np.array([rank[t] for t in tests.tolist()], dtype=np.int64)
 
 
-def filler(text: str, fields: tuple[str, ...]) -> Callable[..., str]:
+def filler(text: str, fields: tuple[str, ...], specs: dict[str, str] | None = None) -> Callable[..., str]:
     """`text.format(**dict(zip(fields, values)))` as a function of the values in that order; where
-    every replacement field is a plain name, a %-template (some times faster, same text)."""
+    every replacement field is a plain name, a %-template (some times faster, same text), kept
+    as the function's `pattern` when the fields come in order. `specs` puts a %-conversion in
+    the pattern for a field (e.g. "%.1f" where the value is to be formatted with ".1f")."""
     template, order = [], []
     for literal, name, spec, conversion in string.Formatter().parse(text):
         template.append(literal.replace("%", "%%"))
@@ -229,12 +238,18 @@ def filler(text: str, fields: tuple[str, ...]) -> Callable[..., str]:
             continue
         if spec or conversion or name not in fields:
             return lambda *values: text.format(**dict(zip(fields, values, strict=True)))
-        template.append("%s")
+        template.append((specs or {}).get(name, "%s"))
         order.append(fields.index(name))
     pattern = "".join(template)
     if order == list(range(len(fields))):
-        return lambda *values: pattern % values
+        def fill(*values):
+            return pattern % values
+        fill.pattern = pattern
+        return fill
     return lambda *values: pattern % tuple([values[i] for i in order])
+
+
+_LINE = ("heart_rate", "sbp", "dbp", "resp_rate", "spo2", "o2_device", "temp_c")  # what a vitals line quotes
 
 
 class Prose:
@@ -249,6 +264,7 @@ class Prose:
         self.number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
         self.lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
         self.vital = {k: filler(text, ("sbp", "dbp") if k == "bp" else ("v",)) for k, text in fmt["vitals"].items()}
+        self._full = self._full_line(fmt["vitals"])
         self.on_device = {k: " " + fmt["vitals"]["o2"].format(device=name)
                           for k, name in cfg.notes["o2_devices"].items()}
         self.lab, self.lab_named = filler(fmt["lab"], ("name", "value", "unit")), filler(fmt["lab_text"],
@@ -257,6 +273,22 @@ class Prose:
                                                                                      ("lab", "when"))
         self._lines: dict[int, tuple[dict, str]] = {}  # id(dict) -> (the dict, its line)
         self._drawn: dict[int, str] = {}
+
+    def _full_line(self, vitals: dict[str, str]) -> str | None:
+        """One %-pattern for a line quoting every value (the parts joined as `_line` joins them),
+        each value converted as its format spec would; None where a part is not a plain template."""
+        def conv(key: str) -> str:
+            return "%" + self.number.get(key, ".0f")
+        parts = [filler(vitals["heart_rate"], ("v",), {"v": conv("heart_rate")}),
+                 filler(vitals["bp"], ("sbp", "dbp"), {"sbp": conv("sbp"), "dbp": conv("dbp")}),
+                 filler(vitals["resp_rate"], ("v",), {"v": conv("resp_rate")}),
+                 filler(vitals["spo2"], ("v",), {"v": conv("spo2")}),
+                 filler(vitals["temp_c"], ("v",), {"v": conv("temp_c")})]
+        if not all(hasattr(p, "pattern") for p in parts) or not all(re.fullmatch(r"\.\d+f", self.number.get(k, ".0f"))
+                                                                  for k in _LINE if k != "o2_device"):
+            return None
+        hr, bp, rr, spo2, temp = (p.pattern for p in parts)
+        return f"{hr}, {bp}, {rr}, {spo2}%s, {temp}"  # %s: the oxygen device, or nothing
 
     def remember(self, charted: list[dict], lines: list[str]) -> None:
         """The line each dict of `charted` reads as (kept while this object lives)."""
@@ -272,24 +304,38 @@ class Prose:
         return line if line is not None else self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
-        """The vitals line of each row of `cols` (a list per vital, None where not charted)."""
-        def part(key: str, fmt=None) -> list[str | None]:
-            fmt, spec = fmt or self.vital[key], self.number.get(key, ".0f")
-            return [None if x is None else fmt(format(x, spec)) for x in cols[key]]
-        sbp, dbp, bp = self.number.get("sbp", ".0f"), self.number.get("dbp", ".0f"), self.vital["bp"]
-        pressure = [None if s is None or d is None else bp(format(s, sbp), format(d, dbp))
-                    for s, d in zip(cols["sbp"], cols["dbp"], strict=True)]
-        spo2 = [s if s is None or d is None else s + self.on_device[d]
-                for s, d in zip(part("spo2"), cols["o2_device"], strict=True)]
-        rows = zip(part("heart_rate"), pressure, part("resp_rate"), spo2, part("temp_c"), strict=True)
-        return [", ".join([p for p in row if p is not None]) or "not yet charted" for row in rows]
+        """The vitals line of each row of `cols` (a list per vital, None where not charted): a
+        set with every value quoted fills one pattern; others are written part by part."""
+        out, full, device = [], self._full, self.on_device
+        for row in zip(*(cols[k] for k in _LINE), strict=True):
+            hr, sbp, dbp, rr, spo2, o2, temp = row
+            if full is not None and hr is not None and sbp is not None and dbp is not None and rr is not None \
+                    and spo2 is not None and temp is not None:
+                out.append(full % (hr, sbp, dbp, rr, spo2, "" if o2 is None else device[o2], temp))
+            else:
+                out.append(self._line(*row))
+        return out
 
-    def results(self, tests: list[str], names: list[str], values: list, units: list[str],
-                texts: list[str | None]) -> list[str]:
-        """Results as written when current: value and unit, or a categorical result's text."""
-        lab, named, spec = self.lab, self.lab_named, self.lab_number
-        return [named(n, t) if v is None else lab(n, format(v, spec[k]), u).strip()
-                for k, n, v, u, t in zip(tests, names, values, units, texts, strict=True)]
+    def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
+        vital, number = self.vital, self.number
+        parts = [vital["heart_rate"](format(hr, number.get("heart_rate", ".0f"))) if hr is not None else None,
+                 vital["bp"](format(sbp, number.get("sbp", ".0f")), format(dbp, number.get("dbp", ".0f")))
+                 if sbp is not None and dbp is not None else None,
+                 vital["resp_rate"](format(rr, number.get("resp_rate", ".0f"))) if rr is not None else None,
+                 vital["spo2"](format(spo2, number.get("spo2", ".0f"))) + ("" if o2 is None else self.on_device[o2])
+                 if spo2 is not None else None,
+                 vital["temp_c"](format(temp, number.get("temp_c", ".0f"))) if temp is not None else None]
+        return ", ".join([p for p in parts if p is not None]) or "not yet charted"
+
+    def results(self, test: str, name: str, unit: str, values: list, texts: list[str | None]) -> list[str]:
+        """Results of one test as written when current: value and unit, or a categorical result's
+        text."""
+        spec, named = self.lab_number[test], self.lab_named
+        if hasattr(self.lab, "pattern") and re.fullmatch(r"\.\d+f", spec):  # one pattern for the test's values
+            text = self.lab.pattern % (name.replace("%", "%%"), "%" + spec, unit.replace("%", "%%"))
+            return [named(name, t) if v is None else (text % v).strip() for v, t in zip(values, texts, strict=True)]
+        return [named(name, t) if v is None else self.lab(name, format(v, spec), unit).strip()
+                for v, t in zip(values, texts, strict=True)]
 
     def drawn_at(self, said: list[str], epochs: list[int]) -> list[str]:
         """Results older than the window, with the local time they were drawn."""
@@ -305,7 +351,7 @@ class Prose:
         than the window)."""
         if r["pending"]:
             return self.pending(r["name"])
-        s = self.results([test], [r["name"]], [r["value"]], [r["unit"]], [r["text"]])
+        s = self.results(test, r["name"], r["unit"], [r["value"]], [r["text"]])
         return s[0] if r["current"] else self.drawn_at(s, [r["drawn"]])[0]
 
     @helper

@@ -211,13 +211,14 @@ def _context(stay: tuple[dict, dict], vitals: tuple[dict, dict, dict], lab: dict
     }
 
 
-def _reads_labs(cfg: Config, scenario: str, note_type: str) -> bool:
-    """Whether a note type's templates, or any phrase of its scenario, may read `lab`."""
+def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
+    """Whether a note type's templates, or a phrase they use, may read context variable `name`."""
     sc = cfg.scenarios[scenario]
     texts = list(note_types(cfg, scenario)[note_type]["templates"])
+    keys = {k for t in texts for k in phrase_keys(t)}
     for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
-        texts += [p.text for k, vs in source.items() if k != "choices" for p in phrase_list(vs)]
-    return any(re.search(r"\blab\b", t) for t in texts)
+        texts += [p.text for k, vs in source.items() if k in keys for p in phrase_list(vs)]
+    return any(re.search(rf"\b{name}\b", t) for t in texts)
 
 
 @cache
@@ -480,13 +481,15 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     choices = _choice_pools(cfg, enc, view)
     helpers = {"vitals_line": prose.vitals_line, "labs_line": prose.labs_line}
     types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
-    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in types for k in types[sc]}
     note_enc = np.array([n.enc for n in notes], dtype=np.int64)
     scenario_of = enc.scenario[note_enc].tolist()
-    snapshots = chart.vitals(note_enc, epoch)
-    reading = np.array([reads_labs[sc, n.note_type] for sc, n in zip(scenario_of, notes, strict=True)], dtype=bool)
-    results = [{} for _ in notes]  # only what a note can render reads `lab`
-    for i, lab in zip(np.flatnonzero(reading).tolist(), chart.labs(note_enc[reading], epoch[reading]), strict=True):
+    reads = {(sc, k, name): _reads(cfg, sc, k, name) for sc in types for k in types[sc] for name in ("lab", "worst")}
+    reading = {name: np.array([reads[sc, n.note_type, name] for sc, n in zip(scenario_of, notes, strict=True)],
+                              dtype=bool) for name in ("lab", "worst")}  # only what a note can render reads these
+    snapshots = chart.vitals(note_enc, epoch, reading["worst"])
+    results = [{} for _ in notes]
+    at = reading["lab"]
+    for i, lab in zip(np.flatnonzero(at).tolist(), chart.labs(note_enc[at], epoch[at]), strict=True):
         results[i] = lab
     picked, templates, said = _draws(notes, [types[sc][n.note_type]["templates"] for sc, n in zip(scenario_of, notes,
                                                                                                 strict=True)],
