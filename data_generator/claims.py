@@ -120,11 +120,11 @@ class ChartView:
         self._v_time = np.asarray(vitals["time"], dtype=np.int64)
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
         self._v_index = sort_key(self._v_enc, self._v_time)  # shared by every vitals series
-        names, code = np.unique(np.asarray(labs["test"]).astype(str), return_inverse=True)
+        code, names = _codes(np.asarray(labs["test"]))
         order = np.lexsort((labs["resulted"], labs["enc"], code))
         self._labs = {k: np.asarray(labs[k])[order] for k in ("enc", "value", "flag", "collected", "resulted")}
         bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
-        self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names.tolist(), bounds[:-1], bounds[1:], strict=True)}
+        self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names, bounds[:-1], bounds[1:], strict=True)}
         none = {"enc": np.zeros(0, np.int64), "kind": np.zeros(0, str), "start": np.zeros(0, np.int64),
                 "end": np.zeros(0, np.int64)}
         self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
@@ -148,10 +148,9 @@ class ChartView:
             if column not in self._codes:
                 col = self._v_cols[column].astype(object)
                 charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-                names, found = np.unique(col[charted].astype(str), return_inverse=True)
                 code = np.full(col.size, -1, dtype=np.int64)
-                code[charted] = found
-                self._codes[column] = (names.tolist(), code)
+                code[charted], names = _codes(col[charted])
+                self._codes[column] = (names, code)
             names, code = self._codes[column]
             hits = [i for i, name in enumerate(names) if name in wanted]
             values = np.where(code >= 0, np.isin(code, hits).astype(float), np.nan)
@@ -179,6 +178,14 @@ class ChartView:
             self._series["treat", kind] = Series(self._treat["enc"][rows], self._treat["start"][rows],
                                                  self._treat["end"][rows].astype(float))
         return self._series["treat", kind]
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each value's number in order of first appearance, and the values so numbered (a dict is
+    quicker than sorting for the few distinct texts of a long column)."""
+    index: dict[str, int] = {}
+    code = np.array([index.setdefault(x, len(index)) for x in values.tolist()], dtype=np.int64)
+    return code, [str(x) for x in index]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],

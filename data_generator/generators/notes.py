@@ -108,21 +108,31 @@ def _shifts(cfg: Config, role: str) -> tuple[list[str], list[float]]:
 
 def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals,
               rng: np.random.Generator) -> list[Note]:
-    notes: list[Note] = []
+    batches: list[_Batch] = []
     for scenario in sorted(set(enc.scenario.tolist())):
         rows = np.flatnonzero(enc.scenario == scenario)
         for note_type, spec in note_types(cfg, scenario).items():
-            notes += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
-    notes.sort()
-    return notes
+            batches += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
+    if not batches:
+        return []
+    names = sorted({name for _, _, name in batches})
+    rows, hours = (np.concatenate([np.asarray(b[i]) for b in batches]) for i in (0, 1))
+    kind = np.concatenate([np.full(len(b[0]), names.index(b[2])) for b in batches])
+    order = np.lexsort((kind, hours, rows))  # as the notes sort
+    return [Note(e, h, names[k]) for e, h, k in zip(rows[order].astype(np.int64).tolist(),
+                                                    hours[order].astype(float).tolist(), kind[order].tolist(),
+                                                    strict=True)]
 
 
-def _notes(rows: np.ndarray, hours: np.ndarray, note_type: str) -> list[Note]:
-    return [Note(int(i), float(x), note_type) for i, x in zip(rows, hours, strict=True)]
+_Batch = tuple[np.ndarray, np.ndarray, str]  # notes of one type: encounter rows, hours since admission, type
+
+
+def _notes(rows: np.ndarray, hours: np.ndarray, note_type: str) -> list[_Batch]:
+    return [(rows, hours, note_type)]
 
 
 def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters, cal: _Calendar,
-           vitals: Vitals, rng: np.random.Generator) -> list[Note]:
+           vitals: Vitals, rng: np.random.Generator) -> list[_Batch]:
     """When notes of one type are written for encounters `rows` (hours since admission)."""
     at = spec["at"]
     admit, los = enc.admit[rows], (enc.discharge[rows] - enc.admit[rows]) / HOUR
@@ -146,7 +156,7 @@ def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encou
 
 
 def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: _Calendar,
-           rng: np.random.Generator, note_type: str) -> list[Note]:
+           rng: np.random.Generator, note_type: str) -> list[_Batch]:
     """One note on each local calendar day after the admission day, at a local clock time."""
     out = []
     day0 = cal.day(admit)
@@ -159,7 +169,7 @@ def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: 
 
 
 def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters,
-                  cal: _Calendar, rng: np.random.Generator) -> list[Note]:
+                  cal: _Calendar, rng: np.random.Generator) -> list[_Batch]:
     """One note near the end of each shift of the author's rota that the stay covers."""
     at = spec["at"]
     admit, discharge = enc.admit[rows], enc.discharge[rows]
