@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError
 
 from data_generator.claims import TRANSFER, names_used
 from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
-from data_generator.note_context import NOTE_CONTEXT, environment, example_contexts, phrase_keys, render_many
+from data_generator.note_context import NOTE_CONTEXT, example_contexts, phrase_keys, render_many, template_names
 
 TOLERANCE = 1e-6
 NOTE_VARIABLES = set(NOTE_CONTEXT)
@@ -37,7 +37,7 @@ def _sums_to_one(values: dict, where: str) -> None:
 
 def _template_names(text: str, where: str) -> set[str]:
     try:
-        return meta.find_undeclared_variables(environment().parse(text))
+        return set(template_names(text))
     except TemplateSyntaxError as exc:
         raise ConfigError(where, f"template syntax error: {exc.message}") from None
 

@@ -90,17 +90,34 @@ _SCOPED = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.
 
 
 @cache
-def _plan(text: str, names: tuple[str, ...]):
-    """(the loop template, a function picking the names it binds from a row), or None where a
-    loop could render differently from one render per row."""
+def _analysis(text: str) -> tuple[str, frozenset[str], bool] | None:
+    """(the text as a render reads it, the names it uses without setting them, whether one loop
+    renders it as one render per row would), or None where it does not parse."""
     body = _LAST_NEWLINE.sub("", text, count=1)
     try:
         tree = environment().parse(body)
-    except TemplateSyntaxError:  # row by row, where the error shows
+    except TemplateSyntaxError:
         return None
-    wanted = meta.find_undeclared_variables(tree)
-    if _END in body or "loop" in wanted or any(True for kind in _SCOPED for _ in tree.find_all(kind)):
+    wanted = frozenset(meta.find_undeclared_variables(tree))
+    return body, wanted, _END not in body and "loop" not in wanted and next(tree.find_all(_SCOPED), None) is None
+
+
+def template_names(text: str) -> frozenset[str]:
+    """The names a template uses without setting them (a syntax error raises TemplateSyntaxError)."""
+    found = _analysis(text)
+    if found is None:
+        environment().parse(text)  # raises the error
+    return found[1]
+
+
+@cache
+def _plan(text: str, names: tuple[str, ...]):
+    """(the loop template, a function picking the names it binds from a row), or None where a
+    loop could render differently from one render per row."""
+    found = _analysis(text)
+    if found is None or not found[2]:
         return None
+    body, wanted, _ = found
     where = {name: i for i, name in enumerate(names)}  # the last of a repeated name, as dict(zip()) keeps
     used = tuple(sorted(wanted & set(where)))
     looped = _looped(body, used)

@@ -16,7 +16,6 @@ from functools import cache
 from typing import NamedTuple
 
 import numpy as np
-from faker import Faker
 
 from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
@@ -42,6 +41,8 @@ class Note(NamedTuple):
 
 @cache
 def _authors(seed: int, locale: str, role: str, count: int, suffix: str) -> tuple[str, ...]:
+    from faker import Faker  # imported when first needed: it takes 30 ms to import
+
     fake = Faker(locale)
     fake.seed_instance(int_seed(seed, "faker", "authors", role))
     return tuple(f"{fake.first_name()} {fake.last_name()}{suffix}" for _ in range(count))
