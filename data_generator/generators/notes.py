@@ -375,17 +375,11 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
 
 
 class _Draws:
-    """Bounded integers from one stream, asked for in order and drawn together: the values are
-    those one `rng.integers(n)` call per n asked would give, in the order asked."""
+    """Bounded integers from one stream, asked for in order (each n appended to `highs`) and drawn
+    together by `flush`: the values are those one `rng.integers(n)` call per n would give."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng, self.highs, self.values = rng, [], []
-
-    def ask(self, highs: list[int]) -> int:
-        """Ask for a draw below each of `highs`; returns the position of the first (read the
-        values after `flush`)."""
-        self.highs += highs
-        return len(self.highs) - len(highs)
 
     def flush(self) -> list[int]:
         if len(self.highs) > len(self.values):
@@ -400,17 +394,20 @@ def _draws(notes: list[Note], templates: list[list[str]], choices: list[dict[str
     choices, then each note's template, then a variant of each phrase the template uses, from
     those its chart licenses. Returns each encounter's choices, each note's template and phrases."""
     draws, first, plan = _Draws(rng), {}, []
+    highs = draws.highs  # asked for in place: one note at a time, in order
     shared: dict[int, tuple[str, ...] | None] = {}  # by id of a note type's template list
     for note, variants, allowed in zip(notes, templates, licensed, strict=True):
         if note.enc not in first:
-            first[note.enc] = draws.ask([len(pool) for pool in choices[note.enc].values()])
-        t = draws.ask([len(variants)])
+            first[note.enc] = len(highs)
+            highs += [len(pool) for pool in choices[note.enc].values()]
+        t = len(highs)
+        highs.append(len(variants))
         if id(variants) not in shared:
             shared[id(variants)] = _shared_keys(tuple(variants))
         keys = shared[id(variants)]
         if keys is None:  # the template decides which phrases follow: draw it now
             keys = phrase_keys(variants[draws.flush()[t]])
-        draws.ask([len(allowed[key]) for key in keys])
+        highs += [len(allowed[key]) for key in keys]
         plan.append((t, keys))
     value = draws.flush()
     picked = {e: {name: pool[value[at + j]] for j, (name, pool) in enumerate(choices[e].items())}
