@@ -339,20 +339,20 @@ def _licensed(cfg: Config, enc: Encounters, notes: list[Note], epoch: np.ndarray
     if not notes:
         return out
     e = np.array([n.enc for n in notes], dtype=np.int64)
-    plan: dict[tuple[str, str, str], list[tuple[tuple, list]]] = {}  # (scenario, outcome, type) -> (group, variants)
-    groups: dict[tuple, tuple[list, list[int]]] = {}
+    branches: dict[tuple[str, str, str], list[int]] = {}  # (scenario, outcome, type) -> its notes
     scenario, outcome = enc.scenario.tolist(), enc.outcome.tolist()
     for i, n in enumerate(notes):
-        branch_key = (scenario[n.enc], outcome[n.enc], n.note_type)
-        if branch_key not in plan:
-            plan[branch_key] = _phrase_plan(cfg, *branch_key)
-        for group, variants in plan[branch_key]:
-            groups.setdefault(group, (variants, []))[1].append(i)
+        branches.setdefault((scenario[n.enc], outcome[n.enc], n.note_type), []).append(i)
+    groups: dict[tuple, tuple[list, list[int]]] = {}  # a declared phrase list -> (its variants, its notes)
+    for branch, members in branches.items():
+        for group, variants in _phrase_plan(cfg, *branch):
+            groups.setdefault(group, (variants, []))[1].extend(members)
     for (_, key, _), (variants, idx) in groups.items():
         rows = np.asarray(idx)
         for i, pool in zip(idx, eligible(phrase_list(variants), view, e[rows], epoch[rows]), strict=True):
             out[i][key] = pool
     return out
+
 
 
 def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[str, list[str]]]:
