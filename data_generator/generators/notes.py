@@ -27,7 +27,7 @@ from data_generator.generators.note_chart import Chart, Prose
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, phrase_keys, render_many
+from data_generator.note_context import VITAL_KEYS, phrase_keys, render_many, template_names
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -228,8 +228,8 @@ def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
     texts = list(note_types(cfg, scenario)[note_type]["templates"])
     keys = {k for t in texts for k in phrase_keys(t)}
     for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
-        texts += [p.text for k, vs in source.items() if k in keys for p in phrase_list(vs)]
-    return any(re.search(rf"\b{name}\b", t) for t in texts)
+        texts += [v if isinstance(v, str) else v["text"] for k, vs in source.items() if k in keys for v in vs]
+    return any(name in template_names(t) for t in texts if "{" in t)
 
 
 @cache
