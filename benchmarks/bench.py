@@ -105,17 +105,18 @@ def run_one(encounters: int, workers: int, bare: bool) -> dict:
 
     cfg = scaled_registry(load_config(ROOT / "config" / "generator.yaml"), encounters)
     date = bench_date(cfg, encounters)
-    with tempfile.TemporaryDirectory() as out, MemorySampler() as memory:
-        start = time.perf_counter()
-        result = generate_day(cfg, date, "sample", Path(out), encounters=encounters, workers=workers)
-        total = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as out:
+        with MemorySampler() as memory:
+            start = time.perf_counter()
+            result = generate_day(cfg, date, "sample", Path(out), encounters=encounters, workers=workers)
+            total = time.perf_counter() - start
+        peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # before the bare write
+                "largest_child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                "peak_pss_total_mb": memory.peak_pss / 1024, "peak_rss_total_mb": memory.peak_rss / 1024}
         bare_s = bare_write(result.folder, Path(out)) if bare else None
     reg = cfg.generator["registry"]
     return {"encounters": encounters, "workers": workers, "date": date.isoformat(), "total_seconds": total,
-            "rows": result.rows, "seconds": result.seconds, "cpu": result.cpu, "bare_write_seconds": bare_s,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "largest_child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "peak_pss_total_mb": memory.peak_pss / 1024, "peak_rss_total_mb": memory.peak_rss / 1024,
+            "rows": result.rows, "seconds": result.seconds, "cpu": result.cpu, "bare_write_seconds": bare_s, **peak,
             "registry": {k: reg[k] for k in ("new_patients_per_day", "max_total")}}
 
 
