@@ -17,7 +17,7 @@ help:
 	@echo "make dq-score TRUTH=DIR.dirty FLAGS=flags.csv   precision and recall of your checks' flags against the answer key"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
-	@echo "make bench                     speed and memory at 200, 2,000 and 20,000 encounters a day"
+	@echo "make bench                     start-up, rows/s (1 and 2 workers), notes/s, write+validate cost, memory (~6 min)"
 	@echo "make test                      lint (ruff) then the test suite (pytest)"
 	@echo "make fuzz [EXAMPLES=N]         random config edits: a valid day or a one-line refusal (default 500)"
 	@echo "make clean                     remove .venv, caches and data/raw"

@@ -62,11 +62,12 @@ class DayResult:
     new_patients: int
     seconds: dict[str, float] = field(default_factory=dict)
     registry_full: bool = False
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step, in whichever process ran it
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step, of the thread that ran it
 
 
 class Stopwatch:
-    """Wall and CPU seconds spent per named step, summed over chunks (reported by `make bench`)."""
+    """Wall seconds and CPU seconds (of the thread that ran it) per named step, summed over chunks
+    (reported by `make bench`)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
@@ -74,12 +75,12 @@ class Stopwatch:
 
     @contextmanager
     def __call__(self, step: str):
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
-            self.cpu[step] = self.cpu.get(step, 0.0) + time.process_time() - cpu
+            self.cpu[step] = self.cpu.get(step, 0.0) + time.thread_time() - cpu
 
     def add(self, other: Stopwatch) -> None:
         """Count another stopwatch's steps in (a chunk's, timed where it ran)."""
