@@ -13,7 +13,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
 from data_generator.generators.note_chart import Prose, filler
-from data_generator.generators.notes import _Draws
+from data_generator.generators.note_text import _Draws
 from data_generator.note_context import VITAL_KEYS, _plan, helper, render_many
 from tests.conftest import copy_config
 

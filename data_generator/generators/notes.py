@@ -4,14 +4,14 @@ A note's context holds only what had happened by its `note_time`: vitals charted
 before it and lab results available at or before it. Templates (Jinja2, sandboxed, strict
 about undefined names) come from the notes catalogue; the scenario and its outcome branch
 supply the phrases, so the narrative follows the branch the patient is on. What a note may
-quote of the chart is indexed in note_chart.py; the names a template may use, and its sandbox,
-are in note_context.py (the config cross-check reads them there too).
+quote of the chart is indexed in note_chart.py; what each note draws and its rendering, many
+notes per call, are in note_text.py; the names a template may use, and its sandbox, are in
+note_context.py (the config cross-check reads them there too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import cache
 from typing import NamedTuple
 
@@ -19,15 +19,15 @@ import numpy as np
 
 from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
-from data_generator.errors import ConfigError
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, Prose
+from data_generator.generators.note_text import draws, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, phrase_keys, render_many, template_names
+from data_generator.note_context import VITAL_KEYS, phrase_keys, template_names
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -232,24 +232,6 @@ def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
     return any(name in template_names(t) for t in texts if "{" in t)
 
 
-@cache
-def _initial_phrases(template: str) -> tuple[str, ...]:
-    """Phrases that open a sentence in `template`: at a line start or after '. ', ': ', '? ' or '! '."""
-    return tuple(re.findall(r"(?:^|[.:?!] )\{\{-? *phrases\.([a-z_][a-z0-9_]*)", template, re.MULTILINE))
-
-
-def _sentence_case(template: str, phrases: dict) -> dict:
-    """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
-    for key in _initial_phrases(template):
-        text = phrases[key]
-        if not isinstance(text, str):
-            continue
-        word = text.split(" ", 1)[0]
-        if text[:1].islower() and word[1:] == word[1:].lower():
-            phrases[key] = text[0].upper() + text[1:]
-    return phrases
-
-
 def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note]) -> tuple[np.ndarray, list[_When]]:
     """Each note's encounter row and moment: the second it is written (inside the stay), its hospital
     day and the nursing shift it falls in."""
@@ -374,107 +356,6 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
     return out
 
 
-class _Draws:
-    """Bounded integers from one stream, asked for in order (each n appended to `highs`) and drawn
-    together by `flush`: the values are those one `rng.integers(n)` call per n would give."""
-
-    def __init__(self, rng: np.random.Generator):
-        self.rng, self.highs, self.values = rng, [], []
-
-    def flush(self) -> list[int]:
-        if len(self.highs) > len(self.values):
-            self.values += self.rng.integers(0, np.asarray(self.highs[len(self.values):], dtype=np.int64)).tolist()
-        return self.values
-
-
-def _draws(notes: list[Note], templates: list[list[str]], choices: list[dict[str, list[str]]],
-           licensed: list[dict[str, list[str]]], rng: np.random.Generator
-           ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
-    """What each note says, drawn in the order notes are written: at an encounter's first note its
-    choices, then each note's template, then a variant of each phrase the template uses, from
-    those its chart licenses. Returns each encounter's choices, each note's template and phrases."""
-    draws, first, plan = _Draws(rng), {}, []
-    highs = draws.highs  # asked for in place: one note at a time, in order
-    shared: dict[int, tuple[str, ...] | None] = {}  # by id of a note type's template list
-    for note, variants, allowed in zip(notes, templates, licensed, strict=True):
-        if note.enc not in first:
-            first[note.enc] = len(highs)
-            highs += [len(pool) for pool in choices[note.enc].values()]
-        t = len(highs)
-        highs.append(len(variants))
-        if id(variants) not in shared:
-            shared[id(variants)] = _shared_keys(tuple(variants))
-        keys = shared[id(variants)]
-        if keys is None:  # the template decides which phrases follow: draw it now
-            keys = phrase_keys(variants[draws.flush()[t]])
-        highs += [len(allowed[key]) for key in keys]
-        plan.append((t, keys))
-    value = draws.flush()
-    picked = {e: {name: pool[value[at + j]] for j, (name, pool) in enumerate(choices[e].items())}
-              for e, at in first.items()}
-    chosen = [variants[value[t]] for variants, (t, _) in zip(templates, plan, strict=True)]
-    said = [{key: allowed[key][value[t + j]] for j, key in enumerate(keys, 1)}
-            for allowed, (t, keys) in zip(licensed, plan, strict=True)]
-    return picked, chosen, said
-
-
-@cache
-def _shared_keys(variants: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The phrase keys every template variant uses, in order, or None where they differ."""
-    keys = {phrase_keys(t) for t in variants}
-    return next(iter(keys)) if len(keys) == 1 else None
-
-
-def _render(texts: list[str], names: list[tuple[str, ...]], rows: list[tuple], where: list[str]) -> list[str]:
-    """Each text rendered with its row bound to its names, many per call (those sharing text,
-    names and place); a failure is a config error naming the place."""
-    groups: dict[tuple, list[int]] = {}
-    for i, key in enumerate(zip(texts, names, where, strict=True)):
-        groups.setdefault(key, []).append(i)
-    out = [""] * len(texts)
-    for (text, keys, at), members in groups.items():
-        try:
-            rendered = render_many(text, keys, [rows[i] for i in members])
-        except Exception as exc:  # config checking renders every template; this is the last guard
-            raise ConfigError(at, f"a template failed to render: {type(exc).__name__}: {exc}",
-                              hint="fix the template or phrase; `datagen preview` checks a config") from None
-        for i, r in zip(members, rendered, strict=True):
-            out[i] = r
-    return out
-
-
-def _render_phrases(notes: list[Note], contexts: list[dict], picked: dict[int, dict[str, str]],
-                    said: list[dict[str, str]], where: list[str]) -> list[dict[str, str]]:
-    """Each note's phrases: plain text as is, a template rendered with the note's context and its
-    encounter's choices."""
-    jobs = [(i, key) for i, phrases in enumerate(said) for key, text in phrases.items() if "{" in text]
-    names, rows = [], []
-    for i, _ in jobs:
-        context, choice = contexts[i], picked[notes[i].enc]
-        names.append((*context, *choice))
-        rows.append((*context.values(), *choice.values()))
-    rendered = _render([said[i][key] for i, key in jobs], names, rows, [where[i] for i, _ in jobs])
-    out = [dict(phrases) for phrases in said]
-    for (i, key), text in zip(jobs, rendered, strict=True):
-        out[i][key] = text
-    return out
-
-
-def _render_notes(notes: list[Note], contexts: list[dict], picked: dict[int, dict[str, str]], templates: list[str],
-                  phrases: list[dict[str, str]], authors: list[str], where: list[str]) -> list[str]:
-    """Each note's text: its template rendered with its context, its encounter's choices, its
-    phrases (those opening a sentence capitalised) and its author."""
-    names, rows = [], []
-    known: dict[int, tuple[str, ...]] = {}  # names by encounter
-    for note, context, template, said, author in zip(notes, contexts, templates, phrases, authors, strict=True):
-        choice = picked[note.enc]
-        if note.enc not in known:
-            known[note.enc] = (*context, *choice, "phrases", "author")
-        names.append(known[note.enc])
-        rows.append((*context.values(), *choice.values(), _sentence_case(template, said), author))
-    return [text.strip() for text in _render(templates, names, rows, where)]
-
-
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
@@ -499,9 +380,9 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     at = reading["lab"]
     for i, lab in zip(np.flatnonzero(at).tolist(), chart.labs(note_enc[at], epoch[at]), strict=True):
         results[i] = lab
-    picked, templates, said = _draws(notes, [types[sc][n.note_type]["templates"] for sc, n in zip(scenario_of, notes,
-                                                                                                strict=True)],
-                                     choices, licensed, rng)
+    picked, templates, said = draws(note_enc.tolist(), [types[sc][n.note_type]["templates"]
+                                                         for sc, n in zip(scenario_of, notes, strict=True)],
+                                    choices, licensed, rng)
     stays: dict[int, tuple[dict, dict]] = {}
     contexts = []
     for note, when, charted, lab in zip(notes, whens, snapshots, results, strict=True):
@@ -509,8 +390,8 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
             stays[note.enc] = _stay(cfg, registry, enc, note.enc)
         contexts.append(_context(stays[note.enc], charted, lab, when, helpers))
     where = [f"{cfg.scenarios[sc]['_file']}: note type {n.note_type}" for sc, n in zip(scenario_of, notes, strict=True)]
-    phrases = _render_phrases(notes, contexts, picked, said, where)
-    text = _render_notes(notes, contexts, picked, templates, phrases, authors, where)
+    phrases = render_phrases(note_enc.tolist(), contexts, picked, said, where)
+    text = render_notes(note_enc.tolist(), contexts, picked, templates, phrases, authors, where)
     rows = {"enc": note_enc.tolist(), "text": text, "author": authors,
             "note_type": [types[sc][n.note_type].get("note_type", n.note_type) for sc, n in zip(scenario_of, notes,
                                                                                               strict=True)]}
