@@ -29,15 +29,24 @@ CARE_UNIT = "care_unit"
 TRANSFER = "transfer"  # the treatment kind of a move between units (claims name it beside the catalogue's)
 
 
+def sort_key(group: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(group, time) as one sorted int64 key, and the order that sorts the rows (None: sorted)."""
+    key = (group.astype(np.int64) << 32) + time.astype(np.int64)
+    if key.size and np.any(key[1:] < key[:-1]):
+        order = np.argsort(key, kind="stable")
+        return key[order], order
+    return key, None
+
+
 class Series:
     """Values in groups (an encounter's vitals column; an encounter's results of one test),
     rows sorted by group then time, searchable by (group, time)."""
 
-    def __init__(self, group: np.ndarray, time: np.ndarray, values: np.ndarray):
-        key = (group.astype(np.int64) << 32) + time.astype(np.int64)
-        if key.size and np.any(key[1:] < key[:-1]):
-            order = np.argsort(key, kind="stable")
-            key, values = key[order], values[order]
+    def __init__(self, group: np.ndarray, time: np.ndarray, values: np.ndarray,
+                 index: tuple[np.ndarray, np.ndarray | None] | None = None):
+        key, order = index or sort_key(group, time)
+        if order is not None:
+            values = values[order]
         self.key = key
         self.values = np.append(values.astype(float), np.nan)  # a sentinel row ends the array
         present = ~np.isnan(self.values)
@@ -110,9 +119,8 @@ class ChartView:
         self._v_enc = np.asarray(vitals["enc"], dtype=np.int64)
         self._v_time = np.asarray(vitals["time"], dtype=np.int64)
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
-        index: dict[str, int] = {}
-        code = np.array([index.setdefault(x, len(index)) for x in np.asarray(labs["test"]).tolist()], dtype=np.int64)
-        names = list(index)
+        self._v_index = sort_key(self._v_enc, self._v_time)  # shared by every vitals series
+        code, names = _codes(np.asarray(labs["test"]))
         order = np.lexsort((labs["resulted"], labs["enc"], code))
         self._labs = {k: np.asarray(labs[k])[order] for k in ("enc", "value", "flag", "collected", "resulted")}
         bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
@@ -125,7 +133,8 @@ class ChartView:
 
     def vital(self, name: str) -> Series:
         if ("vital", name) not in self._series:
-            self._series["vital", name] = Series(self._v_enc, self._v_time, self._v_cols[name].astype(float))
+            self._series["vital", name] = Series(self._v_enc, self._v_time, self._v_cols[name].astype(float),
+                                                 self._v_index)
         return self._series["vital", name]
 
     def device(self, devices: tuple[str, ...]) -> Series:
@@ -139,15 +148,13 @@ class ChartView:
             if column not in self._codes:
                 col = self._v_cols[column].astype(object)
                 charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-                names = sorted({str(x) for x in col[charted].tolist()})
-                index = {name: i for i, name in enumerate(names)}
                 code = np.full(col.size, -1, dtype=np.int64)
-                code[charted] = [index[str(x)] for x in col[charted].tolist()]
+                code[charted], names = _codes(col[charted])
                 self._codes[column] = (names, code)
             names, code = self._codes[column]
             hits = [i for i, name in enumerate(names) if name in wanted]
             values = np.where(code >= 0, np.isin(code, hits).astype(float), np.nan)
-            self._series[column, wanted] = Series(self._v_enc, self._v_time, values)
+            self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index)
         return self._series[column, wanted]
 
     def lab(self, test: str, column: str = "value") -> Series:
@@ -171,6 +178,14 @@ class ChartView:
             self._series["treat", kind] = Series(self._treat["enc"][rows], self._treat["start"][rows],
                                                  self._treat["end"][rows].astype(float))
         return self._series["treat", kind]
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each value's number in order of first appearance, and the values so numbered (a dict is
+    quicker than sorting for the few distinct texts of a long column)."""
+    index: dict[str, int] = {}
+    code = np.array([index.setdefault(x, len(index)) for x in values.tolist()], dtype=np.int64)
+    return code, [str(x) for x in index]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],

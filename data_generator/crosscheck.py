@@ -7,16 +7,15 @@ labs and panels that exist, templates naming variables the engine provides.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError
 
 from data_generator.claims import TRANSFER, names_used
 from data_generator.contracts import column_type, load_contract
 from data_generator.errors import ConfigError
-from data_generator.note_context import NOTE_CONTEXT, environment, example_contexts, phrase_keys
+from data_generator.note_context import NOTE_CONTEXT, example_contexts, phrase_keys, render_many, template_names
 
 TOLERANCE = 1e-6
 NOTE_VARIABLES = set(NOTE_CONTEXT)
@@ -38,7 +37,7 @@ def _sums_to_one(values: dict, where: str) -> None:
 
 def _template_names(text: str, where: str) -> set[str]:
     try:
-        return meta.find_undeclared_variables(environment().parse(text))
+        return set(template_names(text))
     except TemplateSyntaxError as exc:
         raise ConfigError(where, f"template syntax error: {exc.message}") from None
 
@@ -302,20 +301,20 @@ def _check_renders(sc: dict, notes: dict, contexts: list[dict]) -> None:
     for owner, types in (("notes catalogue", notes["note_types"]), (f, sc.get("note_types", {}))):
         for note_type, spec in types.items():
             texts += [(f"{owner}: note_types.{note_type}.templates.{i}", t) for i, t in enumerate(spec["templates"])]
+    if clash := sorted(set(choices) & set(NOTE_CONTEXT)):
+        raise ConfigError(f"{f}: notes.choices.{clash[0]}", "a choice is named like a note context variable",
+                          found=clash[0], hint=f"rename it; templates already see {', '.join(NOTE_CONTEXT)}")
+    rows = [{**context, **choices, "phrases": phrases, "author": "Dr Example"} for context in contexts]
+    names = tuple(rows[0])
+    rows = [tuple(row[k] for k in names) for row in rows]
     for where, text in texts:
         if "{" not in text:
             continue
-        for context in contexts:
-            try:
-                _compiled(text).render(**context, **choices, phrases=phrases, author="Dr Example")
-            except Exception as exc:  # noqa: BLE001 - any failure of a render is the template's
-                raise ConfigError(where, f"template fails to render: {type(exc).__name__}: {exc}",
-                                  hint="check attribute names against docs/scenarios.md (note context)") from None
-
-
-@cache
-def _compiled(text: str):
-    return environment().from_string(text)
+        try:
+            render_many(text, names, rows)  # as the note engine renders (and compiles it for the engine)
+        except Exception as exc:  # noqa: BLE001 - any failure of a render is the template's
+            raise ConfigError(where, f"template fails to render: {type(exc).__name__}: {exc}",
+                              hint="check attribute names against docs/scenarios.md (note context)") from None
 
 
 def check_interventions(generator: dict, scenarios: dict[str, dict], vitals: dict, labs: dict,

@@ -10,22 +10,131 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from operator import itemgetter
+from types import MethodType
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note_day", "vitals_line", "labs_line",
                 "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
+def helper(function):
+    """Mark an engine function templates call (vitals_line, labs_line) as safe to call directly."""
+    function.note_helper = True
+    return function
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class NoteSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with two shortcuts that change no outcome: `d.key` on a plain
+    dict reads the item when dict has no such attribute (where the sandbox ends up after the
+    attribute lookup fails), and a call of a function marked `helper` skips the checks that a
+    known-safe engine function passes anyway. Everything else goes through the sandbox's checks."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        if type(__obj) is MethodType and getattr(__obj.__func__, "note_helper", False) is True:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            return __obj(*args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
 def environment() -> ImmutableSandboxedEnvironment:
     """The sandbox templates render in. They see the note context and nothing else: Jinja's
     default globals (range, dict, lipsum, ...) are removed, as config cross-checking rejects a
     template naming them anyway, and so each render need not copy them."""
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        trim_blocks=False, keep_trailing_newline=False)
+    env = NoteSandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=False, keep_trailing_newline=False)
     env.globals.clear()
     return env
+
+
+@cache
+def template(text: str):
+    """`text` compiled once in the sandbox."""
+    return environment().from_string(text)
+
+
+def render_many(text: str, names: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    """`text` rendered in the sandbox once per row, the row's values bound to `names`: what
+    `template(text).render(dict(zip(names, row)))` gives each row, in one call where it can (a
+    loop over the rows in one compiled template, each rendering ended by a NUL) and row by row
+    where it cannot (a text that sets variables or names `loop`, or a value holding a NUL). The
+    loop binds only the names the text uses, so texts are compiled once whatever else a row
+    holds (config checking compiles them; the note engine reuses them)."""
+    plan = _plan(text, names)
+    if plan is not None and rows:
+        looped, pick = plan
+        out = looped.render(_rows=[pick(row) for row in rows]).split(_END)
+        if len(out) == len(rows) + 1:
+            return out[:-1]
+    single = template(text)
+    return [single.render(dict(zip(names, row, strict=True))) for row in rows]
+
+
+_END = "\x00"
+_LAST_NEWLINE = re.compile(r"(?:\r\n|\r|\n)\Z")  # the one trailing newline a render drops (keep_trailing_newline)
+_SCOPED = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.Block, nodes.Extends,
+           nodes.Include, nodes.Import, nodes.FromImport)  # what a loop body would scope differently
+
+
+@cache
+def _analysis(text: str) -> tuple[str, frozenset[str], bool] | None:
+    """(the text as a render reads it, the names it uses without setting them, whether one loop
+    renders it as one render per row would), or None where it does not parse."""
+    body = _LAST_NEWLINE.sub("", text, count=1)
+    try:
+        tree = environment().parse(body)
+    except TemplateSyntaxError:
+        return None
+    wanted = frozenset(meta.find_undeclared_variables(tree))
+    return body, wanted, _END not in body and "loop" not in wanted and next(tree.find_all(_SCOPED), None) is None
+
+
+def template_names(text: str) -> frozenset[str]:
+    """The names a template uses without setting them (a syntax error raises TemplateSyntaxError)."""
+    found = _analysis(text)
+    if found is None:
+        environment().parse(text)  # raises the error
+    return found[1]
+
+
+@cache
+def _plan(text: str, names: tuple[str, ...]):
+    """(the loop template, a function picking the names it binds from a row), or None where a
+    loop could render differently from one render per row."""
+    found = _analysis(text)
+    if found is None or not found[2]:
+        return None
+    body, wanted, _ = found
+    where = {name: i for i, name in enumerate(names)}  # the last of a repeated name, as dict(zip()) keeps
+    used = tuple(sorted(wanted & set(where)))
+    looped = _looped(body, used)
+    if looped is None:
+        return None
+    if used:
+        return looped, itemgetter(*(where[name] for name in used))  # one name: the value itself
+    return looped, (lambda row: None)
+
+
+@cache
+def _looped(body: str, used: tuple[str, ...]):
+    """`body` in a loop over `_rows`, each row unpacked into `used` (or bound to the one name)."""
+    try:
+        return environment().from_string(f"{{% for {', '.join(used) or '_'} in _rows %}}{body}{_END}{{% endfor %}}")
+    except TemplateSyntaxError:  # a name that is a keyword
+        return None
 
 
 @cache

@@ -42,7 +42,7 @@ FORMATS = ("csv", "parquet")
 # No wall-clock time goes into a Parquet file; these settings fix everything else.
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
-_NULL = pa.scalar(None, pa.string())
+_NULL = pa.nulls(1, pa.string())[0]  # a null string scalar (pa.scalar would import pandas at import time)
 _NEEDS_QUOTES = '[,"\r\n]'  # a CSV value holding one of these is quoted
 _NEEDS_QUOTES_CHARS = b',"\r\n'
 _JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters json.dumps escapes when ensure_ascii is off

@@ -13,7 +13,7 @@ import yaml
 
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.generators.notes import _sentence_case
+from data_generator.generators.note_text import _sentence_case
 from data_generator.pipeline import generate_day
 from tests.conftest import copy_config
 

@@ -9,7 +9,9 @@ helpers templates call, writing values at their catalogue precision and units.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+import re
+import string
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from data_generator.config import Config
 from data_generator.generators.labs import Labs
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW
+from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
 from data_generator.timeutil import HOUR
 
 _KEY = 10 ** 10  # encounter * _KEY + epoch second: one sorted key for every vitals set
@@ -39,8 +41,8 @@ class Chart:
     they were collected, so one not yet resulted reads as pending.
     """
 
-    def __init__(self, cfg: Config, vitals: Vitals, labs: Labs, n_enc: int):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, vitals: Vitals, labs: Labs, n_enc: int, prose: Prose):
+        self.cfg, self.prose = cfg, prose
         self.window = int(round(cfg.notes["window_hours"] * HOUR))
         v = vitals
         self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
@@ -91,39 +93,60 @@ class Chart:
             return np.asarray(per_test, dtype=object)[rank]
         decimals = np.array([s.get("decimals", 0) for s in spec])[rank]
         raw = np.asarray(t["value"], dtype=float)[order]
-        value = np.empty(order.size, dtype=object)
+        value = np.full(order.size, None, dtype=object)
         for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
             at = (decimals == d) & ~np.isnan(raw)
             rounded = np.round(raw[at], d)
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
-        self.l_info = list(zip(labs.test[order].tolist(), col([s["name"] for s in spec]).tolist(),
-                               col([units[s["unit"]] for s in spec]).tolist(), value.tolist(),
-                               np.asarray(t["value_text"], dtype=object)[order].tolist(),
-                               np.asarray(t["flag"], dtype=object)[order].tolist(),
-                               collected.tolist(), result.tolist(), strict=True))
+        self.l_rank = rank
+        self.l_cols = {"test": np.asarray(labs.test, dtype=object)[order], "name": col([s["name"] for s in spec]),
+                       "unit": col([units[s["unit"]] for s in spec]), "value": value,
+                       "text": np.asarray(t["value_text"], dtype=object)[order],
+                       "flag": np.asarray(t["flag"], dtype=object)[order], "drawn": collected}
+        self.l_said = np.full(order.size, None, dtype=object)  # each result as a note writes it when current
+        self.pending_said = np.array([self.prose.pending(s["name"]) for s in spec], dtype=object)
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray) -> list[tuple[dict, dict, dict]]:
+    def _said(self, rows: np.ndarray) -> np.ndarray:
+        """Results `rows` as a note writes them when current (written once per chunk)."""
+        new = np.unique(rows)
+        new = new[np.equal(self.l_said[new], None)]
+        c = self.l_cols
+        rank = self.l_rank[new]
+        for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
+            at = new[rank == r]
+            self.l_said[at] = self.prose.results(c["test"][at[0]], c["name"][at[0]], c["unit"][at[0]],
+                                                 c["value"][at].tolist(), c["text"][at].tolist())
+        return self.l_said
+
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> list[tuple[dict, dict, dict]]:
         """For each note (encounter row, epoch second): (first set, latest value of each column,
-        worst of the window) as charted by then. Notes in (encounter, time) order keep the
-        window reductions linear in the number of sets."""
+        worst of the window) as charted by then; worst only where `worst` (the notes whose text
+        may read it), else empty. Notes in (encounter, time) order keep the window reductions
+        linear in the number of sets."""
         if not self.v_key.size:
             return [({}, {}, {})] * e.size
         start = self.v_start[e]
         key = e * _KEY + epoch
         last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
         window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
-        charted = last >= start
-        latest = self._latest(np.where(charted, last, -1))
-        worst = self._worst(window, last)
+        charted = np.flatnonzero(last >= start)
         stays = np.unique(e[charted])
         first = dict(zip(stays.tolist(), self._latest(self.v_start[stays]), strict=True))
-        return [(first[i], lat, w) if ok else ({}, {}, {})
-                for i, ok, lat, w in zip(e.tolist(), charted.tolist(), latest, worst, strict=True)]
+        out = [({}, {}, {})] * e.size
+        for i, latest in zip(charted.tolist(), self._latest(last[charted]), strict=True):
+            out[i] = (first[int(e[i])], latest, {})
+        reading = np.flatnonzero((last >= start) & worst)
+        for i, w in zip(reading.tolist(), self._worst(window[reading], last[reading]), strict=True):
+            out[i] = (*out[i][:2], w)
+        return out
 
     def _latest(self, rows: np.ndarray) -> list[dict]:
-        """Each column's last value charted in the encounter up to each set row (-1: none yet)."""
+        """Each column's last value charted in the encounter up to each set row (-1: none yet),
+        with its vitals line."""
         cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
-        return [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
+        out = [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
+        self.prose.remember(out, self.prose.vitals_lines(dict(zip(VITAL_KEYS, cols, strict=True))))
+        return out
 
     def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
         """Each column's most extreme value over the sets [window, last]."""
@@ -140,8 +163,9 @@ class Chart:
         return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
     def labs(self, e: np.ndarray, epoch: np.ndarray) -> list[dict]:
-        """For each note (encounter row, epoch second): each test's last result available by then;
-        a culture collected but not resulted is pending, and one collected last is the one read."""
+        """For each note (encounter row, epoch second): each test's last result available by then,
+        with its labs line; a culture collected but not resulted is pending, and one collected last
+        is the one read."""
         out: list[dict] = [{} for _ in range(e.size)]
         note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
         seg = self.enc_segs[e][note] + pos
@@ -158,12 +182,21 @@ class Chart:
             row[culture] = self.collect_rows[np.maximum(last, 0)]
             pending[culture] = found[culture] & (self.l_result[row[culture]] > at[culture])
         current = pending | (at - self.l_result[row] <= self.window)
-        for i, r, late, now in zip(note[found].tolist(), row[found].tolist(), pending[found].tolist(),
-                                   current[found].tolist(), strict=True):
-            test, name, unit, value, text, flag, drawn, _ = self.l_info[r]
-            out[i][test] = {"name": name, "unit": unit, "flag": None if late else flag,
-                            "value": None if late else value, "text": None if late else text,
-                            "pending": late, "drawn": drawn, "current": now}
+        note, row, late, now = note[found], row[found], pending[found], current[found]
+        c = self.l_cols
+        tests, name, unit, drawn = (c[k][row].tolist() for k in ("test", "name", "unit", "drawn"))
+        flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
+        for i, test, n, u, f, v, t, p, d, r in zip(note.tolist(), tests, name, unit, flag, value, text, late.tolist(),
+                                                   drawn, now.tolist(), strict=True):
+            out[i][test] = {"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d,
+                            "current": r}  # note_context.LAB_RESULT
+        said = self._said(row[~late])[row]
+        said[late] = self.pending_said[self.l_rank[row[late]]]
+        old = np.flatnonzero(~now)
+        said[old] = self.prose.drawn_at(said[old].tolist(), c["drawn"][row[old]].tolist())
+        said = said.tolist()
+        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
+        self.prose.remember(out, ["; ".join(said[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
         return out
 
 
@@ -193,50 +226,135 @@ def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
     return np.array([rank[t] for t in tests.tolist()], dtype=np.int64)
 
 
-def formatters(cfg: Config):
-    fmt = cfg.notes["formats"]
-    dev = cfg.notes["o2_devices"]
-    number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
-    lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
-    vital = {k: text.format for k, text in fmt["vitals"].items()}
-    lab, lab_named, pending, drawn = (fmt[k].format for k in ("lab", "lab_text", "culture_pending", "lab_drawn"))
+def filler(text: str, fields: tuple[str, ...], specs: dict[str, str] | None = None) -> Callable[..., str]:
+    """`text.format(**dict(zip(fields, values)))` as a function of the values in that order; where
+    every replacement field is a plain name, a %-template (some times faster, same text), kept
+    as the function's `pattern` when the fields come in order. `specs` puts a %-conversion in
+    the pattern for a field (e.g. "%.1f" where the value is to be formatted with ".1f")."""
+    template, order = [], []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        template.append(literal.replace("%", "%%"))
+        if name is None:
+            continue
+        if spec or conversion or name not in fields:
+            return lambda *values: text.format(**dict(zip(fields, values, strict=True)))
+        template.append((specs or {}).get(name, "%s"))
+        order.append(fields.index(name))
+    pattern = "".join(template)
+    if order == list(range(len(fields))):
+        def fill(*values):
+            return pattern % values
+        fill.pattern = pattern
+        return fill
+    return lambda *values: pattern % tuple([values[i] for i in order])
 
-    def num(key, value):
-        return format(value, number.get(key, ".0f"))
 
-    @cache
-    def drawn_at(epoch: int) -> str:
-        return dt.datetime.fromtimestamp(epoch, cfg.tz).strftime(fmt["drawn_time"])
+_LINE = ("heart_rate", "sbp", "dbp", "resp_rate", "spo2", "o2_device", "temp_c")  # what a vitals line quotes
 
-    def vitals_line(v: dict) -> str:
-        parts = []
-        if "heart_rate" in v:
-            parts.append(vital["heart_rate"](v=num("heart_rate", v["heart_rate"])))
-        if "sbp" in v and "dbp" in v:
-            parts.append(vital["bp"](sbp=num("sbp", v["sbp"]), dbp=num("dbp", v["dbp"])))
-        if "resp_rate" in v:
-            parts.append(vital["resp_rate"](v=num("resp_rate", v["resp_rate"])))
-        if "spo2" in v:
-            s = vital["spo2"](v=num("spo2", v["spo2"]))
-            if "o2_device" in v:
-                s += " " + vital["o2"](device=dev[v["o2_device"]])
-            parts.append(s)
-        if "temp_c" in v:
-            parts.append(vital["temp_c"](v=num("temp_c", v["temp_c"])))
-        return ", ".join(parts) if parts else "not yet charted"
 
-    def lab_text(test: str, r: dict) -> str:
-        if r["pending"]:
-            return pending(name=r["name"])
-        if r["value"] is None:
-            return lab_named(name=r["name"], text=r["text"])
-        return lab(name=r["name"], value=format(r["value"], lab_number[test]), unit=r["unit"]).strip()
+class Prose:
+    """How notes write charted values: the `vitals_line` and `labs_line` helpers templates call,
+    values at their catalogue precision and units. The chart writes the lines of many notes at
+    once, column by column, and remembers each by the dict it belongs to, so a template's call
+    returns it; a dict the chart did not write is written when asked."""
 
-    def labs_line(labs: dict) -> str:
+    def __init__(self, cfg: Config):
+        fmt = cfg.notes["formats"]
+        self.tz, self.drawn_time = cfg.tz, fmt["drawn_time"]
+        self.number = {k: f".{d}f" for k, d in _decimals(cfg).items()}  # format specs, values at their precision
+        self.lab_number = {k: f".{t.get('decimals', 0)}f" for k, t in cfg.labs["tests"].items()}
+        self.vital = {k: filler(text, ("sbp", "dbp") if k == "bp" else ("v",)) for k, text in fmt["vitals"].items()}
+        self._full = self._full_line(fmt["vitals"])
+        self.on_device = {k: " " + fmt["vitals"]["o2"].format(device=name)
+                          for k, name in cfg.notes["o2_devices"].items()}
+        self.lab, self.lab_named = filler(fmt["lab"], ("name", "value", "unit")), filler(fmt["lab_text"],
+                                                                                         ("name", "text"))
+        self.pending, self.drawn = filler(fmt["culture_pending"], ("name",)), filler(fmt["lab_drawn"],
+                                                                                     ("lab", "when"))
+        self._lines: dict[int, tuple[dict, str]] = {}  # id(dict) -> (the dict, its line)
+        self._drawn: dict[int, str] = {}
+
+    def _full_line(self, vitals: dict[str, str]) -> str | None:
+        """One %-pattern for a line quoting every value (the parts joined as `_line` joins them),
+        each value converted as its format spec would; None where a part is not a plain template."""
+        def conv(key: str) -> str:
+            return "%" + self.number.get(key, ".0f")
+        parts = [filler(vitals["heart_rate"], ("v",), {"v": conv("heart_rate")}),
+                 filler(vitals["bp"], ("sbp", "dbp"), {"sbp": conv("sbp"), "dbp": conv("dbp")}),
+                 filler(vitals["resp_rate"], ("v",), {"v": conv("resp_rate")}),
+                 filler(vitals["spo2"], ("v",), {"v": conv("spo2")}),
+                 filler(vitals["temp_c"], ("v",), {"v": conv("temp_c")})]
+        if not all(hasattr(p, "pattern") for p in parts) or not all(re.fullmatch(r"\.\d+f", self.number.get(k, ".0f"))
+                                                                  for k in _LINE if k != "o2_device"):
+            return None
+        hr, bp, rr, spo2, temp = (p.pattern for p in parts)
+        return f"{hr}, {bp}, {rr}, {spo2}%s, {temp}"  # %s: the oxygen device, or nothing
+
+    def remember(self, charted: list[dict], lines: list[str]) -> None:
+        """The line each dict of `charted` reads as (kept while this object lives)."""
+        self._lines.update((id(d), (d, line)) for d, line in zip(charted, lines, strict=True))
+
+    def _known(self, d: dict) -> str | None:
+        hit = self._lines.get(id(d))
+        return hit[1] if hit is not None and hit[0] is d else None
+
+    @helper
+    def vitals_line(self, v: dict) -> str:
+        line = self._known(v)
+        return line if line is not None else self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
+
+    def vitals_lines(self, cols: dict[str, list]) -> list[str]:
+        """The vitals line of each row of `cols` (a list per vital, None where not charted): a
+        set with every value quoted fills one pattern; others are written part by part."""
+        out, full, device = [], self._full, self.on_device
+        for row in zip(*(cols[k] for k in _LINE), strict=True):
+            hr, sbp, dbp, rr, spo2, o2, temp = row
+            if full is not None and hr is not None and sbp is not None and dbp is not None and rr is not None \
+                    and spo2 is not None and temp is not None:
+                out.append(full % (hr, sbp, dbp, rr, spo2, "" if o2 is None else device[o2], temp))
+            else:
+                out.append(self._line(*row))
+        return out
+
+    def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
+        vital, number = self.vital, self.number
+        parts = [vital["heart_rate"](format(hr, number.get("heart_rate", ".0f"))) if hr is not None else None,
+                 vital["bp"](format(sbp, number.get("sbp", ".0f")), format(dbp, number.get("dbp", ".0f")))
+                 if sbp is not None and dbp is not None else None,
+                 vital["resp_rate"](format(rr, number.get("resp_rate", ".0f"))) if rr is not None else None,
+                 vital["spo2"](format(spo2, number.get("spo2", ".0f"))) + ("" if o2 is None else self.on_device[o2])
+                 if spo2 is not None else None,
+                 vital["temp_c"](format(temp, number.get("temp_c", ".0f"))) if temp is not None else None]
+        return ", ".join([p for p in parts if p is not None]) or "not yet charted"
+
+    def results(self, test: str, name: str, unit: str, values: list, texts: list[str | None]) -> list[str]:
+        """Results of one test as written when current: value and unit, or a categorical result's
+        text."""
+        spec, named = self.lab_number[test], self.lab_named
+        if hasattr(self.lab, "pattern") and re.fullmatch(r"\.\d+f", spec):  # one pattern for the test's values
+            text = self.lab.pattern % (name.replace("%", "%%"), "%" + spec, unit.replace("%", "%%"))
+            return [named(name, t) if v is None else (text % v).strip() for v, t in zip(values, texts, strict=True)]
+        return [named(name, t) if v is None else self.lab(name, format(v, spec), unit).strip()
+                for v, t in zip(values, texts, strict=True)]
+
+    def drawn_at(self, said: list[str], epochs: list[int]) -> list[str]:
+        """Results older than the window, with the local time they were drawn."""
         out = []
-        for test, r in labs.items():
-            s = lab_text(test, r)
-            out.append(s if r["current"] else drawn(lab=s, when=drawn_at(r["drawn"])))
-        return "; ".join(out)
+        for s, epoch in zip(said, epochs, strict=True):
+            if epoch not in self._drawn:
+                self._drawn[epoch] = dt.datetime.fromtimestamp(epoch, self.tz).strftime(self.drawn_time)
+            out.append(self.drawn(s, self._drawn[epoch]))
+        return out
 
-    return vitals_line, labs_line
+    def lab_text(self, test: str, r: dict) -> str:
+        """One result entry as written: pending, or as resulted (with its draw time when older
+        than the window)."""
+        if r["pending"]:
+            return self.pending(r["name"])
+        s = self.results(test, r["name"], r["unit"], [r["value"]], [r["text"]])
+        return s[0] if r["current"] else self.drawn_at(s, [r["drawn"]])[0]
+
+    @helper
+    def labs_line(self, labs: dict) -> str:
+        line = self._known(labs)
+        return line if line is not None else "; ".join([self.lab_text(t, r) for t, r in labs.items()])

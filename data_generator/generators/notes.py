@@ -4,31 +4,30 @@ A note's context holds only what had happened by its `note_time`: vitals charted
 before it and lab results available at or before it. Templates (Jinja2, sandboxed, strict
 about undefined names) come from the notes catalogue; the scenario and its outcome branch
 supply the phrases, so the narrative follows the branch the patient is on. What a note may
-quote of the chart is indexed in note_chart.py; the names a template may use, and its sandbox,
-are in note_context.py (the config cross-check reads them there too).
+quote of the chart is indexed in note_chart.py; what each note draws and its rendering, many
+notes per call, are in note_text.py; the names a template may use, and its sandbox, are in
+note_context.py (the config cross-check reads them there too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import cache
 from typing import NamedTuple
 
 import numpy as np
-from faker import Faker
 
 from data_generator.claims import ChartView, build_view, eligible, phrase_list
 from data_generator.config import Config
-from data_generator.errors import ConfigError
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
-from data_generator.generators.note_chart import Chart, formatters
+from data_generator.generators.note_chart import Chart, Prose
+from data_generator.generators.note_text import draws, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, environment, phrase_keys
+from data_generator.note_context import VITAL_KEYS, phrase_keys, template_names
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -41,19 +40,9 @@ class Note(NamedTuple):
 
 
 @cache
-def _template(text: str):
-    return environment().from_string(text)
-
-
-def _render_text(text: str, context: dict, extra: dict) -> str:
-    """A phrase: plain text as is, a template rendered with the note's context."""
-    if "{" not in text:
-        return text
-    return _template(text).render(**context, **extra)
-
-
-@cache
 def _authors(seed: int, locale: str, role: str, count: int, suffix: str) -> tuple[str, ...]:
+    from faker import Faker  # imported when first needed: it takes 30 ms to import
+
     fake = Faker(locale)
     fake.seed_instance(int_seed(seed, "faker", "authors", role))
     return tuple(f"{fake.first_name()} {fake.last_name()}{suffix}" for _ in range(count))
@@ -120,21 +109,31 @@ def _shifts(cfg: Config, role: str) -> tuple[list[str], list[float]]:
 
 def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals,
               rng: np.random.Generator) -> list[Note]:
-    notes: list[Note] = []
+    batches: list[_Batch] = []
     for scenario in sorted(set(enc.scenario.tolist())):
         rows = np.flatnonzero(enc.scenario == scenario)
         for note_type, spec in note_types(cfg, scenario).items():
-            notes += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
-    notes.sort()
-    return notes
+            batches += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
+    if not batches:
+        return []
+    names = sorted({name for _, _, name in batches})
+    rows, hours = (np.concatenate([np.asarray(b[i]) for b in batches]) for i in (0, 1))
+    kind = np.concatenate([np.full(len(b[0]), names.index(b[2])) for b in batches])
+    order = np.lexsort((kind, hours, rows))  # as the notes sort
+    return [Note(e, h, names[k]) for e, h, k in zip(rows[order].astype(np.int64).tolist(),
+                                                    hours[order].astype(float).tolist(), kind[order].tolist(),
+                                                    strict=True)]
 
 
-def _notes(rows: np.ndarray, hours: np.ndarray, note_type: str) -> list[Note]:
-    return [Note(int(i), float(x), note_type) for i, x in zip(rows, hours, strict=True)]
+_Batch = tuple[np.ndarray, np.ndarray, str]  # notes of one type: encounter rows, hours since admission, type
+
+
+def _notes(rows: np.ndarray, hours: np.ndarray, note_type: str) -> list[_Batch]:
+    return [(rows, hours, note_type)]
 
 
 def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters, cal: _Calendar,
-           vitals: Vitals, rng: np.random.Generator) -> list[Note]:
+           vitals: Vitals, rng: np.random.Generator) -> list[_Batch]:
     """When notes of one type are written for encounters `rows` (hours since admission)."""
     at = spec["at"]
     admit, los = enc.admit[rows], (enc.discharge[rows] - enc.admit[rows]) / HOUR
@@ -158,7 +157,7 @@ def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encou
 
 
 def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: _Calendar,
-           rng: np.random.Generator, note_type: str) -> list[Note]:
+           rng: np.random.Generator, note_type: str) -> list[_Batch]:
     """One note on each local calendar day after the admission day, at a local clock time."""
     out = []
     day0 = cal.day(admit)
@@ -171,7 +170,7 @@ def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: 
 
 
 def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters,
-                  cal: _Calendar, rng: np.random.Generator) -> list[Note]:
+                  cal: _Calendar, rng: np.random.Generator) -> list[_Batch]:
     """One note near the end of each shift of the author's rota that the stay covers."""
     at = spec["at"]
     admit, discharge = enc.admit[rows], enc.discharge[rows]
@@ -223,31 +222,14 @@ def _context(stay: tuple[dict, dict], vitals: tuple[dict, dict, dict], lab: dict
     }
 
 
-def _reads_labs(cfg: Config, scenario: str, note_type: str) -> bool:
-    """Whether a note type's templates, or any phrase of its scenario, may read `lab`."""
+def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
+    """Whether a note type's templates, or a phrase they use, may read context variable `name`."""
     sc = cfg.scenarios[scenario]
     texts = list(note_types(cfg, scenario)[note_type]["templates"])
+    keys = {k for t in texts for k in phrase_keys(t)}
     for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
-        texts += [p.text for k, vs in source.items() if k != "choices" for p in phrase_list(vs)]
-    return any(re.search(r"\blab\b", t) for t in texts)
-
-
-@cache
-def _initial_phrases(template: str) -> tuple[str, ...]:
-    """Phrases that open a sentence in `template`: at a line start or after '. ', ': ', '? ' or '! '."""
-    return tuple(re.findall(r"(?:^|[.:?!] )\{\{-? *phrases\.([a-z_][a-z0-9_]*)", template, re.MULTILINE))
-
-
-def _sentence_case(template: str, phrases: dict) -> dict:
-    """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
-    for key in _initial_phrases(template):
-        text = phrases[key]
-        if not isinstance(text, str):
-            continue
-        word = text.split(" ", 1)[0]
-        if text[:1].islower() and word[1:] == word[1:].lower():
-            phrases[key] = text[0].upper() + text[1:]
-    return phrases
+        texts += [v if isinstance(v, str) else v["text"] for k, vs in source.items() if k in keys for v in vs]
+    return any(name in template_names(t) for t in texts if "{" in t)
 
 
 def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note]) -> tuple[np.ndarray, list[_When]]:
@@ -339,20 +321,20 @@ def _licensed(cfg: Config, enc: Encounters, notes: list[Note], epoch: np.ndarray
     if not notes:
         return out
     e = np.array([n.enc for n in notes], dtype=np.int64)
-    plan: dict[tuple[str, str, str], list[tuple[tuple, list]]] = {}  # (scenario, outcome, type) -> (group, variants)
-    groups: dict[tuple, tuple[list, list[int]]] = {}
+    branches: dict[tuple[str, str, str], list[int]] = {}  # (scenario, outcome, type) -> its notes
     scenario, outcome = enc.scenario.tolist(), enc.outcome.tolist()
     for i, n in enumerate(notes):
-        branch_key = (scenario[n.enc], outcome[n.enc], n.note_type)
-        if branch_key not in plan:
-            plan[branch_key] = _phrase_plan(cfg, *branch_key)
-        for group, variants in plan[branch_key]:
-            groups.setdefault(group, (variants, []))[1].append(i)
+        branches.setdefault((scenario[n.enc], outcome[n.enc], n.note_type), []).append(i)
+    groups: dict[tuple, tuple[list, list[int]]] = {}  # a declared phrase list -> (its variants, its notes)
+    for branch, members in branches.items():
+        for group, variants in _phrase_plan(cfg, *branch):
+            groups.setdefault(group, (variants, []))[1].extend(members)
     for (_, key, _), (variants, idx) in groups.items():
         rows = np.asarray(idx)
         for i, pool in zip(idx, eligible(phrase_list(variants), view, e[rows], epoch[rows]), strict=True):
             out[i][key] = pool
     return out
+
 
 
 def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[str, list[str]]]:
@@ -379,53 +361,40 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     cal = _Calendar(cfg, date, enc, _shifts(cfg, _shift_role(cfg))[1])
     notes = _schedule(cfg, enc, cal, vitals, rng)
-    chart = Chart(cfg, vitals, labs, len(enc))
+    prose = Prose(cfg)
+    chart = Chart(cfg, vitals, labs, len(enc), prose)
     epoch, whens = _moments(cfg, enc, cal, notes)
     authors = _rota(cfg, enc, cal, notes, epoch, rng)
     view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
     licensed = _licensed(cfg, enc, notes, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
-    vitals_line, labs_line = formatters(cfg)
-    helpers = {"vitals_line": vitals_line, "labs_line": labs_line}
-    rows = {k: [] for k in ("note_type", "author", "text", "enc")}
-    phrase_cache: dict[int, dict] = {}
-    stays: dict[int, tuple[dict, dict]] = {}
+    helpers = {"vitals_line": prose.vitals_line, "labs_line": prose.labs_line}
     types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
-    reads_labs = {(sc, k): _reads_labs(cfg, sc, k) for sc in types for k in types[sc]}
     note_enc = np.array([n.enc for n in notes], dtype=np.int64)
-    snapshots = chart.vitals(note_enc, epoch)
-    reading = np.array([reads_labs[sc, n.note_type] for sc, n in zip(enc.scenario[note_enc].tolist(), notes,
-                                                                   strict=True)], dtype=bool)
-    results = [{} for _ in notes]  # only what a note can render reads `lab`
-    for i, lab in zip(np.flatnonzero(reading).tolist(), chart.labs(note_enc[reading], epoch[reading]), strict=True):
+    scenario_of = enc.scenario[note_enc].tolist()
+    reads = {(sc, k, name): _reads(cfg, sc, k, name) for sc in types for k in types[sc] for name in ("lab", "worst")}
+    reading = {name: np.array([reads[sc, n.note_type, name] for sc, n in zip(scenario_of, notes, strict=True)],
+                              dtype=bool) for name in ("lab", "worst")}  # only what a note can render reads these
+    snapshots = chart.vitals(note_enc, epoch, reading["worst"])
+    results = [{} for _ in notes]
+    at = reading["lab"]
+    for i, lab in zip(np.flatnonzero(at).tolist(), chart.labs(note_enc[at], epoch[at]), strict=True):
         results[i] = lab
-    for note, when, author, allowed, charted, lab in zip(notes, whens, authors, licensed, snapshots, results,
-                                                         strict=True):
-        e = note.enc
-        scenario = enc.scenario[e]
-        if e not in stays:
-            stays[e] = _stay(cfg, registry, enc, e)
-        context = _context(stays[e], charted, lab, when, helpers)
-        if e not in phrase_cache:  # per-encounter picks: the source
-            phrase_cache[e] = {k: pool[rng.integers(len(pool))] for k, pool in choices[e].items()}
-        spec = types[scenario][note.note_type]
-        template = spec["templates"][rng.integers(len(spec["templates"]))]
-        phrases = {}
-        try:
-            for key in phrase_keys(template):
-                said = allowed[key]
-                phrases[key] = _render_text(said[rng.integers(len(said))], context, phrase_cache[e])
-            phrases = _sentence_case(template, phrases)
-            text = _template(template).render(**context, **phrase_cache[e], phrases=phrases,
-                                              author=author).strip()
-        except Exception as exc:  # config checking renders every template; this is the last guard
-            raise ConfigError(f"{cfg.scenarios[scenario]['_file']}: note type {note.note_type}",
-                              f"a template failed to render: {type(exc).__name__}: {exc}",
-                              hint="fix the template or phrase; `datagen preview` checks a config") from None
-        rows["enc"].append(e)
-        rows["note_type"].append(spec.get("note_type", note.note_type))
-        rows["author"].append(author)
-        rows["text"].append(text)
+    picked, templates, said = draws(note_enc.tolist(), [types[sc][n.note_type]["templates"]
+                                                         for sc, n in zip(scenario_of, notes, strict=True)],
+                                    choices, licensed, rng)
+    stays: dict[int, tuple[dict, dict]] = {}
+    contexts = []
+    for note, when, charted, lab in zip(notes, whens, snapshots, results, strict=True):
+        if note.enc not in stays:
+            stays[note.enc] = _stay(cfg, registry, enc, note.enc)
+        contexts.append(_context(stays[note.enc], charted, lab, when, helpers))
+    where = [f"{cfg.scenarios[sc]['_file']}: note type {n.note_type}" for sc, n in zip(scenario_of, notes, strict=True)]
+    phrases = render_phrases(note_enc.tolist(), contexts, picked, said, where)
+    text = render_notes(note_enc.tolist(), contexts, picked, templates, phrases, authors, where)
+    rows = {"enc": note_enc.tolist(), "text": text, "author": authors,
+            "note_type": [types[sc][n.note_type].get("note_type", n.note_type) for sc, n in zip(scenario_of, notes,
+                                                                                              strict=True)]}
     e = np.asarray(rows["enc"], dtype=np.int64)
     n = e.size
     return {

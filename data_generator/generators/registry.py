@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from faker import Faker
 
 from data_generator.config import Config
 from data_generator.rng import int_seed, stream
@@ -46,6 +45,8 @@ def registered_count(cfg: Config, date: dt.date) -> int:
 @cache
 def _faker_pools(seed: int, locale: str) -> dict[str, tuple]:
     """Names and places drawn once per seed; patients pick from them with numpy (Faker is slow)."""
+    from faker import Faker  # imported when first needed: it takes 30 ms to import
+
     fake = Faker(locale)
     fake.seed_instance(int_seed(seed, "faker", "pools"))
     n = POOL_SIZES
