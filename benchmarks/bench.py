@@ -4,7 +4,7 @@ Every figure comes from a fresh process of its own: start-up (imports, config lo
 compilation; median of three), one-worker days of 200, 2,000, 10,000, 20,000 and 100,000
 encounters, the 10,000-encounter day again with two workers, and the 20,000-encounter day with
 two workers for the memory of the parent and its workers together. Prints one table per day,
-then the issue's figures against their targets. `--sizes`, `--json` for other uses. Figures
+then the performance targets and what was measured. `--sizes`, `--json` for other uses. Figures
 are what this machine did, not limits.
 """
 
@@ -198,7 +198,7 @@ def rows_per_second(fig: dict) -> float:
 
 
 def summary(start: dict, days: dict[tuple[int, int], dict]) -> str:
-    """The issue's figures, each against its target."""
+    """The performance figures, each against its target."""
     one, two, mem = days.get((RATE_SIZE, 1)), days.get((RATE_SIZE, 2)), days.get((MEMORY_SIZE, 2))
     found = {"start-up s": (start["total"], f"{start['total']:.2f} s (imports {start['imports']:.2f}, schemas "
                                              f"{start['schemas']:.3f}, config {start['config']:.2f}; median of 3)")}
