@@ -44,7 +44,7 @@ backfill: $(STAMP)
 
 feed: $(STAMP)
 	@if [ -z "$(START)" ] || [ -z "$(END)" ]; then echo "error: START and END are required, e.g. make feed START=2026-01-15 END=2026-01-21" >&2; exit 2; fi
-	$(BIN)/datagen feed --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),) $(if $(DEFECTS),--defects $(DEFECTS),)
+	$(BIN)/datagen feed --start $(START) --end $(END) --mode $(MODE) $(if $(WORKERS),--workers $(WORKERS),) $(if $(DEFECTS),--defects $(DEFECTS),) $(if $(ENCOUNTERS),--encounters $(ENCOUNTERS),)
 
 validate: $(STAMP)
 	@if [ -z "$(DIR)$(DATE)" ]; then echo "error: DATE or DIR is required, e.g. make validate DATE=2026-01-15 MODE=sample, or make validate DIR=data/sample/2026-01-15" >&2; exit 2; fi
