@@ -15,7 +15,7 @@ help:
 	@echo "make validate DIR=path/to/day  check a day folder anywhere (batch date from its manifest or name)"
 	@echo "make backfill START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...]   every day of a range, in parallel"
 	@echo "make dq-score TRUTH=DIR.dirty FLAGS=flags.csv   precision and recall of your checks' flags against the answer key"
-	@echo "make feed START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...]   event-time daily feed: data/feed/MODE/DATE/ (and DATE.dirty/)"
+	@echo "make feed START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...] [ENCOUNTERS=N]   event-time daily feed: data/feed/MODE/DATE/ (and DATE.dirty/)"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
 	@echo "make bench                     start-up, rows/s (1 and 2 workers), notes/s, write+validate cost, memory (~6 min)"
