@@ -16,6 +16,10 @@ class DataGenError(Exception):
         self.hint = hint
         super().__init__(self.line())
 
+    def __reduce__(self):
+        """Rebuilt whole from its fields when it crosses from a worker process to its parent."""
+        return _rebuilt, (type(self), self.where, self.problem, self.found, self.hint)
+
     def line(self) -> str:
         text = f"{self.code}: {self.where}: {self.problem}"
         if self.found is not None:
@@ -23,6 +27,10 @@ class DataGenError(Exception):
         if self.hint:
             text += f"; {self.hint}"
         return text
+
+
+def _rebuilt(cls: type[DataGenError], where: str, problem: str, found: object, hint: str) -> DataGenError:
+    return cls(where, problem, found=found, hint=hint)
 
 
 class UsageError(DataGenError):

@@ -7,6 +7,7 @@ chunks, patient numbers and registration dates, and the hospital day and length 
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import numpy as np
@@ -14,6 +15,14 @@ import pandas as pd
 import pytest
 
 from data_generator import pipeline
+from data_generator.errors import (
+    BusyError,
+    ConfigError,
+    ContractError,
+    OutputError,
+    RegistryError,
+    UsageError,
+)
 from data_generator.pipeline import generate_day
 from tests.conftest import DAY
 from tests.runs import read_day
@@ -130,6 +139,33 @@ def test_any_number_of_workers_writes_the_same_bytes(tmp_path, cfg, monkeypatch)
         files[workers] = {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
     assert files[1] == files[2] == files[3]
     assert len(files[1]) == 7 and files[1]["interventions.csv"].count(b"\n") > 1
+
+
+def test_an_error_in_a_worker_is_the_same_one_line_error(tmp_path, cfg, monkeypatch):
+    """A user-actionable error raised while a worker process charts a chunk reaches the caller as
+    the same error (type and line), and nothing is published."""
+    monkeypatch.setattr(pipeline, "CHUNK_ENCOUNTERS", 7)
+    chart = pipeline._ChunkJob._chart
+
+    def failing(self, k):
+        if k == 2:
+            raise ConfigError("scenarios/sepsis.yaml: notes.plan", "cannot be rendered", found="x", hint="fix it")
+        return chart(self, k)
+
+    monkeypatch.setattr(pipeline._ChunkJob, "_chart", failing)
+    with pytest.raises(ConfigError) as err:
+        generate_day(cfg, DAY, "sample", tmp_path, encounters=33, workers=2)
+    assert err.value.line() == "config: scenarios/sepsis.yaml: notes.plan: cannot be rendered (got 'x'); fix it"
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind", [UsageError, ConfigError, ContractError, RegistryError, OutputError, BusyError])
+def test_errors_cross_process_boundaries_whole(kind):
+    """Every error kind pickles (as a worker's result does) to the same type, fields and line."""
+    error = kind("where", "what went wrong", found=[1, "a"], hint="what to do")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is kind and again.line() == error.line() == str(again)
+    assert (again.where, again.found, again.hint) == ("where", [1, "a"], "what to do")
 
 
 def test_patient_number_sets_registration_date(tables, cfg):
