@@ -22,6 +22,7 @@ from data_generator.cli import main
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
 from data_generator.validation import validate_day
+from tests.conftest import copy_config, edit_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = "2026-01-15"
@@ -148,6 +149,38 @@ def test_vasopressors_start_after_fluids_and_a_low_map(files):
         low = v[(v.encounter_id == row.encounter_id) & (v.event_time > since)
                 & (v.event_time < row.start_time) & (v["map"] < _rule(row.scenario, "shock", "map_below"))]
         assert len(low), row
+
+
+def test_post_operative_hypotension_gets_a_fluid_challenge_not_a_pressor(files):
+    """After a hip replacement a MAP below 65 gets the scenario's 500 mL challenge, charted after
+    the low MAP; never norepinephrine (blood comes by the transfusion rule); other scenarios keep
+    the catalogue's 30 mL/kg."""
+    v, iv = files["vitals"], files["interventions"]
+    hip = iv[iv.scenario == "post_op_hip"]
+    assert not (hip.kind == "norepinephrine").any()
+    boluses = hip[hip.kind == "fluid_bolus"]
+    assert len(boluses) >= 3 and (boluses.detail == "crystalloid 500 mL bolus").all()
+    for row in boluses.itertuples():
+        low = v[(v.encounter_id == row.encounter_id) & (v.event_time < row.start_time) & (v["map"] < 65)]
+        assert len(low), row
+    hips = v[v.scenario == "post_op_hip"]
+    first_low = hips[hips["map"] < 65].groupby("encounter_id").event_time.min()
+    ends = files["encounters"].set_index("encounter_id").discharge_time
+    untreated = [e for e in first_low.index
+                 if e not in set(boluses.encounter_id) and ends[e] > first_low[e] + pd.Timedelta(hours=0.5)]
+    assert not untreated
+    others = iv[(iv.kind == "fluid_bolus") & (iv.scenario != "post_op_hip")]
+    assert len(others) and (others.detail == "crystalloid 30 mL/kg").all()
+
+
+def test_a_shock_rule_must_do_something(tmp_path):
+    """A shock rule with neither a fluid bolus nor a vasopressor is a config error naming it."""
+    config = copy_config(tmp_path)
+    edit_yaml(config.parent / "scenarios" / "post_op_hip.yaml",
+              lambda d: d["interventions"]["shock"].pop("fluids_delay_hours"))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "post_op_hip.yaml" in str(err.value) and "interventions.shock" in str(err.value)
 
 
 def test_vasopressors_raise_the_map(files):

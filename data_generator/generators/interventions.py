@@ -292,7 +292,9 @@ def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, m
     """A fluid bolus after the first charted MAP below the threshold (where the scenario gives
     `fluids_delay_hours`); norepinephrine after a low MAP charted at least
     `vasopressor_after_fluids_hours` after the bolus (without a bolus: after the first low MAP),
-    until the untreated MAP is at `wean_map_at_least` on two sets in a row (or the end of the stay)."""
+    until the untreated MAP is at `wean_map_at_least` on two sets in a row (or the end of the stay),
+    where the scenario gives `vasopressor_delay_hours` (a bleed gets fluids and blood, not a pressor).
+    `fluids_detail` replaces the catalogue's bolus (500 mL after surgery, not sepsis's 30 mL/kg)."""
     n = len(enc)
     threshold = rule_array(cfg, enc, "shock", "map_below").astype(float)
     if np.isnan(threshold).all():
@@ -306,7 +308,9 @@ def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, m
     fluids_end = fluids + rng.uniform(*treat["fluid_bolus"]["duration_hours"], n)
     after = rule_array(cfg, enc, "shock", "vasopressor_after_fluids_hours", 0.0).astype(float)
     t_low2 = first_hours(owner, hours, low & (hours >= np.where(bolus_first, fluids + after, t_low)[owner]), n)
-    start = t_low2 + uniform_rows(rng, rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None))
+    pressor_bounds = rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None)
+    pressor_next = np.array([b is not None for b in pressor_bounds], dtype=bool)  # none after a bleed's fluids
+    start = np.where(pressor_next, t_low2 + uniform_rows(rng, pressor_bounds), np.nan)
     wean = rule_array(cfg, enc, "shock", "wean_map_at_least").astype(float)
     good = mean_map >= wean[owner]
     settled = good & _shifted(good, owner, 1, False)
@@ -314,9 +318,9 @@ def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, m
     stop = np.minimum(np.where(np.isnan(stop), los, stop), los)
     f = np.flatnonzero(fluids < los)
     p = np.flatnonzero(start < los)
+    detail = rule_array(cfg, enc, "shock", "fluids_detail", treat["fluid_bolus"]["detail"])
     bolus = Interventions(f.astype(np.int64), fluids[f], np.minimum(fluids_end[f], los[f]),
-                          np.full(f.size, "fluid_bolus", dtype=object),
-                          np.full(f.size, treat["fluid_bolus"]["detail"], dtype=object))
+                          np.full(f.size, "fluid_bolus", dtype=object), detail[f])
     pressor = Interventions(p.astype(np.int64), start[p], np.maximum(stop[p], start[p]),
                             np.full(p.size, "norepinephrine", dtype=object),
                             np.full(p.size, treat["norepinephrine"]["detail"], dtype=object))
