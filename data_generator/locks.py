@@ -23,12 +23,16 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
     lock file, and any folder made for it, are removed again on the way out, so a refused or
     finished run leaves nothing behind."""
     made = [p for p in reversed(path.parents) if not p.exists()]
+    tries = 0
     while True:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            continue  # another run, finishing, removed the emptied lock folder: make it again
+        except FileNotFoundError as exc:
+            tries += 1  # another run, finishing, removed the emptied lock folder: make it again
+            if tries < 100:
+                continue
+            raise OutputError(str(path.parent), f"cannot create folder: {exc.strerror}") from None
         except OSError as exc:
             raise OutputError(str(path.parent), f"cannot create folder: {exc.strerror}") from None
         try:
