@@ -27,11 +27,11 @@ from data_generator.backfill import BackfillResult, cached_profile, date_range, 
 from data_generator.config import Config
 from data_generator.contracts import FEED_FILES, column_type, feed_contracts
 from data_generator.defects import DirtyResult, Profile, apply_defects, dirty_up_to_date
-from data_generator.errors import ContractError, OutputError
+from data_generator.errors import ContractError
 from data_generator.feed_rows import SORT, deliveries, feed_columns, window_days
 from data_generator.locks import day_lock, exclusive
 from data_generator.pipeline import check_out_root, day_folder, manifest, recover_leftovers, up_to_date
-from data_generator.publish import discard, publish_day, staging_dir
+from data_generator.publish import publish_day, staged
 from data_generator.validation import validate_feed_day
 from data_generator.writer import TableWriter, data_file
 
@@ -110,8 +110,7 @@ def feed_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounters: 
 
 def _write_validate_publish(cfg: Config, tables: dict[str, dict], target: Path, inputs: dict,
                             date: dt.date) -> dict[str, int]:
-    staging = staging_dir(target)
-    try:
+    with staged(target) as staging:
         rows = {}
         for name, schema in feed_contracts().items():
             with TableWriter(data_file(staging, schema), schema, cfg.tz) as out:
@@ -122,13 +121,6 @@ def _write_validate_publish(cfg: Config, tables: dict[str, dict], target: Path, 
             raise ContractError(f"{target}", "feed day breaks its contract; nothing published:\n  "
                                 + "\n  ".join(report.summary(10)))
         publish_day(staging, target, inputs)
-    except OSError as exc:
-        discard(staging)
-        raise OutputError(str(exc.filename or staging), f"cannot write: {exc.strerror}",
-                          hint="nothing was published") from None
-    except BaseException:
-        discard(staging)
-        raise
     return rows
 
 

@@ -46,7 +46,7 @@ from data_generator.generators.registry import Registry, derive_registry, regist
 from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
-from data_generator.publish import MANIFEST, discard, publish_day, staging_dir
+from data_generator.publish import MANIFEST, discard, publish_day, staged
 from data_generator.rng import stream
 from data_generator.validation import validate_day
 from data_generator.writer import TableWriter, data_file
@@ -344,8 +344,7 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
 def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
                             target: Path, clock: Stopwatch, fmt: str, interventions: bool = False,
                             workers: int = 1) -> dict[str, int]:
-    staging = staging_dir(target)
-    try:
+    with staged(target) as staging:
         schemas = contracts(_optional(interventions))
         writers = {name: TableWriter(data_file(staging, schema, fmt), schema, cfg.tz, fmt)
                    for name, schema in schemas.items()}
@@ -366,13 +365,6 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
         hold("publish")
         with clock("publish"):
             publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt, interventions))
-    except OSError as exc:
-        discard(staging)
-        where = exc.filename or staging
-        raise OutputError(str(where), f"cannot write: {exc.strerror}", hint="nothing was published") from None
-    except BaseException:
-        discard(staging)
-        raise
     return rows
 
 

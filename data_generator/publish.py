@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,6 +40,22 @@ def staging_dir(target: Path) -> Path:
         raise OutputError(str(staging), "cannot create the staging folder", found=exc.strerror,
                           hint="check the output folder's permissions") from None
     return staging
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A fresh staging folder beside `target` for the block, which publishes it (`publish_day`).
+    Any failure removes it; an OS error becomes one output error: nothing was published."""
+    staging = staging_dir(target)
+    try:
+        yield staging
+    except OSError as exc:
+        discard(staging)
+        raise OutputError(str(exc.filename or staging), f"cannot write: {exc.strerror}",
+                          hint="nothing was published") from None
+    except BaseException:
+        discard(staging)
+        raise
 
 
 def discard(staging: Path) -> None:

@@ -32,6 +32,20 @@ def day_dir(tmp_path_factory, cfg) -> Path:
     return generate_day(cfg, DAY, "sample", out, encounters=120).folder
 
 
+RESEARCH_DAYS = (dt.date(2026, 1, 15), dt.date(2026, 1, 16))
+
+
+@pytest.fixture(scope="session")
+def research_days(tmp_path_factory, cfg) -> Path:
+    """Two small sample days with interventions (transfers, treatments), generated once per test
+    session for the OMOP and MEDS exports (each writes its own folder beside them; tests that
+    damage a day copy it first)."""
+    root = tmp_path_factory.mktemp("research")
+    for date in RESEARCH_DAYS:
+        generate_day(cfg, date, "sample", root, encounters=30, interventions=True)
+    return root
+
+
 def run(*args, cwd=ROOT, **kw) -> subprocess.CompletedProcess:
     """A command as a separate process with this checkout importable: text output captured, 300 s limit."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

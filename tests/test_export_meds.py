@@ -18,10 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_generator.cli import main
-from data_generator.pipeline import generate_day
-from tests.conftest import ROOT
+from tests.conftest import RESEARCH_DAYS, ROOT
 
-DAYS = (dt.date(2026, 1, 15), dt.date(2026, 1, 16))
+DAYS = RESEARCH_DAYS
 
 
 def _export(out_root, start=DAYS[0], end=DAYS[1]) -> int:
@@ -30,11 +29,8 @@ def _export(out_root, start=DAYS[0], end=DAYS[1]) -> int:
 
 
 @pytest.fixture(scope="module")
-def days(tmp_path_factory, cfg):
-    root = tmp_path_factory.mktemp("meds")
-    for date in DAYS:
-        generate_day(cfg, date, "sample", root, encounters=30, interventions=True)
-    return root
+def days(research_days):
+    return research_days
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,10 @@ from data_generator.config import load_config
 from data_generator.errors import ConfigError
 from data_generator.exporters import research
 from data_generator.exporters.omop import SCHEMAS, load_mapping
-from data_generator.pipeline import generate_day
-from tests.conftest import ROOT, copy_config, edit_yaml
+from tests.conftest import RESEARCH_DAYS, ROOT, copy_config, edit_yaml
 
 DDL = ROOT / "tests" / "data" / "omop_cdm_5.4"
-DAYS = (dt.date(2026, 1, 15), dt.date(2026, 1, 16))
+DAYS = RESEARCH_DAYS
 RANGE = f"{DAYS[0]}_{DAYS[1]}"
 EVENT_DATES = {"visit_occurrence": ["visit_start_date", "visit_end_date"],
                "visit_detail": ["visit_detail_start_date", "visit_detail_end_date"],
@@ -38,12 +37,8 @@ def _export(out_root, *extra) -> int:
 
 
 @pytest.fixture(scope="module")
-def days(tmp_path_factory, cfg):
-    """Two small sample days with interventions (transfers, treatments), generated once."""
-    root = tmp_path_factory.mktemp("omop")
-    for date in DAYS:
-        generate_day(cfg, date, "sample", root, encounters=30, interventions=True)
-    return root
+def days(research_days):
+    return research_days
 
 
 @pytest.fixture(scope="module")

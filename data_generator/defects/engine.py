@@ -22,10 +22,10 @@ from data_generator.defects.context import Context, Defect
 from data_generator.defects.kinds import KINDS
 from data_generator.defects.profile import Profile, class_of, classes
 from data_generator.defects.table import Table, read_day, write_table
-from data_generator.errors import ContractError, OutputError, UsageError
+from data_generator.errors import ContractError, UsageError
 from data_generator.locks import day_lock, exclusive
 from data_generator.pipeline import recover_leftovers
-from data_generator.publish import discard, publish_day, staging_dir
+from data_generator.publish import publish_day, staged
 from data_generator.reading import day_format, is_feed_day, read_manifest
 
 TRUTH = "_defects.jsonl"
@@ -89,8 +89,7 @@ def _batch_date(clean: Path, manifest: dict) -> dt.date:
 
 
 def _publish(ctx: Context, target: Path, manifest: dict) -> None:
-    staging = staging_dir(target)
-    try:
+    with staged(target) as staging:
         lines = {}
         for table in ctx.tables.values():
             lines.update(write_table(table, staging))
@@ -98,13 +97,6 @@ def _publish(ctx: Context, target: Path, manifest: dict) -> None:
             for i, defect in enumerate(ctx.defects, start=1):
                 f.write(json.dumps(truth_line(i, defect, lines), ensure_ascii=False) + "\n")
         publish_day(staging, target, manifest)
-    except OSError as exc:
-        discard(staging)
-        raise OutputError(str(exc.filename or staging), f"cannot write: {exc.strerror}",
-                          hint="nothing was published") from None
-    except BaseException:
-        discard(staging)
-        raise
 
 
 def truth_line(number: int, defect: Defect, lines: dict[int, int]) -> dict:

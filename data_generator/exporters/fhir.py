@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from data_generator.config import load_checked
 from data_generator.contracts import file_name, load_contract
 from data_generator.errors import ConfigError, ContractError, OutputError
+from data_generator.exporters.mapping import VITAL_KEYS, check_vital_columns
 from data_generator.exporters.ndjson import M, R, S, Template, lookup, ndjson, optional
 from data_generator.publish import MANIFEST as DAY_MANIFEST
 from data_generator.reading import read_manifest, text_batches
@@ -157,7 +158,6 @@ ENUM_MAPS = {("patients", "sex"): ("patient", "gender"),
              ("encounters", "discharge_disposition"): ("encounter", "discharge_disposition"),
              ("labs", "flag"): ("observation", "interpretation"),
              ("notes", "note_type"): ("document", "type")}
-VITAL_KEYS = ("vital_id", "encounter_id", "patient_id", "event_time")
 
 
 def load_mapping(path: Path | str = DEFAULT_MAPPING) -> dict:
@@ -195,12 +195,7 @@ def _cross_check(path: Path, data: dict) -> None:
             seen[col] = spot
         if "answers" in item:
             _covers(path, f"{where}.answers", item["answers"], vitals[item["column"]], f"vitals {item['column']}")
-    unmapped = [c for c in vitals if c not in VITAL_KEYS and c not in seen and c not in obs["vitals_not_exported"]]
-    unknown = [c for c in obs["vitals_not_exported"] if c not in vitals]
-    if unmapped or unknown:
-        raise ConfigError(f"{path}: observation.vitals", "vitals.csv columns and the mapping disagree",
-                          found={"unmapped": unmapped, "unknown_not_exported": unknown},
-                          hint="map every measurement column or list it in vitals_not_exported with a reason")
+    check_vital_columns(path, "observation.vitals", list(seen), obs["vitals_not_exported"])
 
 
 def _covers(path: Path, where: str, table: dict, prop: dict, column: str) -> None:

@@ -32,6 +32,7 @@ from data_generator import __version__
 from data_generator.config import Config, load_checked
 from data_generator.contracts import load_contract
 from data_generator.errors import ConfigError, ContractError, OutputError, UsageError
+from data_generator.exporters.mapping import VITAL_KEYS, check_vital_columns
 from data_generator.exporters.research import (
     INT32_MAX,
     day_of,
@@ -155,11 +156,10 @@ def cross_check(path: Path, data: dict, cfg: Config) -> None:
 
 def _check_vitals(path: Path, data: dict) -> None:
     vitals = load_contract("vitals")["properties"]
-    keys = ("vital_id", "encounter_id", "patient_id", "event_time")
     mapped = [item["column"] for item in data["vitals"]]
     for i, item in enumerate(data["vitals"]):
         col = item["column"]
-        if col not in vitals or col in keys or col in mapped[:i] or col in data["vitals_not_exported"]:
+        if col not in vitals or col in VITAL_KEYS or col in mapped[:i] or col in data["vitals_not_exported"]:
             raise ConfigError(f"{path}: vitals.{i}.column", "is not an unmapped vitals.csv measurement column",
                               found=col)
         if "answers" in item:
@@ -167,12 +167,7 @@ def _check_vitals(path: Path, data: dict) -> None:
             if set(item["answers"]) != allowed:
                 raise ConfigError(f"{path}: vitals.{i}.answers", f"does not match the values of vitals {col}",
                                   found=sorted(item["answers"]), hint=f"expected {sorted(allowed)}")
-    unmapped = [c for c in vitals if c not in keys and c not in mapped and c not in data["vitals_not_exported"]]
-    unknown = [c for c in data["vitals_not_exported"] if c not in vitals]
-    if unmapped or unknown:
-        raise ConfigError(f"{path}: vitals", "vitals.csv columns and the mapping disagree",
-                          found={"unmapped": unmapped, "unknown_not_exported": unknown},
-                          hint="map every measurement column or list it in vitals_not_exported with a reason")
+    check_vital_columns(path, "vitals", mapped, data["vitals_not_exported"])
 
 
 def _concepts(node, where: str = "") -> Iterator[tuple[str, dict]]:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from data_generator.errors import ContractError, OutputError, UsageError
 from data_generator.pipeline import day_folder
-from data_generator.publish import MANIFEST, discard, publish_day, staging_dir
+from data_generator.publish import MANIFEST, publish_day, staged
 from data_generator.reading import read_manifest, read_table
 from data_generator.validation import validate_day
 
@@ -115,11 +115,6 @@ def publish_export(target: Path, write: Callable[[Path], dict]) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(str(target.parent), "cannot create the export folder", found=exc.strerror) from None
-    staging = staging_dir(target)
-    try:
-        manifest = write(staging)
-    except BaseException:
-        discard(staging)
-        raise
-    publish_day(staging, target, manifest)
+    with staged(target) as staging:
+        publish_day(staging, target, write(staging))
     return json.loads((target / MANIFEST).read_text(encoding="utf-8"))
