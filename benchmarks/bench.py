@@ -165,13 +165,14 @@ def report(fig: dict) -> str:
     lines = [f"day of {fig['encounters']:,} encounters, {fig['workers']} worker(s) ({fig['date']}; registry "
              f"{reg['new_patients_per_day']:,} patients a day, max_total {reg['max_total']:,}): {total_rows:,} rows "
              f"in {fig['total_seconds']:.2f} s = {total_rows / fig['total_seconds']:,.0f} rows/s end to end; "
-             f"peak RSS {fig['peak_rss_mb']:,.0f} MB",
+             f"peak RSS {fig['peak_rss_mb']:,.0f} MB"
+             + ("; step seconds below are summed over the workers, which run at once" if fig["workers"] > 1 else ""),
              f"  {'table':<11}{'rows':>10}{'generate s':>12}{'gen rows/s':>12}{'write s':>10}{'write rows/s':>14}"]
     for t in TABLES:
         w = s.get(f"write {t}", 0)
         lines.append(f"  {t:<11}{rows[t]:>10,}{gen[t]:>12.2f}{rows[t] / max(gen[t], 1e-9):>12,.0f}"
                      f"{w:>10.2f}{rows[t] / max(w, 1e-9):>14,.0f}")
-    write = sum(s.get(f"write {t}", 0) for t in TABLES)
+    write = writing(s)
     validate, publish = s.get("validate", 0), s.get("publish", 0)
     lines.append(f"  generation {sum(gen.values()):.2f} s, writing {write:.2f} s, validation {validate:.2f} s "
                  f"({total_rows / max(validate, 1e-9):,.0f} rows/s), publishing {publish:.2f} s; "
@@ -190,7 +191,13 @@ def notes_rate(fig: dict, seconds: dict) -> float:
 
 def ratio(fig: dict) -> float:
     s = fig["seconds"]
-    return (sum(s.get(f"write {t}", 0) for t in TABLES) + s.get("validate", 0)) / fig["bare_write_seconds"]
+    return (writing(s) + s.get("validate", 0)) / fig["bare_write_seconds"]
+
+
+def writing(s: dict) -> float:
+    """Seconds spent writing: formatting each table, and appending a day's part files into its
+    files (hashing them on the way)."""
+    return sum(s.get(f"write {t}", 0) for t in TABLES) + s.get("assemble", 0)
 
 
 def rows_per_second(fig: dict) -> float:

@@ -13,13 +13,10 @@ import dataclasses
 import datetime as dt
 import gc
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +43,12 @@ from data_generator.generators.registry import Registry, derive_registry, regist
 from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
+from data_generator.parts import Assembly, parts_in_order, remove_parts
 from data_generator.publish import MANIFEST, discard, publish_day, staged
 from data_generator.rng import stream
 from data_generator.validation import validate_day
-from data_generator.writer import TableWriter, data_file
+from data_generator.validation.day import DayCheck
+from data_generator.writer import TableWriter, data_file, write_table
 
 PINNED = ("faker", "numpy")  # libraries whose versions the bytes depend on (recorded in the manifest)
 CHUNK_ENCOUNTERS = 1000  # encounters generated together; part of the output's identity
@@ -116,18 +115,14 @@ def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounte
         enc = day_encounters(cfg, date, mode, registry, encounters)                         # 2
     with clock("patients"):
         patients = generate_patients(registry, enc)                                         # 3
-    first = {"vitals": 1, "labs": 1, "notes": 1, "interventions": 1}
-    job = _ChunkJob(cfg, date, registry, enc, interventions)
-    with _chunks_in_order(job, len(range(0, len(enc), CHUNK_ENCOUNTERS)), workers) as chunks:
+    job = _Numbered(_ChunkJob(cfg, date, registry, enc, interventions))
+    first = dict.fromkeys(("vitals", "labs", "notes", *_optional(interventions)), 1)
+    with parts_in_order(job, len(range(0, len(enc), CHUNK_ENCOUNTERS)), workers, first) as chunks:
         yield "patients", patients
         yield "encounters", enc.table
         for pieces, seconds in chunks:
             clock.add(seconds)
-            for name, table in pieces:
-                column, n = ID_FORMATS[name][0], len(next(iter(table.values())))
-                table[column] = table_ids(name, date, first[name], n)
-                first[name] += n
-                yield name, table
+            yield from pieces
 
 
 @dataclass(frozen=True)
@@ -175,39 +170,21 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_JOB: _ChunkJob | None = None  # the job a chunk worker process runs (set before the pool forks)
+@dataclass(frozen=True)
+class _Numbered:
+    """A chunk's tables, charted (`chart`) and then given their day-wide row IDs (`write`)."""
 
+    chunks: _ChunkJob
 
-def _run_chunk(k: int):
-    return _JOB(k)
+    def chart(self, k: int) -> tuple[list[tuple[str, dict]], Stopwatch]:
+        return self.chunks(k)
 
-
-@contextmanager
-def _chunks_in_order(job: _ChunkJob, chunks: int, workers: int) -> Iterator[Iterator]:
-    """job(0), job(1), ... in order: here, or in `workers` processes forked now (before anything
-    of the day is written), with at most two chunks per worker in flight so that memory stays
-    bounded by the chunk, not the day. Leaving the block stops the workers."""
-    global _JOB
-    workers = min(workers, chunks)
-    if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        yield map(job, range(chunks))
-        return
-    _JOB = job  # inherited by the forked workers: nothing is pickled but chunk numbers and results
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
-    try:
-        ahead = deque(pool.submit(_run_chunk, k) for k in range(min(chunks, 2 * workers)))
-
-        def results():
-            for k in range(2 * workers, chunks + 2 * workers):
-                done = ahead.popleft().result()
-                if k < chunks:
-                    ahead.append(pool.submit(_run_chunk, k))
-                yield done
-
-        yield results()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _JOB = None
+    def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
+              ) -> list[tuple[str, dict]]:
+        for name, table in pieces:
+            n = len(next(iter(table.values())))
+            table[ID_FORMATS[name][0]] = table_ids(name, self.chunks.date, first[name], n)
+        return pieces
 
 
 def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.random.Generator],
@@ -344,6 +321,107 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
 def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
                             target: Path, clock: Stopwatch, fmt: str, interventions: bool = False,
                             workers: int = 1) -> dict[str, int]:
+    """Steps 2 to 8 into a staging folder that is published whole or not at all.
+
+    CSV days are written in parts (see parts.py): patients and encounters whole and checked
+    first; then each chunk's part files, written and checked where the chunk was charted,
+    appended in chunk order; then the rules that need whole files. Parquet days are written
+    whole and then checked file by file."""
+    if fmt != "csv":
+        return _write_then_validate(cfg, date, mode, registry, encounters, target, clock, fmt, interventions,
+                                    workers)
+    with staged(target) as staging:
+        schemas = contracts(_optional(interventions))
+        with clock("encounters"):
+            enc = day_encounters(cfg, date, mode, registry, encounters)                     # 2
+        with clock("patients"):
+            patients = generate_patients(registry, enc)                                     # 3
+        rows = {}
+        for name, table in (("patients", patients), ("encounters", enc.table)):
+            with clock(f"write {name}"):
+                rows[name] = write_table(data_file(staging, schemas[name]), table, schemas[name], cfg.tz)
+            hold(f"write {name}")
+        check = DayCheck(staging, schemas, date)
+        with clock("validate"):
+            for name in check.whole:
+                check.check_file(name)
+        parted = [name for name in schemas if name not in check.whole]
+        job = _PartJob(_ChunkJob(cfg, date, registry, enc, interventions), staging / ".parts", schemas, check)
+        job.folder.mkdir()
+        assembly = Assembly(staging)
+        try:
+            chunks = len(range(0, len(enc), CHUNK_ENCOUNTERS))
+            with parts_in_order(job, chunks, workers, dict.fromkeys(parted, 1)) as charted:  # 4 to 6, 7 per part
+                if not chunks:  # an empty day: each file its header
+                    charted = iter([(job.write(0, [], dict.fromkeys(parted, 1), clock), Stopwatch())])
+                for parts, seconds in charted:
+                    clock.add(seconds)
+                    for name, (path, n, found) in parts.items():
+                        with clock("assemble"):
+                            check.add_part(found, assembly.append(path))
+                        rows[name] = rows.get(name, 0) + n
+                        hold(f"write {name}")
+            described = assembly.close()
+        finally:
+            assembly.discard()
+        remove_parts(job.folder)
+        hold("validate")
+        with clock("validate"):
+            report = check.finish()                                                         # 7
+        if not report.ok:
+            raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
+                                + "\n  ".join(report.summary(10)))
+        for name in parted:
+            file = data_file(staging, schemas[name]).name
+            if report.rows.get(file) != rows[name]:
+                raise ContractError(f"{target / file}", f"{rows[name]} rows were written but "
+                                    f"{report.rows.get(file)} read back; nothing published")
+            described[file]["rows"] = rows[name]
+        hold("publish")
+        with clock("publish"):
+            publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt, interventions), described)  # 8
+    return rows
+
+
+@dataclass(frozen=True)
+class _PartJob:
+    """A chunk's part files: charted (`chart`), then, given each table's first row number,
+    numbered, written into `folder`/<chunk>/ under the day files' names and checked (`write`)."""
+
+    chunks: _ChunkJob
+    folder: Path
+    schemas: dict[str, dict]
+    check: DayCheck
+
+    def chart(self, k: int) -> tuple[list[tuple[str, dict]], Stopwatch]:
+        return self.chunks(k)
+
+    def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
+              ) -> dict[str, tuple[Path, int, object]]:
+        """{table: (part file, rows, what checking it found)}; every table of the day has a part
+        (an empty table, its header)."""
+        folder = self.folder / f"{k:06d}"
+        folder.mkdir()  # not parents: a staging folder removed under a stopped run stays removed
+        tables = dict(pieces)
+        out = {}
+        with gc_paused():
+            for name in first:
+                schema = self.schemas[name]
+                table = tables.get(name) or {col: np.zeros(0, object) for col in schema["properties"]}
+                n = len(next(iter(table.values())))
+                table[ID_FORMATS[name][0]] = table_ids(name, self.chunks.date, first[name], n)
+                path = data_file(folder, schema)
+                with clock(f"write {name}"):
+                    write_table(path, table, schema, self.chunks.cfg.tz)
+                with clock("validate"):
+                    found = self.check.check_part(path, name)
+                out[name] = (path, n, found)
+        return out
+
+
+def _write_then_validate(cfg: Config, date: dt.date, mode: str, registry: Registry, encounters: int | None,
+                         target: Path, clock: Stopwatch, fmt: str, interventions: bool = False,
+                         workers: int = 1) -> dict[str, int]:
     with staged(target) as staging:
         schemas = contracts(_optional(interventions))
         writers = {name: TableWriter(data_file(staging, schema, fmt), schema, cfg.tz, fmt)

@@ -63,16 +63,18 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def publish_day(staging: Path, target: Path, manifest: dict) -> None:
+def publish_day(staging: Path, target: Path, manifest: dict, described: dict[str, dict] | None = None) -> None:
     """Write the manifest into `staging`, then replace `target` with it in one rename.
 
-    On any failure the staging folder is removed and `target` is left as it was.
+    `described` gives files' {rows, bytes, sha256} already known (counted as they were
+    assembled and validated); the other files are read for them. On any failure the staging
+    folder is removed and `target` is left as it was.
     """
     staging, target = Path(staging), Path(target)
     old = target.parent / f".old-{target.name}-{os.getpid()}"
     moved_aside = False
     try:
-        content = {**manifest, "files": manifest_for(staging)}
+        content = {**manifest, "files": manifest_for(staging, described)}
         text = json.dumps(content, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         (staging / MANIFEST).write_text(text, encoding="utf-8")
         for path in sorted(staging.iterdir()):
@@ -97,10 +99,11 @@ def publish_day(staging: Path, target: Path, manifest: dict) -> None:
     fsync(target.parent)
 
 
-def manifest_for(folder: Path) -> dict[str, dict]:
-    """{file: {rows, bytes, sha256}} for every data file in `folder` (not the manifest)."""
-    folder = Path(folder)
-    return {path.name: _describe(path) for path in sorted(folder.iterdir())
+def manifest_for(folder: Path, described: dict[str, dict] | None = None) -> dict[str, dict]:
+    """{file: {rows, bytes, sha256}} for every data file in `folder` (not the manifest): as
+    `described` gives it, else read from the file."""
+    folder, described = Path(folder), described or {}
+    return {path.name: described.get(path.name) or _describe(path) for path in sorted(folder.iterdir())
             if path.is_file() and path.name != MANIFEST}
 
 

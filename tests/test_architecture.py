@@ -19,7 +19,7 @@ LAYERS = {
     "content": ["config", "crosscheck", "note_context"],
     "engine": ["generators", "generators.*"],
     "storage": ["writer", "publish", "locks", "registry_store", "reading", "validation", "validation.*"],
-    "pipeline": ["pipeline", "backfill", "defects", "defects.*", "feed_rows", "feed"],
+    "pipeline": ["pipeline", "parts", "backfill", "defects", "defects.*", "feed_rows", "feed"],
     "outputs": ["plotting", "preview", "report", "exporters", "exporters.*"],
     "edge": ["cli", "__main__", "generate_daily_batch"],
 }

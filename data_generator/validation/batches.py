@@ -118,6 +118,15 @@ class Lines:
             self._explicit[k] = lines
         self._starts.append(self._starts[-1] + n)
 
+    def extend(self, other: Lines, shift: int) -> None:
+        """Append another file part's lines, each moved on by `shift`."""
+        for k, first in enumerate(other._first):
+            base, n = len(self._first), other._starts[k + 1] - other._starts[k]
+            self._first.append(first + shift)
+            if k in other._explicit:
+                self._explicit[base] = other._explicit[k] + shift
+            self._starts.append(self._starts[-1] + n)
+
     def __len__(self) -> int:
         return self._starts[-1]
 
@@ -155,6 +164,16 @@ class Kept:
                 self._epochs.setdefault(col, []).append(batch.epochs(col))
             if col == key:
                 self._digest.append(text_digest(batch.text(col)))
+
+    def extend(self, other: Kept, shift: int) -> None:
+        """Append what is kept of another part of the file (not yet finished), its line numbers
+        moved on by `shift`."""
+        self.lines.extend(other.lines, shift)
+        for mine, theirs in ((self._text, other._text), (self._usable, other._usable),
+                             (self._epochs, other._epochs)):
+            for col, pieces in theirs.items():
+                mine.setdefault(col, []).extend(pieces)
+        self._digest.extend(other._digest)
 
     def finish(self) -> Kept:
         self._text = {c: pa.concat_arrays(v) for c, v in self._text.items()}

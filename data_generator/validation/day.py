@@ -10,7 +10,7 @@ so references and time windows are checked per batch against the already-complet
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from data_generator.contracts import Violation, contracts, feed_contracts
@@ -158,6 +158,14 @@ def _kept_columns(name: str, schemas: dict[str, dict]) -> set[str]:
 def _validate_file(path: Path, name: str, schemas: dict[str, dict], kept: dict[str, Kept],
                    batch_date: dt.date | None, report: Report) -> Kept | None:
     """Check one file batch by batch; what later rules need of it, or None if unreadable."""
+    keep = _check_batches(path, name, schemas, kept, batch_date, report)
+    return None if keep is None else keep.finish()
+
+
+def _check_batches(path: Path, name: str, schemas: dict[str, dict], kept: dict[str, Kept],
+                   batch_date: dt.date | None, report: Report) -> Kept | None:
+    """Every batch of one file checked; what later rules need of it (not yet finished), or None
+    if the file is missing or unreadable."""
     schema = schemas[name]
     if not path.exists():
         report.add(Violation(path.name, None, None, "missing_file", detail="not found"))
@@ -173,7 +181,85 @@ def _validate_file(path: Path, name: str, schemas: dict[str, dict], kept: dict[s
         return None
     except Unreadable:
         return None
-    return keep.finish()
+    return keep
+
+
+@dataclass
+class PartFound:
+    """What checking one part of a file found: its rows, what later rules need of them (line
+    numbers as in the part), its violations, and its physical lines (header included)."""
+
+    name: str
+    kept: Kept | None
+    report: Report
+    lines: int
+
+
+class DayCheck:
+    """Validation of a day whose large files are written in parts (each part a file of its own,
+    CSV parts with the header), by the same checks as `validate_day`.
+
+    The files the others refer to are checked whole first (`check_file`); then each part of
+    the others on its own (`check_part`, in any process that holds this object: every rule a
+    batch can be checked for needs only those whole files), and its findings added in the
+    file's order (`add_part`, with the lines before it in the assembled file); `finish` runs
+    the rules that need whole files and gives the Report.
+    """
+
+    def __init__(self, folder: Path, schemas: dict[str, dict], batch_date: dt.date | None,
+                 max_violations: int = 10000) -> None:
+        self.folder, self.schemas, self.batch_date = Path(folder), schemas, batch_date
+        self.report = Report(max_violations=max_violations)
+        self.kept: dict[str, Kept] = {}
+        self._parted: dict[str, Kept | None] = {}
+        self.whole = [name for name in _dependency_order(schemas)
+                      if any(_refers_to(schemas[other], name) for other in schemas if other != name)]
+        for name in schemas:
+            if name not in self.whole and any(_refers_to(schemas[name], other)
+                                              for other in schemas if other not in self.whole and other != name):
+                raise ValueError(f"{name} refers to a file that is written in parts")
+
+    def check_file(self, name: str) -> None:
+        """Check a whole file (one that others refer to) in the day folder."""
+        found = _validate_file(data_file(self.folder, self.schemas[name], "csv"), name, self.schemas, self.kept,
+                               self.batch_date, self.report)
+        if found is not None:
+            self.kept[name] = found
+
+    def check_part(self, path: Path, name: str) -> PartFound:
+        """Check one part of file `name` (a file named as the whole one)."""
+        report = Report(max_violations=self.report.max_violations)
+        kept = _check_batches(Path(path), name, self.schemas, self.kept, self.batch_date, report)
+        with open(path, "rb") as f:
+            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+        return PartFound(name, kept, report, lines)
+
+    def add_part(self, part: PartFound, lines_before: int) -> None:
+        """Count a part in, in file order; `lines_before` is the assembled file's lines before
+        the part's rows (its header included)."""
+        header = 1 if self.schemas[part.name]["x-file"].endswith(".csv") else 0
+        self.report.merge(part.report, lines_before - header)
+        if part.kept is None or self._parted.get(part.name, True) is None:
+            self._parted[part.name] = None  # an unreadable part: the file is not checked across rows
+            return
+        whole = self._parted.setdefault(part.name, Kept(part.name, part.kept.file, part.kept.schema,
+                                                         part.kept.keep))
+        whole.extend(part.kept, lines_before - header)
+
+    def finish(self) -> Report:
+        """The rules that need whole files, over the whole files and the assembled parts."""
+        kept = {**self.kept, **{n: k.finish() for n, k in self._parted.items() if k is not None}}
+        self.report.rows = {kept[name].file: kept[name].n for name in self.schemas if name in kept}
+        for table in kept.values():
+            check_whole(table, kept, self.report)
+        return self.report
+
+
+def _refers_to(schema: dict, name: str) -> bool:
+    """Whether a file's rules read file `name` (its keys or time windows)."""
+    return any(fk["reference"]["resource"] == name for fk in schema.get("x-foreignKeys", [])) \
+        or any(w["resource"] == name for w in windows(schema)) \
+        or any(r["by"]["resource"] == name for r in schema.get("x-referencedBy", []))
 
 
 def _read_manifest(folder: Path, report: Report) -> dict:

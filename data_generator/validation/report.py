@@ -4,7 +4,7 @@ of a batch are reported into it."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +30,13 @@ class Report:
         self.counts[violation.rule] += 1
         if len(self.violations) < self.max_violations:
             self.violations.append(violation)
+
+    def merge(self, other: Report, shift: int = 0) -> None:
+        """Count in another report's findings (of a part of a file whose lines are moved on by
+        `shift`), as if they had been added here."""
+        for v in other.violations:
+            self.add(v if v.line is None else replace(v, line=v.line + shift))
+        self.counts.update(other.counts - Counter(v.rule for v in other.violations))
 
     def summary(self, show: int = 20) -> list[str]:
         lines = [f"{name}: {n} rows" for name, n in self.rows.items()]

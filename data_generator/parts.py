@@ -1,0 +1,184 @@
+"""A day's large files written in parts: each chunk of encounters is charted, numbered, written
+and checked as part files of its own (in worker processes, or here), and the parts are
+appended to the day's files in chunk order.
+
+    for parts, clock in parts_in_order(job, chunks, workers): ...
+
+A chunk's rows can be numbered only once the row counts of every earlier chunk are known. So a
+worker charts a chunk, sends its row counts, waits for the first number of each table, then
+writes and checks its part files and sends what it found; the parent answers counts in chunk
+order and hands the parts on in chunk order. The bytes depend on neither the number of workers
+nor the order in which they finish.
+
+`Assembly` appends part files to the day's files, hashing the bytes as they go, so that
+publishing need not read them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Protocol
+
+from data_generator.errors import OutputError
+
+_COPY_BLOCK = 1 << 22
+
+
+class PartJob(Protocol):
+    def chart(self, k: int) -> tuple[list[tuple[str, dict]], object]: ...
+
+    def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock) -> dict: ...
+
+
+def counts(pieces: list[tuple[str, dict]]) -> dict[str, int]:
+    """Rows per table of a chunk's pieces."""
+    return {name: len(next(iter(table.values()))) for name, table in pieces}
+
+
+@contextmanager
+def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int]) -> Iterator[Iterator]:
+    """(parts, clock) of chunk 0, 1, ... in order: charted and written here, or by `workers`
+    processes forked now (worker i takes chunks i, i + workers, ...). `first` is each table's
+    first row number. Leaving the block stops the workers."""
+    workers = min(workers, chunks)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        yield _here(job, chunks, dict(first))
+        return
+    context = mp.get_context("fork")
+    pipes, processes = [], []
+    try:
+        for i in range(workers):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_worker, args=(job, theirs, range(i, chunks, workers)), daemon=True)
+            process.start()
+            theirs.close()
+            pipes.append(mine)
+            processes.append(process)
+        yield _gathered(pipes, chunks, dict(first))
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        for pipe in pipes:
+            pipe.close()
+
+
+def _here(job: PartJob, chunks: int, first: dict[str, int]):
+    for k in range(chunks):
+        pieces, clock = job.chart(k)
+        found = counts(pieces)
+        parts = job.write(k, pieces, dict(first), clock)
+        _advance(first, found)
+        yield parts, clock
+
+
+def _advance(first: dict[str, int], found: dict[str, int]) -> None:
+    for name, n in found.items():
+        first[name] = first.get(name, 1) + n
+
+
+def _worker(job: PartJob, conn: Connection, ks: range) -> None:
+    """A worker process: chart each of its chunks, send the counts, write with the numbers it
+    is sent, send the parts; any error is sent instead (the parent raises it)."""
+    try:
+        for k in ks:
+            pieces, clock = job.chart(k)
+            conn.send(("counts", k, counts(pieces)))
+            first = conn.recv()
+            conn.send(("parts", k, (job.write(k, pieces, first, clock), clock)))
+    except BaseException as exc:  # noqa: BLE001 (handed to the parent whole)
+        with suppress(OSError):
+            conn.send(("error", None, exc))
+    finally:
+        conn.close()
+
+
+def _gathered(pipes: list[Connection], chunks: int, first: dict[str, int]):
+    """The parent's side: first numbers sent in chunk order, parts handed on in chunk order.
+    A chunk is numbered only when it is at most two chunks per worker ahead of the one handed
+    on, so what waits here stays bounded by the chunk, not the day."""
+    found: dict[int, dict[str, int]] = {}
+    done: dict[int, tuple] = {}
+    numbered = handed = 0
+    owed = {conn: len(range(i, chunks, len(pipes))) for i, conn in enumerate(pipes)}  # parts each worker will send
+    live = list(pipes)
+    while handed < chunks:
+        while numbered in found and numbered < handed + 2 * len(pipes):  # at most two chunks a worker ahead
+            pipes[numbered % len(pipes)].send(dict(first))
+            _advance(first, found.pop(numbered))
+            numbered += 1
+        if handed in done:
+            yield done.pop(handed)
+            handed += 1
+            continue
+        for conn in wait(live):
+            try:
+                kind, k, payload = conn.recv()
+            except EOFError:  # a worker that sent all its parts has ended; any other stopped
+                if not owed[conn]:
+                    live.remove(conn)
+                    continue
+                raise OutputError("worker process", "stopped before its chunks were written",
+                                  hint="see the messages above; run with --workers 1 to find the cause") from None
+            if kind == "error":
+                raise payload
+            if kind == "counts":
+                found[k] = payload
+            else:
+                done[k] = payload
+                owed[conn] -= 1
+
+
+class Assembly:
+    """The day's files assembled from part files: each part's bytes appended (a CSV part's
+    header once, at the top), hashed on the way; `described()` gives each file's bytes and
+    SHA-256 as the manifest records them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._files: dict[str, tuple] = {}  # file name -> (open file, hash, bytes, lines)
+
+    def append(self, part: Path) -> int:
+        """Append a part file (named as its day file) and remove it; the day file's lines
+        before the part's rows (its header included)."""
+        name, csv = part.name, part.suffix == ".csv"
+        if name not in self._files:
+            self._files[name] = (open(self.folder / name, "wb"), hashlib.sha256(), 0, 0)  # noqa: SIM115
+        out, digest, size, lines = self._files[name]
+        with open(part, "rb") as f:
+            if csv and size:
+                f.readline()  # the header, written with the first part
+            before = lines + (1 if csv and not size else 0)
+            while block := f.read(_COPY_BLOCK):
+                out.write(block)
+                digest.update(block)
+                size, lines = size + len(block), lines + block.count(b"\n")
+        self._files[name] = (out, digest, size, lines)
+        part.unlink()
+        return before
+
+    def close(self) -> dict[str, dict]:
+        """Finish the files: {file: {bytes, sha256}}."""
+        out = {}
+        for name, (f, digest, size, _) in self._files.items():
+            f.close()
+            out[name] = {"bytes": size, "sha256": digest.hexdigest()}
+        self._files = {}
+        return out
+
+    def discard(self) -> None:
+        for f, *_ in self._files.values():
+            f.close()
+        self._files = {}
+
+
+def remove_parts(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

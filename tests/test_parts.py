@@ -1,0 +1,121 @@
+"""A day written in parts: checking the parts one by one, then the whole-file rules, finds exactly
+what checking the assembled files finds (same file, line, column, rule, value); the assembled
+bytes are the parts' rows in order under one header; a worker that stops is a one-line error
+and nothing is published."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from data_generator import pipeline
+from data_generator.contracts import contracts
+from data_generator.errors import OutputError
+from data_generator.parts import Assembly
+from data_generator.pipeline import generate_day
+from data_generator.validation import validate_day
+from data_generator.validation.day import DayCheck
+from tests.conftest import DAY
+
+PARTED = ("vitals.csv", "labs.csv", "notes.jsonl")
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory, cfg) -> Path:
+    """A 40-encounter day, its manifest removed and rows broken in different thirds of its files:
+    a bad heart rate late in vitals, a lab ID repeated from the first third in the last, a note
+    that is not JSON, and a vital whose encounter does not exist."""
+    out = tmp_path_factory.mktemp("parts")
+    folder = generate_day(cfg, DAY, "sample", out, encounters=40).folder
+    (folder / "_manifest.json").unlink()
+    vitals = (folder / "vitals.csv").read_text().splitlines(keepends=True)
+    header = vitals[0].rstrip("\n").split(",")
+    late = len(vitals) - 5
+    cells = vitals[late].split(",")
+    cells[header.index("heart_rate")] = "abc"
+    vitals[late] = ",".join(cells)
+    cells = vitals[len(vitals) // 2].split(",")
+    cells[header.index("encounter_id")] = "ENC-20260115-99999"
+    vitals[len(vitals) // 2] = ",".join(cells)
+    (folder / "vitals.csv").write_text("".join(vitals))
+    labs = (folder / "labs.csv").read_text().splitlines(keepends=True)
+    first_id = labs[3].split(",", 1)[0]
+    labs[-2] = first_id + "," + labs[-2].split(",", 1)[1]
+    (folder / "labs.csv").write_text("".join(labs))
+    notes = (folder / "notes.jsonl").read_text().splitlines(keepends=True)
+    notes[len(notes) * 2 // 3] = '{"note_id": oops\n'
+    (folder / "notes.jsonl").write_text("".join(notes))
+    return folder
+
+
+def _split(path: Path, into: Path, parts: int) -> list[Path]:
+    """A file cut into `parts` part files named as it is (CSV parts each with the header)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    head, rows = (lines[:1], lines[1:]) if path.suffix == ".csv" else ([], lines)
+    step = -(-len(rows) // parts)
+    out = []
+    for k in range(parts):
+        folder = into / f"{k:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / path.name).write_bytes(b"".join(head + rows[k * step:(k + 1) * step]))
+        out.append(folder / path.name)
+    return out
+
+
+def test_checking_parts_finds_what_checking_the_whole_files_finds(damaged, tmp_path):
+    whole = validate_day(damaged, DAY)
+    assert {"type", "unique", "json", "foreign_key"} <= set(whole.counts)
+
+    assembled = tmp_path / "day"
+    assembled.mkdir()
+    for name in ("patients.csv", "encounters.csv"):
+        shutil.copy(damaged / name, assembled / name)
+    check = DayCheck(assembled, contracts(), DAY)
+    assert check.whole == ["patients", "encounters"]
+    for name in check.whole:
+        check.check_file(name)
+    assembly = Assembly(assembled)
+    for file in PARTED:
+        name = file.split(".")[0]
+        for part in _split(damaged / file, tmp_path / "parts" / name, 3):
+            found = check.check_part(part, name)
+            check.add_part(found, assembly.append(part))
+    described = assembly.close()
+    parted = check.finish()
+
+    assert _in_order(parted.violations) == _in_order(whole.violations)  # found per part, then whole-file rules
+    assert parted.counts == whole.counts and parted.rows == whole.rows
+    for file in PARTED:
+        assert (assembled / file).read_bytes() == (damaged / file).read_bytes(), file
+        assert described[file]["bytes"] == (damaged / file).stat().st_size
+
+
+def _in_order(violations):
+    return sorted(violations, key=lambda v: (v.file, v.line or 0, v.field or "", v.rule, str(v.value)))
+
+
+def test_a_worker_that_stops_is_a_one_line_error_and_nothing_is_published(tmp_path, cfg, monkeypatch):
+    monkeypatch.setattr(pipeline, "CHUNK_ENCOUNTERS", 7)
+    chart = pipeline._ChunkJob._chart
+
+    def dying(self, k):
+        if k == 3:
+            os._exit(1)
+        return chart(self, k)
+
+    monkeypatch.setattr(pipeline._ChunkJob, "_chart", dying)
+    with pytest.raises(OutputError) as err:
+        generate_day(cfg, DAY, "sample", tmp_path, encounters=33, workers=2)
+    assert err.value.line().startswith("output: worker process: stopped before its chunks were written")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_empty_day_has_each_file_with_its_header(tmp_path, cfg):
+    folder = generate_day(cfg, DAY, "sample", tmp_path, encounters=0).folder
+    assert validate_day(folder, DAY).ok
+    for name, schema in contracts().items():
+        text = (folder / schema["x-file"]).read_text()
+        assert text == ("" if name == "notes" else ",".join(schema["properties"]) + "\n"), name
