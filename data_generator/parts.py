@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -42,12 +42,16 @@ def counts(pieces: list[tuple[str, dict]]) -> dict[str, int]:
 
 
 @contextmanager
-def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int]) -> Iterator[Iterator]:
+def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int],
+                   start: Callable[[], None] | None = None) -> Iterator[Iterator]:
     """(parts, clock) of chunk 0, 1, ... in order: charted and written here, or by `workers`
     processes forked now (worker i takes chunks i, i + workers, ...). `first` is each table's
-    first row number. Leaving the block stops the workers."""
+    first row number. `start` runs here once the workers are charting, before any chunk is
+    numbered (so before any is written). Leaving the block stops the workers."""
     workers = min(workers, chunks)
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        if start:
+            start()
         yield _here(job, chunks, dict(first))
         return
     context = mp.get_context("fork")
@@ -60,6 +64,8 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
             theirs.close()
             pipes.append(mine)
             processes.append(process)
+        if start:
+            start()
         yield _gathered(pipes, chunks, dict(first))
     finally:
         for process in processes:

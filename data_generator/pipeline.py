@@ -324,8 +324,8 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
     """Steps 2 to 8 into a staging folder that is published whole or not at all.
 
     CSV days are written in parts (see parts.py): patients and encounters whole and checked
-    first; then each chunk's part files, written and checked where the chunk was charted,
-    appended in chunk order; then the rules that need whole files. Parquet days are written
+    while the first chunks are charted; then each chunk's part files, written and checked where
+    the chunk was charted, appended in chunk order; then the rules that need whole files. Parquet days are written
     whole and then checked file by file."""
     if fmt != "csv":
         return _write_then_validate(cfg, date, mode, registry, encounters, target, clock, fmt, interventions,
@@ -337,21 +337,23 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
         with clock("patients"):
             patients = generate_patients(registry, enc)                                     # 3
         rows = {}
-        for name, table in (("patients", patients), ("encounters", enc.table)):
-            with clock(f"write {name}"):
-                rows[name] = write_table(data_file(staging, schemas[name]), table, schemas[name], cfg.tz)
-            hold(f"write {name}")
         check = DayCheck(staging, schemas, date)
-        with clock("validate"):
-            for name in check.whole:
-                check.check_file(name)
         parted = [name for name in schemas if name not in check.whole]
         job = _PartJob(_ChunkJob(cfg, date, registry, enc, interventions), staging / ".parts", schemas, check)
         job.folder.mkdir()
+
+        def whole_files() -> None:  # while the chunks are charted
+            for name, table in (("patients", patients), ("encounters", enc.table)):
+                with clock(f"write {name}"):
+                    rows[name] = write_table(data_file(staging, schemas[name]), table, schemas[name], cfg.tz)
+                hold(f"write {name}")
+            with clock("validate"):
+                check.whole_files()
+
         assembly = Assembly(staging)
         try:
             chunks = len(range(0, len(enc), CHUNK_ENCOUNTERS))
-            with parts_in_order(job, chunks, workers, dict.fromkeys(parted, 1)) as charted:  # 4 to 6, 7 per part
+            with parts_in_order(job, chunks, workers, dict.fromkeys(parted, 1), whole_files) as charted:  # 4-7
                 if not chunks:  # an empty day: each file its header
                     charted = iter([(job.write(0, [], dict.fromkeys(parted, 1), clock), Stopwatch())])
                 for parts, seconds in charted:
@@ -404,6 +406,7 @@ class _PartJob:
         folder.mkdir()  # not parents: a staging folder removed under a stopped run stays removed
         tables = dict(pieces)
         out = {}
+        self.check.whole_files()  # in a worker forked before they were written: its own reading of them
         with gc_paused():
             for name in first:
                 schema = self.schemas[name]

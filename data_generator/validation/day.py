@@ -212,6 +212,7 @@ class DayCheck:
         self.report = Report(max_violations=max_violations)
         self.kept: dict[str, Kept] = {}
         self._parted: dict[str, Kept | None] = {}
+        self._seen: set[str] = set()
         self.whole = [name for name in _dependency_order(schemas)
                       if any(_refers_to(schemas[other], name) for other in schemas if other != name)]
         for name in schemas:
@@ -219,8 +220,15 @@ class DayCheck:
                                               for other in schemas if other not in self.whole and other != name):
                 raise ValueError(f"{name} refers to a file that is written in parts")
 
+    def whole_files(self) -> None:
+        """Check the files others refer to (in the day folder), unless this object has."""
+        for name in self.whole:
+            if name not in self._seen:
+                self.check_file(name)
+
     def check_file(self, name: str) -> None:
         """Check a whole file (one that others refer to) in the day folder."""
+        self._seen.add(name)
         found = _validate_file(data_file(self.folder, self.schemas[name], "csv"), name, self.schemas, self.kept,
                                self.batch_date, self.report)
         if found is not None:
