@@ -8,8 +8,9 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date-time columns: int64 epoch seconds (UTC), printed as RFC 3339 with the zone's offset;
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
-Formatting is vectorised (numpy and pyarrow compute); the only per-cell Python work is JSON
-string escaping for the JSONL cells that hold a quote, a backslash or a control character.
+Formatting is vectorised, with no per-cell Python work: numbers are printed by pyarrow compute,
+timestamps are assembled as fixed-width byte records in numpy, ASCII str arrays become Arrow
+strings from their code units, and each JSON escape is one replacement over a whole column.
 Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
@@ -34,7 +35,7 @@ import pyarrow.parquet as pq
 
 from data_generator.contracts import column_type, columns, dictionary_encoded, file_name
 from data_generator.errors import ContractError
-from data_generator.timeutil import format_date, rfc3339_parts
+from data_generator.timeutil import DAY, format_date, rfc3339_parts
 
 CHUNK_ROWS = 1 << 18  # bounded memory and string offsets for very large tables
 ROW_GROUP_ROWS = 1 << 17  # Parquet rows per row group (the last one may be shorter)
@@ -42,12 +43,15 @@ FORMATS = ("csv", "parquet")
 # No wall-clock time goes into a Parquet file; these settings fix everything else.
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
-_NULL = pa.nulls(1, pa.string())[0]  # a null string scalar (pa.scalar would import pandas at import time)
 _NEEDS_QUOTES = '[,"\r\n]'  # a CSV value holding one of these is quoted
 _NEEDS_QUOTES_CHARS = b',"\r\n'
-_JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters json.dumps escapes when ensure_ascii is off
-_JSON_ESCAPED_CHARS = bytes(range(0x20)) + b'"\\'
+_TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype="S2")  # b'00' to b'99'
+_RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("hour", "S2"), ("colon1", "S1"), ("minute", "S2"),
+                     ("colon2", "S1"), ("second", "S2"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
+_FIRST_DAY, _LAST_DAY = -719162, 2932896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
 _json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
+# The characters json.dumps escapes when ensure_ascii is off, and their escapes, backslash first
+_JSON_ESCAPES = {char: _json_string(char)[1:-1] for char in ["\\", '"', *map(chr, range(0x20))]}
 
 
 def data_file(folder: Path, schema: dict, fmt: str = "csv") -> Path:
@@ -267,31 +271,66 @@ def _integers(values: np.ndarray) -> pa.Array:
 
 
 def _decimals(values: np.ndarray, places: int) -> pa.Array:
-    """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50')."""
+    """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50'): the digits of
+    the rounded value times 10**places, padded to `places` + 1 digits, with the point put in."""
     missing = _missing_floats(values)
     scaled = np.rint(np.where(missing, 0.0, values.astype(np.float64)) * 10**places)
     scaled = scaled.astype(np.int64)
-    sign = pa.array(np.where(scaled < 0, "-", ""))
-    whole = pc.cast(pa.array(np.abs(scaled) // 10**places), pa.string())
-    if places == 0:
-        text = pc.binary_join_element_wise(sign, whole, "")
-    else:
-        frac = pc.utf8_lpad(pc.cast(pa.array(np.abs(scaled) % 10**places), pa.string()),
-                            width=places, padding="0")
-        text = pc.binary_join_element_wise(sign, whole, ".", frac, "")
-    return pc.if_else(pa.array(missing), _NULL, text)
+    text = pc.cast(pa.array(np.abs(scaled), mask=missing), pa.string())
+    if places:
+        text = pc.ascii_lpad(text, width=places + 1, padding="0")
+        text = pc.utf8_replace_slice(text, start=-places, stop=-places, replacement=".")
+    negative = scaled < 0
+    if negative.any():
+        text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    return text
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
-    """RFC 3339 with the zone's offset, printed and joined in pyarrow (the same text as
-    timeutil.format_rfc3339 for the years 1 to 9999: Arrow prints a timestamp as
-    'YYYY-MM-DD HH:MM:SS', numpy with the 'T')."""
+    """RFC 3339 with the zone's offset, 'YYYY-MM-DDTHH:MM:SS+HH:MM' (the same text as
+    timeutil.format_rfc3339 for the years 1 to 9999): each value is a 25-byte record whose
+    fields are looked up, the date among the days covered, the clock among two-digit numbers."""
     missing = _missing_floats(values)
-    local, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
-    clock = pc.replace_substring(pc.cast(pa.array(local, pa.timestamp("s")), pa.string()), " ", "T",
-                                 max_replacements=1)
-    text = pc.binary_join_element_wise(clock, pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
-    return pc.if_else(pa.array(missing), _NULL, text)
+    present = values[~missing]
+    # a missing value stands in as a present one, so that the offsets looked up span the data
+    epoch = np.where(missing, present[0] if len(present) else 0, values).astype(np.int64)
+    local, tails, which = rfc3339_parts(epoch, tz)
+    day, second = np.divmod(local, DAY)
+    hour, second = np.divmod(second, 3600)
+    minute, second = np.divmod(second, 60)
+    text = np.empty(len(local), dtype=_RFC3339)
+    text["date"] = _day_texts(day)
+    text["t"], text["colon1"], text["colon2"] = b"T", b":", b":"
+    text["hour"], text["minute"], text["second"] = _TWO_DIGITS[hour], _TWO_DIGITS[minute], _TWO_DIGITS[second]
+    text["offset"] = np.array(tails, dtype="S6")[which]
+    return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+
+
+def _day_texts(day: np.ndarray) -> np.ndarray:
+    """'YYYY-MM-DD' (bytes) for each value of days since 1970-01-01 (years 1 to 9999)."""
+    if len(day) == 0:
+        return np.zeros(0, dtype="S10")
+    first, last = int(day.min()), int(day.max())
+    if first < _FIRST_DAY or last > _LAST_DAY:
+        raise ValueError("date-time outside the years 1 to 9999")
+    if last - first < 4 * len(day):  # a day's events cover a few days: print each day of the span
+        days, index = np.arange(first, last + 1), day - first
+    else:
+        days, index = np.unique(day, return_inverse=True)
+    return format_date(days.astype("datetime64[D]")).astype("S10")[index]
+
+
+def _fixed_width_text(text: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """A string array from a table of bytes, one row per value (null where `missing`)."""
+    rows, width = text.shape
+    offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text),
+                                       _validity(missing))
+
+
+def _validity(missing: np.ndarray) -> pa.Buffer | None:
+    """Arrow's validity bitmap for a missing mask (None when nothing is missing)."""
+    return pa.array(~missing).buffers()[1] if missing.any() else None
 
 
 def _dates(values: np.ndarray) -> pa.Array:
@@ -302,10 +341,42 @@ def _dates(values: np.ndarray) -> pa.Array:
 
 
 def _strings(values: np.ndarray) -> pa.Array:
-    if values.dtype.kind not in "OU":
+    """A str or object array as a string array, "" and None as null."""
+    if values.dtype.kind == "U":
+        text = _unicode_text(values)
+    elif values.dtype.kind == "O":
+        text = pa.array(values, type=pa.string(), from_pandas=False)
+    else:
         raise TypeError(f"expected str or object array, got {values.dtype}")
-    text = pa.array(values, type=pa.string(), from_pandas=False)
-    return pc.if_else(pc.equal(text, ""), _NULL, text)
+    offsets = text.buffers()[1]  # both ways give an array that starts at its buffers' start
+    missing = (np.diff(np.frombuffer(offsets, dtype=np.int32)[:len(text) + 1]) == 0) | _nulls(text)
+    return pa.StringArray.from_buffers(len(text), offsets, text.buffers()[2], _validity(missing))
+
+
+def _unicode_text(values: np.ndarray) -> pa.Array:
+    """A numpy str array as a string array. ASCII text (codes, identifiers) is taken from the
+    array's UTF-32 code units directly: each value is its code units up to the first zero one,
+    as pyarrow reads it."""
+    values = np.ascontiguousarray(values)
+    width = values.dtype.itemsize // 4
+    units = values.view(np.uint32).reshape(len(values), width)
+    if values.dtype.byteorder == ">" or not width or units.max(initial=0) > 0x7F:
+        return pa.array(values, type=pa.string())
+    ends = units == 0
+    if not ends.any():  # every value fills the width
+        return _fixed_width_text(units.astype(np.uint8), np.zeros(len(values), dtype=bool))
+    lengths = np.where(ends.any(axis=1), np.argmax(ends, axis=1), width)
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = units[np.arange(width) < lengths[:, None]].astype(np.uint8)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _nulls(array: pa.Array) -> np.ndarray:
+    """Which values of an Arrow array are null, as a numpy bool array."""
+    if not array.null_count:
+        return np.zeros(len(array), dtype=bool)
+    return array.is_null().to_numpy(zero_copy_only=False)
 
 
 def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
@@ -339,20 +410,31 @@ def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
 
 def _json_strings(text: pa.Array) -> pa.Array:
     """Each value as a JSON string (null stays null), as json.dumps(value, ensure_ascii=False)
-    writes it: quoted as it is, or escaped by the json module where a character needs it."""
-    quoted = pc.binary_join_element_wise('"', text, '"', "")
-    if not _holds(text, _JSON_ESCAPED_CHARS):
-        return quoted
-    escape = pc.fill_null(pc.match_substring_regex(text, _JSON_ESCAPED), False)
-    escaped = [_json_string(s) for s in text.filter(escape).to_pylist()]
-    return pc.replace_with_mask(quoted, escape, pa.array(escaped, type=pa.string()))
+    writes it: each character the json module escapes, where one occurs, is replaced by its
+    escape throughout (the backslash first), then the value is quoted."""
+    data = _bytes_of(text)
+    escaped = data[(data < 0x20) | (data == ord('"')) | (data == ord("\\"))]
+    if len(escaped):
+        found = np.bincount(escaped, minlength=0x80)
+        for char, escape in _JSON_ESCAPES.items():
+            if found[ord(char)]:
+                text = pc.replace_substring(text, char, escape)
+    return pc.binary_join_element_wise('"', text, '"', "")
 
 
 def _holds(text: pa.Array, chars: bytes) -> bool:
     """Whether any value of a string array holds one of the ASCII `chars` (a test on its bytes)."""
+    data = _bytes_of(text)
+    return any(np.any(data == char) for char in chars)
+
+
+def _bytes_of(text: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values, one after another."""
     data = text.buffers()[2]
-    raw = data.to_pybytes() if data is not None else b""
-    return len(raw.translate(None, chars)) != len(raw)
+    if data is None or not len(text):
+        return np.zeros(0, dtype=np.uint8)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
 
 
 def _concat(lines: pa.Array) -> pa.Buffer:
