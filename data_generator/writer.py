@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from data_generator.contracts import column_type, columns, dictionary_encoded, file_name
@@ -43,8 +44,9 @@ FORMATS = ("csv", "parquet")
 # No wall-clock time goes into a Parquet file; these settings fix everything else.
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
-_NEEDS_QUOTES = '[,"\r\n]'  # a CSV value holding one of these is quoted
-_NEEDS_QUOTES_CHARS = b',"\r\n'
+_NEEDS_QUOTES_CHARS = b',"\r\n'  # a CSV value holding one of these is quoted
+# Lines without a header, each cell as it is: values that need quotes are put in separately
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="none")
 _TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype="S2")  # b'00' to b'99'
 _RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("hour", "S2"), ("colon1", "S1"), ("minute", "S2"),
                      ("colon2", "S1"), ("second", "S2"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
@@ -105,8 +107,9 @@ class TableWriter:
                     self._flush(ROW_GROUP_ROWS)
             else:
                 cells = format_columns(chunk, self.schema, self.tz)
-                self._out.write(_csv_lines(cells, self.schema) if self._csv
-                                else _jsonl_lines(cells, self.schema))
+                for piece in (_csv_lines(cells, self.schema) if self._csv
+                              else [_jsonl_lines(cells, self.schema)]):
+                    self._out.write(piece)
         self.rows += n
         return n
 
@@ -267,15 +270,19 @@ def _whole_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _integers(values: np.ndarray) -> pa.Array:
     missing, whole = _whole_numbers(values)
-    return pc.cast(pa.array(whole, mask=missing), pa.string())
+    return _printed(whole, missing, lambda numbers, mask: pc.cast(pa.array(numbers, mask=mask), pa.string()))
 
 
 def _decimals(values: np.ndarray, places: int) -> pa.Array:
-    """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50'): the digits of
-    the rounded value times 10**places, padded to `places` + 1 digits, with the point put in."""
+    """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50')."""
     missing = _missing_floats(values)
     scaled = np.rint(np.where(missing, 0.0, values.astype(np.float64)) * 10**places)
-    scaled = scaled.astype(np.int64)
+    return _printed(scaled.astype(np.int64), missing, lambda numbers, mask: _fixed_point(numbers, mask, places))
+
+
+def _fixed_point(scaled: np.ndarray, missing: np.ndarray | None, places: int) -> pa.Array:
+    """The text of `scaled` / 10**places: the digits of each integer, padded to `places` + 1
+    digits, with the point put in and the sign in front (null where `missing`)."""
     text = pc.cast(pa.array(np.abs(scaled), mask=missing), pa.string())
     if places:
         text = pc.ascii_lpad(text, width=places + 1, padding="0")
@@ -284,6 +291,20 @@ def _decimals(values: np.ndarray, places: int) -> pa.Array:
     if negative.any():
         text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
     return text
+
+
+def _printed(numbers: np.ndarray, missing: np.ndarray, to_text) -> pa.Array:
+    """`to_text(numbers, missing)`: each integer's text, null where missing. Values that span
+    fewer integers than there are values (vital signs, reference ranges) print each integer of
+    the span once and look their text up."""
+    present = numbers[~missing]
+    if not len(present):
+        return pa.nulls(len(numbers), pa.string())
+    low, high = int(present.min()), int(present.max())
+    if high - low < len(numbers):
+        span = to_text(np.arange(low, high + 1, dtype=np.int64), None)
+        return span.take(pa.array(numbers - low, mask=missing))
+    return to_text(numbers, missing)
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
@@ -379,62 +400,124 @@ def _nulls(array: pa.Array) -> np.ndarray:
     return array.is_null().to_numpy(zero_copy_only=False)
 
 
-def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
-    parts = []
-    for name, prop in schema["properties"].items():
+def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> list[pa.Buffer]:
+    """The CSV lines of a chunk, as consecutive pieces. pyarrow's CSV writer prints the cells
+    as they are (a missing value as an empty cell); a value that holds a comma, a quote or a
+    line break is left empty there and put in afterwards, quoted (RFC 4180), at its place."""
+    columns, quoted = [], []  # quoted: (column, its rows, their quoted text)
+    for i, (name, prop) in enumerate(schema["properties"].items()):
         text = cells[name]
-        if column_type(prop) == "string" and _holds(text, _NEEDS_QUOTES_CHARS):  # only free text can hold them
-            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'),
-                                                 '"', "")
-            text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
-        parts.append(text)
-    parts[-1] = pc.binary_join_element_wise(pc.fill_null(parts[-1], ""), "\n", "")  # each line ends with \n
-    return _concat(pc.binary_join_element_wise(*parts, ",", null_handling="replace",
-                                               null_replacement=""))
+        if column_type(prop) == "string":  # only free text can need quotes
+            rows = _rows_to_quote(text)
+            if len(rows):
+                quoted.append((i, rows, pc.binary_join_element_wise(
+                    '"', pc.replace_substring(text.take(rows), '"', '""'), '"', "")))
+                text = pc.replace_with_mask(text, _row_mask(len(text), rows),
+                                            pa.nulls(len(rows), pa.string()))
+        columns.append(text)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.Table.from_arrays(columns, names=list(cells)), sink, _CSV_OPTIONS)
+    lines = sink.getvalue()
+    if not quoted:
+        return [lines]
+    at, texts = _cell_starts(columns, quoted), []
+    for _, _, values in quoted:
+        texts.extend(values.to_pylist())
+    pieces, done = [], 0
+    for start, value in sorted(zip(at.tolist(), texts, strict=True)):
+        pieces.extend([lines.slice(done, start - done), value.encode()])
+        done = start
+    pieces.append(lines.slice(done))
+    return pieces
+
+
+def _cell_starts(columns: list[pa.Array], quoted: list[tuple[int, np.ndarray, pa.Array]]) -> np.ndarray:
+    """Where each quoted cell (column, rows) starts in the CSV text of `columns`: after the
+    lines above it (the bytes of their values, a comma after each but the last, a line break)
+    and the cells left of it in its line, each with its comma."""
+    rows = np.concatenate([r for _, r, _ in quoted])
+    column = np.concatenate([np.full(len(r), i) for i, r, _ in quoted])
+    at = rows * len(columns)
+    for i, text in enumerate(columns):
+        above, width = _bytes_above(text, rows)
+        at += above + np.where(i < column, width + 1, 0)
+    return at
+
+
+def _bytes_above(text: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For some rows of a string array: the bytes of the values above each, and its own (a null
+    value has none, whatever its slot holds)."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    offsets = offsets.astype(np.int64) - offsets[0]
+    if text.null_count:
+        widths, nulls = np.diff(offsets), _nulls(text)
+        if widths[nulls].any():
+            offsets = np.concatenate([[0], np.cumsum(np.where(nulls, 0, widths))])
+    return offsets[rows], offsets[rows + 1] - offsets[rows]
 
 
 def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
-    parts = []
-    for i, (name, prop) in enumerate(schema["properties"].items()):
+    """One JSON object per line: the keys and the quotes of strings that are never null are
+    text between the values; a missing value is null."""
+    parts, between = [], "{"
+    for name, prop in schema["properties"].items():
         text = cells[name]
+        between += json.dumps(name) + ":"
         if column_type(prop) in ("integer", "number"):
-            fragment = text
+            parts.extend([between, text])
+            between = ","
+        elif text.null_count:
+            parts.extend([between, pc.binary_join_element_wise('"', _json_escaped(text), '"', "")])
+            between = ","
         else:
-            fragment = _json_strings(text)
-        fragment = pc.fill_null(fragment, "null")
-        key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        parts.extend([key, fragment])
-    parts.append("}\n")
-    return _concat(pc.binary_join_element_wise(*parts, ""))
+            parts.extend([between + '"', _json_escaped(text)])
+            between = '",'
+    parts.append(between[:-1] + "}\n")
+    return _concat(pc.binary_join_element_wise(*parts, "", null_handling="replace",
+                                               null_replacement="null"))
 
 
-def _json_strings(text: pa.Array) -> pa.Array:
-    """Each value as a JSON string (null stays null), as json.dumps(value, ensure_ascii=False)
-    writes it: each character the json module escapes, where one occurs, is replaced by its
-    escape throughout (the backslash first), then the value is quoted."""
-    data = _bytes_of(text)
-    escaped = data[(data < 0x20) | (data == ord('"')) | (data == ord("\\"))]
-    if len(escaped):
-        found = np.bincount(escaped, minlength=0x80)
-        for char, escape in _JSON_ESCAPES.items():
-            if found[ord(char)]:
-                text = pc.replace_substring(text, char, escape)
-    return pc.binary_join_element_wise('"', text, '"', "")
+def _json_escaped(text: pa.Array) -> pa.Array:
+    """Each value with the escapes json.dumps(value, ensure_ascii=False) writes between its
+    quotes: each character the json module escapes that occurs in the column is replaced by
+    its escape (the backslash first)."""
+    raw = _raw(text)
+    controls = np.frombuffer(raw, dtype=np.uint8)
+    controls = controls[controls < 0x20]
+    found = {char for char in '\\"' if char.encode() in raw}
+    found.update(map(chr, np.flatnonzero(np.bincount(controls, minlength=0x20)).tolist()))
+    for char, escape in _JSON_ESCAPES.items():
+        if char in found:
+            text = pc.replace_substring(text, char, escape)
+    return text
 
 
-def _holds(text: pa.Array, chars: bytes) -> bool:
-    """Whether any value of a string array holds one of the ASCII `chars` (a test on its bytes)."""
-    data = _bytes_of(text)
-    return any(np.any(data == char) for char in chars)
-
-
-def _bytes_of(text: pa.Array) -> np.ndarray:
-    """The bytes of a string array's values, one after another."""
-    data = text.buffers()[2]
-    if data is None or not len(text):
-        return np.zeros(0, dtype=np.uint8)
+def _rows_to_quote(text: pa.Array) -> np.ndarray:
+    """The rows whose CSV value holds a comma, a quote or a line break."""
+    raw = _raw(text)
+    if not any(bytes([char]) in raw for char in _NEEDS_QUOTES_CHARS):
+        return np.zeros(0, dtype=np.int64)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    hit = data == _NEEDS_QUOTES_CHARS[0]
+    for char in _NEEDS_QUOTES_CHARS[1:]:
+        hit |= data == char
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
-    return np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    hits_before = np.searchsorted(np.flatnonzero(hit), offsets - offsets[0])
+    return np.flatnonzero((np.diff(hits_before) > 0) & ~_nulls(text))
+
+
+def _raw(text: pa.Array) -> bytes:
+    """The bytes of a string array's values, one after another."""
+    if not len(text) or text.buffers()[2] is None:
+        return b""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
+def _row_mask(n: int, rows: np.ndarray) -> pa.Array:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return pa.array(mask)
 
 
 def _concat(lines: pa.Array) -> pa.Buffer:
