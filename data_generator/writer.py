@@ -24,6 +24,7 @@ is nullable (the contract, not the storage, says what is required). Row groups h
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -47,9 +48,7 @@ PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statist
 _NEEDS_QUOTES_CHARS = b',"\r\n'  # a CSV value holding one of these is quoted
 # Lines without a header, each cell as it is: values that need quotes are put in separately
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="none")
-_TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype="S2")  # b'00' to b'99'
-_RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("hour", "S2"), ("colon1", "S1"), ("minute", "S2"),
-                     ("colon2", "S1"), ("second", "S2"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
+_RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("clock", "S8"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
 _FIRST_DAY, _LAST_DAY = -719162, 2932896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
 _json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
 # The characters json.dumps escapes when ensure_ascii is off, and their escapes, backslash first
@@ -310,21 +309,29 @@ def _printed(numbers: np.ndarray, missing: np.ndarray, to_text) -> pa.Array:
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
     """RFC 3339 with the zone's offset, 'YYYY-MM-DDTHH:MM:SS+HH:MM' (the same text as
     timeutil.format_rfc3339 for the years 1 to 9999): each value is a 25-byte record whose
-    fields are looked up, the date among the days covered, the clock among two-digit numbers."""
+    fields are looked up, the date among the days covered, the clock among the seconds of a
+    day."""
     missing = _missing_floats(values)
     present = values[~missing]
     # a missing value stands in as a present one, so that the offsets looked up span the data
     epoch = np.where(missing, present[0] if len(present) else 0, values).astype(np.int64)
     local, tails, which = rfc3339_parts(epoch, tz)
     day, second = np.divmod(local, DAY)
-    hour, second = np.divmod(second, 3600)
-    minute, second = np.divmod(second, 60)
     text = np.empty(len(local), dtype=_RFC3339)
     text["date"] = _day_texts(day)
-    text["t"], text["colon1"], text["colon2"] = b"T", b":", b":"
-    text["hour"], text["minute"], text["second"] = _TWO_DIGITS[hour], _TWO_DIGITS[minute], _TWO_DIGITS[second]
+    text["t"] = b"T"
+    text["clock"] = _clocks()[second]
     text["offset"] = np.array(tails, dtype="S6")[which]
     return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+
+
+@functools.cache
+def _clocks() -> np.ndarray:
+    """'HH:MM:SS' (bytes) for each second of a day."""
+    two_digits = np.array([f"{i:02d}" for i in range(60)], dtype="S2")
+    hour, minute = np.divmod(np.arange(24 * 60), 60)
+    minutes = np.char.add(np.char.add(two_digits[hour], b":"), np.char.add(two_digits[minute], b":"))
+    return np.char.add(np.repeat(minutes, 60), np.tile(two_digits, 24 * 60)).astype("S8")
 
 
 def _day_texts(day: np.ndarray) -> np.ndarray:
@@ -448,12 +455,11 @@ def _bytes_above(text: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """For some rows of a string array: the bytes of the values above each, and its own (a null
     value has none, whatever its slot holds)."""
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
-    offsets = offsets.astype(np.int64) - offsets[0]
-    if text.null_count:
-        widths, nulls = np.diff(offsets), _nulls(text)
-        if widths[nulls].any():
-            offsets = np.concatenate([[0], np.cumsum(np.where(nulls, 0, widths))])
-    return offsets[rows], offsets[rows + 1] - offsets[rows]
+    if text.null_count and (pc.sum(pc.binary_length(text)).as_py() or 0) != offsets[-1] - offsets[0]:
+        widths = np.where(_nulls(text), 0, np.diff(offsets))
+        offsets = np.concatenate([[0], np.cumsum(widths)])
+    above = offsets[rows].astype(np.int64) - offsets[0]
+    return above, offsets[rows + 1] - offsets[rows]
 
 
 def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
