@@ -106,9 +106,10 @@ class TableWriter:
                     self._flush(ROW_GROUP_ROWS)
             else:
                 cells = format_columns(chunk, self.schema, self.tz)
-                for piece in (_csv_lines(cells, self.schema) if self._csv
-                              else [_jsonl_lines(cells, self.schema)]):
-                    self._out.write(piece)
+                if self._csv:
+                    _write_csv_lines(cells, self.schema, self._out)
+                else:
+                    self._out.write(_jsonl_lines(cells, self.schema))
         self.rows += n
         return n
 
@@ -407,10 +408,10 @@ def _nulls(array: pa.Array) -> np.ndarray:
     return array.is_null().to_numpy(zero_copy_only=False)
 
 
-def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> list[pa.Buffer]:
-    """The CSV lines of a chunk, as consecutive pieces. pyarrow's CSV writer prints the cells
-    as they are (a missing value as an empty cell); a value that holds a comma, a quote or a
-    line break is left empty there and put in afterwards, quoted (RFC 4180), at its place."""
+def _write_csv_lines(cells: dict[str, pa.Array], schema: dict, out) -> None:
+    """Write the CSV lines of a chunk to `out`. pyarrow's CSV writer prints the cells as they
+    are (a missing value as an empty cell); a value that holds a comma, a quote or a line break
+    is left empty there and put in, quoted (RFC 4180), at its place as the lines go out."""
     columns, quoted = [], []  # quoted: (column, its rows, their quoted text)
     for i, (name, prop) in enumerate(schema["properties"].items()):
         text = cells[name]
@@ -422,20 +423,36 @@ def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> list[pa.Buffer]:
                 text = pc.replace_with_mask(text, _row_mask(len(text), rows),
                                             pa.nulls(len(rows), pa.string()))
         columns.append(text)
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(pa.Table.from_arrays(columns, names=list(cells)), sink, _CSV_OPTIONS)
-    lines = sink.getvalue()
-    if not quoted:
-        return [lines]
-    at, texts = _cell_starts(columns, quoted), []
-    for _, _, values in quoted:
-        texts.extend(values.to_pylist())
-    pieces, done = [], 0
-    for start, value in sorted(zip(at.tolist(), texts, strict=True)):
-        pieces.extend([lines.slice(done, start - done), value.encode()])
-        done = start
-    pieces.append(lines.slice(done))
-    return pieces
+    inserts = []
+    if quoted:
+        texts = [value.encode() for _, _, values in quoted for value in values.to_pylist()]
+        inserts = sorted(zip(_cell_starts(columns, quoted).tolist(), texts, strict=True))
+    pacsv.write_csv(pa.Table.from_arrays(columns, names=list(cells)), _Inserting(out, inserts),
+                    _CSV_OPTIONS)
+
+
+class _Inserting:
+    """A file-like sink that passes bytes on to `out`, with `inserts` (position, bytes), in
+    order of position, put in before the byte at each position of what it is given."""
+
+    closed = False
+
+    def __init__(self, out, inserts: list[tuple[int, bytes]]) -> None:
+        self._out, self._inserts, self._next, self._at = out, inserts, 0, 0
+
+    def write(self, data) -> int:
+        data, end, done = memoryview(data), self._at + len(data), 0
+        while self._next < len(self._inserts) and self._inserts[self._next][0] <= end:
+            at, value = self._inserts[self._next]
+            self._out.write(data[done:at - self._at])
+            self._out.write(value)
+            done, self._next = at - self._at, self._next + 1
+        self._out.write(data[done:])
+        self._at = end
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def _cell_starts(columns: list[pa.Array], quoted: list[tuple[int, np.ndarray, pa.Array]]) -> np.ndarray:
