@@ -8,9 +8,11 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date-time columns: int64 epoch seconds (UTC), printed as RFC 3339 with the zone's offset;
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
-Formatting is vectorised, with no per-cell Python work: numbers are printed by pyarrow compute,
-timestamps are assembled as fixed-width byte records in numpy, ASCII str arrays become Arrow
-strings from their code units, and each JSON escape is one replacement over a whole column.
+Formatting is vectorised, with no per-cell Python work: numbers are printed by pyarrow compute
+(once per integer when a column spans few), timestamps are assembled as fixed-width byte records
+in numpy, ASCII str arrays become Arrow strings from their code units. CSV lines come from
+pyarrow's CSV writer, with the few values that need quotes put in at their places; JSONL lines
+are joined by pyarrow compute, each JSON escape one replacement over a whole column.
 Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
@@ -377,7 +379,7 @@ def _strings(values: np.ndarray) -> pa.Array:
         text = pa.array(values, type=pa.string(), from_pandas=False)
     else:
         raise TypeError(f"expected str or object array, got {values.dtype}")
-    offsets = text.buffers()[1]  # both ways give an array that starts at its buffers' start
+    offsets = text.buffers()[1]  # both ways give an array at offset 0 of its buffers
     missing = (np.diff(np.frombuffer(offsets, dtype=np.int32)[:len(text) + 1]) == 0) | _nulls(text)
     return pa.StringArray.from_buffers(len(text), offsets, text.buffers()[2], _validity(missing))
 
