@@ -68,7 +68,10 @@ def rfc3339_parts(epoch: np.ndarray, tz: ZoneInfo) -> tuple[np.ndarray, list[str
     one or two), and which offset each value has."""
     epoch = np.asarray(epoch, dtype=np.int64)
     off = utc_offsets(epoch, tz)
-    offsets, which = np.unique(off, return_inverse=True)
+    if len(off) and (off == off[0]).all():  # one offset (no daylight-saving change): no sort
+        offsets, which = off[:1], np.zeros(len(off), dtype=np.intp)
+    else:
+        offsets, which = np.unique(off, return_inverse=True)
     return epoch + off, [_offset_text(int(o)) for o in offsets.tolist()], which.reshape(-1)
 
 

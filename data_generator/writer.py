@@ -8,8 +8,11 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date-time columns: int64 epoch seconds (UTC), printed as RFC 3339 with the zone's offset;
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
-Formatting is vectorised (numpy and pyarrow compute); the only per-cell Python work is JSON
-string escaping for the JSONL cells that hold a quote, a backslash or a control character.
+Formatting is vectorised, with no per-cell Python work: numbers are printed by pyarrow compute
+(once per integer when a column spans few), timestamps are assembled as fixed-width byte records
+in numpy, ASCII str arrays become Arrow strings from their code units. CSV lines come from
+pyarrow's CSV writer, with the few values that need quotes put in at their places; JSONL lines
+are joined by pyarrow compute, each JSON escape one replacement over a whole column.
 Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
@@ -23,6 +26,7 @@ is nullable (the contract, not the storage, says what is required). Row groups h
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,11 +34,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from data_generator.contracts import column_type, columns, dictionary_encoded, file_name
 from data_generator.errors import ContractError
-from data_generator.timeutil import format_date, rfc3339_parts
+from data_generator.timeutil import DAY, format_date, rfc3339_parts
 
 CHUNK_ROWS = 1 << 18  # bounded memory and string offsets for very large tables
 ROW_GROUP_ROWS = 1 << 17  # Parquet rows per row group (the last one may be shorter)
@@ -42,12 +47,14 @@ FORMATS = ("csv", "parquet")
 # No wall-clock time goes into a Parquet file; these settings fix everything else.
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
                    "use_dictionary": True, "version": "2.6", "store_schema": True}
-_NULL = pa.nulls(1, pa.string())[0]  # a null string scalar (pa.scalar would import pandas at import time)
-_NEEDS_QUOTES = '[,"\r\n]'  # a CSV value holding one of these is quoted
-_NEEDS_QUOTES_CHARS = b',"\r\n'
-_JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters json.dumps escapes when ensure_ascii is off
-_JSON_ESCAPED_CHARS = bytes(range(0x20)) + b'"\\'
+_NEEDS_QUOTES_CHARS = b',"\r\n'  # a CSV value holding one of these is quoted
+# Lines without a header, each cell as it is: values that need quotes are put in separately
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="none")
+_RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("clock", "S8"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
+_FIRST_DAY, _LAST_DAY = -719162, 2932896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
 _json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
+# The characters json.dumps escapes when ensure_ascii is off, and their escapes, backslash first
+_JSON_ESCAPES = {char: _json_string(char)[1:-1] for char in ["\\", '"', *map(chr, range(0x20))]}
 
 
 def data_file(folder: Path, schema: dict, fmt: str = "csv") -> Path:
@@ -101,8 +108,10 @@ class TableWriter:
                     self._flush(ROW_GROUP_ROWS)
             else:
                 cells = format_columns(chunk, self.schema, self.tz)
-                self._out.write(_csv_lines(cells, self.schema) if self._csv
-                                else _jsonl_lines(cells, self.schema))
+                if self._csv:
+                    _write_csv_lines(cells, self.schema, self._out)
+                else:
+                    self._out.write(_jsonl_lines(cells, self.schema))
         self.rows += n
         return n
 
@@ -263,35 +272,96 @@ def _whole_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _integers(values: np.ndarray) -> pa.Array:
     missing, whole = _whole_numbers(values)
-    return pc.cast(pa.array(whole, mask=missing), pa.string())
+    return _printed(whole, missing, lambda numbers, mask: pc.cast(pa.array(numbers, mask=mask), pa.string()))
 
 
 def _decimals(values: np.ndarray, places: int) -> pa.Array:
     """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50')."""
     missing = _missing_floats(values)
     scaled = np.rint(np.where(missing, 0.0, values.astype(np.float64)) * 10**places)
-    scaled = scaled.astype(np.int64)
-    sign = pa.array(np.where(scaled < 0, "-", ""))
-    whole = pc.cast(pa.array(np.abs(scaled) // 10**places), pa.string())
-    if places == 0:
-        text = pc.binary_join_element_wise(sign, whole, "")
-    else:
-        frac = pc.utf8_lpad(pc.cast(pa.array(np.abs(scaled) % 10**places), pa.string()),
-                            width=places, padding="0")
-        text = pc.binary_join_element_wise(sign, whole, ".", frac, "")
-    return pc.if_else(pa.array(missing), _NULL, text)
+    return _printed(scaled.astype(np.int64), missing, lambda numbers, mask: _fixed_point(numbers, mask, places))
+
+
+def _fixed_point(scaled: np.ndarray, missing: np.ndarray | None, places: int) -> pa.Array:
+    """The text of `scaled` / 10**places: the digits of each integer, padded to `places` + 1
+    digits, with the point put in and the sign in front (null where `missing`)."""
+    text = pc.cast(pa.array(np.abs(scaled), mask=missing), pa.string())
+    if places:
+        text = pc.ascii_lpad(text, width=places + 1, padding="0")
+        text = pc.utf8_replace_slice(text, start=-places, stop=-places, replacement=".")
+    negative = scaled < 0
+    if negative.any():
+        text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    return text
+
+
+def _printed(numbers: np.ndarray, missing: np.ndarray, to_text) -> pa.Array:
+    """`to_text(numbers, missing)`: each integer's text, null where missing. Values that span
+    fewer integers than there are values (vital signs, reference ranges) print each integer of
+    the span once and look their text up."""
+    present = numbers[~missing]
+    if not len(present):
+        return pa.nulls(len(numbers), pa.string())
+    low, high = int(present.min()), int(present.max())
+    if high - low < len(numbers):
+        span = to_text(np.arange(low, high + 1, dtype=np.int64), None)
+        return span.take(pa.array(numbers - low, mask=missing))
+    return to_text(numbers, missing)
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
-    """RFC 3339 with the zone's offset, printed and joined in pyarrow (the same text as
-    timeutil.format_rfc3339 for the years 1 to 9999: Arrow prints a timestamp as
-    'YYYY-MM-DD HH:MM:SS', numpy with the 'T')."""
+    """RFC 3339 with the zone's offset, 'YYYY-MM-DDTHH:MM:SS+HH:MM' (the same text as
+    timeutil.format_rfc3339 for the years 1 to 9999): each value is a 25-byte record whose
+    fields are looked up, the date among the days covered, the clock among the seconds of a
+    day."""
     missing = _missing_floats(values)
-    local, tails, which = rfc3339_parts(np.where(missing, 0, values).astype(np.int64), tz)
-    clock = pc.replace_substring(pc.cast(pa.array(local, pa.timestamp("s")), pa.string()), " ", "T",
-                                 max_replacements=1)
-    text = pc.binary_join_element_wise(clock, pc.take(pa.array(tails, pa.string()), pa.array(which)), "")
-    return pc.if_else(pa.array(missing), _NULL, text)
+    present = values[~missing]
+    # a missing value stands in as a present one, so that the offsets looked up span the data
+    epoch = np.where(missing, present[0] if len(present) else 0, values).astype(np.int64)
+    local, tails, which = rfc3339_parts(epoch, tz)
+    day, second = np.divmod(local, DAY)
+    text = np.empty(len(local), dtype=_RFC3339)
+    text["date"] = _day_texts(day)
+    text["t"] = b"T"
+    text["clock"] = _clocks()[second]
+    text["offset"] = np.array(tails, dtype="S6")[which]
+    return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+
+
+@functools.cache
+def _clocks() -> np.ndarray:
+    """'HH:MM:SS' (bytes) for each second of a day."""
+    two_digits = np.array([f"{i:02d}" for i in range(60)], dtype="S2")
+    hour, minute = np.divmod(np.arange(24 * 60), 60)
+    minutes = np.char.add(np.char.add(two_digits[hour], b":"), np.char.add(two_digits[minute], b":"))
+    return np.char.add(np.repeat(minutes, 60), np.tile(two_digits, 24 * 60)).astype("S8")
+
+
+def _day_texts(day: np.ndarray) -> np.ndarray:
+    """'YYYY-MM-DD' (bytes) for each value of days since 1970-01-01 (years 1 to 9999)."""
+    if len(day) == 0:
+        return np.zeros(0, dtype="S10")
+    first, last = int(day.min()), int(day.max())
+    if first < _FIRST_DAY or last > _LAST_DAY:
+        raise ValueError("date-time outside the years 1 to 9999")
+    if last - first < 4 * len(day):  # a day's events cover a few days: print each day of the span
+        days, index = np.arange(first, last + 1), day - first
+    else:
+        days, index = np.unique(day, return_inverse=True)
+    return format_date(days.astype("datetime64[D]")).astype("S10")[index]
+
+
+def _fixed_width_text(text: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """A string array from a table of bytes, one row per value (null where `missing`)."""
+    rows, width = text.shape
+    offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text),
+                                       _validity(missing))
+
+
+def _validity(missing: np.ndarray) -> pa.Buffer | None:
+    """Arrow's validity bitmap for a missing mask (None when nothing is missing)."""
+    return pa.array(~missing).buffers()[1] if missing.any() else None
 
 
 def _dates(values: np.ndarray) -> pa.Array:
@@ -302,57 +372,177 @@ def _dates(values: np.ndarray) -> pa.Array:
 
 
 def _strings(values: np.ndarray) -> pa.Array:
-    if values.dtype.kind not in "OU":
+    """A str or object array as a string array, "" and None as null."""
+    if values.dtype.kind == "U":
+        text = _unicode_text(values)
+    elif values.dtype.kind == "O":
+        text = pa.array(values, type=pa.string(), from_pandas=False)
+    else:
         raise TypeError(f"expected str or object array, got {values.dtype}")
-    text = pa.array(values, type=pa.string(), from_pandas=False)
-    return pc.if_else(pc.equal(text, ""), _NULL, text)
+    offsets = text.buffers()[1]  # both ways give an array at offset 0 of its buffers
+    missing = (np.diff(np.frombuffer(offsets, dtype=np.int32)[:len(text) + 1]) == 0) | _nulls(text)
+    return pa.StringArray.from_buffers(len(text), offsets, text.buffers()[2], _validity(missing))
 
 
-def _csv_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
-    parts = []
-    for name, prop in schema["properties"].items():
+def _unicode_text(values: np.ndarray) -> pa.Array:
+    """A numpy str array as a string array. ASCII text (codes, identifiers) is taken from the
+    array's UTF-32 code units directly: each value is its code units up to the first zero one,
+    as pyarrow reads it."""
+    values = np.ascontiguousarray(values)
+    width = values.dtype.itemsize // 4
+    units = values.view(np.uint32).reshape(len(values), width)
+    if values.dtype.byteorder == ">" or not width or units.max(initial=0) > 0x7F:
+        return pa.array(values, type=pa.string())
+    ends = units == 0
+    if not ends.any():  # every value fills the width
+        return _fixed_width_text(units.astype(np.uint8), np.zeros(len(values), dtype=bool))
+    lengths = np.where(ends.any(axis=1), np.argmax(ends, axis=1), width)
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = units[np.arange(width) < lengths[:, None]].astype(np.uint8)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _nulls(array: pa.Array) -> np.ndarray:
+    """Which values of an Arrow array are null, as a numpy bool array."""
+    if not array.null_count:
+        return np.zeros(len(array), dtype=bool)
+    return array.is_null().to_numpy(zero_copy_only=False)
+
+
+def _write_csv_lines(cells: dict[str, pa.Array], schema: dict, out) -> None:
+    """Write the CSV lines of a chunk to `out`. pyarrow's CSV writer prints the cells as they
+    are (a missing value as an empty cell); a value that holds a comma, a quote or a line break
+    is left empty there and put in, quoted (RFC 4180), at its place as the lines go out."""
+    columns, quoted = [], []  # quoted: (column, its rows, their quoted text)
+    for i, (name, prop) in enumerate(schema["properties"].items()):
         text = cells[name]
-        if column_type(prop) == "string" and _holds(text, _NEEDS_QUOTES_CHARS):  # only free text can hold them
-            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'),
-                                                 '"', "")
-            text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
-        parts.append(text)
-    parts[-1] = pc.binary_join_element_wise(pc.fill_null(parts[-1], ""), "\n", "")  # each line ends with \n
-    return _concat(pc.binary_join_element_wise(*parts, ",", null_handling="replace",
-                                               null_replacement=""))
+        if column_type(prop) == "string":  # only free text can need quotes
+            rows = _rows_to_quote(text)
+            if len(rows):
+                quoted.append((i, rows, pc.binary_join_element_wise(
+                    '"', pc.replace_substring(text.take(rows), '"', '""'), '"', "")))
+                text = pc.replace_with_mask(text, _row_mask(len(text), rows),
+                                            pa.nulls(len(rows), pa.string()))
+        columns.append(text)
+    inserts = []
+    if quoted:
+        texts = [value.encode() for _, _, values in quoted for value in values.to_pylist()]
+        inserts = sorted(zip(_cell_starts(columns, quoted).tolist(), texts, strict=True))
+    pacsv.write_csv(pa.Table.from_arrays(columns, names=list(cells)), _Inserting(out, inserts),
+                    _CSV_OPTIONS)
+
+
+class _Inserting:
+    """A file-like sink that passes bytes on to `out`, with `inserts` (position, bytes), in
+    order of position, put in before the byte at each position of what it is given."""
+
+    closed = False
+
+    def __init__(self, out, inserts: list[tuple[int, bytes]]) -> None:
+        self._out, self._inserts, self._next, self._at = out, inserts, 0, 0
+
+    def write(self, data) -> int:
+        data, end, done = memoryview(data), self._at + len(data), 0
+        while self._next < len(self._inserts) and self._inserts[self._next][0] <= end:
+            at, value = self._inserts[self._next]
+            self._out.write(data[done:at - self._at])
+            self._out.write(value)
+            done, self._next = at - self._at, self._next + 1
+        self._out.write(data[done:])
+        self._at = end
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _cell_starts(columns: list[pa.Array], quoted: list[tuple[int, np.ndarray, pa.Array]]) -> np.ndarray:
+    """Where each quoted cell (column, rows) starts in the CSV text of `columns`: after the
+    lines above it (the bytes of their values, a comma after each but the last, a line break)
+    and the cells left of it in its line, each with its comma."""
+    rows = np.concatenate([r for _, r, _ in quoted])
+    column = np.concatenate([np.full(len(r), i) for i, r, _ in quoted])
+    at = rows * len(columns)
+    for i, text in enumerate(columns):
+        above, width = _bytes_above(text, rows)
+        at += above + np.where(i < column, width + 1, 0)
+    return at
+
+
+def _bytes_above(text: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For some rows of a string array: the bytes of the values above each, and its own (a null
+    value has none, whatever its slot holds)."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    if text.null_count and (pc.sum(pc.binary_length(text)).as_py() or 0) != offsets[-1] - offsets[0]:
+        widths = np.where(_nulls(text), 0, np.diff(offsets))
+        offsets = np.concatenate([[0], np.cumsum(widths)])
+    above = offsets[rows].astype(np.int64) - offsets[0]
+    return above, offsets[rows + 1] - offsets[rows]
 
 
 def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
-    parts = []
-    for i, (name, prop) in enumerate(schema["properties"].items()):
+    """One JSON object per line: the keys and the quotes of strings that are never null are
+    text between the values; a missing value is null."""
+    parts, between = [], "{"
+    for name, prop in schema["properties"].items():
         text = cells[name]
+        between += json.dumps(name) + ":"
         if column_type(prop) in ("integer", "number"):
-            fragment = text
+            parts.extend([between, text])
+            between = ","
+        elif text.null_count:
+            parts.extend([between, pc.binary_join_element_wise('"', _json_escaped(text), '"', "")])
+            between = ","
         else:
-            fragment = _json_strings(text)
-        fragment = pc.fill_null(fragment, "null")
-        key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        parts.extend([key, fragment])
-    parts.append("}\n")
-    return _concat(pc.binary_join_element_wise(*parts, ""))
+            parts.extend([between + '"', _json_escaped(text)])
+            between = '",'
+    parts.append(between[:-1] + "}\n")
+    return _concat(pc.binary_join_element_wise(*parts, "", null_handling="replace",
+                                               null_replacement="null"))
 
 
-def _json_strings(text: pa.Array) -> pa.Array:
-    """Each value as a JSON string (null stays null), as json.dumps(value, ensure_ascii=False)
-    writes it: quoted as it is, or escaped by the json module where a character needs it."""
-    quoted = pc.binary_join_element_wise('"', text, '"', "")
-    if not _holds(text, _JSON_ESCAPED_CHARS):
-        return quoted
-    escape = pc.fill_null(pc.match_substring_regex(text, _JSON_ESCAPED), False)
-    escaped = [_json_string(s) for s in text.filter(escape).to_pylist()]
-    return pc.replace_with_mask(quoted, escape, pa.array(escaped, type=pa.string()))
+def _json_escaped(text: pa.Array) -> pa.Array:
+    """Each value with the escapes json.dumps(value, ensure_ascii=False) writes between its
+    quotes: each character the json module escapes that occurs in the column is replaced by
+    its escape (the backslash first)."""
+    raw = _raw(text)
+    controls = np.frombuffer(raw, dtype=np.uint8)
+    controls = controls[controls < 0x20]
+    found = {char for char in '\\"' if char.encode() in raw}
+    found.update(map(chr, np.flatnonzero(np.bincount(controls, minlength=0x20)).tolist()))
+    for char, escape in _JSON_ESCAPES.items():
+        if char in found:
+            text = pc.replace_substring(text, char, escape)
+    return text
 
 
-def _holds(text: pa.Array, chars: bytes) -> bool:
-    """Whether any value of a string array holds one of the ASCII `chars` (a test on its bytes)."""
-    data = text.buffers()[2]
-    raw = data.to_pybytes() if data is not None else b""
-    return len(raw.translate(None, chars)) != len(raw)
+def _rows_to_quote(text: pa.Array) -> np.ndarray:
+    """The rows whose CSV value holds a comma, a quote or a line break."""
+    raw = _raw(text)
+    if not any(bytes([char]) in raw for char in _NEEDS_QUOTES_CHARS):
+        return np.zeros(0, dtype=np.int64)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    hit = data == _NEEDS_QUOTES_CHARS[0]
+    for char in _NEEDS_QUOTES_CHARS[1:]:
+        hit |= data == char
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    hits_before = np.searchsorted(np.flatnonzero(hit), offsets - offsets[0])
+    return np.flatnonzero((np.diff(hits_before) > 0) & ~_nulls(text))
+
+
+def _raw(text: pa.Array) -> bytes:
+    """The bytes of a string array's values, one after another."""
+    if not len(text) or text.buffers()[2] is None:
+        return b""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
+def _row_mask(n: int, rows: np.ndarray) -> pa.Array:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return pa.array(mask)
 
 
 def _concat(lines: pa.Array) -> pa.Buffer:
