@@ -25,6 +25,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Protocol
 
+import pyarrow as pa
+
 from data_generator.errors import OutputError
 
 _COPY_BLOCK = 1 << 22
@@ -54,6 +56,7 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
             start()
         yield _here(job, chunks, dict(first))
         return
+    pa.array([], pa.string())  # pyarrow imports pandas (if installed) on its first array: once, not per worker
     context = mp.get_context("fork")
     pipes, processes = [], []
     try:
