@@ -354,13 +354,18 @@ def phrase_list(variants: list) -> list[Phrase]:
 
 def eligible(phrases: list[Phrase], view: ChartView, e: np.ndarray, t: np.ndarray) -> list[list[str]]:
     """For each (encounter, time): the guarded phrases whose condition holds, else the fallbacks."""
+    pools, at = licensed_pools(phrases, view, e, t)
+    return [pools[i] for i in at.tolist()]
+
+
+def licensed_pools(phrases: list[Phrase], view: ChartView, e: np.ndarray,
+                   t: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
+    """`eligible` as the distinct pools and, for each (encounter, time), the index of its pool."""
     fallback = [p.text for p in phrases if p.check is None]
     guarded = [p for p in phrases if p.check is not None]
     if not guarded:
-        return [fallback] * len(e)
+        return [fallback], np.zeros(len(e), dtype=np.int64)
     held = np.column_stack([p.check(view, e, t) for p in guarded])
     pattern = held.astype(np.int64) @ (1 << np.arange(len(guarded), dtype=np.int64))  # which hold, as bits
-    pools = {}
-    for bits in np.unique(pattern).tolist():
-        pools[bits] = [p.text for j, p in enumerate(guarded) if bits >> j & 1] or fallback
-    return [pools[b] for b in pattern.tolist()]
+    bits, at = np.unique(pattern, return_inverse=True)
+    return [[p.text for j, p in enumerate(guarded) if b >> j & 1] or fallback for b in bits.tolist()], at

@@ -108,8 +108,9 @@ class Chart:
 
     def _said(self, rows: np.ndarray) -> np.ndarray:
         """Results `rows` as a note writes them when current (written once per chunk)."""
-        new = np.unique(rows)
-        new = new[np.equal(self.l_said[new], None)]
+        wanted = np.zeros(self.l_said.size, dtype=bool)
+        wanted[rows] = True
+        new = np.flatnonzero(wanted & np.equal(self.l_said, None))
         c = self.l_cols
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
@@ -118,27 +119,30 @@ class Chart:
                                                  c["value"][at].tolist(), c["text"][at].tolist())
         return self.l_said
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> list[tuple[dict, dict, dict]]:
-        """For each note (encounter row, epoch second): (first set, latest value of each column,
-        worst of the window) as charted by then; worst only where `worst` (the notes whose text
-        may read it), else empty. Notes in (encounter, time) order keep the window reductions
-        linear in the number of sets."""
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
+        """For each note (encounter row, epoch second): the first set, the latest value of each
+        column and the worst of the window, as charted by then (empty where nothing was); worst
+        only where `worst` (the notes whose text may read it). Notes reading the same set share
+        its dict. Notes in (encounter, time) order keep the window reductions linear in the
+        number of sets."""
+        empty: dict = {}
         if not self.v_key.size:
-            return [({}, {}, {})] * e.size
+            return [empty] * e.size, [empty] * e.size, [empty] * e.size
         start = self.v_start[e]
         key = e * _KEY + epoch
         last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
         window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
-        charted = np.flatnonzero(last >= start)
-        stays = np.unique(e[charted])
-        first = dict(zip(stays.tolist(), self._latest(self.v_start[stays]), strict=True))
-        out = [({}, {}, {})] * e.size
-        for i, latest in zip(charted.tolist(), self._latest(last[charted]), strict=True):
-            out[i] = (first[int(e[i])], latest, {})
-        reading = np.flatnonzero((last >= start) & worst)
-        for i, w in zip(reading.tolist(), self._worst(window[reading], last[reading]), strict=True):
-            out[i] = (*out[i][:2], w)
-        return out
+        charted = last >= start
+        sets, at = np.unique(np.concatenate([start[charted], last[charted]]), return_inverse=True)
+        said = np.empty(sets.size + 1, dtype=object)                                   # the last: nothing charted
+        said[:-1] = self._latest(sets)
+        said[-1] = empty
+        first, latest = np.full(e.size, sets.size), np.full(e.size, sets.size)
+        first[charted], latest[charted] = np.split(at, 2)
+        reading = np.flatnonzero(charted & worst)
+        worst_of = np.full(e.size, empty, dtype=object)
+        worst_of[reading] = self._worst(window[reading], last[reading])
+        return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
 
     def _latest(self, rows: np.ndarray) -> list[dict]:
         """Each column's last value charted in the encounter up to each set row (-1: none yet),
