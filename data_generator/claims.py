@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from data_generator.timeutil import HOUR
 
@@ -48,9 +49,12 @@ class Series:
         if order is not None:
             values = values[order]
         self.key = key
-        self.values = np.append(values.astype(float), np.nan)  # a sentinel row ends the array
+        self.values = np.empty(values.size + 1)
+        self.values[:-1] = values
+        self.values[-1] = np.nan                                                 # a sentinel row ends the array
         present = ~np.isnan(self.values)
-        self.count = np.concatenate([[0], np.cumsum(present)])                  # present rows before each row
+        self.count = np.zeros(present.size + 1, dtype=np.int64)
+        np.cumsum(present, out=self.count[1:])                                   # present rows before each row
         self._present = present
         self._last: np.ndarray | None = None
         self._next: np.ndarray | None = None
@@ -152,8 +156,9 @@ class ChartView:
                 code[charted], names = _codes(col[charted])
                 self._codes[column] = (names, code)
             names, code = self._codes[column]
-            hits = [i for i, name in enumerate(names) if name in wanted]
-            values = np.where(code >= 0, np.isin(code, hits).astype(float), np.nan)
+            lookup = np.full(len(names) + 1, np.nan)  # the last: not charted (code -1)
+            lookup[:-1] = [name in wanted for name in names]
+            values = lookup[code]
             self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index)
         return self._series[column, wanted]
 
@@ -181,11 +186,10 @@ class ChartView:
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Each value's number in order of first appearance, and the values so numbered (a dict is
-    quicker than sorting for the few distinct texts of a long column)."""
-    index: dict[str, int] = {}
-    code = np.array([index.setdefault(x, len(index)) for x in values.tolist()], dtype=np.int64)
-    return code, [str(x) for x in index]
+    """Each text's number in order of first appearance, and the texts so numbered (pyarrow's
+    dictionary encoding)."""
+    encoded = pa.array(values, type=pa.string()).dictionary_encode()
+    return encoded.indices.to_numpy().astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],

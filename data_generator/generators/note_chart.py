@@ -298,14 +298,12 @@ class Prose:
         """The line each dict of `charted` reads as (kept while this object lives)."""
         self._lines.update((id(d), (d, line)) for d, line in zip(charted, lines, strict=True))
 
-    def _known(self, d: dict) -> str | None:
-        hit = self._lines.get(id(d))
-        return hit[1] if hit is not None and hit[0] is d else None
-
     @helper
     def vitals_line(self, v: dict) -> str:
-        line = self._known(v)
-        return line if line is not None else self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
+        known = self._lines.get(id(v))
+        if known is not None and known[0] is v:
+            return known[1]
+        return self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
         """The vitals line of each row of `cols` (a list per vital, None where not charted): a
@@ -336,19 +334,19 @@ class Prose:
         text."""
         spec, named = self.lab_number[test], self.lab_named
         if hasattr(self.lab, "pattern") and re.fullmatch(r"\.\d+f", spec):  # one pattern for the test's values
-            text = self.lab.pattern % (name.replace("%", "%%"), "%" + spec, unit.replace("%", "%%"))
-            return [named(name, t) if v is None else (text % v).strip() for v, t in zip(values, texts, strict=True)]
+            text = (self.lab.pattern % (name.replace("%", "%%"), "%" + spec, unit.replace("%", "%%"))).strip()
+            if None not in values:  # (a number written so has no space at either end to strip)
+                return list(map(text.__mod__, values))
+            return [named(name, t) if v is None else text % v for v, t in zip(values, texts, strict=True)]
         return [named(name, t) if v is None else self.lab(name, format(v, spec), unit).strip()
                 for v, t in zip(values, texts, strict=True)]
 
     def drawn_at(self, said: list[str], epochs: list[int]) -> list[str]:
         """Results older than the window, with the local time they were drawn."""
-        out = []
-        for s, epoch in zip(said, epochs, strict=True):
-            if epoch not in self._drawn:
-                self._drawn[epoch] = dt.datetime.fromtimestamp(epoch, self.tz).strftime(self.drawn_time)
-            out.append(self.drawn(s, self._drawn[epoch]))
-        return out
+        drawn = self._drawn
+        for epoch in set(epochs).difference(drawn):
+            drawn[epoch] = dt.datetime.fromtimestamp(epoch, self.tz).strftime(self.drawn_time)
+        return list(map(self.drawn, said, map(drawn.__getitem__, epochs)))
 
     def lab_text(self, test: str, r: dict) -> str:
         """One result entry as written: pending, or as resulted (with its draw time when older
@@ -360,5 +358,7 @@ class Prose:
 
     @helper
     def labs_line(self, labs: dict) -> str:
-        line = self._known(labs)
-        return line if line is not None else "; ".join([self.lab_text(t, r) for t, r in labs.items()])
+        known = self._lines.get(id(labs))
+        if known is not None and known[0] is labs:
+            return known[1]
+        return "; ".join([self.lab_text(t, r) for t, r in labs.items()])

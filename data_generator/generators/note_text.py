@@ -11,7 +11,7 @@ from functools import cache, lru_cache
 import numpy as np
 
 from data_generator.errors import ConfigError
-from data_generator.note_context import phrase_keys, render_many, render_table
+from data_generator.note_context import phrase_keys, render_table
 
 
 class _Draws:
@@ -73,20 +73,25 @@ def _failed(at: str, exc: Exception) -> ConfigError:
                        hint="fix the template or phrase; `datagen preview` checks a config")
 
 
-def render_phrases(encs: list[int], context: dict[str, list], picked: dict[int, dict[str, str]],
+def render_phrases(encs: list[int], context: dict[str, np.ndarray], picked: dict[int, dict[str, str]],
                    said: list[dict[str, str]], where: list[str]) -> list[dict[str, str]]:
     """Each note's phrases (`said`, rendered in place): plain text as is, a template rendered
     with the note's context (`context[name][i]`) and its encounter's choices."""
-    groups: dict[tuple, list[tuple[int, str]]] = {}  # (text, names, place) -> its (note, phrase key)
-    names = tuple(context)
+    groups: dict[tuple, list[tuple[int, str]]] = {}  # (text, choice names, place) -> its (note, phrase key)
     for i, phrases in enumerate(said):
         for key, text in phrases.items():
             if "{" in text:
-                groups.setdefault((text, (*names, *picked[encs[i]]), where[i]), []).append((i, key))
-    for (text, keys, at), jobs in groups.items():
-        rows = [(*(context[name][i] for name in names), *picked[encs[i]].values()) for i, _ in jobs]
+                groups.setdefault((text, tuple(picked[encs[i]]), where[i]), []).append((i, key))
+    for (text, chosen, at), jobs in groups.items():
+        members = [i for i, _ in jobs]
+        rows = np.array(members, dtype=np.int64)
+
+        def column(name: str, members=members, rows=rows, chosen=chosen) -> list:
+            if name in chosen:
+                return [picked[encs[i]][name] for i in members]
+            return context[name][rows].tolist()
         try:
-            rendered = render_many(text, keys, rows)
+            rendered = render_table(text, (*context, *chosen), column, len(jobs))
         except Exception as exc:
             raise _failed(at, exc) from None
         for (i, key), r in zip(jobs, rendered, strict=True):
