@@ -71,9 +71,11 @@ class Chart:
         tests, units = cfg.labs["tests"], cfg.notes["display_units"]
         t = labs.table
         rank = _test_rank(cfg, labs.test)
-        order = np.lexsort((t["result_time"], rank, labs.enc))
-        enc, rank = labs.enc[order], rank[order]
-        result = np.asarray(t["result_time"], dtype=np.int64)[order]
+        result = np.asarray(t["result_time"], dtype=np.int64)
+        segment = labs.enc.astype(np.int64) * len(tests) + rank
+        since = result - (result.min() if result.size else 0)                  # a chunk's results span < 2**32 s
+        order = np.argsort((segment << 32) + since, kind="stable")
+        enc, rank, result = labs.enc[order], rank[order], result[order]
         collected = np.asarray(t["event_time"], dtype=np.int64)[order]
         new = np.ones(order.size, dtype=bool)
         new[1:] = (enc[1:] != enc[:-1]) | (rank[1:] != rank[:-1])

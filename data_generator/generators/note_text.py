@@ -106,15 +106,15 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     encounter's choices, its phrases (those opening a sentence capitalised) and its author. Notes
     sharing a template, a place and the names of their choices render in one call."""
     groups: dict[tuple, list[int]] = {}
-    for i, key in enumerate(zip(templates, where, (tuple(picked[e]) for e in encs), strict=True)):
+    names = {e: tuple(choice) for e, choice in picked.items()}
+    for i, key in enumerate(zip(templates, where, map(names.__getitem__, encs), strict=True)):
         groups.setdefault(key, []).append(i)
     out = np.empty(len(templates), dtype=object)
     for (template, at, chosen), members in groups.items():
         rows = np.array(members, dtype=np.int64)
-        initial = _initial_phrases(template)
         said = [phrases[i] for i in members]
-        for d in said:
-            for key in initial:
+        for key in _initial_phrases(template):
+            for d in said:
                 if isinstance(d[key], str):
                     d[key] = _capitalised(d[key])
 
@@ -130,7 +130,7 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
             rendered = render_table(template, (*context, *chosen, "phrases", "author"), column, len(members))
         except Exception as exc:
             raise _failed(at, exc) from None
-        out[rows] = [text.strip() for text in rendered]
+        out[rows] = list(map(str.strip, rendered))
     return out.tolist()
 
 
