@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from data_generator.timeutil import HOUR
 
@@ -48,9 +49,12 @@ class Series:
         if order is not None:
             values = values[order]
         self.key = key
-        self.values = np.append(values.astype(float), np.nan)  # a sentinel row ends the array
+        self.values = np.empty(values.size + 1)
+        self.values[:-1] = values
+        self.values[-1] = np.nan                                                 # a sentinel row ends the array
         present = ~np.isnan(self.values)
-        self.count = np.concatenate([[0], np.cumsum(present)])                  # present rows before each row
+        self.count = np.zeros(present.size + 1, dtype=np.int64)
+        np.cumsum(present, out=self.count[1:])                                   # present rows before each row
         self._present = present
         self._last: np.ndarray | None = None
         self._next: np.ndarray | None = None
@@ -152,8 +156,9 @@ class ChartView:
                 code[charted], names = _codes(col[charted])
                 self._codes[column] = (names, code)
             names, code = self._codes[column]
-            hits = [i for i, name in enumerate(names) if name in wanted]
-            values = np.where(code >= 0, np.isin(code, hits).astype(float), np.nan)
+            lookup = np.full(len(names) + 1, np.nan)  # the last: not charted (code -1)
+            lookup[:-1] = [name in wanted for name in names]
+            values = lookup[code]
             self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index)
         return self._series[column, wanted]
 
@@ -181,11 +186,10 @@ class ChartView:
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Each value's number in order of first appearance, and the values so numbered (a dict is
-    quicker than sorting for the few distinct texts of a long column)."""
-    index: dict[str, int] = {}
-    code = np.array([index.setdefault(x, len(index)) for x in values.tolist()], dtype=np.int64)
-    return code, [str(x) for x in index]
+    """Each text's number in order of first appearance, and the texts so numbered (pyarrow's
+    dictionary encoding)."""
+    encoded = pa.array(values, type=pa.string()).dictionary_encode()
+    return encoded.indices.to_numpy().astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],
@@ -354,13 +358,18 @@ def phrase_list(variants: list) -> list[Phrase]:
 
 def eligible(phrases: list[Phrase], view: ChartView, e: np.ndarray, t: np.ndarray) -> list[list[str]]:
     """For each (encounter, time): the guarded phrases whose condition holds, else the fallbacks."""
+    pools, at = licensed_pools(phrases, view, e, t)
+    return [pools[i] for i in at.tolist()]
+
+
+def licensed_pools(phrases: list[Phrase], view: ChartView, e: np.ndarray,
+                   t: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
+    """`eligible` as the distinct pools and, for each (encounter, time), the index of its pool."""
     fallback = [p.text for p in phrases if p.check is None]
     guarded = [p for p in phrases if p.check is not None]
     if not guarded:
-        return [fallback] * len(e)
+        return [fallback], np.zeros(len(e), dtype=np.int64)
     held = np.column_stack([p.check(view, e, t) for p in guarded])
     pattern = held.astype(np.int64) @ (1 << np.arange(len(guarded), dtype=np.int64))  # which hold, as bits
-    pools = {}
-    for bits in np.unique(pattern).tolist():
-        pools[bits] = [p.text for j, p in enumerate(guarded) if bits >> j & 1] or fallback
-    return [pools[b] for b in pattern.tolist()]
+    bits, at = np.unique(pattern, return_inverse=True)
+    return [[p.text for j, p in enumerate(guarded) if b >> j & 1] or fallback for b in bits.tolist()], at

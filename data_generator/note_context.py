@@ -9,6 +9,7 @@ them from here, so checking a config needs nothing from the engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from operator import itemgetter
 from types import MethodType
@@ -114,18 +115,44 @@ def template_names(text: str) -> frozenset[str]:
 def _plan(text: str, names: tuple[str, ...]):
     """(the loop template, a function picking the names it binds from a row), or None where a
     loop could render differently from one render per row."""
+    found = _loop(text, names)
+    if found is None:
+        return None
+    looped, used = found
+    where = {name: i for i, name in enumerate(names)}  # the last of a repeated name, as dict(zip()) keeps
+    if used:
+        return looped, itemgetter(*(where[name] for name in used))  # one name: the value itself
+    return looped, (lambda row: None)
+
+
+@cache
+def _loop(text: str, names: tuple[str, ...]) -> tuple[object, tuple[str, ...]] | None:
+    """(the loop template, the names of `names` it binds, in the order it unpacks them), or None
+    where a loop could render differently from one render per row."""
     found = _analysis(text)
     if found is None or not found[2]:
         return None
     body, wanted, _ = found
-    where = {name: i for i, name in enumerate(names)}  # the last of a repeated name, as dict(zip()) keeps
-    used = tuple(sorted(wanted & set(where)))
+    used = tuple(sorted(wanted & set(names)))
     looped = _looped(body, used)
-    if looped is None:
-        return None
-    if used:
-        return looped, itemgetter(*(where[name] for name in used))  # one name: the value itself
-    return looped, (lambda row: None)
+    return None if looped is None else (looped, used)
+
+
+def render_table(text: str, names: tuple[str, ...], column: Callable[[str], list], n: int) -> list[str]:
+    """What `render_many(text, names, rows)` gives for `n` rows whose values come by name:
+    `column(name)` is that name's value in each row. Only the names the text uses are asked for
+    where one loop renders the rows."""
+    found = _loop(text, names) if n else None
+    if found is not None:
+        looped, used = found
+        if len(used) > 1:
+            rows = list(zip(*(column(name) for name in used), strict=True))
+        else:
+            rows = column(used[0]) if used else [None] * n
+        out = looped.render(_rows=rows).split(_END)
+        if len(out) == n + 1:
+            return out[:-1]
+    return render_many(text, names, list(zip(*(column(name) for name in names), strict=True)) if n else [])
 
 
 @cache

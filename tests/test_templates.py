@@ -79,8 +79,8 @@ def test_example_contexts_have_the_engines_shape(tmp_path, monkeypatch, cfg):
     real = notes_module._context
 
     def spy(*args, **kwargs):
-        context = real(*args, **kwargs)
-        seen.append(context)
+        context = real(*args, **kwargs)  # each name's values, one per note
+        seen.extend(dict(zip(context, values, strict=True)) for values in zip(*context.values(), strict=True))
         return context
     monkeypatch.setattr(notes_module, "_context", spy)
     (tmp_path / "out").mkdir()

@@ -71,9 +71,11 @@ class Chart:
         tests, units = cfg.labs["tests"], cfg.notes["display_units"]
         t = labs.table
         rank = _test_rank(cfg, labs.test)
-        order = np.lexsort((t["result_time"], rank, labs.enc))
-        enc, rank = labs.enc[order], rank[order]
-        result = np.asarray(t["result_time"], dtype=np.int64)[order]
+        result = np.asarray(t["result_time"], dtype=np.int64)
+        segment = labs.enc.astype(np.int64) * len(tests) + rank
+        since = result - (result.min() if result.size else 0)                  # a chunk's results span < 2**32 s
+        order = np.argsort((segment << 32) + since, kind="stable")
+        enc, rank, result = labs.enc[order], rank[order], result[order]
         collected = np.asarray(t["event_time"], dtype=np.int64)[order]
         new = np.ones(order.size, dtype=bool)
         new[1:] = (enc[1:] != enc[:-1]) | (rank[1:] != rank[:-1])
@@ -108,8 +110,9 @@ class Chart:
 
     def _said(self, rows: np.ndarray) -> np.ndarray:
         """Results `rows` as a note writes them when current (written once per chunk)."""
-        new = np.unique(rows)
-        new = new[np.equal(self.l_said[new], None)]
+        wanted = np.zeros(self.l_said.size, dtype=bool)
+        wanted[rows] = True
+        new = np.flatnonzero(wanted & np.equal(self.l_said, None))
         c = self.l_cols
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
@@ -118,27 +121,30 @@ class Chart:
                                                  c["value"][at].tolist(), c["text"][at].tolist())
         return self.l_said
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> list[tuple[dict, dict, dict]]:
-        """For each note (encounter row, epoch second): (first set, latest value of each column,
-        worst of the window) as charted by then; worst only where `worst` (the notes whose text
-        may read it), else empty. Notes in (encounter, time) order keep the window reductions
-        linear in the number of sets."""
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
+        """For each note (encounter row, epoch second): the first set, the latest value of each
+        column and the worst of the window, as charted by then (empty where nothing was); worst
+        only where `worst` (the notes whose text may read it). Notes reading the same set share
+        its dict. Notes in (encounter, time) order keep the window reductions linear in the
+        number of sets."""
+        empty: dict = {}
         if not self.v_key.size:
-            return [({}, {}, {})] * e.size
+            return [empty] * e.size, [empty] * e.size, [empty] * e.size
         start = self.v_start[e]
         key = e * _KEY + epoch
         last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
         window = np.maximum(np.searchsorted(self.v_key, key - self.window, side="left"), start)
-        charted = np.flatnonzero(last >= start)
-        stays = np.unique(e[charted])
-        first = dict(zip(stays.tolist(), self._latest(self.v_start[stays]), strict=True))
-        out = [({}, {}, {})] * e.size
-        for i, latest in zip(charted.tolist(), self._latest(last[charted]), strict=True):
-            out[i] = (first[int(e[i])], latest, {})
-        reading = np.flatnonzero((last >= start) & worst)
-        for i, w in zip(reading.tolist(), self._worst(window[reading], last[reading]), strict=True):
-            out[i] = (*out[i][:2], w)
-        return out
+        charted = last >= start
+        sets, at = np.unique(np.concatenate([start[charted], last[charted]]), return_inverse=True)
+        said = np.empty(sets.size + 1, dtype=object)                                   # the last: nothing charted
+        said[:-1] = self._latest(sets)
+        said[-1] = empty
+        first, latest = np.full(e.size, sets.size), np.full(e.size, sets.size)
+        first[charted], latest[charted] = np.split(at, 2)
+        reading = np.flatnonzero(charted & worst)
+        worst_of = np.full(e.size, empty, dtype=object)
+        worst_of[reading] = self._worst(window[reading], last[reading])
+        return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
 
     def _latest(self, rows: np.ndarray) -> list[dict]:
         """Each column's last value charted in the encounter up to each set row (-1: none yet),
@@ -294,14 +300,12 @@ class Prose:
         """The line each dict of `charted` reads as (kept while this object lives)."""
         self._lines.update((id(d), (d, line)) for d, line in zip(charted, lines, strict=True))
 
-    def _known(self, d: dict) -> str | None:
-        hit = self._lines.get(id(d))
-        return hit[1] if hit is not None and hit[0] is d else None
-
     @helper
     def vitals_line(self, v: dict) -> str:
-        line = self._known(v)
-        return line if line is not None else self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
+        known = self._lines.get(id(v))
+        if known is not None and known[0] is v:
+            return known[1]
+        return self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
         """The vitals line of each row of `cols` (a list per vital, None where not charted): a
@@ -332,19 +336,19 @@ class Prose:
         text."""
         spec, named = self.lab_number[test], self.lab_named
         if hasattr(self.lab, "pattern") and re.fullmatch(r"\.\d+f", spec):  # one pattern for the test's values
-            text = self.lab.pattern % (name.replace("%", "%%"), "%" + spec, unit.replace("%", "%%"))
-            return [named(name, t) if v is None else (text % v).strip() for v, t in zip(values, texts, strict=True)]
+            text = (self.lab.pattern % (name.replace("%", "%%"), "%" + spec, unit.replace("%", "%%"))).strip()
+            if None not in values:  # (a number written so has no space at either end to strip)
+                return list(map(text.__mod__, values))
+            return [named(name, t) if v is None else text % v for v, t in zip(values, texts, strict=True)]
         return [named(name, t) if v is None else self.lab(name, format(v, spec), unit).strip()
                 for v, t in zip(values, texts, strict=True)]
 
     def drawn_at(self, said: list[str], epochs: list[int]) -> list[str]:
         """Results older than the window, with the local time they were drawn."""
-        out = []
-        for s, epoch in zip(said, epochs, strict=True):
-            if epoch not in self._drawn:
-                self._drawn[epoch] = dt.datetime.fromtimestamp(epoch, self.tz).strftime(self.drawn_time)
-            out.append(self.drawn(s, self._drawn[epoch]))
-        return out
+        drawn = self._drawn
+        for epoch in set(epochs).difference(drawn):
+            drawn[epoch] = dt.datetime.fromtimestamp(epoch, self.tz).strftime(self.drawn_time)
+        return list(map(self.drawn, said, map(drawn.__getitem__, epochs)))
 
     def lab_text(self, test: str, r: dict) -> str:
         """One result entry as written: pending, or as resulted (with its draw time when older
@@ -356,5 +360,7 @@ class Prose:
 
     @helper
     def labs_line(self, labs: dict) -> str:
-        line = self._known(labs)
-        return line if line is not None else "; ".join([self.lab_text(t, r) for t, r in labs.items()])
+        known = self._lines.get(id(labs))
+        if known is not None and known[0] is labs:
+            return known[1]
+        return "; ".join([self.lab_text(t, r) for t, r in labs.items()])

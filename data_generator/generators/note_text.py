@@ -6,12 +6,12 @@ sandbox, many notes per call. The note engine (notes.py) gives each note's conte
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 from data_generator.errors import ConfigError
-from data_generator.note_context import phrase_keys, render_many
+from data_generator.note_context import phrase_keys, render_table
 
 
 class _Draws:
@@ -28,15 +28,16 @@ class _Draws:
 
 
 def draws(encs: list[int], templates: list[list[str]], choices: list[dict[str, list[str]]],
-           licensed: list[dict[str, list[str]]], rng: np.random.Generator
-           ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
+          licensed: dict[str, list], rng: np.random.Generator
+          ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
     """What each note says, drawn in the order notes are written: at an encounter's first note its
     choices, then each note's template, then a variant of each phrase the template uses, from
-    those its chart licenses. Returns each encounter's choices, each note's template and phrases."""
+    those its chart licenses (`licensed[key][i]`: note i's variants of phrase `key`). Returns each
+    encounter's choices, each note's template and phrases."""
     picks, first, plan = _Draws(rng), {}, []
     highs = picks.highs  # asked for in place: one note at a time, in order
     shared: dict[int, tuple[str, ...] | None] = {}  # by id of a note type's template list
-    for e, variants, allowed in zip(encs, templates, licensed, strict=True):
+    for i, (e, variants) in enumerate(zip(encs, templates, strict=True)):
         if e not in first:
             first[e] = len(highs)
             highs += [len(pool) for pool in choices[e].values()]
@@ -47,14 +48,14 @@ def draws(encs: list[int], templates: list[list[str]], choices: list[dict[str, l
         keys = shared[id(variants)]
         if keys is None:  # the template decides which phrases follow: draw it now
             keys = phrase_keys(variants[picks.flush()[t]])
-        highs += [len(allowed[key]) for key in keys]
+        highs += [len(licensed[key][i]) for key in keys]
         plan.append((t, keys))
     value = picks.flush()
     picked = {e: {name: pool[value[at + j]] for j, (name, pool) in enumerate(choices[e].items())}
               for e, at in first.items()}
     chosen = [variants[value[t]] for variants, (t, _) in zip(templates, plan, strict=True)]
-    said = [{key: allowed[key][value[t + j]] for j, key in enumerate(keys, 1)}
-            for allowed, (t, keys) in zip(licensed, plan, strict=True)]
+    said = [{key: licensed[key][i][value[t + j]] for j, key in enumerate(keys, 1)}
+            for i, (t, keys) in enumerate(plan)]
     return picked, chosen, said
 
 
@@ -65,54 +66,72 @@ def _shared_keys(variants: tuple[str, ...]) -> tuple[str, ...] | None:
     return next(iter(keys)) if len(keys) == 1 else None
 
 
-def _render(texts: list[str], names: list[tuple[str, ...]], rows: list[tuple], where: list[str]) -> list[str]:
-    """Each text rendered with its row bound to its names, many per call (those sharing text,
-    names and place); a failure is a config error naming the place."""
-    groups: dict[tuple, list[int]] = {}
-    for i, key in enumerate(zip(texts, names, where, strict=True)):
-        groups.setdefault(key, []).append(i)
-    out = [""] * len(texts)
-    for (text, keys, at), members in groups.items():
+def _failed(at: str, exc: Exception) -> ConfigError:
+    """A render failure as a config error naming the place (config checking renders every
+    template and phrase; this is the last guard)."""
+    return ConfigError(at, f"a template failed to render: {type(exc).__name__}: {exc}",
+                       hint="fix the template or phrase; `datagen preview` checks a config")
+
+
+def render_phrases(encs: list[int], context: dict[str, np.ndarray], picked: dict[int, dict[str, str]],
+                   said: list[dict[str, str]], where: list[str]) -> list[dict[str, str]]:
+    """Each note's phrases (`said`, rendered in place): plain text as is, a template rendered
+    with the note's context (`context[name][i]`) and its encounter's choices."""
+    groups: dict[tuple, list[tuple[int, str]]] = {}  # (text, choice names, place) -> its (note, phrase key)
+    for i, phrases in enumerate(said):
+        for key, text in phrases.items():
+            if "{" in text:
+                groups.setdefault((text, tuple(picked[encs[i]]), where[i]), []).append((i, key))
+    for (text, chosen, at), jobs in groups.items():
+        members = [i for i, _ in jobs]
+        rows = np.array(members, dtype=np.int64)
+
+        def column(name: str, members=members, rows=rows, chosen=chosen) -> list:
+            if name in chosen:
+                return [picked[encs[i]][name] for i in members]
+            return context[name][rows].tolist()
         try:
-            rendered = render_many(text, keys, [rows[i] for i in members])
-        except Exception as exc:  # config checking renders every template; this is the last guard
-            raise ConfigError(at, f"a template failed to render: {type(exc).__name__}: {exc}",
-                              hint="fix the template or phrase; `datagen preview` checks a config") from None
-        for i, r in zip(members, rendered, strict=True):
-            out[i] = r
-    return out
+            rendered = render_table(text, (*context, *chosen), column, len(jobs))
+        except Exception as exc:
+            raise _failed(at, exc) from None
+        for (i, key), r in zip(jobs, rendered, strict=True):
+            said[i][key] = r
+    return said
 
 
-def render_phrases(encs: list[int], contexts: list[dict], picked: dict[int, dict[str, str]],
-                    said: list[dict[str, str]], where: list[str]) -> list[dict[str, str]]:
-    """Each note's phrases: plain text as is, a template rendered with the note's context and its
-    encounter's choices."""
-    jobs = [(i, key) for i, phrases in enumerate(said) for key, text in phrases.items() if "{" in text]
-    names, rows = [], []
-    for i, _ in jobs:
-        context, choice = contexts[i], picked[encs[i]]
-        names.append((*context, *choice))
-        rows.append((*context.values(), *choice.values()))
-    rendered = _render([said[i][key] for i, key in jobs], names, rows, [where[i] for i, _ in jobs])
-    out = [dict(phrases) for phrases in said]
-    for (i, key), text in zip(jobs, rendered, strict=True):
-        out[i][key] = text
-    return out
+def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[int, dict[str, str]],
+                 templates: list[str], phrases: list[dict[str, str]], authors: list[str],
+                 where: list[str]) -> list[str]:
+    """Each note's text: its template rendered with its context (`context[name][i]`), its
+    encounter's choices, its phrases (those opening a sentence capitalised) and its author. Notes
+    sharing a template, a place and the names of their choices render in one call."""
+    groups: dict[tuple, list[int]] = {}
+    names = {e: tuple(choice) for e, choice in picked.items()}
+    for i, key in enumerate(zip(templates, where, map(names.__getitem__, encs), strict=True)):
+        groups.setdefault(key, []).append(i)
+    out = np.empty(len(templates), dtype=object)
+    for (template, at, chosen), members in groups.items():
+        rows = np.array(members, dtype=np.int64)
+        said = [phrases[i] for i in members]
+        for key in _initial_phrases(template):
+            for d in said:
+                if isinstance(d[key], str):
+                    d[key] = _capitalised(d[key])
 
-
-def render_notes(encs: list[int], contexts: list[dict], picked: dict[int, dict[str, str]], templates: list[str],
-                  phrases: list[dict[str, str]], authors: list[str], where: list[str]) -> list[str]:
-    """Each note's text: its template rendered with its context, its encounter's choices, its
-    phrases (those opening a sentence capitalised) and its author."""
-    names, rows = [], []
-    known: dict[int, tuple[str, ...]] = {}  # names by encounter
-    for e, context, template, said, author in zip(encs, contexts, templates, phrases, authors, strict=True):
-        choice = picked[e]
-        if e not in known:
-            known[e] = (*context, *choice, "phrases", "author")
-        names.append(known[e])
-        rows.append((*context.values(), *choice.values(), _sentence_case(template, said), author))
-    return [text.strip() for text in _render(templates, names, rows, where)]
+        def column(name: str, members=members, rows=rows, said=said, chosen=chosen) -> list:
+            if name == "author":
+                return [authors[i] for i in members]
+            if name == "phrases":
+                return said
+            if name in chosen:
+                return [picked[encs[i]][name] for i in members]
+            return context[name][rows].tolist()
+        try:
+            rendered = render_table(template, (*context, *chosen, "phrases", "author"), column, len(members))
+        except Exception as exc:
+            raise _failed(at, exc) from None
+        out[rows] = list(map(str.strip, rendered))
+    return out.tolist()
 
 
 @cache
@@ -124,10 +143,16 @@ def _initial_phrases(template: str) -> tuple[str, ...]:
 def _sentence_case(template: str, phrases: dict) -> dict:
     """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
     for key in _initial_phrases(template):
-        text = phrases[key]
-        if not isinstance(text, str):
-            continue
-        word = text.split(" ", 1)[0]
-        if text[:1].islower() and word[1:] == word[1:].lower():
-            phrases[key] = text[0].upper() + text[1:]
+        if isinstance(phrases[key], str):
+            phrases[key] = _capitalised(phrases[key])
     return phrases
+
+
+@lru_cache(maxsize=1 << 14)
+def _capitalised(text: str) -> str:
+    """`text` as it opens a sentence: its first letter capitalised, unless its first word has
+    capitals inside (pH, hs-Troponin)."""
+    word = text.split(" ", 1)[0]
+    if text[:1].islower() and word[1:] == word[1:].lower():
+        return text[0].upper() + text[1:]
+    return text

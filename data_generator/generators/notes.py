@@ -12,12 +12,13 @@ note_context.py (the config cross-check reads them there too).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
 import numpy as np
 
-from data_generator.claims import ChartView, build_view, eligible, phrase_list
+from data_generator.claims import ChartView, build_view, eligible, licensed_pools, phrase_list
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
@@ -32,11 +33,14 @@ from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
 
-class Note(NamedTuple):
-    """A note to write (notes sort by encounter, then time, then type)."""
-    enc: int
-    hours: float
-    note_type: str
+@dataclass(frozen=True)
+class Notes:
+    """The notes to write, in the order they sort (encounter, then time, then type): each
+    note's encounter row, hours since admission and type (an index into `types`)."""
+    enc: np.ndarray
+    hours: np.ndarray
+    kind: np.ndarray
+    types: list[str]
 
 
 @cache
@@ -107,22 +111,20 @@ def _shifts(cfg: Config, role: str) -> tuple[list[str], list[float]]:
     return [k for k, _ in pairs], [float(h) for _, h in pairs]
 
 
-def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals,
-              rng: np.random.Generator) -> list[Note]:
+def _schedule(cfg: Config, enc: Encounters, cal: _Calendar, vitals: Vitals, rng: np.random.Generator) -> Notes:
     batches: list[_Batch] = []
+    hits: dict[int, np.ndarray] = {}  # a `when:` condition's charted sets, by the condition's id
     for scenario in sorted(set(enc.scenario.tolist())):
         rows = np.flatnonzero(enc.scenario == scenario)
         for note_type, spec in note_types(cfg, scenario).items():
-            batches += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng)
+            batches += _timed(cfg, note_type, spec, rows, enc, cal, vitals, rng, hits)
     if not batches:
-        return []
+        return Notes(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64), [])
     names = sorted({name for _, _, name in batches})
     rows, hours = (np.concatenate([np.asarray(b[i]) for b in batches]) for i in (0, 1))
-    kind = np.concatenate([np.full(len(b[0]), names.index(b[2])) for b in batches])
+    kind = np.concatenate([np.full(len(b[0]), names.index(b[2]), dtype=np.int64) for b in batches])
     order = np.lexsort((kind, hours, rows))  # as the notes sort
-    return [Note(e, h, names[k]) for e, h, k in zip(rows[order].astype(np.int64).tolist(),
-                                                    hours[order].astype(float).tolist(), kind[order].tolist(),
-                                                    strict=True)]
+    return Notes(rows[order].astype(np.int64), hours[order].astype(float), kind[order], names)
 
 
 _Batch = tuple[np.ndarray, np.ndarray, str]  # notes of one type: encounter rows, hours since admission, type
@@ -133,8 +135,9 @@ def _notes(rows: np.ndarray, hours: np.ndarray, note_type: str) -> list[_Batch]:
 
 
 def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters, cal: _Calendar,
-           vitals: Vitals, rng: np.random.Generator) -> list[_Batch]:
-    """When notes of one type are written for encounters `rows` (hours since admission)."""
+           vitals: Vitals, rng: np.random.Generator, hits: dict[int, np.ndarray]) -> list[_Batch]:
+    """When notes of one type are written for encounters `rows` (hours since admission). A
+    `when:` condition is evaluated on the chart once (`hits`) for every scenario sharing it."""
     at = spec["at"]
     admit, los = enc.admit[rows], (enc.discharge[rows] - enc.admit[rows]) / HOUR
     if "after_admit_hours" in at:
@@ -149,7 +152,11 @@ def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encou
         return _daily(at, rows, admit, los, cal, rng, note_type)
     if "before_shift_end_hours" in at:
         return _end_of_shift(cfg, note_type, spec, rows, enc, cal, rng)
-    hit = condition_mask(at["when"], vitals.table) & np.isin(vitals.enc, rows)
+    if id(at["when"]) not in hits:
+        hits[id(at["when"])] = condition_mask(at["when"], vitals.table)
+    mine = np.zeros(len(enc), dtype=bool)
+    mine[rows] = True
+    hit = hits[id(at["when"])] & mine[vitals.enc]
     owner, hours = firings(vitals.enc, vitals.hours, hit, at["max"], at["min_gap_hours"])
     delay = rng.uniform(*at["delay_minutes"], owner.size) / 60
     full_los = (enc.discharge - enc.admit) / HOUR
@@ -186,10 +193,10 @@ def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc
 
 
 class _When(NamedTuple):
-    """A note's moment: epoch second, hospital day (1 = local day of admission) and nursing shift."""
-    epoch: int
-    note_day: int
-    shift: dict
+    """Notes' moments: epoch second, hospital day (1 = local day of admission) and nursing shift."""
+    epoch: list
+    note_day: list
+    shift: list
 
 
 def _stay(cfg: Config, registry: Registry, enc: Encounters, e: int) -> tuple[dict, dict]:
@@ -208,9 +215,10 @@ def _stay(cfg: Config, registry: Registry, enc: Encounters, e: int) -> tuple[dic
     return patient, encounter
 
 
-def _context(stay: tuple[dict, dict], vitals: tuple[dict, dict, dict], lab: dict, when: _When,
-             helpers: dict) -> dict:
-    """What a note written at `when` may quote: its stay, and the vitals and labs charted by then."""
+def _context(stay: tuple[list, list], vitals: tuple[list, list, list], lab: list, when: _When,
+             helpers: dict) -> dict[str, list]:
+    """What each note may quote, by name, one value per note: its stay, and the vitals and labs
+    charted by its moment."""
     patient, encounter = stay
     first, latest, worst = vitals
     return {
@@ -232,20 +240,47 @@ def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
     return any(name in template_names(t) for t in texts if "{" in t)
 
 
-def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note]) -> tuple[np.ndarray, list[_When]]:
-    """Each note's encounter row and moment: the second it is written (inside the stay), its hospital
-    day and the nursing shift it falls in."""
-    e = np.array([n.enc for n in notes], dtype=np.int64)
-    hours = np.array([n.hours for n in notes], dtype=float)
-    epoch = np.minimum(enc.admit[e] + np.round(hours * HOUR).astype(np.int64), enc.discharge[e])
+def _objects(items: list) -> np.ndarray:
+    """`items` in a one-dimensional object array, each item as it is (lists and dicts included)."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
+class _Kinds:
+    """Each note's kind: its scenario and note type (a scenario may define its own types), so
+    that what a kind fixes is looked up once per kind."""
+
+    def __init__(self, cfg: Config, enc: Encounters, notes: Notes):
+        scenarios = sorted(set(enc.scenario.tolist()))
+        number = {sc: i for i, sc in enumerate(scenarios)}
+        scenario = np.array([number[sc] for sc in enc.scenario.tolist()], dtype=np.int64)
+        n = len(notes.types)
+        kinds, self.of = np.unique(scenario[notes.enc] * n + notes.kind, return_inverse=True)
+        self.keys = [(scenarios[k // n], notes.types[k % n]) for k in kinds.tolist()]
+        self.specs = [note_types(cfg, sc)[name] for sc, name in self.keys]
+
+    def each(self, values: list) -> list:
+        """Each note's value, from one value per kind."""
+        return _objects(values)[self.of].tolist()
+
+    def array(self, values: list, dtype) -> np.ndarray:
+        return np.asarray(values, dtype=dtype)[self.of]
+
+
+def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes) -> tuple[np.ndarray, _When]:
+    """Each note's moment: the second it is written (inside the stay), its hospital day and the
+    nursing shift it falls in."""
+    e = notes.enc
+    epoch = np.minimum(enc.admit[e] + np.round(notes.hours * HOUR).astype(np.int64), enc.discharge[e])
     note_day = cal.day(epoch) - cal.day(enc.admit[e]) + 1
     names, starts = _shifts(cfg, _shift_role(cfg))
     _, j = cal.shift_of(epoch)
     clock = [f"{int(h):02d}:{round(h % 1 * 60):02d}" for h in starts]
     shifts = [{"name": names[i], "start": clock[i], "end": clock[(i + 1) % len(starts)]}
               for i in range(len(starts))]
-    whens = [_When(t, d, shifts[k]) for t, d, k in zip(epoch.tolist(), note_day.tolist(), j.tolist(), strict=True)]
-    return epoch, whens
+    return epoch, _When(epoch.tolist(), note_day.tolist(), _objects(shifts)[j].tolist())
 
 
 def _shift_role(cfg: Config) -> str:
@@ -253,20 +288,15 @@ def _shift_role(cfg: Config) -> str:
     return next(r for r, a in cfg.notes["authors"].items() if "shifts" in a["rota"])
 
 
-def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: list[Note], epoch: np.ndarray,
+def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes, kinds: _Kinds, epoch: np.ndarray,
           rng: np.random.Generator) -> list[str]:
     """Each note's author from the role's rota: the attending of the service block, or the nurse of
     the shift. Each encounter draws its place on every rota once."""
     locale = cfg.generator["hospital"]["locale"]
-    e = np.array([n.enc for n in notes], dtype=np.int64)
-    types = {(sc, k): t for sc in sorted(set(enc.scenario.tolist())) for k, t in note_types(cfg, sc).items()}
-    kinds = list(types)  # a scenario may define its own types
-    number = {k: i for i, k in enumerate(kinds)}
-    kind = np.array([number[sc, n.note_type] for sc, n in zip(enc.scenario[e].tolist(), notes, strict=True)],
-                    dtype=np.int64)
-    role_of = np.array([types[k]["author"] for k in kinds], dtype=object)[kind]
-    at_admit = np.array([types[k].get("author_time") == "admission" for k in kinds], dtype=bool)[kind]
-    author = np.empty(len(notes), dtype=object)
+    e = notes.enc
+    role_of = kinds.array([spec["author"] for spec in kinds.specs], object)
+    at_admit = kinds.array([spec.get("author_time") == "admission" for spec in kinds.specs], bool)
+    author = np.empty(e.size, dtype=object)
     for role, spec in cfg.notes["authors"].items():
         pool = _authors(cfg.seed, locale, role, spec["count"], spec["suffix"])
         place = rng.integers(spec["count"], size=len(enc))
@@ -313,28 +343,25 @@ def _phrase_plan(cfg: Config, scenario: str, outcome: str, note_type: str) -> li
     return out
 
 
-def _licensed(cfg: Config, enc: Encounters, notes: list[Note], epoch: np.ndarray,
-              view: ChartView) -> list[dict[str, list[str]]]:
-    """For each note, by phrase key, the variants the chart at its time licenses (claims whose
-    condition holds, else the fallbacks); each variant list is evaluated for all its notes at once."""
-    out: list[dict[str, list[str]]] = [{} for _ in notes]
-    if not notes:
-        return out
-    e = np.array([n.enc for n in notes], dtype=np.int64)
-    branches: dict[tuple[str, str, str], list[int]] = {}  # (scenario, outcome, type) -> its notes
-    scenario, outcome = enc.scenario.tolist(), enc.outcome.tolist()
-    for i, n in enumerate(notes):
-        branches.setdefault((scenario[n.enc], outcome[n.enc], n.note_type), []).append(i)
-    groups: dict[tuple, tuple[list, list[int]]] = {}  # a declared phrase list -> (its variants, its notes)
-    for branch, members in branches.items():
-        for group, variants in _phrase_plan(cfg, *branch):
-            groups.setdefault(group, (variants, []))[1].extend(members)
-    for (_, key, _), (variants, idx) in groups.items():
-        rows = np.asarray(idx)
-        for i, pool in zip(idx, eligible(phrase_list(variants), view, e[rows], epoch[rows]), strict=True):
-            out[i][key] = pool
-    return out
-
+def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: np.ndarray,
+              view: ChartView) -> dict[str, list]:
+    """For each phrase key, each note's variants of it that the chart at the note's time licenses
+    (claims whose condition holds, else the fallbacks; None where the note does not use the key);
+    each declared variant list is evaluated for all its notes at once."""
+    outcomes = sorted(set(enc.outcome.tolist()))
+    number = {name: i for i, name in enumerate(outcomes)}
+    branch = kinds.of * len(outcomes) + np.array([number[o] for o in enc.outcome.tolist()], dtype=np.int64)[notes.enc]
+    groups: dict[tuple, tuple[list, list[np.ndarray]]] = {}  # a declared phrase list -> (its variants, its notes)
+    for b in np.unique(branch).tolist():
+        (scenario, note_type), outcome = kinds.keys[b // len(outcomes)], outcomes[b % len(outcomes)]
+        for group, variants in _phrase_plan(cfg, scenario, outcome, note_type):
+            groups.setdefault(group, (variants, []))[1].append(np.flatnonzero(branch == b))
+    out: dict[str, np.ndarray] = {}
+    for (_, key, _), (variants, parts) in groups.items():
+        rows = np.concatenate(parts)
+        pools, at = licensed_pools(phrase_list(variants), view, notes.enc[rows], epoch[rows])
+        out.setdefault(key, np.full(notes.enc.size, None, dtype=object))[rows] = _objects(pools)[at]
+    return {key: column.tolist() for key, column in out.items()}
 
 
 def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[str, list[str]]]:
@@ -356,53 +383,54 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
     return out
 
 
+def _column(values: list) -> np.ndarray:
+    """Notes' values (dicts, numbers, strings, functions: never sequences) as an object array."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     cal = _Calendar(cfg, date, enc, _shifts(cfg, _shift_role(cfg))[1])
     notes = _schedule(cfg, enc, cal, vitals, rng)
+    kinds = _Kinds(cfg, enc, notes)
     prose = Prose(cfg)
     chart = Chart(cfg, vitals, labs, len(enc), prose)
-    epoch, whens = _moments(cfg, enc, cal, notes)
-    authors = _rota(cfg, enc, cal, notes, epoch, rng)
+    epoch, when = _moments(cfg, enc, cal, notes)
+    authors = _rota(cfg, enc, cal, notes, kinds, epoch, rng)
     view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
-    licensed = _licensed(cfg, enc, notes, epoch, view)  # what the chart at each note's time lets it say
+    licensed = _licensed(cfg, enc, notes, kinds, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
-    helpers = {"vitals_line": prose.vitals_line, "labs_line": prose.labs_line}
-    types = {sc: note_types(cfg, sc) for sc in sorted(set(enc.scenario.tolist()))}
-    note_enc = np.array([n.enc for n in notes], dtype=np.int64)
-    scenario_of = enc.scenario[note_enc].tolist()
-    reads = {(sc, k, name): _reads(cfg, sc, k, name) for sc in types for k in types[sc] for name in ("lab", "worst")}
-    reading = {name: np.array([reads[sc, n.note_type, name] for sc, n in zip(scenario_of, notes, strict=True)],
-                              dtype=bool) for name in ("lab", "worst")}  # only what a note can render reads these
-    snapshots = chart.vitals(note_enc, epoch, reading["worst"])
-    results = [{} for _ in notes]
-    at = reading["lab"]
-    for i, lab in zip(np.flatnonzero(at).tolist(), chart.labs(note_enc[at], epoch[at]), strict=True):
-        results[i] = lab
-    picked, templates, said = draws(note_enc.tolist(), [types[sc][n.note_type]["templates"]
-                                                         for sc, n in zip(scenario_of, notes, strict=True)],
-                                    choices, licensed, rng)
-    stays: dict[int, tuple[dict, dict]] = {}
-    contexts = []
-    for note, when, charted, lab in zip(notes, whens, snapshots, results, strict=True):
-        if note.enc not in stays:
-            stays[note.enc] = _stay(cfg, registry, enc, note.enc)
-        contexts.append(_context(stays[note.enc], charted, lab, when, helpers))
-    where = [f"{cfg.scenarios[sc]['_file']}: note type {n.note_type}" for sc, n in zip(scenario_of, notes, strict=True)]
-    phrases = render_phrases(note_enc.tolist(), contexts, picked, said, where)
-    text = render_notes(note_enc.tolist(), contexts, picked, templates, phrases, authors, where)
-    rows = {"enc": note_enc.tolist(), "text": text, "author": authors,
-            "note_type": [types[sc][n.note_type].get("note_type", n.note_type) for sc, n in zip(scenario_of, notes,
-                                                                                              strict=True)]}
-    e = np.asarray(rows["enc"], dtype=np.int64)
-    n = e.size
+    e, n = notes.enc, notes.enc.size
+    reading = {name: kinds.array([_reads(cfg, sc, k, name) for sc, k in kinds.keys], bool)
+               for name in ("lab", "worst")}  # only what a note can render reads these
+    first, latest, worst = chart.vitals(e, epoch, reading["worst"])
+    results = np.full(n, None, dtype=object)
+    results[:] = [{} for _ in range(n)]
+    results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]])
+    encs = e.tolist()
+    picked, templates, said = draws(encs, kinds.each([spec["templates"] for spec in kinds.specs]), choices,
+                                    licensed, rng)
+    stays, at = np.unique(e, return_inverse=True)
+    patient, encounter = (_objects(part)[at] for part in zip(*(_stay(cfg, registry, enc, s) for s in stays.tolist()),
+                                                            strict=True)) if n else ([], [])
+    helpers = {"vitals_line": np.full(n, prose.vitals_line, dtype=object),
+               "labs_line": np.full(n, prose.labs_line, dtype=object)}
+    context = {name: np.asarray(column) if isinstance(column, np.ndarray) else _column(column)
+               for name, column in _context((patient, encounter), (first, latest, worst), results, when,
+                                            helpers).items()}
+    where = kinds.each([f"{cfg.scenarios[sc]['_file']}: note type {k}" for sc, k in kinds.keys])
+    phrases = render_phrases(encs, context, picked, said, where)
+    text = render_notes(encs, context, picked, templates, phrases, authors, where)
     return {
         "note_id": table_ids("notes", date, first_id, n),
         "encounter_id": enc.table["encounter_id"][e],
         "patient_id": enc.table["patient_id"][e],
         "note_time": epoch,
-        "note_type": np.asarray(rows["note_type"], dtype=object),
-        "author": np.asarray(rows["author"], dtype=object),
-        "text": np.asarray(rows["text"], dtype=object),
+        "note_type": kinds.array([spec.get("note_type", k) for spec, (_, k) in zip(kinds.specs, kinds.keys,
+                                                                                    strict=True)], object),
+        "author": np.asarray(authors, dtype=object),
+        "text": np.asarray(text, dtype=object),
     }
