@@ -13,9 +13,13 @@ text), so the same contract rules apply. Parquet `line` numbers are 1-based row 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -82,6 +86,8 @@ class _BlockStream(io.RawIOBase):
 
 def _utf8(raw: bytes, file: str, first_line: int, report: Report) -> bytes:
     """The bytes with undecodable sequences replaced, each bad line reported as 'encoding'."""
+    if raw.isascii():
+        return raw
     whole = pa.Array.from_buffers(pa.large_binary(), 1, [
         None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
     try:
@@ -196,7 +202,7 @@ def _check_decimals(table: Batch, col: str, prop: dict, report: Report) -> None:
     column = table.cols[col]
     words = pa.array([v if isinstance(v, str) else None for v in column.distinct],
                      type=pa.string())  # the unparseable ones are a 'type' error instead
-    printed = pc.cast(pc.dictionary_encode(column.text).dictionary, pa.string())
+    printed = pc.cast(column.words, pa.string())
     exact = pc.match_substring_regex(printed, rf"^-?[0-9]+\.[0-9]{{{prop['x-decimals']}}}$")
     wrong = pc.filter(printed, pc.invert(exact))
     wrong = pc.filter(wrong, pc.invert(pc.is_in(wrong, value_set=words)))
@@ -208,28 +214,87 @@ def _check_decimals(table: Batch, col: str, prop: dict, report: Report) -> None:
 
 
 def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
+    """One batch per block of lines; a column whose values are all strings (or absent) is read
+    as the CSV reader reads text, any other keeps each row's JSON value."""
     file, cols = path.name, columns(schema)
+    strings = pa.struct([(col, pa.string()) for col in cols])
     for first, block in _blocks(path, file, report):
-        physical = block.decode("utf-8").split("\n")
+        decoded = block.decode("utf-8")
+        physical = decoded.split("\n")
         if physical and physical[-1] == "":
             physical.pop()
-        rows, lines = [], []
-        for i, line in enumerate(physical, start=first):
-            obj = _json_object(line, file, i, report)
-            if obj is None:
+        rows = _plain_objects(decoded, physical, cols)
+        if rows is not None:
+            lines = np.arange(first, first + len(rows), dtype=np.int64)
+        else:
+            rows, lines = _objects(physical, first, schema, file, report)
+        table = Batch(name, file, schema, lines)
+        try:
+            text = pa.array(rows, type=strings)  # every value of every column a string or null
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            text = None
+        for k, col in enumerate(cols):
+            prop = schema["properties"][col]
+            if text is not None and column_type(prop) not in ("integer", "number"):
+                table.cols[col] = Column(text.field(k), prop)
                 continue
-            if list(obj) != cols:
-                check_header(list(obj), schema, file, i, report)
-            rows.append(obj)
-            lines.append(i)
-        table = Batch(name, file, schema, np.array(lines, dtype=np.int64))
-        for col in cols:
             values = [row.get(col) for row in rows]
-            text = pa.array([v if isinstance(v, str) else None for v in values],
-                            type=pa.string())
-            table.cols[col] = Column(text, schema["properties"][col], values,
-                                      np.arange(len(values)), np.zeros(len(values), bool))
+            table.cols[col] = Column(_json_text(values), prop, values, np.arange(len(values)),
+                                      np.zeros(len(values), bool))
         yield table
+
+
+def _plain_objects(decoded: str, physical: list[str], cols: list[str]) -> list[dict] | None:
+    """Each line's object when every line of the block is one JSON object with the contract's
+    keys in order (and no escaped surrogate), decoded in one pass; None if any line needs the
+    line-by-line reading that reports it."""
+    if _SURROGATE_ESCAPE.search(decoded):
+        return None
+    try:
+        with _cycles_uncollected():
+            parsed = list(map(_SCAN, physical, repeat(0)))
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    objects = [obj for obj, _ in parsed]
+    if [end for _, end in parsed] != list(map(len, physical)) \
+            or set(map(type, objects)) - {dict} or set(map(tuple, objects)) - {tuple(cols)}:
+        return None
+    return objects
+
+
+@contextmanager
+def _cycles_uncollected():
+    """Pause Python's cycle collector: decoding a block builds many containers and no cycles,
+    and collections in the middle would scan them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _objects(physical: list[str], first: int, schema: dict, file: str,
+             report: Report) -> tuple[list[dict], np.ndarray]:
+    """The objects of a block's lines and their line numbers, line by line: a line that is not
+    an object is reported as 'json', one with other keys or order by `check_header`."""
+    cols = columns(schema)
+    rows, lines = [], []
+    for i, line in enumerate(physical, start=first):
+        obj = _json_object(line, file, i, report)
+        if obj is None:
+            continue
+        if list(obj) != cols:
+            check_header(list(obj), schema, file, i, report)
+        rows.append(obj)
+        lines.append(i)
+    return rows, np.array(lines, dtype=np.int64)
+
+
+def _json_text(values: list) -> pa.Array:
+    """Per value: the string, or null for any other JSON value."""
+    return pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
 
 
 def _parquet_batches(path: Path, name: str, schema: dict, report: Report):
@@ -362,26 +427,39 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # what json.loads(line, parse_constant=...) builds
-
-
-def _parse_json(line: str):
-    """json.loads(line, parse_constant=_reject_constant), with one decoder for every line."""
-    if line.startswith("\ufeff"):
-        return json.loads(line, parse_constant=_reject_constant)  # json.loads's own error for a BOM
-    return _DECODER.decode(line)
+_SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
+    """The object on one line, or None with the line reported as 'json'."""
     try:
-        obj = _parse_json(line)
-    except (ValueError, RecursionError) as exc:
-        report.add(Violation(file, number, None, "json", line[:80], str(exc)[:120]))
-        return None
+        obj, end = _SCAN(line, 0)  # what json.loads does, without its per-call set-up
+    except (StopIteration, ValueError, RecursionError):
+        end = -1
+    if end != len(line):  # a parse error, or whitespace or more around the value
+        try:
+            obj = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            report.add(Violation(file, number, None, "json", line[:80], str(exc)[:120]))
+            return None
     if not isinstance(obj, dict):
         report.add(Violation(file, number, None, "json", line[:80], "not an object"))
         return None
+    if _SURROGATE_ESCAPE.search(line) and not _is_text(obj):
+        report.add(Violation(file, number, None, "json", line[:80],
+                             "a string escapes a lone UTF-16 surrogate, which is not text"))
+        return None
     return obj
+
+
+def _is_text(obj: dict) -> bool:
+    """Whether every string of a decoded line is Unicode text (a lone surrogate escape is not)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_header(found: list[str], schema: dict, file: str, line: int,
