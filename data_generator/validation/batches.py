@@ -305,7 +305,7 @@ _TIME_FORM = "0000-00-00T00:00:00+00:00"  # the contracts' date-time form: expli
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"  # its regex
 _TIME_DIGITS = np.array([i for i, c in enumerate(_TIME_FORM) if c == "0"])
 _TIME_MARKS = np.array([i for i, c in enumerate(_TIME_FORM) if c not in "0+"])
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+_MARKS = np.frombuffer(_TIME_FORM.encode(), np.uint8)[_TIME_MARKS]
 
 
 def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -323,28 +323,24 @@ def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         else np.zeros(0, np.uint8)
     rows, chars = _same_length(data, offsets, text.is_valid().to_numpy(zero_copy_only=False),
                                np.diff(offsets), width)
-    digits = chars[:, _TIME_DIGITS] - np.uint8(ord("0"))  # wraps past 9 for a non-digit
     sign = chars[:, 19]
-    form = (digits <= 9).all(axis=1) \
-        & (chars[:, _TIME_MARKS] == np.frombuffer(_TIME_FORM.encode(), np.uint8)[_TIME_MARKS]).all(axis=1) \
-        & ((sign == ord("+")) | (sign == ord("-")))
-    digits = digits.astype(np.int32)
-    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    form = ((chars[:, _TIME_DIGITS] - np.uint8(ord("0"))) <= 9).all(axis=1) \
+        & (chars[:, _TIME_MARKS] == _MARKS).all(axis=1) & ((sign == ord("+")) | (sign == ord("-")))
+
+    def two(at: int) -> np.ndarray:  # the two digits at `at` as a number
+        return chars[:, at].astype(np.int32) * 10 + chars[:, at + 1] - 11 * ord("0")
+
+    year = two(0) * 100 + two(2)
     month, day, hour, minute, second, off_hour, off_minute = \
-        (digits[:, 4::2] * 10 + digits[:, 5::2]).T
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        (two(at) for at in (5, 8, 11, 14, 17, 20, 23))
     month_ok = (month >= 1) & (month <= 12)
-    days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + (leap & (month == 2))
-    form &= month_ok & (day >= 1) & (day <= days) & (hour <= 23) & (minute <= 59) \
+    months = (year - 1970) * 12 + np.where(month_ok, month, 1) - 1
+    first = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    length = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
+    form &= month_ok & (day >= 1) & (day <= length) & (hour <= 23) & (minute <= 59) \
         & (second <= 59) & (off_hour <= 23) & (off_minute <= 59)
-    # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
-    civil = (era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468).astype(np.int64)
     shift = np.where(sign == ord("-"), -1, 1) * (off_hour * 3600 + off_minute * 60)
-    seconds = civil * 86400 + (hour * 3600 + minute * 60 + second - shift)
+    seconds = (first + day - 1) * 86400 + (hour * 3600 + minute * 60 + second - shift)
     epochs[rows[form]] = seconds[form]
     ok[rows[form]] = True
     return epochs, ok

@@ -144,7 +144,7 @@ def _length_ok(text: pa.Array, low: int, high: int | None) -> pa.Array:
     """Per row: between `low` and `high` characters. A UTF-8 character is 1 to 4 bytes, so the
     byte length settles most rows; characters are counted only if some row needs it."""
     size = pc.binary_length(text)
-    sure = pc.greater_equal(size, 4 * low)
+    sure = pc.greater_equal(size, low if low <= 1 else 4 * low)  # one byte or more: a character
     if high is not None:
         sure = pc.and_(sure, pc.less_equal(size, high))
     if pc.all(pc.fill_null(sure, True)).as_py():

@@ -19,11 +19,11 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -224,15 +224,13 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
         if physical and physical[-1] == "":
             physical.pop()
         rows = _plain_objects(decoded, physical, cols)
-        if rows is not None:
+        text = None if rows is None else _as_text(rows, strings)
+        if text is not None:
             lines = np.arange(first, first + len(rows), dtype=np.int64)
         else:
             rows, lines = _objects(physical, first, schema, file, report)
+            text = _as_text(rows, strings)
         table = Batch(name, file, schema, lines)
-        try:
-            text = pa.array(rows, type=strings)  # every value of every column a string or null
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
-            text = None
         for k, col in enumerate(cols):
             prop = schema["properties"][col]
             if text is not None and column_type(prop) not in ("integer", "number"):
@@ -244,20 +242,27 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
         yield table
 
 
+def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
+    """The rows as columns of text, if every value of every column is a string or null."""
+    try:
+        return pa.array(rows, type=strings)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return None
+
+
 def _plain_objects(decoded: str, physical: list[str], cols: list[str]) -> list[dict] | None:
     """Each line's object when every line of the block is one JSON object with the contract's
-    keys in order (and no escaped surrogate), decoded in one pass; None if any line needs the
-    line-by-line reading that reports it."""
+    keys in order (and no escaped surrogate), decoded in one pass by orjson; None if any line
+    needs the line-by-line reading that reports it. (For values other than strings and null
+    the block is read again line by line, so every value is the standard library's.)"""
     if _SURROGATE_ESCAPE.search(decoded):
         return None
     try:
         with _cycles_uncollected():
-            parsed = list(map(_SCAN, physical, repeat(0)))
-    except (StopIteration, ValueError, RecursionError):
+            objects = list(map(orjson.loads, physical))
+    except ValueError:
         return None
-    objects = [obj for obj, _ in parsed]
-    if [end for _, end in parsed] != list(map(len, physical)) \
-            or set(map(type, objects)) - {dict} or set(map(tuple, objects)) - {tuple(cols)}:
+    if set(map(type, objects)) - {dict} or set(map(tuple, objects)) - {tuple(cols)}:
         return None
     return objects
 
