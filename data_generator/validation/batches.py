@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -308,6 +309,15 @@ _TIME_MARKS = np.array([i for i, c in enumerate(_TIME_FORM) if c not in "0+"])
 _MARKS = np.frombuffer(_TIME_FORM.encode(), np.uint8)[_TIME_MARKS]
 
 
+@cache
+def _months() -> tuple[np.ndarray, np.ndarray]:
+    """For each month from 0000-01 to 9999-12: the days from 1970-01-01 to its first day, and
+    its length in days (numpy's proleptic Gregorian calendar)."""
+    firsts = (np.arange(10000 * 12 + 1) - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]")
+    firsts = firsts.astype(np.int64)
+    return firsts[:-1], np.diff(firsts)
+
+
 def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Epoch seconds of 'YYYY-MM-DDTHH:MM:SS+hh:mm' strings, and per row whether it is one with
     every field in range (a real date, hours to 23, minutes and seconds to 59, offset to 23:59),
@@ -334,9 +344,9 @@ def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     month, day, hour, minute, second, off_hour, off_minute = \
         (two(at) for at in (5, 8, 11, 14, 17, 20, 23))
     month_ok = (month >= 1) & (month <= 12)
-    months = (year - 1970) * 12 + np.where(month_ok, month, 1) - 1
-    first = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    length = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
+    starts, lengths = _months()
+    months = np.where(form & month_ok, year * 12 + month - 1, 0)  # digits: year 0000 to 9999
+    first, length = starts[months], lengths[months]
     form &= month_ok & (day >= 1) & (day <= length) & (hour <= 23) & (minute <= 59) \
         & (second <= 59) & (off_hour <= 23) & (off_minute <= 59)
     shift = np.where(sign == ord("-"), -1, 1) * (off_hour * 3600 + off_minute * 60)

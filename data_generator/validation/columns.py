@@ -228,8 +228,8 @@ def _check_rows(table: Batch, residual: dict, report: Report) -> None:
         stacked = np.stack([table.cols[c].index for c in names], axis=1)
         combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    values = [[table.cols[c].distinct[p] for p in combos[:, j].tolist()]
-              for j, c in enumerate(names)]
+    distinct = [table.cols[c].distinct for c in names]
+    values = [[distinct[j][p] for p in combos[:, j].tolist()] for j in range(len(names))]
     rows = [dict(zip(names, combo, strict=True)) for combo in zip(*values, strict=True)]
     residual = {"$schema": "https://json-schema.org/draft/2020-12/schema", **residual}
     validator = _array_validator(json.dumps(residual, sort_keys=True))
