@@ -24,9 +24,10 @@ class Column:
     """One column of a batch: each distinct cell once (typed), and each row's position in it.
 
     Checks run on the distinct values (a column of a million rows holds a few hundred distinct
-    heart rates) and map back to rows through `index`; JSONL columns are not deduplicated.
-    A column of unique IDs is first checked vectorised on `text`; it is deduplicated only if
-    some value needs a closer look (`distinct` and `index` are built on first use).
+    heart rates) and map back to rows through `index`; a JSONL column holding values other
+    than strings keeps each row's JSON value (not deduplicated). A column of unique IDs or times
+    is first checked vectorised on `text`; it is deduplicated only if some value needs a closer
+    look (`distinct` and `index` are built on first use), or when it holds keys of another file.
     """
 
     text: pa.Array  # per row: the cell as text, null when missing or not a string
