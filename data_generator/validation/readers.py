@@ -89,15 +89,8 @@ class _BlockStream(io.RawIOBase):
 
 def _utf8(raw: bytes, file: str, first_line: int, report: Report) -> bytes:
     """The bytes with undecodable sequences replaced, each bad line reported as 'encoding'."""
-    if raw.isascii():
+    if _is_utf8(raw):
         return raw
-    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
-        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
-    try:
-        whole.cast(pa.large_string())  # pyarrow's UTF-8 check: no copy, no Python str
-        return raw
-    except pa.ArrowInvalid:
-        pass
     for i, line in enumerate(raw.split(b"\n")):
         try:
             line.decode("utf-8")
@@ -105,6 +98,18 @@ def _utf8(raw: bytes, file: str, first_line: int, report: Report) -> bytes:
             report.add(Violation(file, first_line + i, None, "encoding",
                                  line[exc.start:exc.start + 8], "not UTF-8"))
     return raw.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():
+        return True
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
+        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
+    try:
+        whole.cast(pa.large_string())  # pyarrow's UTF-8 check: no copy, no Python str
+        return True
+    except pa.ArrowInvalid:
+        return False
 
 
 def _csv_batches(path: Path, name: str, schema: dict, report: Report):
@@ -128,13 +133,15 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         numbering.skip(row.number, row.text)
         return "skip"
 
+    quotes, clean = _survey(path)
     reader = None
     try:
         reader = pacsv.open_csv(
-            io.BufferedReader(_BlockStream(_blocks(path, file, report)), BLOCK_SIZE),
+            str(path) if clean else io.BufferedReader(_BlockStream(_blocks(path, file, report)),
+                                                      BLOCK_SIZE),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
                                            block_size=BLOCK_SIZE, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=_has_quotes(path),
+            parse_options=pacsv.ParseOptions(newlines_in_values=quotes,
                                              invalid_row_handler=ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
@@ -160,13 +167,18 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
                              f"expected {len(names)} fields"))
 
 
-def _has_quotes(path: Path) -> bool:
-    """Without quotes no CSV value can hold a line break (and parsing is faster)."""
+def _survey(path: Path) -> tuple[bool, bool]:
+    """Whether the file holds a quote (without quotes no value can hold a line break, and
+    parsing is faster), and whether its blocks are all UTF-8 (then pyarrow reads the file itself:
+    there is nothing to replace or report)."""
+    quotes, clean = False, True
     with open(path, "rb") as f:
         while block := f.read(BLOCK_SIZE):
-            if b'"' in block:
-                return True
-    return False
+            quotes = quotes or b'"' in block
+            clean = clean and _is_utf8(block)  # a character cut by the block's end: not clean
+            if quotes and not clean:
+                break
+    return quotes, clean
 
 
 class _Lines:
