@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -23,9 +24,10 @@ class Column:
     """One column of a batch: each distinct cell once (typed), and each row's position in it.
 
     Checks run on the distinct values (a column of a million rows holds a few hundred distinct
-    heart rates) and map back to rows through `index`; JSONL columns are not deduplicated.
-    A column of unique IDs is first checked vectorised on `text`; it is deduplicated only if
-    some value needs a closer look (`distinct` and `index` are built on first use).
+    heart rates) and map back to rows through `index`; a JSONL column holding values other
+    than strings keeps each row's JSON value (not deduplicated). A column of unique IDs or times
+    is first checked vectorised on `text`; it is deduplicated only if some value needs a closer
+    look (`distinct` and `index` are built on first use), or when it holds keys of another file.
     """
 
     text: pa.Array  # per row: the cell as text, null when missing or not a string
@@ -36,6 +38,7 @@ class Column:
     _words: pa.Array | None = None  # distinct values as text (for timestamps)
     _seconds: np.ndarray | None = None  # distinct epochs, when read typed (Parquet)
     _epochs: tuple | None = None
+    _times: tuple | None = None  # per row: epochs and whether the text is a plain valid time
 
     def _encode(self) -> None:
         encoded = pc.dictionary_encode(self.text, null_encoding="encode")
@@ -44,10 +47,24 @@ class Column:
         self._index = encoded.indices.to_numpy(zero_copy_only=False)
         self._bad = np.zeros(len(self._distinct), dtype=bool)
 
+    def deduplicate(self) -> None:
+        """Build `distinct` and `index` now (a column of repeated keys is checked per key)."""
+        if self._distinct is None:
+            self._encode()
+
     @property
     def encoded(self) -> bool:
         """Whether `distinct` and `index` are built (a column of unique IDs may never need them)."""
         return self._distinct is not None
+
+    @property
+    def words(self) -> pa.Array:
+        """The distinct values as the file prints them (null for a missing one; JSON values
+        that are not strings are null too)."""
+        if self._words is None:
+            self._words = pa.array([v if isinstance(v, str) else None for v in self.distinct],
+                                   type=pa.string())
+        return self._words
 
     @property
     def distinct(self) -> list:
@@ -66,6 +83,13 @@ class Column:
         if self._bad is None:
             self._encode()
         return self._bad
+
+    def times(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: epoch seconds, and whether the text is a valid time in the contracts' form
+        (see `plain_times`)."""
+        if self._times is None:
+            self._times = plain_times(self.text)
+        return self._times
 
     def usable(self) -> np.ndarray:
         """Per row: present and passed its checks."""
@@ -153,6 +177,7 @@ class Kept:
     _digest: list = field(default_factory=list)
     lines: Lines = field(default_factory=Lines)
     digest: np.ndarray | None = None
+    _keys: dict = field(default_factory=dict)  # fields -> their distinct keys, once finished
 
     def add(self, batch: Batch) -> None:
         self.lines.add(batch.lines)
@@ -194,6 +219,12 @@ class Kept:
     def text(self, col: str) -> pa.Array:
         return self._text.get(col, pa.array([], pa.string()))
 
+    def keys(self, fields: tuple[str, ...], key) -> pa.Array:
+        """The distinct values of `key(self, fields)`, computed once per fields."""
+        if fields not in self._keys:
+            self._keys[fields] = key(self, list(fields)).unique()
+        return self._keys[fields]
+
     def usable(self, col: str) -> np.ndarray:
         return self._usable.get(col, np.zeros(0, dtype=bool))
 
@@ -202,8 +233,8 @@ class Kept:
 
 
 def text_digest(text: pa.Array) -> np.ndarray:
-    """A 64-bit FNV-1a digest of each string's UTF-8 bytes (0 for null), vectorised over the
-    strings of each length: equal strings always have equal digests."""
+    """A 64-bit digest of each string's UTF-8 bytes (0 for null), vectorised over the strings of
+    each length, eight bytes at a time: equal strings always have equal digests."""
     text = pc.cast(text, pa.string())
     out = np.zeros(len(text), dtype=np.uint64)
     if len(text) == 0 or text.null_count == len(text):
@@ -211,16 +242,30 @@ def text_digest(text: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None \
         else np.zeros(0, np.uint8)
-    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
+    lengths = np.diff(offsets)
     valid = text.is_valid().to_numpy(zero_copy_only=False)
     with np.errstate(over="ignore"):
-        for size in np.unique(lengths[valid]):
-            rows = np.flatnonzero(valid & (lengths == size))
-            h = np.full(rows.size, _FNV_OFFSET, dtype=np.uint64)
-            for j in range(int(size)):
-                h = (h ^ data[starts[rows] + j].astype(np.uint64)) * _FNV_PRIME
+        for size in np.unique(lengths[valid]).tolist():
+            rows, chars = _same_length(data, offsets, valid, lengths, size)
+            chars = np.pad(chars, ((0, 0), (0, max(-(-size // 8), 1) * 8 - size)))
+            words = chars.view(np.uint64)
+            h = np.full(rows.size, _FNV_OFFSET ^ np.uint64(size), dtype=np.uint64)
+            for j in range(words.shape[1]):
+                h = (h ^ words[:, j]) * _FNV_PRIME
+                h ^= h >> np.uint64(29)
             out[rows] = h
     return out
+
+
+def _same_length(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, lengths: np.ndarray,
+                 size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a string array whose strings are `size` bytes long, and their bytes as a
+    (rows, size) matrix: a view of the data when every string is (IDs, timestamps)."""
+    if valid.all() and (lengths == size).all():
+        start = int(offsets[0])
+        return np.arange(len(lengths)), data[start:start + size * len(lengths)].reshape(len(lengths), size)
+    rows = np.flatnonzero(valid & (lengths == size))
+    return rows, data[offsets[rows, None].astype(np.int64) + np.arange(size)]
 
 
 _FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
@@ -237,8 +282,10 @@ def typed_values(words: pa.Array, prop: dict) -> list:
         return words.to_pylist()
     parses = pc.fill_null(pc.match_substring_regex(words, _INTEGER if kind == "integer"
                                                    else _NUMBER), True)
-    typed = pc.cast(pc.if_else(parses, words, pa.scalar(None, pa.string())),
-                    pa.int64() if kind == "integer" else pa.float64())
+    numbers = pc.if_else(parses, words, pa.scalar(None, pa.string()))
+    if kind == "integer":  # a leading plus sign, which pyarrow's integer cast refuses
+        numbers = pc.replace_substring_regex(numbers, r"^\+", "")
+    typed = pc.cast(numbers, pa.int64() if kind == "integer" else pa.float64())
     values = typed.to_pylist()
     for i in np.flatnonzero(~parses.to_numpy(zero_copy_only=False)):
         values[i] = words[int(i)].as_py()
@@ -248,8 +295,18 @@ def typed_values(words: pa.Array, prop: dict) -> list:
 def column_epochs(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
     """Epoch seconds of a date-time column and the mask of rows where it is usable."""
     column = table.cols[col]
+    if not column.encoded:  # never deduplicated: every present value passed, parse each row
+        epochs, ok = column.times()
+        rest = np.flatnonzero(~ok & column.text.is_valid().to_numpy(zero_copy_only=False))
+        if rest.size:  # other RFC 3339 forms (Z, fractions of a second)
+            epochs, ok = epochs.copy(), ok.copy()
+            epochs[rest], ok[rest] = parse_rfc3339(column.text.take(pa.array(rest)))
+        return epochs, ok
     if column._epochs is None:
-        good = np.array([isinstance(v, str) for v in column.distinct], dtype=bool) & ~column.bad
+        if column._words is not None:
+            good = column._words.is_valid().to_numpy(zero_copy_only=False) & ~column.bad
+        else:
+            good = np.array([isinstance(v, str) for v in column.distinct], dtype=bool) & ~column.bad
         if column._seconds is not None:  # read typed: no parsing
             epochs, ok = column._seconds, good
         else:
@@ -263,3 +320,57 @@ def column_epochs(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
         column._epochs = (epochs, ok)
     epochs, ok = column._epochs
     return epochs[column.index], ok[column.index]
+
+
+_TIME_FORM = "0000-00-00T00:00:00+00:00"  # the contracts' date-time form: explicit offset
+TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"  # its regex
+_TIME_DIGITS = np.array([i for i, c in enumerate(_TIME_FORM) if c == "0"])
+_TIME_MARKS = np.array([i for i, c in enumerate(_TIME_FORM) if c not in "0+"])
+_MARKS = np.frombuffer(_TIME_FORM.encode(), np.uint8)[_TIME_MARKS]
+
+
+@cache
+def _months() -> tuple[np.ndarray, np.ndarray]:
+    """For each month from 0000-01 to 9999-12: the days from 1970-01-01 to its first day, and
+    its length in days (numpy's proleptic Gregorian calendar)."""
+    firsts = (np.arange(10000 * 12 + 1) - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]")
+    firsts = firsts.astype(np.int64)
+    return firsts[:-1], np.diff(firsts)
+
+
+def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch seconds of 'YYYY-MM-DDTHH:MM:SS+hh:mm' strings, and per row whether it is one with
+    every field in range (a real date, hours to 23, minutes and seconds to 59, offset to 23:59),
+    so a valid RFC 3339 date-time. Other rows (leap seconds, Z, fractions, damage) are not; the
+    epochs of those are 0. Read from the strings' bytes, vectorised."""
+    text = pc.cast(text, pa.string())
+    n, width = len(text), len(_TIME_FORM)
+    epochs, ok = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    if n == 0 or text.null_count == n:
+        return epochs, ok
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + n + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None \
+        else np.zeros(0, np.uint8)
+    rows, chars = _same_length(data, offsets, text.is_valid().to_numpy(zero_copy_only=False),
+                               np.diff(offsets), width)
+    sign = chars[:, 19]
+    form = ((chars[:, _TIME_DIGITS] - np.uint8(ord("0"))) <= 9).all(axis=1) \
+        & (chars[:, _TIME_MARKS] == _MARKS).all(axis=1) & ((sign == ord("+")) | (sign == ord("-")))
+
+    def two(at: int) -> np.ndarray:  # the two digits at `at` as a number
+        return chars[:, at].astype(np.int32) * 10 + chars[:, at + 1] - 11 * ord("0")
+
+    year = two(0) * 100 + two(2)
+    month, day, hour, minute, second, off_hour, off_minute = \
+        (two(at) for at in (5, 8, 11, 14, 17, 20, 23))
+    month_ok = (month >= 1) & (month <= 12)
+    starts, lengths = _months()
+    months = np.where(form & month_ok, year * 12 + month - 1, 0)  # digits: year 0000 to 9999
+    first, length = starts[months], lengths[months]
+    form &= month_ok & (day >= 1) & (day <= length) & (hour <= 23) & (minute <= 59) \
+        & (second <= 59) & (off_hour <= 23) & (off_minute <= 59)
+    shift = np.where(sign == ord("-"), -1, 1) * (off_hour * 3600 + off_minute * 60)
+    seconds = (first + day - 1) * 86400 + (hour * 3600 + minute * 60 + second - shift)
+    epochs[rows[form]] = seconds[form]
+    ok[rows[form]] = True
+    return epochs, ok

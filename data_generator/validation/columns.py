@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_generator.contracts import column_type, nullable
-from data_generator.validation.batches import Batch, Column
+from data_generator.validation.batches import TIME_PATTERN, Batch, Column
 from data_generator.validation.report import Report, report_rows
 
 _RULES = {"Type": "type", "Enum": "enum", "Constant": "const", "Pattern": "pattern",
@@ -32,6 +32,7 @@ _RULES = {"Type": "type", "Enum": "enum", "Constant": "const", "Pattern": "patte
 _COVERED = {"$schema", "$id", "schema_version", "title", "description", "type", "required",
             "additionalProperties", "properties", "allOf"}
 _QUICK = {"type", "pattern", "minLength", "maxLength", "enum", "description", "title"}
+_QUICK_FORMAT = {"string": set(), "date-time": {"format"}}  # a date-time's format: see plain_times
 _ESCAPED = re.compile(r"\\[^0-9A-Za-z]")  # an escaped punctuation mark: same in RE2 and ECMA
 _UNPLAIN = re.compile(r"[\\.]|\(\?")  # classes, any-char and groups whose meaning may differ
 SHOW_ALLOWED = 8  # allowed values a message lists before `+N more`
@@ -41,16 +42,35 @@ _ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
 
 def check_columns(table: Batch, report: Report) -> None:
     props = table.schema["properties"]
+    for fk in table.schema.get("x-foreignKeys", []):
+        for col in fk["fields"]:
+            if col in table.cols:
+                table.cols[col].deduplicate()  # keys of another file repeat: check each once
     for col in table.cols:
         _check_cells(table, col, props[col], report)
+    groups: dict[str, _Groups] = {}
     rest = [cond for cond in table.schema.get("allOf", [])
-            if not _check_conditional(table, cond, report)]
+            if not _check_conditional(table, cond, groups, report)]
     residual = {k: v for k, v in table.schema.items() if k not in _COVERED
                 and not k.startswith("x-")}
     if rest:
         residual["allOf"] = rest
     if residual:
         _check_rows(table, residual, report)
+
+
+class _Groups:
+    """The rows of a batch grouped by a column's distinct values, ascending within each."""
+
+    def __init__(self, column: Column) -> None:
+        self.order = np.argsort(column.index, kind="stable")
+        self.bounds = np.searchsorted(column.index[self.order], np.arange(len(column.distinct) + 1))
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        parts = [self.order[self.bounds[p]:self.bounds[p + 1]] for p in positions.tolist()]
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
 
 
 @cache
@@ -94,27 +114,44 @@ def _check_cells(table: Batch, col: str, items: dict, report: Report,
 
 def _quick_pass(column: Column) -> np.ndarray | None:
     """Per row: surely valid, by a vectorised check at least as strict as the column's schema
-    (string type, plain-ASCII pattern, lengths, enum); None if the schema goes beyond that."""
+    (string type, plain-ASCII pattern, lengths, enum, and for a date-time the contracts' form
+    with every field in range); None if the schema goes beyond that."""
     prop = column.prop
-    if column_type(prop) != "string" or {k for k in prop if not k.startswith("x-")} - _QUICK:
+    kind = column_type(prop)
+    if kind not in ("string", "date-time") \
+            or {k for k in prop if not k.startswith("x-")} - _QUICK - _QUICK_FORMAT[kind]:
         return None
     pattern = prop.get("pattern")
     if pattern is not None and _UNPLAIN.search(_ESCAPED.sub("", pattern)):
         return None
     text = column.text
     ok = text.is_valid()
-    if pattern is not None:
+    if pattern is not None and not (kind == "date-time" and pattern == TIME_PATTERN):
         ok = pc.and_(ok, pc.match_substring_regex(text, pattern))
-    if "minLength" in prop:
-        ok = pc.and_(ok, pc.greater_equal(pc.utf8_length(text), prop["minLength"]))
-    if "maxLength" in prop:
-        ok = pc.and_(ok, pc.less_equal(pc.utf8_length(text), prop["maxLength"]))
+    if "minLength" in prop or "maxLength" in prop:
+        ok = pc.and_(ok, _length_ok(text, prop.get("minLength", 0), prop.get("maxLength")))
     if "enum" in prop:
         allowed = pa.array([e for e in prop["enum"] if isinstance(e, str)], pa.string())
         ok = pc.and_(ok, pc.is_in(text, value_set=allowed))
+    if kind == "date-time":  # in the contracts' form, so matching TIME_PATTERN too
+        ok = pc.and_(ok, pa.array(column.times()[1]))
     if nullable(prop):
         ok = pc.or_(pc.is_null(text), ok)
     return pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
+
+
+def _length_ok(text: pa.Array, low: int, high: int | None) -> pa.Array:
+    """Per row: between `low` and `high` characters. A UTF-8 character is 1 to 4 bytes, so the
+    byte length settles most rows; characters are counted only if some row needs it."""
+    size = pc.binary_length(text)
+    sure = pc.greater_equal(size, low if low <= 1 else 4 * low)  # one byte or more: a character
+    if high is not None:
+        sure = pc.and_(sure, pc.less_equal(size, high))
+    if pc.all(pc.fill_null(sure, True)).as_py():
+        return sure
+    chars = pc.utf8_length(text)
+    ok = pc.greater_equal(chars, low)
+    return ok if high is None else pc.and_(ok, pc.less_equal(chars, high))
 
 
 def _rule(err, items: dict) -> tuple[str, str]:
@@ -140,7 +177,7 @@ def _allowed(values: list) -> str:
     return "|".join(names[:SHOW_ALLOWED]) + more
 
 
-def _check_conditional(table: Batch, cond: dict, report: Report) -> bool:
+def _check_conditional(table: Batch, cond: dict, groups: dict, report: Report) -> bool:
     """An `if {key: const} then {properties}` entry, one call per column of the group."""
     try:
         ((key, test),) = cond["if"]["properties"].items()
@@ -157,8 +194,10 @@ def _check_conditional(table: Batch, cond: dict, report: Report) -> bool:
     if key not in table.cols or not all(c in table.cols for c in then):
         return True  # the missing column is already reported
     column = table.cols[key]
-    match = np.array([v == const and type(v) is type(const) for v in column.distinct], bool)
-    rows = np.flatnonzero(match[column.index])
+    if key not in groups:
+        groups[key] = _Groups(column)
+    match = [p for p, v in enumerate(column.distinct) if v == const and type(v) is type(const)]
+    rows = groups[key].rows(np.array(match, dtype=np.int64))
     for col, items in then.items():
         if rows.size:
             _check_cells(table, col, items, report, rows)
@@ -189,8 +228,9 @@ def _check_rows(table: Batch, residual: dict, report: Report) -> None:
         stacked = np.stack([table.cols[c].index for c in names], axis=1)
         combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    rows = [{c: table.cols[c].distinct[p] for c, p in zip(names, combo, strict=True)}
-            for combo in combos]
+    distinct = [table.cols[c].distinct for c in names]
+    values = [[distinct[j][p] for p in combos[:, j].tolist()] for j in range(len(names))]
+    rows = [dict(zip(names, combo, strict=True)) for combo in zip(*values, strict=True)]
     residual = {"$schema": "https://json-schema.org/draft/2020-12/schema", **residual}
     validator = _array_validator(json.dumps(residual, sort_keys=True))
     if validator.is_valid(rows):

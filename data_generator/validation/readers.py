@@ -4,7 +4,10 @@ They never stop at bad data: undecodable bytes, ragged CSV rows, JSON that does 
 headers that differ from the contract and numbers printed with other decimals are reported as
 violations and reading goes on; a file that cannot be read at all is reported and skipped.
 
-CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group. Parquet columns
+CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group. A JSONL block whose
+every line is one object with the contract's keys in order and string (or null) values is decoded
+in one pass and read as columns of text; any other block is read line by line with the standard
+library's decoder, which names each bad line. Parquet columns
 must have the contract's storage type (see data_generator/writer.py); their values are turned
 into what the CSV reader gives (integers, floats, RFC 3339 text in the column's zone, dates as
 text), so the same contract rules apply. Parquet `line` numbers are 1-based row numbers.
@@ -13,13 +16,17 @@ text), so the same contract rules apply. Parquet `line` numbers are 1-based row 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -82,13 +89,8 @@ class _BlockStream(io.RawIOBase):
 
 def _utf8(raw: bytes, file: str, first_line: int, report: Report) -> bytes:
     """The bytes with undecodable sequences replaced, each bad line reported as 'encoding'."""
-    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
-        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
-    try:
-        whole.cast(pa.large_string())  # pyarrow's UTF-8 check: no copy, no Python str
+    if _is_utf8(raw):
         return raw
-    except pa.ArrowInvalid:
-        pass
     for i, line in enumerate(raw.split(b"\n")):
         try:
             line.decode("utf-8")
@@ -96,6 +98,18 @@ def _utf8(raw: bytes, file: str, first_line: int, report: Report) -> bytes:
             report.add(Violation(file, first_line + i, None, "encoding",
                                  line[exc.start:exc.start + 8], "not UTF-8"))
     return raw.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():
+        return True
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
+        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
+    try:
+        whole.cast(pa.large_string())  # pyarrow's UTF-8 check: no copy, no Python str
+        return True
+    except pa.ArrowInvalid:
+        return False
 
 
 def _csv_batches(path: Path, name: str, schema: dict, report: Report):
@@ -119,13 +133,15 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         numbering.skip(row.number, row.text)
         return "skip"
 
+    quotes, clean = _survey(path)
     reader = None
     try:
         reader = pacsv.open_csv(
-            io.BufferedReader(_BlockStream(_blocks(path, file, report)), BLOCK_SIZE),
+            str(path) if clean else io.BufferedReader(_BlockStream(_blocks(path, file, report)),
+                                                      BLOCK_SIZE),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
                                            block_size=BLOCK_SIZE, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=_has_quotes(path),
+            parse_options=pacsv.ParseOptions(newlines_in_values=quotes,
                                              invalid_row_handler=ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
@@ -151,13 +167,18 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
                              f"expected {len(names)} fields"))
 
 
-def _has_quotes(path: Path) -> bool:
-    """Without quotes no CSV value can hold a line break (and parsing is faster)."""
+def _survey(path: Path) -> tuple[bool, bool]:
+    """Whether the file holds a quote (without quotes no value can hold a line break, and
+    parsing is faster), and whether its blocks are all UTF-8 (then pyarrow reads the file itself:
+    there is nothing to replace or report)."""
+    quotes, clean = False, True
     with open(path, "rb") as f:
         while block := f.read(BLOCK_SIZE):
-            if b'"' in block:
-                return True
-    return False
+            quotes = quotes or b'"' in block
+            clean = clean and _is_utf8(block)  # a character cut by the block's end: not clean
+            if quotes and not clean:
+                break
+    return quotes, clean
 
 
 class _Lines:
@@ -196,7 +217,7 @@ def _check_decimals(table: Batch, col: str, prop: dict, report: Report) -> None:
     column = table.cols[col]
     words = pa.array([v if isinstance(v, str) else None for v in column.distinct],
                      type=pa.string())  # the unparseable ones are a 'type' error instead
-    printed = pc.cast(pc.dictionary_encode(column.text).dictionary, pa.string())
+    printed = pc.cast(column.words, pa.string())
     exact = pc.match_substring_regex(printed, rf"^-?[0-9]+\.[0-9]{{{prop['x-decimals']}}}$")
     wrong = pc.filter(printed, pc.invert(exact))
     wrong = pc.filter(wrong, pc.invert(pc.is_in(wrong, value_set=words)))
@@ -208,28 +229,92 @@ def _check_decimals(table: Batch, col: str, prop: dict, report: Report) -> None:
 
 
 def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
+    """One batch per block of lines; a column whose values are all strings (or absent) is read
+    as the CSV reader reads text, any other keeps each row's JSON value."""
     file, cols = path.name, columns(schema)
+    strings = pa.struct([(col, pa.string()) for col in cols])
     for first, block in _blocks(path, file, report):
-        physical = block.decode("utf-8").split("\n")
+        decoded = block.decode("utf-8")
+        physical = decoded.split("\n")
         if physical and physical[-1] == "":
             physical.pop()
-        rows, lines = [], []
-        for i, line in enumerate(physical, start=first):
-            obj = _json_object(line, file, i, report)
-            if obj is None:
+        rows = _plain_objects(decoded, physical, cols)
+        text = None if rows is None else _as_text(rows, strings)
+        if text is not None:
+            lines = np.arange(first, first + len(rows), dtype=np.int64)
+        else:
+            rows, lines = _objects(physical, first, schema, file, report)
+            text = _as_text(rows, strings)
+        table = Batch(name, file, schema, lines)
+        for k, col in enumerate(cols):
+            prop = schema["properties"][col]
+            if text is not None and column_type(prop) not in ("integer", "number"):
+                table.cols[col] = Column(text.field(k), prop)
                 continue
-            if list(obj) != cols:
-                check_header(list(obj), schema, file, i, report)
-            rows.append(obj)
-            lines.append(i)
-        table = Batch(name, file, schema, np.array(lines, dtype=np.int64))
-        for col in cols:
             values = [row.get(col) for row in rows]
-            text = pa.array([v if isinstance(v, str) else None for v in values],
-                            type=pa.string())
-            table.cols[col] = Column(text, schema["properties"][col], values,
-                                      np.arange(len(values)), np.zeros(len(values), bool))
+            table.cols[col] = Column(_json_text(values), prop, values, np.arange(len(values)),
+                                      np.zeros(len(values), bool))
         yield table
+
+
+def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
+    """The rows as columns of text, if every value of every column is a string or null."""
+    try:
+        return pa.array(rows, type=strings)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return None
+
+
+def _plain_objects(decoded: str, physical: list[str], cols: list[str]) -> list[dict] | None:
+    """Each line's object when every line of the block is one JSON object with the contract's
+    keys in order (and no escaped surrogate), decoded in one pass by orjson; None if any line
+    needs the line-by-line reading that reports it. (For values other than strings and null
+    the block is read again line by line, so every value is the standard library's.)"""
+    if _SURROGATE_ESCAPE.search(decoded):
+        return None
+    try:
+        with _cycles_uncollected():
+            objects = list(map(orjson.loads, physical))
+    except ValueError:
+        return None
+    if set(map(type, objects)) - {dict} or set(map(tuple, objects)) - {tuple(cols)}:
+        return None
+    return objects
+
+
+@contextmanager
+def _cycles_uncollected():
+    """Pause Python's cycle collector: decoding a block builds many containers and no cycles,
+    and collections in the middle would scan them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _objects(physical: list[str], first: int, schema: dict, file: str,
+             report: Report) -> tuple[list[dict], np.ndarray]:
+    """The objects of a block's lines and their line numbers, line by line: a line that is not
+    an object is reported as 'json', one with other keys or order by `check_header`."""
+    cols = columns(schema)
+    rows, lines = [], []
+    for i, line in enumerate(physical, start=first):
+        obj = _json_object(line, file, i, report)
+        if obj is None:
+            continue
+        if list(obj) != cols:
+            check_header(list(obj), schema, file, i, report)
+        rows.append(obj)
+        lines.append(i)
+    return rows, np.array(lines, dtype=np.int64)
+
+
+def _json_text(values: list) -> pa.Array:
+    """Per value: the string, or null for any other JSON value."""
+    return pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
 
 
 def _parquet_batches(path: Path, name: str, schema: dict, report: Report):
@@ -362,26 +447,39 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # what json.loads(line, parse_constant=...) builds
-
-
-def _parse_json(line: str):
-    """json.loads(line, parse_constant=_reject_constant), with one decoder for every line."""
-    if line.startswith("\ufeff"):
-        return json.loads(line, parse_constant=_reject_constant)  # json.loads's own error for a BOM
-    return _DECODER.decode(line)
+_SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
+    """The object on one line, or None with the line reported as 'json'."""
     try:
-        obj = _parse_json(line)
-    except (ValueError, RecursionError) as exc:
-        report.add(Violation(file, number, None, "json", line[:80], str(exc)[:120]))
-        return None
+        obj, end = _SCAN(line, 0)  # what json.loads does, without its per-call set-up
+    except (StopIteration, ValueError, RecursionError):
+        end = -1
+    if end != len(line):  # a parse error, or whitespace or more around the value
+        try:
+            obj = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            report.add(Violation(file, number, None, "json", line[:80], str(exc)[:120]))
+            return None
     if not isinstance(obj, dict):
         report.add(Violation(file, number, None, "json", line[:80], "not an object"))
         return None
+    if _SURROGATE_ESCAPE.search(line) and not _is_text(obj):
+        report.add(Violation(file, number, None, "json", line[:80],
+                             "a string escapes a lone UTF-16 surrogate, which is not text"))
+        return None
     return obj
+
+
+def _is_text(obj: dict) -> bool:
+    """Whether every string of a decoded line is Unicode text (a lone surrogate escape is not)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_header(found: list[str], schema: dict, file: str, line: int,

@@ -72,24 +72,27 @@ def _check_unique(table: Kept, col: str, report: Report) -> None:
                 lambda i: table.text(col)[int(i)].as_py())
 
 
-def _key(table, fields: list[str]) -> pa.Array | None:
-    if not all(table.has(f) for f in fields):
-        return None
-    if len(fields) == 1:
-        return table.text(fields[0])
-    return pc.binary_join_element_wise(*(table.text(f) for f in fields), "\x1f")
+def _key(table, fields: list[str]) -> pa.Array:
+    """Per row: the values of `fields`, joined."""
+    return _joined([table.text(f) for f in fields])
+
+
+def _joined(texts: list[pa.Array]) -> pa.Array:
+    return texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, "\x1f")
 
 
 def _check_reference(table, fields: list[str], other, other_fields: list[str], rule: str,
                      report: Report) -> None:
     """Every key of `table` appears in `other` (foreign_key) or in `other`'s keys (unreferenced)."""
-    mine, theirs = _key(table, fields), None if other is None else _key(other, other_fields)
-    if mine is None or theirs is None:
+    if other is None or not all(table.has(f) for f in fields) \
+            or not all(other.has(f) for f in other_fields):
         return  # a missing file or column is already reported
+    theirs = other.keys(tuple(other_fields), _key) if isinstance(other, Kept) \
+        else _key(other, other_fields).unique()
     usable = np.ones(table.n, dtype=bool)
     for f in fields:
         usable &= table.usable(f)
-    found = pc.is_in(mine, value_set=theirs.unique()).to_numpy(zero_copy_only=False)
+    found = _found(table, fields, theirs)
     broken = usable & ~found
     if not broken.any():
         return
@@ -102,6 +105,22 @@ def _check_reference(table, fields: list[str], other, other_fields: list[str], r
         rows = np.flatnonzero(broken & (culprit == where))
         report_rows(report, table, rows, where, rule, f"{verb} {other.file}",
                      lambda i: ",".join(str(table.text(f)[int(i)]) for f in fields))
+
+
+def _found(table, fields: list[str], theirs: pa.Array) -> np.ndarray:
+    """Per row: its key is among `theirs`; looked up once per distinct key when the batch's key
+    columns are deduplicated."""
+    sizes = [max(len(table.cols[f].distinct), 1) for f in fields] \
+        if isinstance(table, Batch) and all(table.cols[f].encoded for f in fields) else None
+    if sizes is None or np.prod(np.array(sizes, dtype=float)) >= 2.0 ** 62:
+        return pc.is_in(_key(table, fields), value_set=theirs).to_numpy(zero_copy_only=False)
+    code = np.zeros(table.n, dtype=np.int64)
+    for f, size in zip(fields, sizes, strict=True):
+        code = code * size + table.cols[f].index
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    keys = _joined([table.text(f).take(pa.array(first)) for f in fields])
+    found = pc.is_in(keys, value_set=theirs).to_numpy(zero_copy_only=False)
+    return found[inverse.reshape(-1)]
 
 
 def _comparable(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -132,9 +151,12 @@ def _check_window(table: Batch, window: dict, other: Kept | None, report: Report
     when, ok = table.epochs(col)
     start, start_ok = other.epochs(window["start"])
     end, end_ok = other.epochs(window["end"])
-    idx = pc.index_in(table.text(key), value_set=other.text(key))
+    keys = table.cols[key]  # when deduplicated, each distinct key is looked up once
+    idx = pc.index_in(keys.words if keys.encoded else keys.text, value_set=other.text(key))
     found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
     j = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if keys.encoded:
+        found, j = found[keys.index], j[keys.index]
     ok &= found & start_ok[j] & end_ok[j]
     outside = np.flatnonzero(ok & ((when < start[j]) | (when > end[j])))
     text = table.cols[col].text
