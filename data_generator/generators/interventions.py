@@ -205,8 +205,9 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
                 table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
                 table["not_before"][i, j] = gate["not_before_hours"]
     index = {s: i for i, s in enumerate(names)}
-    code = np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64)[owner]
-    return {**{k: v[code] for k, v in table.items() if k != "name"}, "name": table["name"], "code": code}
+    code = np.take(np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64), owner)
+    per_row = {k: np.take(v.T, code, axis=-1).T for k, v in table.items() if k != "name"}  # rung columns contiguous
+    return {**per_row, "name": table["name"], "code": code}
 
 
 def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray, need: np.ndarray,

@@ -113,24 +113,25 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
     noise_spo2 = np.zeros(owner.size)
+    columns = [np.ascontiguousarray(raw[:, j]) for j in range(len(LATENT))]
     scenarios, code = np.unique(enc.scenario, return_inverse=True)
     for i, scenario in enumerate(scenarios):
         enc_rows = np.flatnonzero(code == i)
         rows = np.flatnonzero(code[owner] == i)
         moments = Moments(phys, owner[rows], hours[rows])
+        clock_rows = clock[rows]
         for j, name in enumerate(LATENT):
             p = _params(cfg, scenario, name)
-            person = p["baseline"] + person_z[enc_rows, j] * p["sd"]
-            per_enc = np.zeros(len(enc))
-            per_enc[enc_rows] = person
+            person = p["baseline"] + person_z[:, j] * p["sd"]
             if name == "temp_c":
-                base_temp[enc_rows] = person
+                base_temp[enc_rows] = person[enc_rows]
+            noisy = columns[j][rows] * p["noise"]
             if name == "spo2":
-                noise_spo2[rows] = raw[rows, j] * p["noise"]
-            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock[rows] - p["circadian_peak_hour"]) / 24)
-            raw[rows, j] *= p["noise"]
-            raw[rows, j] += per_enc[owner[rows]] + rhythm + _pull(cfg, scenario, name, p, phys, moments)
-    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
+                noise_spo2[rows] = noisy
+            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock_rows - p["circadian_peak_hour"]) / 24)
+            columns[j][rows] = noisy + (person[moments.enc] + rhythm + _pull(cfg, scenario, name, p, phys, moments))
+    return Grid(owner, pos, hours, epoch, np.stack(columns, axis=1), base_temp, noise_spo2,
+                rng.bit_generator.state)
 
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
@@ -180,20 +181,21 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     given."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
-                       for s in enc.scenario], dtype=float)[owner]
+                       for s in enc.scenario], dtype=float)
+    low, middle = np.take(target[:, 0], owner), np.take(target.mean(axis=1), owner)
     gain = ox["spo2_gain_per_fio2"]
-    needed = 0.21 + (target.mean(axis=1) - spo2_trend) / gain   # titrated toward mid-target
-    enough = 0.21 + (target[:, 0] - spo2_trend) / gain          # a device is outgrown below the target
+    needed = 0.21 + (middle - spo2_trend) / gain   # titrated toward mid-target
+    enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
     ladder = oxygen_ladders(cfg, enc, owner)
-    level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < target[:, 0], v["resp_rate"],
+    level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
-    rung = np.maximum(level - 1, 0)[:, None]
-    pick = {k: np.take_along_axis(ladder[k], rung, axis=1)[:, 0] for k in ("min_fio2", "max_fio2", "step")}
-    pick["name"] = ladder["name"][ladder["code"], rung[:, 0]]
+    rung = np.maximum(level - 1, 0)
+    pick = {k: ladder[k].T.ravel()[rung * owner.size + np.arange(owner.size)] for k in ("min_fio2", "max_fio2", "step")}
     on = level > 0
     fio2 = np.where(on, np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"],
                                 pick["min_fio2"], pick["max_fio2"]), 0.21)
-    device = np.where(on, pick["name"], "room_air").astype(object)
+    device = np.take(ladder["name"].ravel(), ladder["code"] * ladder["name"].shape[1] + rung)
+    device[~on] = "room_air"
     spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
 
