@@ -189,12 +189,12 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     ladder = oxygen_ladders(cfg, enc, owner)
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
-    rung = np.maximum(level - 1, 0)
-    pick = {k: ladder[k].T.ravel()[rung * owner.size + np.arange(owner.size)] for k in ("min_fio2", "max_fio2", "step")}
+    at = ladder["code"] * ladder["name"].shape[1] + np.maximum(level - 1, 0)  # (scenario, rung), flat
+    pick = {k: np.take(ladder[k].ravel(), at) for k in ("min_fio2", "max_fio2", "step")}
     on = level > 0
     fio2 = np.where(on, np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"],
                                 pick["min_fio2"], pick["max_fio2"]), 0.21)
-    device = np.take(ladder["name"].ravel(), ladder["code"] * ladder["name"].shape[1] + rung)
+    device = np.take(ladder["name"].ravel(), at)
     device[~on] = "room_air"
     spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
