@@ -360,6 +360,8 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
 
 
 def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
+    """Draws ordered by results of `parts` (each trigger over the parts whose panel holds its tests,
+    at the result's own time), at most `max` per trigger and encounter (counted in `fired`)."""
     los = (enc.discharge - enc.admit) / HOUR
     out = []
     panels = cfg.labs["panels"]
@@ -369,20 +371,26 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
         terms = trig["when"].get("any", trig["when"].get("all", []))
         if not terms or not all("lab" in t for t in terms):
             continue
-        for rows, _, result_h, panel, vals in parts:  # the panel holding the result, at its own result time
-            if not all(t["lab"] in panels[panel]["tests"] for t in terms):
-                continue
-            hit = condition_mask(trig["when"], vals) & (enc.scenario[rows] == scenario)
-            keep = []
-            for i in np.flatnonzero(hit):
-                key = (t_index, int(rows[i]))
-                if fired.get(key, 0) < trig["max"]:
-                    fired[key] = fired.get(key, 0) + 1
-                    keep.append(i)
-            keep = np.asarray(keep, dtype=np.int64)
-            h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)
-            ok = h <= los[rows[keep]]
-            out.append((rows[keep][ok], h[ok], tuple(trig["order"])))
+        held = [p for p in parts if all(t["lab"] in panels[p[3]]["tests"] for t in terms)]
+        if not held:
+            continue
+        rows = np.concatenate([p[0] for p in held])
+        result_h = np.concatenate([p[2] for p in held])
+        columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
+        hit = condition_mask(trig["when"], columns) & (enc.scenario[rows] == scenario)
+        keep = []
+        for i in np.flatnonzero(hit).tolist():
+            key = (t_index, int(rows[i]))
+            if fired.get(key, 0) < trig["max"]:
+                fired[key] = fired.get(key, 0) + 1
+                keep.append(i)
+        keep = np.asarray(keep, dtype=np.int64)
+        h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
+        ok = h <= los[rows[keep]]
+        ends = np.cumsum([p[0].size for p in held])
+        for end, size in zip(ends.tolist(), (p[0].size for p in held), strict=True):
+            mine = (keep >= end - size) & (keep < end)
+            out.append((rows[keep][mine & ok], h[mine & ok], tuple(trig["order"])))
     return out
 
 
