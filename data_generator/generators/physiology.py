@@ -43,7 +43,9 @@ class Physiology:
         width = knots.shape[1]
         h = np.asarray(hours, dtype=float)
         t = np.take(knots, enc, axis=0)
-        j = np.clip((t <= h[:, None]).sum(axis=1) - 1, 0, width - 2)
+        before = t <= h[:, None]  # knots at or before `hours`, counted by a product where the count fits a byte
+        passed = before.view(np.uint8) @ np.ones(width, np.uint8) if width < 256 else before.sum(axis=1)
+        j = np.clip(passed.astype(np.int64) - 1, 0, width - 2)
         at = np.asarray(enc, dtype=np.int64) * width + j  # flat index of each row's knot before `hours`
         knots, values = knots.ravel(), values.ravel()
         t0, t1 = np.take(knots, at), np.take(knots, at + 1)

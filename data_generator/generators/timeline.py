@@ -82,14 +82,14 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     offset = np.concatenate([[0], np.cumsum(running)])
     step_of, which = expand(running)
     layout = start[series[which]] + step_of  # event at each place of the layout
-    phi_l, out_l = phi[layout], innovation[layout]
-    out_l[:running[0]] = z[layout[:running[0]]]
+    phi_l, out_l = np.take(phi, layout, axis=0), np.take(innovation, layout, axis=0)
+    out_l[:running[0]] = np.take(z, layout[:running[0]], axis=0)
     for k in range(1, running.size):
         here = slice(offset[k], offset[k + 1])
         out_l[here] = phi_l[here] * out_l[offset[k - 1]:offset[k - 1] + running[k]] + out_l[here]
-    out = np.empty_like(z)
-    out[layout] = out_l
-    return out
+    place = np.empty_like(layout)
+    place[layout] = np.arange(n)
+    return np.take(out_l, place, axis=0)
 
 
 def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:

@@ -162,8 +162,11 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     # untreated and the treated chart (interventions.py) is charted the same in both
     jitter = rng.uniform(-1, 1, owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
     _drop_missing(cfg, table, rng)
-    table = {k: v[keep] for k, v in table.items()}
-    owner, pos, hours, jitter = owner[keep], pos[keep], hours[keep], jitter[keep]
+    kept = np.flatnonzero(keep)
+    owner, pos, hours, jitter = owner[kept], pos[kept], hours[kept], jitter[kept]
+    table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
+             "patient_id": np.take(enc.table["patient_id"], owner),
+             **{k: np.take(v, kept) for k, v in table.items()}}
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     n = owner.size
@@ -220,8 +223,11 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
         name = gas["tests"][role]
         base, pull = lab_pull(cfg, moments, groups, name)
         level[role] = base * np.exp(pull) if cat[name]["scale"] == "log" else base + pull
-    chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
-                        for s in scenario[rows]], dtype=float)
+    share = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0) for s in names],
+                     dtype=float)
+    chronic = np.zeros(rows.size)
+    for s, sel in groups:
+        chronic[sel] = share[names.index(s)]
     hco3 = blood_gas.compensated_bicarbonate(level["bicarbonate"], level["paco2"], chronic, gas)
     out["ph"][rows] = blood_gas.henderson_ph(hco3, level["paco2"], gas)
     out["paco2"][rows] = level["paco2"]
@@ -266,9 +272,7 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, h
     avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
                                   side="right")]
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
-    table = {
-        "encounter_id": enc.table["encounter_id"][owner],
-        "patient_id": enc.table["patient_id"][owner],
+    table = {  # the encounter and patient IDs go first, added to the sets charted
         "event_time": epoch,
         "heart_rate": np.round(v["heart_rate"]),
         "resp_rate": np.round(v["resp_rate"]),
