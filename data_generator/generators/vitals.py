@@ -115,9 +115,12 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     noise_spo2 = np.zeros(owner.size)
     columns = [np.ascontiguousarray(raw[:, j]) for j in range(len(LATENT))]
     scenarios, code = np.unique(enc.scenario, return_inverse=True)
+    row_code = np.take(code, owner)
+    by_scenario = np.argsort(row_code, kind="stable")
+    bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
     for i, scenario in enumerate(scenarios):
         enc_rows = np.flatnonzero(code == i)
-        rows = np.flatnonzero(code[owner] == i)
+        rows = by_scenario[bounds[i]:bounds[i + 1]]  # the scenario's grid rows, in order
         moments = Moments(phys, owner[rows], hours[rows])
         clock_rows = clock[rows]
         for j, name in enumerate(LATENT):
