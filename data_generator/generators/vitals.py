@@ -157,7 +157,8 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     spo2_trend = v["spo2"] - grid.noise_spo2
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
     table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
-    unable = np.isin(table["consciousness"], cat["consciousness"]["pain_not_charted"])
+    levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
+    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), _avpu(cfg, v["mentation"]))
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
     keep = charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
@@ -267,13 +268,16 @@ def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Gene
             table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
 
 
+def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
+    """The consciousness level (index into the catalogue's levels) of each latent mentation."""
+    return np.searchsorted(cfg.vitals["consciousness"]["thresholds"], mentation, side="right")
+
+
 def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, hours: np.ndarray,
            v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray,
            gas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     device, fio2, spo2 = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
-    levels = np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object)
-    avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
-                                  side="right")]
+    avpu = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), _avpu(cfg, v["mentation"]))
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
     table = {  # the encounter and patient IDs go first, added to the sets charted
         "event_time": epoch,
@@ -288,6 +292,6 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, h
         "o2_device": device,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
-        "care_unit": np.array(sorted(cfg.generator["care_units"]), dtype=object)[unit],
+        "care_unit": np.take(np.array(sorted(cfg.generator["care_units"]), dtype=object), unit),
     }
     return table
