@@ -429,7 +429,8 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
             cols["value"].append(vals[name])
             cols["size"].append(rows.size)
     size = cols.pop("size")
-    cols["panel"] = [np.repeat(np.array(cols["panel"], dtype=object), size)] if size else []
+    panel_names = list(dict.fromkeys(cols["panel"]))
+    cols["panel"] = [np.repeat([panel_names.index(p) for p in cols["panel"]], size)] if size else []
     cols["code"] = [np.repeat(np.array(cols["code"], dtype=np.int64), size)] if size else []
     flat = {k: (np.concatenate(v) if v else np.array([])) for k, v in cols.items()}
     e, code = flat["enc"].astype(np.int64), flat["code"].astype(np.int64)
@@ -440,10 +441,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     result = np.maximum(result, collect + 60)
     order = np.lexsort((code, collect, e))
     e, collect, result, code = e[order], collect[order], result[order], code[order]
-    panel, value = flat["panel"][order], flat["value"][order]
+    value = flat["value"][order]
+    panel = np.take(np.array(panel_names, dtype=object), flat["panel"][order].astype(np.int64)) \
+        if panel_names else np.array([])
 
     def per_test(values: list) -> np.ndarray:
-        return np.array(values, dtype=object)[code]
+        return np.take(np.array(values, dtype=object), code)
     test = per_test(list(cat))
     ref = _reference(cat, code, enc.sex[e])
     flag = _flags(cat, code, value, ref[:, 0], ref[:, 1])
@@ -476,8 +479,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
 def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
     """(low, high) reference range per row (`code`: the test's place in the catalogue): the
     test's, or its sex-specific one (L1)."""
-    ref = np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2)[code]
+    ref = np.take(np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2),
+                  code, axis=0)
+    is_sex: dict[str, np.ndarray] = {}
     for i, spec in enumerate(cat.values()):
         for s, own in spec.get("by_sex", {}).items():
-            ref[(code == i) & (sex == s)] = own["ref"]
+            if s not in is_sex:
+                is_sex[s] = sex == s
+            ref[(code == i) & is_sex[s]] = own["ref"]
     return ref
