@@ -42,9 +42,11 @@ class Physiology:
         knots, values = self.knot_hours[state], self.knot_values[state]
         width = knots.shape[1]
         h = np.asarray(hours, dtype=float)
-        t = np.take(knots, enc, axis=0)
-        before = t <= h[:, None]  # knots at or before `hours`, counted by a product where the count fits a byte
-        passed = before.view(np.uint8) @ np.ones(width, np.uint8) if width < 256 else before.sum(axis=1)
+        # knots at or before `hours`, counted among the columns that hold a knot for some encounter
+        # (the padding at FAR is never passed), by a product where the count fits a byte
+        span = max(min(int(np.count_nonzero((knots < FAR).any(axis=0))) + 1, width), 2)
+        before = np.take(knots[:, :span], enc, axis=0) <= h[:, None]
+        passed = before.view(np.uint8) @ np.ones(span, np.uint8) if span < 256 else before.sum(axis=1)
         j = np.clip(passed.astype(np.int64) - 1, 0, width - 2)
         at = np.asarray(enc, dtype=np.int64) * width + j  # flat index of each row's knot before `hours`
         knots, values = knots.ravel(), values.ravel()
