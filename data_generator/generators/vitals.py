@@ -12,7 +12,7 @@ Treatments given (interventions.py) add their effects from the hour they start.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +55,18 @@ class Grid:
     base_temp: np.ndarray    # per encounter
     noise_spo2: np.ndarray
     rng_state: dict
+    charts: list = field(default_factory=list)  # the first chart made from the grid, for later ones
+
+
+@dataclass(frozen=True)
+class _GridChart:
+    """A chart on every grid hour, before missed items are blanked: what it was made from (the
+    physiology and transfers), its columns and which hours are charted."""
+
+    physiology: Physiology
+    transfers: Interventions | None
+    table: dict[str, np.ndarray]
+    keep: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -139,35 +151,15 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
                   first_id: int, transfers: Interventions | None) -> Vitals:
-    owner, pos, hours, epoch, base_temp = grid.owner, grid.pos, grid.hours, grid.epoch, grid.base_temp
-    cat = cfg.vitals
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = grid.rng_state
-    raw = grid.raw + vital_effects(cfg, phys, owner, hours, LATENT)  # treatments: zero before they start
-    v = dict(zip(LATENT, raw.T, strict=True))
-    couple = cat["coupling"]
-    fever = v["temp_c"] - base_temp[owner]
-    v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
-    v["resp_rate"] = v["resp_rate"] + couple["resp_rate_per_degc"] * fever
-    for name in LATENT:
-        lo, hi = cat["vitals"][name]["clip"]
-        v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
-    pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
-    v["dbp"] = v["sbp"] - pulse
-    spo2_trend = v["spo2"] - grid.noise_spo2
-    unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
-    table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
-    levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
-    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), _avpu(cfg, v["mentation"]))
-    table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
-    scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
-    keep = charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
     # jitter and missed items are drawn for every grid hour, so a set charted in both the
     # untreated and the treated chart (interventions.py) is charted the same in both
-    jitter = rng.uniform(-1, 1, owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
+    jitter = rng.uniform(-1, 1, grid.owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
+    table, keep = _grid_chart(cfg, enc, phys, grid, transfers)
     _drop_missing(cfg, table, rng)
     kept = np.flatnonzero(keep)
-    owner, pos, hours, jitter = owner[kept], pos[kept], hours[kept], jitter[kept]
+    owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], jitter[kept]
     table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
              "patient_id": np.take(enc.table["patient_id"], owner),
              **{k: np.take(v, kept) for k, v in table.items()}}
@@ -176,6 +168,81 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     n = owner.size
     table["vital_id"] = table_ids("vitals", date, first_id, n)
     return Vitals(table, owner, hours, grid)
+
+
+def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid,
+                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The chart on every grid hour (columns, and which hours are charted). Each encounter's
+    chart depends on its own physiology and transfers alone, so a later chart from the same grid
+    (the treated one) takes the first chart's rows of the encounters whose physiology and
+    transfers are the same, and charts the others."""
+    if not grid.charts:
+        table, keep = _chart_rows(cfg, enc, phys, grid, np.arange(grid.owner.size), transfers)
+        grid.charts.append(_GridChart(phys, transfers, table, keep))
+        return dict(table), keep
+    first = grid.charts[0]
+    changed = _changed_encounters(first.physiology, phys, first.transfers, transfers, len(enc))
+    rows = np.flatnonzero(changed[grid.owner])
+    if rows.size == 0:
+        return dict(first.table), first.keep.copy()
+    part, part_keep = _chart_rows(cfg, enc, phys, grid, rows, transfers)
+    table = {}
+    for k, v in first.table.items():
+        table[k] = v.copy()
+        table[k][rows] = part[k]
+    keep = first.keep.copy()
+    keep[rows] = part_keep
+    return table, keep
+
+
+def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interventions | None,
+                        new_transfers: Interventions | None, n: int) -> np.ndarray:
+    """Encounters whose physiology (any state's course) or transfers differ between two charts."""
+    if not (np.array_equal(old.los_hours, new.los_hours) and old.variants.keys() == new.variants.keys()
+            and all(np.array_equal(old.variants[k], new.variants[k]) for k in old.variants)):
+        return np.ones(n, dtype=bool)
+    changed = np.zeros(n, dtype=bool)
+    for state in {*old.knot_hours, *new.knot_hours}:
+        if state in old.knot_hours and state in new.knot_hours:
+            a_t, a_v, b_t, b_v = (old.knot_hours[state], old.knot_values[state],
+                                  new.knot_hours[state], new.knot_values[state])
+            if a_t.shape != b_t.shape or a_v.shape != b_v.shape:
+                return np.ones(n, dtype=bool)
+            changed |= (a_t != b_t).any(axis=1) | (a_v != b_v).any(axis=1)
+        else:  # a state only one has is zero throughout for encounters whose values are all zero
+            values = (old if state in old.knot_values else new).knot_values[state]
+            changed |= (values != 0).any(axis=1)
+    for moves in (old_transfers, new_transfers):
+        if moves is not None:
+            changed[moves.enc] = True
+    return changed
+
+
+def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows: np.ndarray,
+                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The chart at grid `rows` (all hours of the encounters they hold): its columns, before missed
+    items are blanked, and which rows are charted."""
+    owner, pos, hours, epoch = grid.owner[rows], grid.pos[rows], grid.hours[rows], grid.epoch[rows]
+    cat = cfg.vitals
+    raw = np.take(grid.raw, rows, axis=0) + vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments
+    v = dict(zip(LATENT, raw.T, strict=True))
+    couple = cat["coupling"]
+    fever = v["temp_c"] - grid.base_temp[owner]
+    v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
+    v["resp_rate"] = v["resp_rate"] + couple["resp_rate_per_degc"] * fever
+    for name in LATENT:
+        lo, hi = cat["vitals"][name]["clip"]
+        v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
+    pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
+    v["dbp"] = v["sbp"] - pulse
+    spo2_trend = v["spo2"] - grid.noise_spo2[rows]
+    unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
+    table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
+    levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
+    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), _avpu(cfg, v["mentation"]))
+    table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
+    scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
+    return table, charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
 
 
 def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, v: dict[str, np.ndarray],
