@@ -72,11 +72,13 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
 def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random.Generator):
     draws = []
     los = (enc.discharge - enc.admit) / HOUR
-    for scenario in np.unique(enc.scenario):
+    names, code = np.unique(enc.scenario, return_inverse=True)
+    set_code = np.take(code, vitals.enc)  # each set's scenario
+    for i, scenario in enumerate(names):
         for trig in cfg.scenarios[scenario].get("labs", {}).get("triggers", []):
             if not any("vital" in t for t in trig["when"].get("any", trig["when"].get("all", []))):
                 continue
-            rows = (enc.scenario[vitals.enc] == scenario) & (vitals.hours >= trig.get("after_hours", 0))
+            rows = (set_code == i) & (vitals.hours >= trig.get("after_hours", 0))
             rows &= condition_mask(trig["when"], vitals.table)
             e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], cfg.labs["timing"]["trigger_gap_hours"])
             h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
@@ -148,8 +150,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
     rows = np.concatenate([d.rows for d in draws])
     hours = np.concatenate([d.hours for d in draws])
     moments = Moments(phys, rows, hours)  # the states at every draw, shared by all tests
-    scenario = enc.scenario[rows]
-    names = np.unique(scenario)
+    names, code = np.unique(enc.scenario[rows], return_inverse=True)
 
     def where(picked: list[int]) -> np.ndarray:
         """Positions of the picked draws."""
@@ -160,7 +161,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
         if not picked:
             continue
         at = where(picked)
-        groups = [(sc, at[scenario[at] == sc]) for sc in names]
+        groups = [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
         noise = np.concatenate([draws[i].assay[name] for i in picked])
         raw[name] = np.full(rows.size, np.nan)
         raw[name][at] = _measured(cfg, moments, groups, name, offsets, rows[at], at, noise)
@@ -377,7 +378,7 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
         rows = np.concatenate([p[0] for p in held])
         result_h = np.concatenate([p[2] for p in held])
         columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
-        hit = condition_mask(trig["when"], columns) & (enc.scenario[rows] == scenario)
+        hit = condition_mask(trig["when"], columns) & (enc.scenario == scenario)[rows]
         keep = []
         for i in np.flatnonzero(hit).tolist():
             key = (t_index, int(rows[i]))

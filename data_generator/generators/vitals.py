@@ -157,12 +157,13 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     # untreated and the treated chart (interventions.py) is charted the same in both
     jitter = rng.uniform(-1, 1, grid.owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
     table, keep = _grid_chart(cfg, enc, phys, grid, transfers)
-    _drop_missing(cfg, table, rng)
+    missed = _missed(cfg, grid.owner.size, rng)
     kept = np.flatnonzero(keep)
     owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], jitter[kept]
     table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
              "patient_id": np.take(enc.table["patient_id"], owner),
              **{k: np.take(v, kept) for k, v in table.items()}}
+    _drop_missing(table, {name: mask[kept] for name, mask in missed.items()})
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     n = owner.size
@@ -285,10 +286,13 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
     if not names:
         return out
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
-    scenario = enc.scenario[owner]
-    rows = np.flatnonzero(np.isin(scenario, names))
+    code = np.full(len(enc), -1)  # each encounter's place in `names`
+    for i, s in enumerate(names):
+        code[enc.scenario == s] = i
+    row_code = np.take(code, owner)
+    rows = np.flatnonzero(row_code >= 0)
     moments = Moments(phys, owner[rows], hours[rows])
-    groups = [(s, np.flatnonzero(scenario[rows] == s)) for s in names]
+    groups = [(s, np.flatnonzero(row_code[rows] == i)) for i, s in enumerate(names)]
     level = {}
     for role in ("bicarbonate", "paco2"):
         name = gas["tests"][role]
@@ -326,11 +330,14 @@ def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, mome
     return out
 
 
-def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+def _missed(cfg: Config, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Which of `n` grid hours miss each item, were a set charted there."""
+    return {name: rng.random(n) < p for name, p in cfg.generator["charting"]["missing_probability"].items()}
+
+
+def _drop_missing(table: dict[str, np.ndarray], missed: dict[str, np.ndarray]) -> None:
     """Blank the items not charted this time (a missed blood pressure blanks SBP, DBP and MAP)."""
-    n = len(table["event_time"])
-    for name, p in cfg.generator["charting"]["missing_probability"].items():
-        mask = rng.random(n) < p
+    for name, mask in missed.items():
         for col in (("sbp", "dbp", "map") if name == "sbp" else (name,)):
             table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
 
