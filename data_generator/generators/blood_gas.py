@@ -25,8 +25,13 @@ def compensated_paco2(paco2: np.ndarray, hco3: np.ndarray, rng: np.random.Genera
     """In metabolic acidosis the breathing follows Winter's expected PaCO2 (slope x HCO3 +
     intercept +- sd); with a normal bicarbonate it is the patient's own respiratory PaCO2, and
     in between a blend (continuous, so nothing piles up at the switch)."""
+    return winters_paco2(paco2, hco3, rng.normal(0, spec["winters"]["sd"], hco3.size), spec)
+
+
+def winters_paco2(paco2: np.ndarray, hco3: np.ndarray, noise: np.ndarray, spec: dict) -> np.ndarray:
+    """`compensated_paco2` with the scatter around Winter's value given (`noise`)."""
     w = spec["winters"]
-    expected = w["slope"] * hco3 + w["intercept"] + rng.normal(0, w["sd"], hco3.size)
+    expected = w["slope"] * hco3 + w["intercept"] + noise
     lo, hi = w["full_below_hco3"], w["none_above_hco3"]
     share = np.clip((hi - hco3) / (hi - lo), 0.0, 1.0)
     return share * expected + (1 - share) * paco2

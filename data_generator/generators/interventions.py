@@ -178,9 +178,9 @@ def vital_effects(cfg: Config, phys: Physiology, owner: np.ndarray, hours: np.nd
 # ---------------------------------------------------------------- oxygen ladders (vitals step)
 
 def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str, np.ndarray]:
-    """Per row, the device ladder of its scenario as padded arrays (name, FiO2 range, step and
-    the work-of-breathing thresholds that escalate to each rung); names only per scenario
-    (`name`, indexed by `code`)."""
+    """The device ladder of each scenario as padded (scenario, rung) arrays: name, FiO2 range,
+    step and the work-of-breathing thresholds that escalate to each rung, with `size` rungs per
+    scenario; `code`: each row's scenario there."""
     ox = cfg.interventions["oxygen"]
     names = sorted(set(enc.scenario.tolist()))
     ladders = {s: rules(cfg, s).get("oxygen", {}).get("ladder", ox["default_ladder"]) for s in names}
@@ -205,8 +205,8 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
                 table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
                 table["not_before"][i, j] = gate["not_before_hours"]
     index = {s: i for i, s in enumerate(names)}
-    code = np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64)[owner]
-    return {**{k: v[code] for k, v in table.items() if k != "name"}, "name": table["name"], "code": code}
+    table["code"] = np.take(np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64), owner)
+    return table
 
 
 def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray, need: np.ndarray,
@@ -218,17 +218,28 @@ def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray,
     own need); a rung kept for a respiratory acidosis (`acidosis_for`) needs the `gas` (pH,
     PaCO2) to show one, and not before its hour, else the rung below serves; kept until the
     need has been lower for `wean_after_hours`."""
-    by_fio2 = (ladder["max_fio2"] < need[:, None]).sum(axis=1)
-    level = np.where(on_o2, np.minimum(by_fio2, ladder["size"] - 1) + 1, 0)
-    for j in range(ladder["rr"].shape[1]):
-        hard = on_o2 & ((resp_rate >= ladder["rr"][:, j]) | (mentation >= ladder["mentation"][:, j]))
-        level = np.where(hard & (j < ladder["size"]), np.maximum(level, j + 1), level)
-    for j in reversed(range(ladder["rr"].shape[1])):
-        gated = ~np.isnan(ladder["ph_below"][:, j])
+    on = np.flatnonzero(on_o2)  # the rows needing oxygen at all: the others are on room air
+    code = ladder["code"][on]
+
+    def rung(key: str, j: int) -> np.ndarray:
+        return np.take(ladder[key][:, j], code)
+    width = ladder["rr"].shape[1]
+    size = np.take(ladder["size"], code)
+    need_on = need[on]
+    by_fio2 = sum((rung("max_fio2", j) < need_on).astype(np.int64) for j in range(width))
+    level_on = np.minimum(by_fio2, size - 1) + 1
+    rr_on, mentation_on = resp_rate[on], mentation[on]
+    for j in range(width):
+        hard = (rr_on >= rung("rr", j)) | (mentation_on >= rung("mentation", j))
+        level_on = np.where(hard & (j < size), np.maximum(level_on, j + 1), level_on)
+    for j in reversed(range(width)):
+        gated = ~np.isnan(rung("ph_below", j))
         if gated.any():
-            acidotic = ((gas["ph"] < ladder["ph_below"][:, j]) & (gas["paco2"] > ladder["paco2_above"][:, j])
-                        & (hours >= ladder["not_before"][:, j]))
-            level = np.where(gated & (level == j + 1) & ~acidotic, j, level)
+            acidotic = ((gas["ph"][on] < rung("ph_below", j)) & (gas["paco2"][on] > rung("paco2_above", j))
+                        & (hours[on] >= rung("not_before", j)))
+            level_on = np.where(gated & (level_on == j + 1) & ~acidotic, j, level_on)
+    level = np.zeros(owner.size, dtype=np.int64)
+    level[on] = level_on
     kept = _shifted(level, owner, 1, -1)
     kept = np.where(kept < 0, level, kept)
     for step in range(2, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 2):

@@ -43,8 +43,10 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
     episodes = rule_array(cfg, enc, "transfusion", "max_episodes", 0).astype(int)
     delays = rule_array(cfg, enc, "transfusion", "delay_hours", None)
     rise = spec["labs"]
-    hb = np.flatnonzero(test == spec["trigger_test"])
+    by_test = _ByTest(test)
+    hb = by_test(spec["trigger_test"])
     affected = np.flatnonzero(np.isin(test, list(rise)))
+    charted = [(name, by_test(name)) for name in sorted(rise)]
     n, los = len(enc), phys.los_hours
     done_until = np.full(n, -np.inf)
     units: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -69,7 +71,7 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
             end = np.minimum(t + dur, los[go])
             units.append((go[now], t[now], end[now]))
             _apply_unit(value, lab_enc, collect_h, affected, test, rise, go[now], t[now], end[now], n)
-            _as_charted(cfg, value, test, affected)
+            _round_as_charted(cfg, value, charted)
             t = np.where(now, end, t)
         done_until[go] = t
     if not units:
@@ -83,10 +85,27 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
 
 def _as_charted(cfg: Config, value: np.ndarray, test: np.ndarray, affected: np.ndarray) -> None:
     """Clip and round the affected tests as the labs step reports them."""
+    _round_as_charted(cfg, value, [(name, affected[test[affected] == name])
+                                   for name in np.unique(test[affected]).tolist()])
+
+
+def _round_as_charted(cfg: Config, value: np.ndarray, groups: list[tuple[str, np.ndarray]]) -> None:
+    """Clip and round the rows of each (test, rows) group as the labs step reports them."""
     cat = cfg.labs["tests"]
-    for name in np.unique(test[affected]).tolist():
-        rows = affected[test[affected] == name]
+    for name, rows in groups:
         value[rows] = np.round(np.clip(value[rows], *cat[name]["clip"]), cat[name]["decimals"])
+
+
+class _ByTest:
+    """The rows of each test in a labs table, found once per test."""
+
+    def __init__(self, test: np.ndarray):
+        self.test, self._rows = test, {}
+
+    def __call__(self, name: str) -> np.ndarray:
+        if name not in self._rows:
+            self._rows[name] = np.flatnonzero(self.test == name)
+        return self._rows[name]
 
 
 def _apply_unit(value, lab_enc, collect_h, affected, test, rise, enc_rows, t0, t1, n) -> None:
@@ -120,6 +139,7 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
     treat = cfg.interventions["treatments"]
     value = value.astype(float).copy()
     n, parts = len(enc), []
+    by_test = _ByTest(test)
     d_enc, d_seconds, first = _draws(lab_enc, np.round(collect_h * 3600).astype(np.int64))
     d_collect = d_seconds / 3600.0
     d_result = np.full(d_enc.size, -np.inf)
@@ -131,16 +151,16 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
             names = {t["lab"] for key in ("start_when", "stop_when") for t in next(iter(rule[key].values()))}
             effect = treat[rule["kind"]].get("labs_per_hour", {})
             ok = mine[d_enc]
-            cols = _per_draw(names, test, first, d_enc.size, value)
+            cols = _per_draw(names, by_test, first, d_enc.size, value)
             start = first_hours(d_enc, d_result, ok & condition_mask(rule["start_when"], cols), n)
             start = start + rng.uniform(*rule["delay_hours"], n)
             start = np.where(start < los, start, np.nan)
-            running = _infused(value, effect, test, lab_enc, collect_h, start, np.full(n, np.inf))
-            cols = _per_draw(names, test, first, d_enc.size, running)
+            running = _infused(value, effect, by_test, lab_enc, collect_h, start, np.full(n, np.inf))
+            cols = _per_draw(names, by_test, first, d_enc.size, running)
             after = np.nan_to_num(start, nan=np.inf)[d_enc]
             stop = first_hours(d_enc, d_result, ok & (d_collect > after) & condition_mask(rule["stop_when"], cols), n)
             stop = np.minimum(np.where(np.isnan(stop), los, stop + rng.uniform(*rule["delay_hours"], n)), los)
-            value = _infused(value, effect, test, lab_enc, collect_h, start, stop)
+            value = _infused(value, effect, by_test, lab_enc, collect_h, start, stop)
             go = np.flatnonzero(~np.isnan(start))
             parts.append(Interventions(go.astype(np.int64), start[go], np.maximum(stop[go], start[go]),
                                        np.full(go.size, rule["kind"], dtype=object),
@@ -157,22 +177,23 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
     return Interventions.join(parts), value
 
 
-def _per_draw(names: set[str], test: np.ndarray, first: np.ndarray, size: int, value: np.ndarray) -> dict:
+def _per_draw(names: set[str], by_test: _ByTest, first: np.ndarray, size: int, value: np.ndarray) -> dict:
     """Each named test's value per draw (NaN where the draw has none)."""
     cols = {name: np.full(size, np.nan) for name in names}
     for name in names:
-        rows = np.flatnonzero(test == name)
+        rows = by_test(name)
         cols[name][first[rows]] = value[rows]
     return cols
 
 
-def _infused(value: np.ndarray, effect: dict, test: np.ndarray, lab_enc: np.ndarray, collect_h: np.ndarray,
+def _infused(value: np.ndarray, effect: dict, by_test: _ByTest, lab_enc: np.ndarray, collect_h: np.ndarray,
              start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     """`value` with each affected test moved by `rate` per hour the infusion has run by its
     collection (from `start` to `stop`, per encounter; none where start is NaN), at most `max`."""
     out = value.copy()
     for name, spec in effect.items():
-        rows = np.flatnonzero((test == name) & ~np.isnan(start[lab_enc]))
+        rows = by_test(name)
+        rows = rows[~np.isnan(start[lab_enc[rows]])]
         e = lab_enc[rows]
         ran = np.clip(np.minimum(collect_h[rows], stop[e]) - start[e], 0.0, None)
         out[rows] += np.clip(spec["rate"] * ran, -spec["max"], spec["max"])

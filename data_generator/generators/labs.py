@@ -72,11 +72,13 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
 def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random.Generator):
     draws = []
     los = (enc.discharge - enc.admit) / HOUR
-    for scenario in np.unique(enc.scenario):
+    names, code = np.unique(enc.scenario, return_inverse=True)
+    set_code = np.take(code, vitals.enc)  # each set's scenario
+    for i, scenario in enumerate(names):
         for trig in cfg.scenarios[scenario].get("labs", {}).get("triggers", []):
             if not any("vital" in t for t in trig["when"].get("any", trig["when"].get("all", []))):
                 continue
-            rows = (enc.scenario[vitals.enc] == scenario) & (vitals.hours >= trig.get("after_hours", 0))
+            rows = (set_code == i) & (vitals.hours >= trig.get("after_hours", 0))
             rows &= condition_mask(trig["when"], vitals.table)
             e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], cfg.labs["timing"]["trigger_gap_hours"])
             h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
@@ -85,45 +87,110 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
     return draws
 
 
-def _values(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-            tests: list[str], offsets: dict[str, np.ndarray], spo2: blood_gas.Charted, rng: np.random.Generator):
-    """Values of `tests` for one draw at (rows, hours): dict test -> array. Blood-gas values are
-    computed from each other (a latent bicarbonate and PaCO2 exist even when not reported)."""
+@dataclass(frozen=True)
+class _Draw:
+    """One pending draw of a round with its random numbers, taken in the order one draw at a time
+    takes them: each measured test's assay noise, the blood gas's, each panel's turnaround."""
+
+    rows: np.ndarray
+    hours: np.ndarray
+    ordered: tuple[str, ...]
+    wanted: list[str]
+    assay: dict[str, np.ndarray]  # measured test -> noise
+    gas: dict[str, np.ndarray]    # blood-gas role (winters, ph, oximetry, pao2) -> noise
+    result_h: list[np.ndarray]    # per panel
+
+
+def _take_draw(cfg: Config, rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...],
+               rng: np.random.Generator) -> _Draw:
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
-    roles = gas["tests"]
-    wanted = list(dict.fromkeys(tests))
+    panels, roles = cfg.labs["panels"], gas["tests"]
+    wanted = list(dict.fromkeys(t for panel in ordered for t in panels[panel]["tests"]))
     needed = set(wanted)
-    if needed & set(roles.values()):
+    if needed & set(roles.values()):  # a latent bicarbonate and PaCO2 exist even when not reported
         needed |= {roles["bicarbonate"], roles["paco2"]}
-    moments = Moments(phys, rows, hours)  # one draw: its tests share the states and the scenario groups
-    scenario = enc.scenario[rows]
-    groups = [(sc, np.flatnonzero(scenario == sc)) for sc in np.unique(scenario)]
-    raw = {name: _measured(cfg, moments, groups, name, offsets, rng)
-           for name in cat if name in needed and "baseline" in cat[name]}
-    out = {name: np.round(_bounded(raw[name], cat[name], cfg.labs), cat[name]["decimals"])
-           for name in raw}
-    if roles["bicarbonate"] in raw:
-        out.update(_blood_gas(cfg, enc, phys, rows, hours, raw, needed, spo2, rng))
-    for name in wanted:
-        if cat[name].get("categorical"):
-            out[name] = np.full(rows.size, np.nan)
-    for name in wanted:
+    n = rows.size
+    assay = {name: rng.normal(0, cat[name]["noise"], n) for name in cat if name in needed and "baseline" in cat[name]}
+    noise = {}
+    if roles["bicarbonate"] in assay:
+        noise["winters"] = rng.normal(0, gas["winters"]["sd"], n)
+        if roles["ph"] in needed:
+            noise["ph"] = rng.normal(0, cat[roles["ph"]]["noise"], n)
+        if roles["pao2"] in needed:
+            noise["oximetry"] = rng.normal(0, gas["oximetry_sd"], n)
+            noise["pao2"] = rng.normal(0, cat[roles["pao2"]]["noise"], n)
+    result_h = []
+    for panel in ordered:
+        lo, hi = panels[panel]["turnaround_minutes"]
+        result_h.append(hours + rng.uniform(lo, hi, n) / 60)
+    return _Draw(rows, hours, ordered, wanted, assay, noise, result_h)
+
+
+def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, offsets: dict[str, np.ndarray],
+                spo2: blood_gas.Charted, rng: np.random.Generator) -> list:
+    """The parts (rows, hours, result hours, panel, values) of one round of `pending` draws: each
+    draw takes its random numbers in turn, then the values of all of them are computed together
+    (all panels ordered together are one draw with one set of values)."""
+    draws = [_take_draw(cfg, rows, hours, ordered, rng) for rows, hours, ordered in pending if rows.size]
+    parts = []
+    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2), strict=True):
+        for panel, result_h in zip(draw.ordered, draw.result_h, strict=True):
+            parts.append((draw.rows, draw.hours, result_h, panel, vals))
+    return parts
+
+
+def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], offsets: dict[str, np.ndarray],
+            spo2: blood_gas.Charted) -> list[dict[str, np.ndarray]]:
+    """Values of each draw's tests (dict test -> array per draw), the draws laid end to end.
+    Blood-gas values are computed from each other."""
+    cat = cfg.labs["tests"]
+    if not draws:
+        return []
+    ends = np.cumsum([d.rows.size for d in draws])
+    rows = np.concatenate([d.rows for d in draws])
+    hours = np.concatenate([d.hours for d in draws])
+    moments = Moments(phys, rows, hours)  # the states at every draw, shared by all tests
+    names, code = np.unique(enc.scenario[rows], return_inverse=True)
+
+    def where(picked: list[int]) -> np.ndarray:
+        """Positions of the picked draws."""
+        return np.concatenate([np.arange(ends[i] - draws[i].rows.size, ends[i]) for i in picked])
+    raw, out = {}, {}
+    for name in cat:
+        picked = [i for i, d in enumerate(draws) if name in d.assay]
+        if not picked:
+            continue
+        at = where(picked)
+        groups = [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
+        noise = np.concatenate([draws[i].assay[name] for i in picked])
+        raw[name] = np.full(rows.size, np.nan)
+        raw[name][at] = _measured(cfg, moments, groups, name, offsets, rows[at], at, noise)
+        out[name] = np.full(rows.size, np.nan)
+        out[name][at] = np.round(_bounded(raw[name][at], cat[name], cfg.labs), cat[name]["decimals"])
+    gassed = [i for i, d in enumerate(draws) if "winters" in d.gas]
+    if gassed:
+        _blood_gas(cfg, enc, draws, gassed, where, rows, hours, raw, out, spo2)
+    for name in dict.fromkeys(t for d in draws for t in d.wanted):
         spec = cat[name]
+        if spec.get("categorical") or "derive" in spec:
+            out.setdefault(name, np.full(rows.size, np.nan))
         if "derive" in spec:
-            out[name] = np.round(sum(w * out[t] for t, w in spec["derive"].items()), spec["decimals"])
-    return {name: out[name] for name in wanted}
+            at = where([i for i, d in enumerate(draws) if name in d.wanted])
+            out[name][at] = np.round(sum(w * out[t][at] for t, w in spec["derive"].items()), spec["decimals"])
+    return [{name: out[name][end - d.rows.size:end] for name in d.wanted} for d, end in zip(draws, ends, strict=True)]
 
 
 def _measured(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]], name: str,
-              offsets: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+              offsets: dict[str, np.ndarray], rows: np.ndarray, at: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """The patient's own level pulled by the states (a variant's own `at` where it applies), plus
-    assay noise, at `moments` (`groups`: the positions of each scenario's encounters there)."""
+    assay `noise`, at positions `at` of `moments` (encounter `rows`; `groups`: the positions of
+    each scenario's encounters there)."""
     spec = cfg.labs["tests"][name]
-    rows = moments.enc
     _, pull = lab_pull(cfg, moments, groups, name)
+    pull = pull[at]
     log = spec["scale"] == "log"
     value = np.exp(np.log(offsets[name][rows]) + pull) if log else offsets[name][rows] + pull
-    return value + rng.normal(0, spec["noise"], rows.size)
+    return value + noise
 
 
 def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
@@ -136,31 +203,43 @@ def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
     return soft_bound(value, lo, hi, frac * (hi - lo))
 
 
-def _blood_gas(cfg: Config, enc: Encounters, phys: Physiology, rows: np.ndarray, hours: np.ndarray,
-               raw: dict[str, np.ndarray], needed: set[str], spo2: blood_gas.Charted,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Bicarbonate, PaCO2, pH and PaO2 of one draw, each computed from the others (A1, A2)."""
+def _blood_gas(cfg: Config, enc: Encounters, draws: list[_Draw], gassed: list[int], where, rows: np.ndarray,
+               hours: np.ndarray, raw: dict[str, np.ndarray], out: dict[str, np.ndarray],
+               spo2: blood_gas.Charted) -> None:
+    """Bicarbonate, PaCO2, pH and PaO2 of the `gassed` draws (positions `where(draws)`), each
+    computed from the others (A1, A2), into `out`."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
     roles = gas["tests"]
     b_name, c_name = roles["bicarbonate"], roles["paco2"]
-    chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
-                        for s in enc.scenario[rows]], dtype=float)
-    metabolic = _bounded(raw[b_name], cat[b_name], cfg.labs)
-    paco2 = _bounded(blood_gas.compensated_paco2(raw[c_name], metabolic, rng, gas), cat[c_name], cfg.labs)
-    hco3 = _bounded(blood_gas.compensated_bicarbonate(raw[b_name], paco2, chronic, gas), cat[b_name], cfg.labs)
-    out = {b_name: np.round(hco3, cat[b_name]["decimals"]), c_name: np.round(paco2, cat[c_name]["decimals"])}
-    if roles["ph"] in needed:
-        spec = cat[roles["ph"]]
-        ph = blood_gas.henderson_ph(hco3, paco2, gas) + rng.normal(0, spec["noise"], rows.size)
-        out[roles["ph"]] = np.round(_bounded(ph, spec, cfg.labs), spec["decimals"])
-    if roles["pao2"] in needed:
-        spec = cat[roles["pao2"]]
-        sat = spo2.at(rows, hours, cfg.vitals["vitals"]["spo2"]["baseline"])
-        sat = sat + rng.normal(0, gas["oximetry_sd"], rows.size)
-        pao2 = blood_gas.pao2_from_saturation(sat, gas, blood_gas.henderson_ph(hco3, paco2, gas), paco2)
-        pao2 = pao2 * np.exp(rng.normal(0, spec["noise"], rows.size))
-        out[roles["pao2"]] = np.round(_bounded(pao2, spec, cfg.labs), spec["decimals"])
-    return out
+    at = where(gassed)
+    share = {s: cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
+             for s in np.unique(enc.scenario[rows[at]]).tolist()}
+    chronic = np.array([share[s] for s in enc.scenario[rows[at]].tolist()], dtype=float)
+    winters = np.concatenate([draws[i].gas["winters"] for i in gassed])
+    metabolic = _bounded(raw[b_name][at], cat[b_name], cfg.labs)
+    paco2 = _bounded(blood_gas.winters_paco2(raw[c_name][at], metabolic, winters, gas), cat[c_name], cfg.labs)
+    hco3 = _bounded(blood_gas.compensated_bicarbonate(raw[b_name][at], paco2, chronic, gas), cat[b_name], cfg.labs)
+    out[b_name][at] = np.round(hco3, cat[b_name]["decimals"])
+    out[c_name][at] = np.round(paco2, cat[c_name]["decimals"])
+    sizes = np.array([draws[i].rows.size for i in gassed])
+    for role, extra in (("ph", ()), ("pao2", ("oximetry",))):
+        name, spec = roles[role], cat[roles[role]]
+        has = [role in draws[i].gas for i in gassed]
+        if not any(has):
+            continue
+        out.setdefault(name, np.full(rows.size, np.nan))
+        sel = np.repeat(has, sizes)
+        mine = [i for i, h in zip(gassed, has, strict=True) if h]
+        noise = {k: np.concatenate([draws[i].gas[k] for i in mine]) for k in (role, *extra)}
+        ph = blood_gas.henderson_ph(hco3[sel], paco2[sel], gas)
+        if role == "ph":
+            value = ph + noise["ph"]
+        else:
+            sat = np.concatenate([spo2.at(draws[i].rows, draws[i].hours, cfg.vitals["vitals"]["spo2"]["baseline"])
+                                  for i in mine])  # each draw looks up its own encounters' sets
+            sat = sat + noise["oximetry"]
+            value = blood_gas.pao2_from_saturation(sat, gas, ph, paco2[sel]) * np.exp(noise["pao2"])
+        out[name][at[sel]] = np.round(_bounded(value, spec, cfg.labs), spec["decimals"])
 
 
 def _charted_spo2(vitals: Vitals) -> blood_gas.Charted:
@@ -237,17 +316,18 @@ def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,
     and bicarbonate keeps the anion gap normal)."""
     out, z = {}, {}
     tests = cfg.labs["tests"]
+    names, code = np.unique(enc.scenario, return_inverse=True)
     for name, spec in tests.items():
         if "baseline" not in spec:
             continue
         base = np.array([cfg.scenarios[s].get("labs", {}).get("values", {}).get(name, {})
-                         .get("baseline", spec["baseline"]) for s in enc.scenario], dtype=float)
+                         .get("baseline", spec["baseline"]) for s in names], dtype=float)[code]
         log = spec["scale"] == "log"
         for sex, own in spec.get("by_sex", {}).items():
             sel = enc.sex == sex
             base[sel] = base[sel] * own["baseline"] / spec["baseline"] if log \
                 else base[sel] + own["baseline"] - spec["baseline"]
-        for scenario in np.unique(enc.scenario).tolist():
+        for scenario in names.tolist():
             for variant, spec_v in cfg.scenarios[scenario].get("variants", {}).items():
                 own = spec_v.get("labs", {}).get(name, {})
                 if "baseline" in own:
@@ -263,7 +343,6 @@ def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,
 
 def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, vitals: Vitals,
                   rng: np.random.Generator, first_id: int = 1) -> Labs:
-    panels = cfg.labs["panels"]
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
     first_vitals[np.isinf(first_vitals)] = 0.0
@@ -273,16 +352,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     fired: dict[tuple[int, int], int] = {}
     spo2 = _charted_spo2(vitals)
     for _ in range(TRIGGER_ROUNDS):
-        new_parts = []
-        for rows, hours, ordered in pending:
-            if rows.size == 0:
-                continue
-            tests = [t for panel in ordered for t in panels[panel]["tests"]]
-            vals = _values(cfg, enc, phys, rows, hours, tests, offsets, spo2, rng)  # one draw, one set of values
-            for panel in ordered:
-                lo, hi = panels[panel]["turnaround_minutes"]
-                result_h = hours + rng.uniform(lo, hi, rows.size) / 60
-                new_parts.append((rows, hours, result_h, panel, vals))
+        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, rng)
         parts.extend(new_parts)
         pending = _lab_triggers(cfg, enc, new_parts, fired, rng)
         if not pending:
@@ -291,6 +361,8 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
 
 
 def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
+    """Draws ordered by results of `parts` (each trigger over the parts whose panel holds its tests,
+    at the result's own time), at most `max` per trigger and encounter (counted in `fired`)."""
     los = (enc.discharge - enc.admit) / HOUR
     out = []
     panels = cfg.labs["panels"]
@@ -300,20 +372,26 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
         terms = trig["when"].get("any", trig["when"].get("all", []))
         if not terms or not all("lab" in t for t in terms):
             continue
-        for rows, _, result_h, panel, vals in parts:  # the panel holding the result, at its own result time
-            if not all(t["lab"] in panels[panel]["tests"] for t in terms):
-                continue
-            hit = condition_mask(trig["when"], vals) & (enc.scenario[rows] == scenario)
-            keep = []
-            for i in np.flatnonzero(hit):
-                key = (t_index, int(rows[i]))
-                if fired.get(key, 0) < trig["max"]:
-                    fired[key] = fired.get(key, 0) + 1
-                    keep.append(i)
-            keep = np.asarray(keep, dtype=np.int64)
-            h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)
-            ok = h <= los[rows[keep]]
-            out.append((rows[keep][ok], h[ok], tuple(trig["order"])))
+        held = [p for p in parts if all(t["lab"] in panels[p[3]]["tests"] for t in terms)]
+        if not held:
+            continue
+        rows = np.concatenate([p[0] for p in held])
+        result_h = np.concatenate([p[2] for p in held])
+        columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
+        hit = condition_mask(trig["when"], columns) & (enc.scenario == scenario)[rows]
+        keep = []
+        for i in np.flatnonzero(hit).tolist():
+            key = (t_index, int(rows[i]))
+            if fired.get(key, 0) < trig["max"]:
+                fired[key] = fired.get(key, 0) + 1
+                keep.append(i)
+        keep = np.asarray(keep, dtype=np.int64)
+        h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
+        ok = h <= los[rows[keep]]
+        ends = np.cumsum([p[0].size for p in held])
+        for end, size in zip(ends.tolist(), (p[0].size for p in held), strict=True):
+            mine = (keep >= end - size) & (keep < end)
+            out.append((rows[keep][mine & ok], h[mine & ok], tuple(trig["order"])))
     return out
 
 
@@ -321,9 +399,15 @@ def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndar
           ref_high: np.ndarray) -> np.ndarray:
     """N, L, H, or LL/HH beyond the catalogue's critical limits, per result."""
     number = {name: i for i, name in enumerate(catalogue)}
+    return _flags(catalogue, np.array([number[t] for t in test.tolist()], dtype=np.int64), value, ref_low, ref_high)
+
+
+def _flags(catalogue: dict, code: np.ndarray, value: np.ndarray, ref_low: np.ndarray,
+           ref_high: np.ndarray) -> np.ndarray:
+    """`flags` of results given by the test's place in the catalogue (`code`)."""
     limits = np.array([[np.nan if c is None else c for c in spec.get("critical", [None, None])]
                        for spec in catalogue.values()], dtype=float).reshape(-1, 2)
-    crit = limits[np.array([number[t] for t in test.tolist()], dtype=np.int64)]
+    crit = np.take(limits, code, axis=0)
     flag = np.full(value.size, "N", dtype=object)
     flag[value < ref_low] = "L"
     flag[value > ref_high] = "H"
@@ -335,15 +419,20 @@ def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndar
 def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
     cat, panels = cfg.labs["tests"], cfg.labs["panels"]
     number = {name: i for i, name in enumerate(cat)}  # catalogue order: results of one draw are listed in it
-    cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value")}
+    cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value", "size")}
     for rows, hours, result_h, panel, vals in parts:
         for name in panels[panel]["tests"]:
             cols["enc"].append(rows)
             cols["hours"].append(hours)
             cols["result_h"].append(result_h)
-            cols["panel"].append(np.full(rows.size, panel, dtype=object))
-            cols["code"].append(np.full(rows.size, number[name], dtype=np.int64))
+            cols["panel"].append(panel)
+            cols["code"].append(number[name])
             cols["value"].append(vals[name])
+            cols["size"].append(rows.size)
+    size = cols.pop("size")
+    panel_names = list(dict.fromkeys(cols["panel"]))
+    cols["panel"] = [np.repeat([panel_names.index(p) for p in cols["panel"]], size)] if size else []
+    cols["code"] = [np.repeat(np.array(cols["code"], dtype=np.int64), size)] if size else []
     flat = {k: (np.concatenate(v) if v else np.array([])) for k, v in cols.items()}
     e, code = flat["enc"].astype(np.int64), flat["code"].astype(np.int64)
     # a draw in the stay's last minute is collected a minute before discharge, so that its result
@@ -353,13 +442,15 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     result = np.maximum(result, collect + 60)
     order = np.lexsort((code, collect, e))
     e, collect, result, code = e[order], collect[order], result[order], code[order]
-    panel, value = flat["panel"][order], flat["value"][order]
+    value = flat["value"][order]
+    panel = np.take(np.array(panel_names, dtype=object), flat["panel"][order].astype(np.int64)) \
+        if panel_names else np.array([])
 
     def per_test(values: list) -> np.ndarray:
-        return np.array(values, dtype=object)[code]
+        return np.take(np.array(values, dtype=object), code)
     test = per_test(list(cat))
     ref = _reference(cat, code, enc.sex[e])
-    flag = flags(cat, test, value, ref[:, 0], ref[:, 1])
+    flag = _flags(cat, code, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
     is_culture = per_test([bool(spec.get("categorical")) for spec in cat.values()]).astype(bool)
     if is_culture.any():
@@ -389,8 +480,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
 def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
     """(low, high) reference range per row (`code`: the test's place in the catalogue): the
     test's, or its sex-specific one (L1)."""
-    ref = np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2)[code]
+    ref = np.take(np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2),
+                  code, axis=0)
+    is_sex: dict[str, np.ndarray] = {}
     for i, spec in enumerate(cat.values()):
         for s, own in spec.get("by_sex", {}).items():
-            ref[(code == i) & (sex == s)] = own["ref"]
+            if s not in is_sex:
+                is_sex[s] = sex == s
+            ref[(code == i) & is_sex[s]] = own["ref"]
     return ref

@@ -137,6 +137,11 @@ def _fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray, has: np
          gate: np.ndarray) -> np.ndarray:
     """Relative propensity per scenario: scenario age/sex density over the registry's, times the
     condition gate (S, C); averaged over the registry each scenario's is about 1, so the mix holds."""
+    return _gated(cat, _demographic_fit(cfg, cat, age, male), has, gate)
+
+
+def _demographic_fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray) -> np.ndarray:
+    """`_fit` before the condition gate: the scenario's age/sex density over the registry's."""
     reg = cfg.generator["registry"]["age"]
     out = np.empty((len(age), len(cat.names)))
     male_share = cfg.generator["registry"]["male_share"]
@@ -148,7 +153,15 @@ def _fit(cfg: Config, cat: Catalogue, age: np.ndarray, male: np.ndarray, has: np
         ll = np.where((age < a["min"]) | (age > a["max"]), -np.inf, np.minimum(ll, 5.0))
         sex = np.where(male, pop["male_share"] / max(male_share, 1e-9),
                        (1 - pop["male_share"]) / max(1 - male_share, 1e-9))
-        out[:, i] = np.exp(ll) * sex * (has @ gate[i] if cat.gated[i] else 1.0)
+        out[:, i] = np.exp(ll) * sex
+    return out
+
+
+def _gated(cat: Catalogue, density: np.ndarray, has: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """`density` (patients, scenarios) times each gated scenario's condition gate."""
+    out = density.copy()
+    for i in np.flatnonzero(cat.gated):
+        out[:, i] = density[:, i] * (has @ gate[i])
     return out
 
 
@@ -175,8 +188,9 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         wanted = cat.gate * cat.prevalence[None, :]  # each condition's share of a gated scenario's stays
         wanted /= np.maximum(wanted.sum(axis=1, keepdims=True), 1e-300)
         scale, gate = np.ones(len(target)), cat.gate.copy()
+        density = _demographic_fit(cfg, cat, age, male)
         for _ in range(60):
-            w = _fit(cfg, cat, age, male, has, gate) * scale * target
+            w = _gated(cat, density, has, gate) * scale * target
             p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
             share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)

@@ -39,14 +39,20 @@ class Physiology:
         """Value of `state` for encounters `enc` at `hours` since their admission."""
         if state not in self.knot_hours:
             return np.zeros(len(enc))
-        t = self.knot_hours[state][enc]
-        v = self.knot_values[state][enc]
-        h = np.asarray(hours, dtype=float)[:, None]
-        j = np.clip((t <= h).sum(axis=1) - 1, 0, t.shape[1] - 2)
-        rows = np.arange(len(enc))
-        t0, t1 = t[rows, j], t[rows, j + 1]
-        v0, v1 = v[rows, j], v[rows, j + 1]
-        frac = np.clip((hours - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)
+        knots, values = self.knot_hours[state], self.knot_values[state]
+        width = knots.shape[1]
+        h = np.asarray(hours, dtype=float)
+        # knots at or before `hours`, counted among the columns that hold a knot for some encounter
+        # (the padding at FAR is never passed), by a product where the count fits a byte
+        span = max(min(int(np.count_nonzero((knots < FAR).any(axis=0))) + 1, width), 2)
+        before = np.take(knots[:, :span], enc, axis=0) <= h[:, None]
+        passed = before.view(np.uint8) @ np.ones(span, np.uint8) if span < 256 else before.sum(axis=1)
+        j = np.clip(passed.astype(np.int64) - 1, 0, width - 2)
+        at = np.asarray(enc, dtype=np.int64) * width + j  # flat index of each row's knot before `hours`
+        knots, values = knots.ravel(), values.ravel()
+        t0, t1 = np.take(knots, at), np.take(knots, at + 1)
+        v0, v1 = np.take(values, at), np.take(values, at + 1)
+        frac = np.clip((h - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)
         return v0 + frac * (v1 - v0)
 
 
@@ -134,9 +140,11 @@ def soft_bound(x: np.ndarray, lo: float, hi: float, margin: float) -> np.ndarray
     if margin <= 0:
         return np.clip(x, lo, hi)
     a, b = lo + margin, hi - margin
-    low = a + margin * (np.exp(np.minimum(x - a, 0.0) / margin) - 1.0)
-    high = b - margin * (np.exp(np.minimum(b - x, 0.0) / margin) - 1.0)
-    return np.where(x < a, low, np.where(x > b, high, x))
+    out = x.copy()
+    low, high = np.flatnonzero(x < a), np.flatnonzero(x > b)
+    out[low] = a + margin * (np.exp(np.minimum(x[low] - a, 0.0) / margin) - 1.0)
+    out[high] = b - margin * (np.exp(np.minimum(b - x[high], 0.0) / margin) - 1.0)
+    return out
 
 
 def soft_floor(x: np.ndarray, floor: float, margin: float) -> np.ndarray:

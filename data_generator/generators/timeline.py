@@ -23,9 +23,30 @@ def table_ids(table: str, date: dt.date, first: int, n: int) -> np.ndarray:
 
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
     """IDs unique across days: PREFIX-YYYYMMDD-000001 numbered from `first`."""
+    head = f"{prefix}-{date:%Y%m%d}-"
     if n == 0:
-        return np.zeros(0, dtype=f"<U{len(prefix) + 10 + width}")
-    return np.strings.add(f"{prefix}-{date:%Y%m%d}-", np.strings.zfill(np.arange(first, first + n).astype(str), width))
+        return np.zeros(0, dtype=f"<U{len(head) + width}")
+    numbers = np.arange(first, first + n, dtype=np.int64)
+    length = np.maximum(width, np.searchsorted(10 ** np.arange(1, 19, dtype=np.int64), numbers, side="right") + 1)
+    longest = int(length[-1])
+    chars = np.zeros((n, len(head) + longest), dtype=np.uint32)  # code points; a shorter ID ends in zeros
+    chars[:, :len(head)] = np.frombuffer(head.encode("utf-32-le"), dtype=np.uint32)
+    for size in np.unique(length).tolist():  # numbers grow, so each length is one run of rows
+        run = slice(int(np.searchsorted(length, size)), int(np.searchsorted(length, size, side="right")))
+        _write_digits(chars[run, len(head):len(head) + size], numbers[run])
+    return chars.view(f"<U{len(head) + longest}").reshape(n)
+
+
+_BLOCKS = (ord("0") + np.arange(10_000)[:, None] // 10 ** np.arange(3, -1, -1) % 10).astype(np.uint32)
+
+
+def _write_digits(out: np.ndarray, numbers: np.ndarray) -> None:
+    """The decimal digits of `numbers` as code points, zero-padded to the width of `out`."""
+    width = out.shape[1]
+    for end in range(width, 0, -4):  # four digits at a time, from the right
+        start = max(end - 4, 0)
+        block = np.take(_BLOCKS, numbers // 10 ** (width - end) % 10_000, axis=0)
+        out[:, start:end] = block[:, 4 - (end - start):]
 
 
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,13 +72,24 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     gap[1:] = hours[1:] - hours[:-1]
     phi = np.where(new_owner[:, None], 0.0, np.exp(-gap[:, None] / tau))
     innovation = np.sqrt(1 - phi ** 2) * z
-    rank = np.arange(n) - np.maximum.accumulate(np.where(new_owner, np.arange(n), 0))
-    order = np.argsort(rank, kind="stable")
-    splits = np.searchsorted(rank[order], np.arange(1, rank.max() + 1))
-    out = z.copy()
-    for idx in np.split(order, splits)[1:]:  # one step of every series at a time
-        out[idx] = phi[idx] * out[idx - 1] + innovation[idx]
-    return out
+    # Step k of every series at once: events laid out by step, and within a step by series,
+    # longest series first, so that the series still running at step k are the first ones of
+    # step k - 1 and each step reads and writes contiguous slices.
+    start = np.flatnonzero(new_owner)
+    length = np.diff(np.append(start, n))
+    series = np.argsort(-length, kind="stable")
+    running = np.searchsorted(-length[series], -np.arange(1, length.max() + 1), side="right")
+    offset = np.concatenate([[0], np.cumsum(running)])
+    step_of, which = expand(running)
+    layout = start[series[which]] + step_of  # event at each place of the layout
+    phi_l, out_l = np.take(phi, layout, axis=0), np.take(innovation, layout, axis=0)
+    out_l[:running[0]] = np.take(z, layout[:running[0]], axis=0)
+    for k in range(1, running.size):
+        here = slice(offset[k], offset[k + 1])
+        out_l[here] = phi_l[here] * out_l[offset[k - 1]:offset[k - 1] + running[k]] + out_l[here]
+    place = np.empty_like(layout)
+    place[layout] = np.arange(n)
+    return np.take(out_l, place, axis=0)
 
 
 def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:

@@ -12,7 +12,7 @@ Treatments given (interventions.py) add their effects from the hour they start.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +55,18 @@ class Grid:
     base_temp: np.ndarray    # per encounter
     noise_spo2: np.ndarray
     rng_state: dict
+    charts: list = field(default_factory=list)  # the first chart made from the grid, for later ones
+
+
+@dataclass(frozen=True)
+class _GridChart:
+    """A chart on every grid hour, before missed items are blanked: what it was made from (the
+    physiology and transfers), its columns and which hours are charted."""
+
+    physiology: Physiology
+    transfers: Interventions | None
+    table: dict[str, np.ndarray]
+    keep: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -113,36 +125,110 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     clock = local_hour(epoch, cfg.tz)
     base_temp = np.zeros(len(enc))
     noise_spo2 = np.zeros(owner.size)
+    columns = [np.ascontiguousarray(raw[:, j]) for j in range(len(LATENT))]
     scenarios, code = np.unique(enc.scenario, return_inverse=True)
+    row_code = np.take(code, owner)
+    by_scenario = np.argsort(row_code, kind="stable")
+    bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
     for i, scenario in enumerate(scenarios):
         enc_rows = np.flatnonzero(code == i)
-        rows = np.flatnonzero(code[owner] == i)
+        rows = by_scenario[bounds[i]:bounds[i + 1]]  # the scenario's grid rows, in order
         moments = Moments(phys, owner[rows], hours[rows])
+        clock_rows = clock[rows]
         for j, name in enumerate(LATENT):
             p = _params(cfg, scenario, name)
-            person = p["baseline"] + person_z[enc_rows, j] * p["sd"]
-            per_enc = np.zeros(len(enc))
-            per_enc[enc_rows] = person
+            person = p["baseline"] + person_z[:, j] * p["sd"]
             if name == "temp_c":
-                base_temp[enc_rows] = person
+                base_temp[enc_rows] = person[enc_rows]
+            noisy = columns[j][rows] * p["noise"]
             if name == "spo2":
-                noise_spo2[rows] = raw[rows, j] * p["noise"]
-            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock[rows] - p["circadian_peak_hour"]) / 24)
-            raw[rows, j] *= p["noise"]
-            raw[rows, j] += per_enc[owner[rows]] + rhythm + _pull(cfg, scenario, name, p, phys, moments)
-    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
+                noise_spo2[rows] = noisy
+            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock_rows - p["circadian_peak_hour"]) / 24)
+            columns[j][rows] = noisy + (person[moments.enc] + rhythm + _pull(cfg, scenario, name, p, phys, moments))
+    return Grid(owner, pos, hours, epoch, np.stack(columns, axis=1), base_temp, noise_spo2,
+                rng.bit_generator.state)
 
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
                   first_id: int, transfers: Interventions | None) -> Vitals:
-    owner, pos, hours, epoch, base_temp = grid.owner, grid.pos, grid.hours, grid.epoch, grid.base_temp
-    cat = cfg.vitals
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = grid.rng_state
-    raw = grid.raw + vital_effects(cfg, phys, owner, hours, LATENT)  # treatments: zero before they start
+    # jitter and missed items are drawn for every grid hour, so a set charted in both the
+    # untreated and the treated chart (interventions.py) is charted the same in both
+    jitter = rng.uniform(-1, 1, grid.owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
+    table, keep = _grid_chart(cfg, enc, phys, grid, transfers)
+    missed = _missed(cfg, grid.owner.size, rng)
+    kept = np.flatnonzero(keep)
+    owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], jitter[kept]
+    table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
+             "patient_id": np.take(enc.table["patient_id"], owner),
+             **{k: np.take(v, kept) for k, v in table.items()}}
+    _drop_missing(table, {name: mask[kept] for name, mask in missed.items()})
+    hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
+    table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
+    n = owner.size
+    table["vital_id"] = table_ids("vitals", date, first_id, n)
+    return Vitals(table, owner, hours, grid)
+
+
+def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid,
+                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The chart on every grid hour (columns, and which hours are charted). Each encounter's
+    chart depends on its own physiology and transfers alone, so a later chart from the same grid
+    (the treated one) takes the first chart's rows of the encounters whose physiology and
+    transfers are the same, and charts the others."""
+    if not grid.charts:
+        table, keep = _chart_rows(cfg, enc, phys, grid, np.arange(grid.owner.size), transfers)
+        grid.charts.append(_GridChart(phys, transfers, table, keep))
+        return dict(table), keep
+    first = grid.charts[0]
+    changed = _changed_encounters(first.physiology, phys, first.transfers, transfers, len(enc))
+    rows = np.flatnonzero(changed[grid.owner])
+    if rows.size == 0:
+        return dict(first.table), first.keep.copy()
+    part, part_keep = _chart_rows(cfg, enc, phys, grid, rows, transfers)
+    table = {}
+    for k, v in first.table.items():
+        table[k] = v.copy()
+        table[k][rows] = part[k]
+    keep = first.keep.copy()
+    keep[rows] = part_keep
+    return table, keep
+
+
+def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interventions | None,
+                        new_transfers: Interventions | None, n: int) -> np.ndarray:
+    """Encounters whose physiology (any state's course) or transfers differ between two charts."""
+    if not (np.array_equal(old.los_hours, new.los_hours) and old.variants.keys() == new.variants.keys()
+            and all(np.array_equal(old.variants[k], new.variants[k]) for k in old.variants)):
+        return np.ones(n, dtype=bool)
+    changed = np.zeros(n, dtype=bool)
+    for state in {*old.knot_hours, *new.knot_hours}:
+        if state in old.knot_hours and state in new.knot_hours:
+            a_t, a_v, b_t, b_v = (old.knot_hours[state], old.knot_values[state],
+                                  new.knot_hours[state], new.knot_values[state])
+            if a_t.shape != b_t.shape or a_v.shape != b_v.shape:
+                return np.ones(n, dtype=bool)
+            changed |= (a_t != b_t).any(axis=1) | (a_v != b_v).any(axis=1)
+        else:  # a state only one has is zero throughout for encounters whose values are all zero
+            values = (old if state in old.knot_values else new).knot_values[state]
+            changed |= (values != 0).any(axis=1)
+    for moves in (old_transfers, new_transfers):
+        if moves is not None:
+            changed[moves.enc] = True
+    return changed
+
+
+def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows: np.ndarray,
+                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The chart at grid `rows` (all hours of the encounters they hold): its columns, before missed
+    items are blanked, and which rows are charted."""
+    owner, pos, hours, epoch = grid.owner[rows], grid.pos[rows], grid.hours[rows], grid.epoch[rows]
+    cat = cfg.vitals
+    raw = np.take(grid.raw, rows, axis=0) + vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments
     v = dict(zip(LATENT, raw.T, strict=True))
     couple = cat["coupling"]
-    fever = v["temp_c"] - base_temp[owner]
+    fever = v["temp_c"] - grid.base_temp[owner]
     v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
     v["resp_rate"] = v["resp_rate"] + couple["resp_rate_per_degc"] * fever
     for name in LATENT:
@@ -150,24 +236,14 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
         v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
     pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
     v["dbp"] = v["sbp"] - pulse
-    spo2_trend = v["spo2"] - grid.noise_spo2
+    spo2_trend = v["spo2"] - grid.noise_spo2[rows]
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
     table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
-    unable = np.isin(table["consciousness"], cat["consciousness"]["pain_not_charted"])
+    levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
+    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), _avpu(cfg, v["mentation"]))
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
-    keep = charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
-    # jitter and missed items are drawn for every grid hour, so a set charted in both the
-    # untreated and the treated chart (interventions.py) is charted the same in both
-    jitter = rng.uniform(-1, 1, owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
-    _drop_missing(cfg, table, rng)
-    table = {k: v[keep] for k, v in table.items()}
-    owner, pos, hours, jitter = owner[keep], pos[keep], hours[keep], jitter[keep]
-    hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
-    table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
-    n = owner.size
-    table["vital_id"] = table_ids("vitals", date, first_id, n)
-    return Vitals(table, owner, hours, grid)
+    return table, charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
 
 
 def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, v: dict[str, np.ndarray],
@@ -180,20 +256,21 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     given."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
-                       for s in enc.scenario], dtype=float)[owner]
+                       for s in enc.scenario], dtype=float)
+    low, middle = np.take(target[:, 0], owner), np.take(target.mean(axis=1), owner)
     gain = ox["spo2_gain_per_fio2"]
-    needed = 0.21 + (target.mean(axis=1) - spo2_trend) / gain   # titrated toward mid-target
-    enough = 0.21 + (target[:, 0] - spo2_trend) / gain          # a device is outgrown below the target
+    needed = 0.21 + (middle - spo2_trend) / gain   # titrated toward mid-target
+    enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
     ladder = oxygen_ladders(cfg, enc, owner)
-    level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < target[:, 0], v["resp_rate"],
+    level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
-    rung = np.maximum(level - 1, 0)[:, None]
-    pick = {k: np.take_along_axis(ladder[k], rung, axis=1)[:, 0] for k in ("min_fio2", "max_fio2", "step")}
-    pick["name"] = ladder["name"][ladder["code"], rung[:, 0]]
+    at = ladder["code"] * ladder["name"].shape[1] + np.maximum(level - 1, 0)  # (scenario, rung), flat
+    pick = {k: np.take(ladder[k].ravel(), at) for k in ("min_fio2", "max_fio2", "step")}
     on = level > 0
     fio2 = np.where(on, np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"],
                                 pick["min_fio2"], pick["max_fio2"]), 0.21)
-    device = np.where(on, pick["name"], "room_air").astype(object)
+    device = np.take(ladder["name"].ravel(), at)
+    device[~on] = "room_air"
     spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
     return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
 
@@ -209,17 +286,23 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
     if not names:
         return out
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
-    scenario = enc.scenario[owner]
-    rows = np.flatnonzero(np.isin(scenario, names))
+    code = np.full(len(enc), -1)  # each encounter's place in `names`
+    for i, s in enumerate(names):
+        code[enc.scenario == s] = i
+    row_code = np.take(code, owner)
+    rows = np.flatnonzero(row_code >= 0)
     moments = Moments(phys, owner[rows], hours[rows])
-    groups = [(s, np.flatnonzero(scenario[rows] == s)) for s in names]
+    groups = [(s, np.flatnonzero(row_code[rows] == i)) for i, s in enumerate(names)]
     level = {}
     for role in ("bicarbonate", "paco2"):
         name = gas["tests"][role]
         base, pull = lab_pull(cfg, moments, groups, name)
         level[role] = base * np.exp(pull) if cat[name]["scale"] == "log" else base + pull
-    chronic = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
-                        for s in scenario[rows]], dtype=float)
+    share = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0) for s in names],
+                     dtype=float)
+    chronic = np.zeros(rows.size)
+    for s, sel in groups:
+        chronic[sel] = share[names.index(s)]
     hco3 = blood_gas.compensated_bicarbonate(level["bicarbonate"], level["paco2"], chronic, gas)
     out["ph"][rows] = blood_gas.henderson_ph(hco3, level["paco2"], gas)
     out["paco2"][rows] = level["paco2"]
@@ -247,26 +330,30 @@ def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, mome
     return out
 
 
-def _drop_missing(cfg: Config, table: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+def _missed(cfg: Config, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Which of `n` grid hours miss each item, were a set charted there."""
+    return {name: rng.random(n) < p for name, p in cfg.generator["charting"]["missing_probability"].items()}
+
+
+def _drop_missing(table: dict[str, np.ndarray], missed: dict[str, np.ndarray]) -> None:
     """Blank the items not charted this time (a missed blood pressure blanks SBP, DBP and MAP)."""
-    n = len(table["event_time"])
-    for name, p in cfg.generator["charting"]["missing_probability"].items():
-        mask = rng.random(n) < p
+    for name, mask in missed.items():
         for col in (("sbp", "dbp", "map") if name == "sbp" else (name,)):
             table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
+
+
+def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
+    """The consciousness level (index into the catalogue's levels) of each latent mentation."""
+    return np.searchsorted(cfg.vitals["consciousness"]["thresholds"], mentation, side="right")
 
 
 def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, hours: np.ndarray,
            v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray,
            gas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     device, fio2, spo2 = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
-    levels = np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object)
-    avpu = levels[np.searchsorted(cfg.vitals["consciousness"]["thresholds"], v["mentation"],
-                                  side="right")]
+    avpu = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), _avpu(cfg, v["mentation"]))
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
-    table = {
-        "encounter_id": enc.table["encounter_id"][owner],
-        "patient_id": enc.table["patient_id"][owner],
+    table = {  # the encounter and patient IDs go first, added to the sets charted
         "event_time": epoch,
         "heart_rate": np.round(v["heart_rate"]),
         "resp_rate": np.round(v["resp_rate"]),
@@ -279,6 +366,6 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, h
         "o2_device": device,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
-        "care_unit": np.array(sorted(cfg.generator["care_units"]), dtype=object)[unit],
+        "care_unit": np.take(np.array(sorted(cfg.generator["care_units"]), dtype=object), unit),
     }
     return table
