@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection, wait
@@ -96,7 +97,10 @@ def _advance(first: dict[str, int], found: dict[str, int]) -> None:
 
 def _worker(job: PartJob, conn: Connection, ks: range) -> None:
     """A worker process: chart each of its chunks, send the counts, write with the numbers it
-    is sent, send the parts; any error is sent instead (the parent raises it)."""
+    is sent, send the parts; any error is sent instead (the parent raises it). Ctrl-C is the
+    parent's to act on; the parent stops a worker with SIGTERM, which ends it at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         for k in ks:
             pieces, clock = job.chart(k)
