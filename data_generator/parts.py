@@ -161,26 +161,25 @@ class Assembly:
         self._buffer = bytearray(_COPY_BLOCK)
         self._view = memoryview(self._buffer)
 
-    def append(self, part: Path, lines: int) -> int:
-        """Append a part file (named as its day file, `lines` lines long, a CSV part's header
-        included) and remove it; the day file's lines before the part's rows (its header
-        included)."""
+    def append(self, part: Path) -> int:
+        """Append a part file (named as its day file) and remove it; the day file's lines before
+        the part's rows (its header included)."""
         name, csv = part.name, part.suffix == ".csv"
         if name not in self._files:
             self._files[name] = (open(self.folder / name, "wb"), hashlib.sha256(), 0, 0)  # noqa: SIM115
-        out, digest, size, before = self._files[name]
+        out, digest, size, lines = self._files[name]
         header_here = csv and not size  # a first CSV part: its header precedes its rows
+        before = 1 if header_here else lines
         with open(part, "rb") as f:
             if csv and size:
                 f.readline()  # the header, written with the first part
-                lines -= 1
             while n := f.readinto(self._buffer):
                 out.write(self._view[:n])
                 digest.update(self._view[:n])
-                size += n
-        self._files[name] = (out, digest, size, before + lines)
+                size, lines = size + n, lines + self._buffer.count(b"\n", 0, n)
+        self._files[name] = (out, digest, size, lines)
         part.unlink()
-        return 1 if header_here else before
+        return before
 
     def close(self) -> dict[str, dict]:
         """Finish the files: {file: {bytes, sha256}}."""

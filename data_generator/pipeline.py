@@ -360,7 +360,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                     clock.add(seconds)
                     for name, (path, n, found) in parts.items():
                         with clock("assemble"):
-                            check.add_part(found, assembly.append(path, found.lines))
+                            check.add_part(found, assembly.append(path))
                         rows[name] = rows.get(name, 0) + n
                         hold(f"write {name}")
             described = assembly.close()

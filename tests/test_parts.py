@@ -82,7 +82,7 @@ def test_checking_parts_finds_what_checking_the_whole_files_finds(damaged, tmp_p
         name = file.split(".")[0]
         for part in _split(damaged / file, tmp_path / "parts" / name, 3):
             found = check.check_part(part, name)
-            check.add_part(found, assembly.append(part, found.lines))
+            check.add_part(found, assembly.append(part))
     described = assembly.close()
     parted = check.finish()
 

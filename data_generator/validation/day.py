@@ -186,13 +186,12 @@ def _check_batches(path: Path, name: str, schemas: dict[str, dict], kept: dict[s
 
 @dataclass
 class PartFound:
-    """What checking one part of a file found: its rows, what later rules need of them (line
-    numbers as in the part), its violations, and its physical lines (header included)."""
+    """What checking one part of a file found: what later rules need of its rows (line numbers
+    as in the part) and its violations."""
 
     name: str
     kept: Kept | None
     report: Report
-    lines: int
 
 
 class DayCheck:
@@ -238,9 +237,7 @@ class DayCheck:
         """Check one part of file `name` (a file named as the whole one)."""
         report = Report(max_violations=self.report.max_violations)
         kept = _check_batches(Path(path), name, self.schemas, self.kept, self.batch_date, report)
-        with open(path, "rb") as f:
-            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-        return PartFound(name, kept, report, lines)
+        return PartFound(name, kept, report)
 
     def add_part(self, part: PartFound, lines_before: int) -> None:
         """Count a part in, in file order; `lines_before` is the assembled file's lines before
