@@ -26,8 +26,8 @@ PARTED = ("vitals.csv", "labs.csv", "notes.jsonl")
 @pytest.fixture(scope="module")
 def damaged(tmp_path_factory, cfg) -> Path:
     """A 40-encounter day, its manifest removed and rows broken in different thirds of its files:
-    a bad heart rate late in vitals, a lab ID repeated from the first third in the last, a note
-    that is not JSON, and a vital whose encounter does not exist."""
+    a bad respiratory rate early and a bad heart rate late in vitals, a lab ID repeated from the
+    first third in the last, a note that is not JSON, and a vital whose encounter does not exist."""
     out = tmp_path_factory.mktemp("parts")
     folder = generate_day(cfg, DAY, "sample", out, encounters=40).folder
     (folder / "_manifest.json").unlink()
@@ -37,6 +37,9 @@ def damaged(tmp_path_factory, cfg) -> Path:
     cells = vitals[late].split(",")
     cells[header.index("heart_rate")] = "abc"
     vitals[late] = ",".join(cells)
+    cells = vitals[5].split(",")
+    cells[header.index("resp_rate")] = "fast"
+    vitals[5] = ",".join(cells)
     cells = vitals[len(vitals) // 2].split(",")
     cells[header.index("encounter_id")] = "ENC-20260115-99999"
     vitals[len(vitals) // 2] = ",".join(cells)
