@@ -2,7 +2,8 @@
 and checked as part files of its own (in worker processes, or here), and the parts are
 appended to the day's files in chunk order.
 
-    for parts, clock in parts_in_order(job, chunks, workers): ...
+    with parts_in_order(job, chunks, workers, first) as charted:
+        for parts, clock in charted: ...
 
 A chunk's rows can be numbered only once the row counts of every earlier chunk are known. So a
 worker charts a chunk, sends its row counts, waits for the first number of each table, then
@@ -108,8 +109,11 @@ def _worker(job: PartJob, conn: Connection, ks: range) -> None:
             first = conn.recv()
             conn.send(("parts", k, (job.write(k, pieces, first, clock), clock)))
     except BaseException as exc:  # noqa: BLE001 (handed to the parent whole)
-        with suppress(OSError):
-            conn.send(("error", None, exc))
+        with suppress(OSError):  # the parent has gone
+            try:
+                conn.send(("error", None, exc))
+            except Exception:  # noqa: BLE001 (an error that does not pickle)
+                conn.send(("error", None, RuntimeError(f"in a worker process: {type(exc).__name__}: {exc}")))
     finally:
         conn.close()
 

@@ -122,3 +122,23 @@ def test_an_empty_day_has_each_file_with_its_header(tmp_path, cfg):
     for name, schema in contracts().items():
         text = (folder / schema["x-file"]).read_text()
         assert text == ("" if name == "notes" else ",".join(schema["properties"]) + "\n"), name
+
+
+def test_an_error_that_does_not_pickle_still_reaches_the_caller(tmp_path, cfg, monkeypatch):
+    monkeypatch.setattr(pipeline, "CHUNK_ENCOUNTERS", 7)
+    chart = pipeline._ChunkJob._chart
+
+    class Unpicklable(Exception):
+        def __init__(self):
+            super().__init__("a chunk went wrong")
+            self.callback = lambda: None
+
+    def failing(self, k):
+        if k == 2:
+            raise Unpicklable()
+        return chart(self, k)
+
+    monkeypatch.setattr(pipeline._ChunkJob, "_chart", failing)
+    with pytest.raises(RuntimeError, match="in a worker process: Unpicklable: a chunk went wrong"):
+        generate_day(cfg, DAY, "sample", tmp_path, encounters=33, workers=2)
+    assert not list(tmp_path.iterdir())
