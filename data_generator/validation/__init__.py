@@ -8,8 +8,9 @@ references, time windows, row rules, batch date). A day is either text (the cont
 CSV/JSONL files) or Parquet (`<stem>.parquet`), detected from the files present.
 
 - day.py: `validate_day` (and `validate_feed_day` for a feed day), the files in dependency order
-  and the manifest; what a day folder is (`holds_a_day`) and the batch date it states
-  (`stated_batch_date`)
+  and the manifest; `DayCheck`, the same checks for a day written in parts (each part checked
+  where it was written, the whole-file rules once the parts are in); what a day folder is
+  (`holds_a_day`) and the batch date it states (`stated_batch_date`)
 - readers.py: CSV, JSONL and Parquet files as batches of typed columns (tolerant of damage)
 - columns.py: each column's cells against its schema
 - rules.py: the rules across rows and files
