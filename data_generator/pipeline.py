@@ -325,8 +325,8 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
 
     CSV days are written in parts (see parts.py): patients and encounters whole and checked
     while the first chunks are charted; then each chunk's part files, written and checked where
-    the chunk was charted, appended in chunk order; then the rules that need whole files. Parquet days are written
-    whole and then checked file by file."""
+    the chunk was charted, appended in chunk order; then the rules that need whole files.
+    Parquet days are written whole and then checked file by file."""
     if fmt != "csv":
         return _write_then_validate(cfg, date, mode, registry, encounters, target, clock, fmt, interventions,
                                     workers)
