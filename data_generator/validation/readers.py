@@ -37,7 +37,7 @@ from data_generator.timeutil import format_date, format_rfc3339
 from data_generator.validation.batches import Batch, Column, Unreadable
 from data_generator.validation.report import Report, report_rows
 
-BLOCK_SIZE = 4 << 20  # bytes per CSV/JSONL batch: bounds memory, not results
+BLOCK_SIZE = 8 << 20  # bytes per CSV/JSONL batch: bounds memory, not results (a day's part is one or two)
 
 
 def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterator[Batch]:
