@@ -40,9 +40,14 @@ class PartJob(Protocol):
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock) -> dict: ...
 
 
+def table_rows(table: dict) -> int:
+    """Rows of a column table (every column has as many)."""
+    return len(next(iter(table.values())))
+
+
 def counts(pieces: list[tuple[str, dict]]) -> dict[str, int]:
     """Rows per table of a chunk's pieces."""
-    return {name: len(next(iter(table.values()))) for name, table in pieces}
+    return {name: table_rows(table) for name, table in pieces}
 
 
 @contextmanager

@@ -43,7 +43,7 @@ from data_generator.generators.registry import Registry, derive_registry, regist
 from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
-from data_generator.parts import Assembly, parts_in_order, remove_parts
+from data_generator.parts import Assembly, parts_in_order, remove_parts, table_rows
 from data_generator.publish import MANIFEST, discard, publish_day, staged
 from data_generator.rng import stream
 from data_generator.validation import validate_day
@@ -182,8 +182,7 @@ class _Numbered:
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
               ) -> list[tuple[str, dict]]:
         for name, table in pieces:
-            n = len(next(iter(table.values())))
-            table[ID_FORMATS[name][0]] = table_ids(name, self.chunks.date, first[name], n)
+            table[ID_FORMATS[name][0]] = table_ids(name, self.chunks.date, first[name], table_rows(table))
         return pieces
 
 
@@ -340,6 +339,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
         check = DayCheck(staging, schemas, date)
         parted = [name for name in schemas if name not in check.whole]
         job = _PartJob(_ChunkJob(cfg, date, registry, enc, interventions), staging / ".parts", schemas, check)
+        first = dict.fromkeys(parted, 1)
         job.folder.mkdir()
 
         def whole_files() -> None:  # while the chunks are charted
@@ -353,9 +353,9 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
         assembly = Assembly(staging)
         try:
             chunks = len(range(0, len(enc), CHUNK_ENCOUNTERS))
-            with parts_in_order(job, chunks, workers, dict.fromkeys(parted, 1), whole_files) as charted:  # 4-7
+            with parts_in_order(job, chunks, workers, first, whole_files) as charted:  # 4-7
                 if not chunks:  # an empty day: each file its header
-                    charted = iter([(job.write(0, [], dict.fromkeys(parted, 1), clock), Stopwatch())])
+                    charted = iter([(job.write(0, [], first, clock), Stopwatch())])
                 for parts, seconds in charted:
                     clock.add(seconds)
                     for name, (path, n, found) in parts.items():
@@ -370,9 +370,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
         hold("validate")
         with clock("validate"):
             report = check.finish()                                                         # 7
-        if not report.ok:
-            raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
-                                + "\n  ".join(report.summary(10)))
+        _refuse_if_broken(report, target)
         for name in parted:
             file = data_file(staging, schemas[name]).name
             if report.rows.get(file) != rows[name]:
@@ -386,17 +384,13 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
 
 
 @dataclass(frozen=True)
-class _PartJob:
-    """A chunk's part files: charted (`chart`), then, given each table's first row number,
-    numbered, written into `folder`/<chunk>/ under the day files' names and checked (`write`)."""
+class _PartJob(_Numbered):
+    """A chunk's part files: charted, then, given each table's first row number, numbered,
+    written into `folder`/<chunk>/ under the day files' names and checked (`write`)."""
 
-    chunks: _ChunkJob
     folder: Path
     schemas: dict[str, dict]
     check: DayCheck
-
-    def chart(self, k: int) -> tuple[list[tuple[str, dict]], Stopwatch]:
-        return self.chunks(k)
 
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
               ) -> dict[str, tuple[Path, int, object]]:
@@ -405,20 +399,19 @@ class _PartJob:
         folder = self.folder / f"{k:06d}"
         folder.mkdir()  # not parents: a staging folder removed under a stopped run stays removed
         tables = dict(pieces)
+        empty = [(name, {col: np.zeros(0, object) for col in self.schemas[name]["properties"]})
+                 for name in first if name not in tables]
         out = {}
         self.check.whole_files()  # in a worker forked before they were written: its own reading of them
         with gc_paused():
-            for name in first:
+            for name, table in super().write(k, [*pieces, *empty], first, clock):
                 schema = self.schemas[name]
-                table = tables.get(name) or {col: np.zeros(0, object) for col in schema["properties"]}
-                n = len(next(iter(table.values())))
-                table[ID_FORMATS[name][0]] = table_ids(name, self.chunks.date, first[name], n)
                 path = data_file(folder, schema)
                 with clock(f"write {name}"):
                     write_table(path, table, schema, self.chunks.cfg.tz)
                 with clock("validate"):
                     found = self.check.check_part(path, name)
-                out[name] = (path, n, found)
+                out[name] = (path, table_rows(table), found)
         return out
 
 
@@ -440,13 +433,17 @@ def _write_then_validate(cfg: Config, date: dt.date, mode: str, registry: Regist
         hold("validate")
         with clock("validate"):
             report = validate_day(staging, date)
-        if not report.ok:
-            raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
-                                + "\n  ".join(report.summary(10)))
+        _refuse_if_broken(report, target)
         hold("publish")
         with clock("publish"):
             publish_day(staging, target, manifest(cfg, date, mode, encounters, fmt, interventions))
     return rows
+
+
+def _refuse_if_broken(report, target: Path) -> None:
+    if not report.ok:
+        raise ContractError(f"{target}", "generated data breaks its contract; nothing published:\n  "
+                            + "\n  ".join(report.summary(10)))
 
 
 def hold(step: str) -> None:
