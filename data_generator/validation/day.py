@@ -122,9 +122,7 @@ def day_format(folder: Path, report: Report | None = None) -> str:
 def _dependency_order(schemas: dict[str, dict]) -> list[str]:
     """File names with every file after the files its keys and time windows refer to."""
     def needs(name: str) -> set[str]:
-        schema = schemas[name]
-        return ({fk["reference"]["resource"] for fk in schema.get("x-foreignKeys", [])}
-                | {w["resource"] for w in windows(schema)}) - {name}
+        return _batch_reads(schemas[name]) - {name}
 
     order: list[str] = []
     waiting = list(schemas)
@@ -260,11 +258,15 @@ class DayCheck:
         return self.report
 
 
+def _batch_reads(schema: dict) -> set[str]:
+    """The files a file's batches are checked against (its foreign keys and time windows)."""
+    return {fk["reference"]["resource"] for fk in schema.get("x-foreignKeys", [])} \
+        | {w["resource"] for w in windows(schema)}
+
+
 def _refers_to(schema: dict, name: str) -> bool:
-    """Whether a file's rules read file `name` (its keys or time windows)."""
-    return any(fk["reference"]["resource"] == name for fk in schema.get("x-foreignKeys", [])) \
-        or any(w["resource"] == name for w in windows(schema)) \
-        or any(r["by"]["resource"] == name for r in schema.get("x-referencedBy", []))
+    """Whether a file's rules read file `name` (its keys, time windows or keys used elsewhere)."""
+    return name in _batch_reads(schema) or any(r["by"]["resource"] == name for r in schema.get("x-referencedBy", []))
 
 
 def _read_manifest(folder: Path, report: Report) -> dict:
