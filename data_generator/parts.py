@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -203,7 +202,3 @@ class Assembly:
         for f, *_ in self._files.values():
             f.close()
         self._files = {}
-
-
-def remove_parts(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

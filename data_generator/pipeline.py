@@ -43,7 +43,7 @@ from data_generator.generators.registry import Registry, derive_registry, regist
 from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
-from data_generator.parts import Assembly, parts_in_order, remove_parts, table_rows
+from data_generator.parts import Assembly, parts_in_order, table_rows
 from data_generator.publish import MANIFEST, discard, publish_day, staged
 from data_generator.rng import stream
 from data_generator.validation import validate_day
@@ -366,7 +366,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
             described = assembly.close()
         finally:
             assembly.discard()
-        remove_parts(job.folder)
+        discard(job.folder)
         hold("validate")
         with clock("validate"):
             report = check.finish()                                                         # 7
