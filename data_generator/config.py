@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import jsonschema_rs
 import yaml
 
-from data_generator import crosscheck
+from data_generator import config_cache, crosscheck
 from data_generator.errors import ConfigError
 from data_generator.timeutil import zone
 
@@ -63,15 +63,29 @@ def _validator(schema_name: str) -> jsonschema_rs.Validator:
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where present: 8x faster
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file; a syntax error names the file and line."""
+def read_yaml(path: Path, seen: dict[Path, str] | None = None) -> Any:
+    """Parse one YAML file; a syntax error names the file and line. `seen` records the SHA-256
+    of the bytes parsed, by path."""
+    return _parse_yaml(path, _read_bytes(path), seen)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found",
                           hint="pass --config PATH to a generator.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(str(path), f"cannot read file: {exc}") from None
+
+
+def _parse_yaml(path: Path, raw: bytes, seen: dict[Path, str] | None = None) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"cannot read file: {exc}") from None
+    if seen is not None:
+        seen[path] = config_cache.digest(raw)
     try:
         return yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
@@ -120,9 +134,11 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def load_checked(path: Path, schema_name: str) -> dict[str, Any]:
-    """One YAML file, parsed and checked against `schemas/<schema_name>` (every error collected)."""
-    data = read_yaml(path)
+def load_checked(path: Path, schema_name: str, seen: dict[Path, str] | None = None,
+                 raw: bytes | None = None) -> dict[str, Any]:
+    """One YAML file (or its bytes `raw`), parsed and checked against `schemas/<schema_name>`
+    (every error collected); `seen` as for `read_yaml`."""
+    data = _parse_yaml(path, _read_bytes(path) if raw is None else raw, seen)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "expected a mapping at the top level", found=type(data).__name__)
     data = _jsonable(data)
@@ -150,25 +166,44 @@ def check_ranges(data: Any, where: Path, path: tuple = ()) -> None:
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
+    """The config of generator.yaml `path` and the files it names, checked; kept in
+    config_cache between runs, and taken from there while none of its files has changed."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(str(path), "is a folder", hint="pass the generator.yaml file itself")
-    generator = load_checked(path, "generator_config.schema.json")
+    raw = _read_bytes(path)
+    data = config_cache.get(path, raw)
+    if data is None:
+        data = _load_and_check(path, raw)
+    generator, scenarios = data["generator"], data["scenarios"]
+    scen_dir = path.parent / generator["scenarios"]["directory"]
+    for name, scenario in scenarios.items():
+        scenario["_file"] = str(scen_dir / f"{name}.yaml")
+    tz = zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")
+    return Config(path, generator, scenarios, data["vitals"], data["labs"], data["notes"], data["digest"], tz,
+                  data["interventions"])
+
+
+def _load_and_check(path: Path, raw: bytes) -> dict[str, Any]:
+    """Every file of the config parsed, checked against its schema and cross-checked; stored in
+    the cache when it passes."""
+    seen: dict[Path, str] = {}
+    generator = load_checked(path, "generator_config.schema.json", raw=raw)
     base = path.parent
     ref = generator["reference"]
-    vitals = load_checked(base / ref["vitals"], "vitals_catalogue.schema.json")
-    labs = load_checked(base / ref["labs"], "labs_catalogue.schema.json")
-    notes = load_checked(base / ref["notes"], "notes_catalogue.schema.json")
-    interventions = load_checked(base / ref["interventions"], "interventions_catalogue.schema.json")
+    vitals = load_checked(base / ref["vitals"], "vitals_catalogue.schema.json", seen)
+    labs = load_checked(base / ref["labs"], "labs_catalogue.schema.json", seen)
+    notes = load_checked(base / ref["notes"], "notes_catalogue.schema.json", seen)
+    interventions = load_checked(base / ref["interventions"], "interventions_catalogue.schema.json", seen)
     scen_dir = base / generator["scenarios"]["directory"]
     if not scen_dir.is_dir():
         raise ConfigError(f"{path}: scenarios.directory", "folder not found", found=str(scen_dir))
     scenarios = {}
     for file in sorted(scen_dir.glob("*.yaml")):
-        scenario = load_checked(file, "scenario.schema.json")
+        scenario = load_checked(file, "scenario.schema.json", seen)
         scenario["_file"] = str(file)
         scenarios[file.stem] = scenario
-    tz = zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")
+    zone(generator["hospital"]["timezone"], f"{path}: hospital.timezone")
     # second pass, after every file parsed cleanly
     crosscheck.check(path, generator, scenarios, vitals, labs, notes, interventions)
     crosscheck.check_interventions(generator, scenarios, vitals, labs, interventions)
@@ -178,4 +213,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
          "scenarios": {k: {kk: vv for kk, vv in v.items() if kk != "_file"}
                        for k, v in scenarios.items()}},
         sort_keys=True, default=str).encode()).hexdigest()
-    return Config(path, generator, scenarios, vitals, labs, notes, digest, tz, interventions)
+    data = {"generator": generator, "scenarios": scenarios, "vitals": vitals, "labs": labs, "notes": notes,
+            "interventions": interventions, "digest": digest}
+    config_cache.put(path, raw, seen, scen_dir, data)
+    return data

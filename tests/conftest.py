@@ -7,17 +7,24 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from data_generator import config_cache
 from data_generator.config import load_config
 from data_generator.pipeline import generate_day
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "generator.yaml"
 DAY = dt.date(2026, 1, 15)
+
+# Checked configs are kept in a folder of this test process (inherited by the commands the tests
+# run; removed at exit), never in the user's cache.
+CONFIG_CACHE = tempfile.TemporaryDirectory(prefix="datagen-test-config-cache-")
+os.environ[config_cache.ENV] = CONFIG_CACHE.name
 
 
 @pytest.fixture(scope="session")

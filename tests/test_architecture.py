@@ -16,7 +16,7 @@ SOURCE = Path(__file__).resolve().parent.parent / PACKAGE
 # Bottom to top; a module may import modules of its own layer or of a layer below it.
 LAYERS = {
     "foundation": ["errors", "rng", "timeutil", "news2", "contracts", "claims"],
-    "content": ["config", "crosscheck", "note_context"],
+    "content": ["config", "config_cache", "crosscheck", "note_context"],
     "engine": ["generators", "generators.*"],
     "storage": ["writer", "publish", "locks", "registry_store", "reading", "validation", "validation.*"],
     "pipeline": ["pipeline", "parts", "backfill", "defects", "defects.*", "feed_rows", "feed"],
