@@ -2,10 +2,11 @@
 YAML again.
 
 An entry holds what `load_config` returns for one generator.yaml, stored under a name made of
-that file's resolved path and bytes and of this package's own files (their names, sizes and
-modification times: code or schemas that changed make every entry unreachable). It records the
-SHA-256 of every other file the config was read from and the list of scenario files; it is used
-only while each of those is unchanged. Only configs that passed every check are stored: an
+that file's resolved path and bytes and of the code that checks it (the names, sizes and
+modification times of this package's files and of the YAML, Jinja2 and JSON Schema libraries':
+code that changed makes every entry unreachable). It records the SHA-256 of every other file the
+config was read from and the list of scenario files; it is used only while each of those is
+unchanged. Only configs that passed every check are stored: an
 edit that breaks one is always read and reported afresh.
 
 The folder is $DATAGEN_CACHE_DIR, else $XDG_CACHE_HOME/datagen, else ~/.cache/datagen;
@@ -24,6 +25,10 @@ from contextlib import suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import jinja2
+import jsonschema_rs
+import yaml
 
 ENV = "DATAGEN_CACHE_DIR"
 FORMAT = 1  # bump when what an entry holds changes
@@ -44,12 +49,14 @@ def folder() -> Path | None:
 
 @cache
 def code_stamp() -> str:
-    """This package's files (sources and schemas) as the entries' names depend on them."""
+    """The code a check depends on, as the entries' names depend on it: this package's files
+    (sources and schemas) and the installed YAML, Jinja2 and JSON Schema libraries."""
     h = hashlib.sha256(f"{FORMAT} {sys.version}".encode())
-    for path in sorted(_PACKAGE.rglob("*")):
-        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-            st = path.stat()
-            h.update(f"{path.relative_to(_PACKAGE)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    ours = sorted(p for p in _PACKAGE.rglob("*") if p.suffix in (".py", ".json") and "__pycache__" not in p.parts)
+    libraries = [Path(m.__file__) for m in (yaml, jinja2, jsonschema_rs.jsonschema_rs)]
+    for path in ours + libraries:
+        st = path.stat()
+        h.update(f"{path} {st.st_size} {st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
