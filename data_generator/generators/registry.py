@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 
 from data_generator.config import Config
+from data_generator.generators.faker_pools import Draws
 from data_generator.rng import int_seed, stream
 
 BLOCK = 1024              # patients derived together from one RNG stream
@@ -43,30 +44,25 @@ def registered_count(cfg: Config, date: dt.date) -> int:
 
 
 @cache
-def _faker_pools(seed: int, locale: str) -> dict[str, tuple]:
-    """Names and places drawn once per seed; patients pick from them with numpy (Faker is slow)."""
-    from faker import Faker  # imported when first needed: it takes 30 ms to import
-
-    fake = Faker(locale)
-    fake.seed_instance(int_seed(seed, "faker", "pools"))
+def _faker_pools(seed: int) -> dict[str, tuple]:
+    """Names and places drawn once per seed (Faker's en_US values: the one `hospital.locale`);
+    patients pick from them with numpy."""
+    fake = Draws(int_seed(seed, "faker", "pools"))
     n = POOL_SIZES
-    places = []
-    for _ in range(n["place"]):
-        state = fake.state_abbr(include_territories=False)
-        places.append((fake.city(), state, fake.zipcode_in_state(state)))
+    places = tuple(fake.place() for _ in range(n["place"]))
     return {
         "first_f": tuple(fake.first_name_female() for _ in range(n["first_f"])),
         "first_m": tuple(fake.first_name_male() for _ in range(n["first_m"])),
         "last": tuple(fake.last_name() for _ in range(n["last"])),
         "street": tuple(fake.street_address() for _ in range(n["street"])),
-        "place": tuple(places),
+        "place": places,
     }
 
 
 def derive_block(cfg: Config, block: int) -> dict[str, np.ndarray]:
     reg = cfg.generator["registry"]
     rng = stream(cfg.seed, "registry", block)
-    pools = _faker_pools(cfg.seed, cfg.generator["hospital"]["locale"])
+    pools = _faker_pools(cfg.seed)
     k = np.arange(block * BLOCK, (block + 1) * BLOCK, dtype=np.int64)
     registered = np.datetime64(cfg.start_date, "D") + (k // reg["new_patients_per_day"])
     male = rng.random(BLOCK) < reg["male_share"]
