@@ -58,9 +58,9 @@ class Encounters:
 def day_encounters(cfg: Config, date: dt.date, mode: str, registry: Registry, n: int | None = None) -> Encounters:
     """The stays admitted on `date` by the timelines of every registered patient (`n` overrides the count)."""
     d = day_index(cfg, date)
-    lives = day_lives(cfg, mode, registry, date)
+    lives = day_lives(cfg, mode, registry, date, at_least=n or 0)
     today = np.flatnonzero(lives.stays.day == d)
-    if n is not None and n > today.size:  # who else is free needs everyone's timeline
+    if n is not None and n > today.size and not lives.everyone:  # who else is free needs everyone's timeline
         lives = derive_lives(cfg, mode, registry, date)
         today = np.flatnonzero(lives.stays.day == d)
     stays = lives.stays.take(today)
@@ -139,10 +139,10 @@ def _previous(cfg: Config, stays: Stays, prev: np.ndarray) -> np.ndarray:
     """The previous stay of each encounter as {"date", "scenario"} (None for a first stay)."""
     cat = catalogue(cfg)
     out = np.full(prev.size, None, dtype=object)
-    for i, p in enumerate(prev.tolist()):
-        if p >= 0:
-            out[i] = {"date": (cfg.start_date + dt.timedelta(days=int(stays.day[p]))).isoformat(),
-                      "scenario": cat.titles[stays.scen[p]]}
+    rows = np.flatnonzero(prev >= 0)
+    p = prev[rows]
+    dates = (np.datetime64(cfg.start_date, "D") + stays.day[p]).astype(str).tolist()
+    out[rows] = [{"date": d, "scenario": t} for d, t in zip(dates, cat.titles[stays.scen[p]].tolist(), strict=True)]
     return out
 
 
