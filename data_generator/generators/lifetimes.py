@@ -188,6 +188,7 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         scale, gate = np.ones(len(target)), cat.gate.copy()
         density = _demographic_fit(cfg, cat, age, male)
         patterns, which = np.unique(has, axis=0, return_inverse=True)  # few sets of conditions, shared by many
+        holders = [np.flatnonzero(has[:, c]) for c in range(has.shape[1])]
         for _ in range(60):
             w = _gated(cat, density, has, gate) * scale * target
             p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
@@ -196,10 +197,24 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
             for i in np.flatnonzero(cat.gated):  # stays of scenario i, split by the condition that licensed them
                 part = patterns * gate[i][None, :]
                 part /= np.maximum(part.sum(axis=1, keepdims=True), 1e-300)
-                got = (p[:, i, None] * part[which]).sum(axis=0) / max(p[:, i].sum(), 1e-300)
+                got = _column_sums(p[:, i], part, which, holders, np.flatnonzero(cat.gate[i]))
+                got /= max(p[:, i].sum(), 1e-300)
                 gate[i] = np.where(got > 0, gate[i] * wanted[i] / np.maximum(got, 1e-300), gate[i])
         _SCALES[key] = scale, gate
     return _SCALES[key]
+
+
+def _column_sums(weight: np.ndarray, part: np.ndarray, which: np.ndarray, holders: list[np.ndarray],
+                 columns: np.ndarray) -> np.ndarray:
+    """`(weight[:, None] * part[which]).sum(axis=0)` on `columns` (zero elsewhere), from each column's
+    nonzero terms alone (`holders`: the rows whose conditions include it): a running sum over them in
+    row order makes the same additions as the column's sum, whose other terms are zeros."""
+    out = np.zeros(part.shape[1])
+    for c in columns.tolist():
+        rows = holders[c]
+        if rows.size:
+            out[c] = np.cumsum(weight[rows] * part[which[rows], c])[-1]
+    return out
 
 
 def patients(cfg: Config, registry: Registry, rows: np.ndarray | None = None) -> Patients:
