@@ -10,7 +10,7 @@ import pytest
 
 from data_generator.generators import lifetimes
 from data_generator.generators.catalogue import catalogue
-from data_generator.generators.encounters import day_encounters
+from data_generator.generators.encounters import _top, day_encounters
 from data_generator.generators.lifetimes import day_index, day_lives, derive_lives
 from data_generator.generators.registry import BLOCK, _faker_pools, derive_registry, people
 
@@ -107,3 +107,15 @@ def test_previous_stay_names_the_date_and_title_of_the_last_stay(cfg, registry):
         date = (cfg.start_date + dt.timedelta(days=int(lives.stays.day[last]))).isoformat()
         assert prev == {"date": date, "scenario": titles[catalogue(cfg).names[lives.stays.scen[last]]]}
     assert 0 < firsts < len(enc)
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 50, 199, 200, 500])
+def test_top_orders_as_a_stable_sort(k):
+    """Who an override day admits first: the k largest finite keys in the order a stable sort of
+    the negated keys gives (ties by lower index), none of the impossible ones (-inf)."""
+    rng = np.random.default_rng(k)
+    values = rng.integers(0, 12, 200).astype(float)  # many ties
+    values[rng.random(200) < 0.3] = -np.inf
+    want = np.argsort(-values, kind="stable")[:k]
+    want = want[np.isfinite(values[want])]
+    assert _top(values, k).tolist() == want.tolist()

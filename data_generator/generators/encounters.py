@@ -119,9 +119,7 @@ def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n:
     taken = np.zeros(free.size, dtype=bool)
     picked, forced = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for s in np.unique(scen).tolist():
-        cand = np.where(taken, -np.inf, key[:, s])
-        top = np.argsort(-cand, kind="stable")[: int(np.sum(scen == s))]
-        top = top[np.isfinite(cand[top])]
+        top = _top(np.where(taken, -np.inf, key[:, s]), int(np.sum(scen == s)))
         taken[top] = True
         picked.append(top)
         forced.append(np.full(top.size, s, dtype=np.int64))
@@ -133,6 +131,20 @@ def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n:
     stays = draw_stays(cfg, cal, pats, chosen, np.full(m, d), forced_scen, sides[chosen], last_once[chosen],
                        u, rng.standard_normal(m))
     return stays.take(np.flatnonzero(stays.scen >= 0))
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` largest finite `values`, largest first, equal values by lower index (as a
+    stable sort orders them): everything above the k-th largest value, then its ties in index order."""
+    k = min(k, values.size)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    neg = -values
+    kth = np.partition(neg, k - 1)[k - 1]
+    above = np.flatnonzero(neg < kth)
+    chosen = np.sort(np.concatenate([above, np.flatnonzero(neg == kth)[: k - above.size]]))
+    chosen = chosen[np.argsort(neg[chosen], kind="stable")]
+    return chosen[np.isfinite(values[chosen])]
 
 
 def _previous(cfg: Config, stays: Stays, prev: np.ndarray) -> np.ndarray:
