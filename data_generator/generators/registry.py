@@ -127,15 +127,13 @@ def derive_registry(cfg: Config, date: dt.date) -> Registry:
         "city": pools["city"][place],
         "state": pools["state"][place],
         "zip": pools["zip"][place],
-        "phone": _phone(*d["phone"].T),
+        "phone": _phone(d["phone"]),
         "registered_date": d["registered"],
     }
     age = (np.datetime64(date, "D") - d["dob"]).astype(np.int64) / 365.25
     return Registry(table, age, d["frailty"], d["registered"])
 
 
-def _phone(area: np.ndarray, exchange: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """`(555) 555-0100` per row, as Python strings."""
-    add = np.strings.add
-    text = add(add(add(add(add("(", area.astype(str)), ") "), exchange.astype(str)), "-"), _digits(line, 4))
-    return text.astype(object)
+def _phone(digits: np.ndarray) -> np.ndarray:
+    """`(555) 555-0100` per row of (area, exchange, line) numbers, as Python strings."""
+    return np.array([f"({a}) {b}-{c:04d}" for a, b, c in digits.tolist()], dtype=object)
