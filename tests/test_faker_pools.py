@@ -50,10 +50,13 @@ def test_registry_pools_equal_the_faker_built_pools():
         "street": tuple(fake.street_address() for _ in range(n["street"])),
         "place": places,
     }
-    assert _faker_pools(11) == want
+    assert _faker_pools(11, "en_US") == want
 
 
-def test_formats_with_other_placeholders_are_refused():
-    """Only '#' is drawn: a format with Faker's other digit placeholders is refused, not misdrawn."""
+def test_what_is_not_drawn_here_is_refused():
+    """Only en_US tables and '#' placeholders are drawn: another locale, or a format with Faker's
+    other digit placeholders, is refused rather than drawn differently from Faker."""
+    with pytest.raises(ValueError, match="de_DE"):
+        Draws(1, "de_DE")
     with pytest.raises(ValueError, match="only '#'"):
         Draws(1).numerify("##%")

@@ -35,7 +35,7 @@ def test_people_are_the_registrys_first_patients(cfg, registry):
 def test_registry_columns_come_from_the_pools(cfg, registry):
     """Each patient's names and places are pool entries (a place's city, state and zip together),
     and the phone reads `(NNN) NNN-NNNN`."""
-    pools = _faker_pools(cfg.seed)
+    pools = _faker_pools(cfg.seed, "en_US")
     t = registry.table
     first = set(pools["first_f"]) | set(pools["first_m"])
     assert set(t["first_name"].tolist()) <= first and set(t["last_name"].tolist()) <= set(pools["last"])

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import accumulate
 
+LOCALE = "en_US"  # the one locale whose tables are drawn here (the one `hospital.locale` allows)
 TOKEN = re.compile(r"\{\{\s*(\w+)(:\s*\w+?)?\s*\}\}")  # Faker's template token (`faker.generator._re_token`)
 
 
@@ -33,7 +34,9 @@ def _template(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 class Draws:
     """Faker en_US person and address values, drawn on one seeded `random.Random` stream."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, locale: str = LOCALE) -> None:
+        if locale != LOCALE:
+            raise ValueError(f"Faker locale {locale!r}: only {LOCALE} names and places are drawn here")
         from faker.providers.address.en_US import Provider as Address  # imported when first needed (slow)
         from faker.providers.person.en_US import Provider as Person
 

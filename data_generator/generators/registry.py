@@ -44,10 +44,10 @@ def registered_count(cfg: Config, date: dt.date) -> int:
 
 
 @cache
-def _faker_pools(seed: int) -> dict[str, tuple]:
-    """Names and places drawn once per seed (Faker's en_US values: the one `hospital.locale`);
-    patients pick from them with numpy."""
-    fake = Draws(int_seed(seed, "faker", "pools"))
+def _faker_pools(seed: int, locale: str) -> dict[str, tuple]:
+    """Names and places drawn once per seed (Faker's values for `hospital.locale`); patients pick
+    from them with numpy."""
+    fake = Draws(int_seed(seed, "faker", "pools"), locale)
     n = POOL_SIZES
     places = tuple(fake.place() for _ in range(n["place"]))
     return {
@@ -60,9 +60,9 @@ def _faker_pools(seed: int) -> dict[str, tuple]:
 
 
 @cache
-def _pool_arrays(seed: int) -> dict[str, np.ndarray]:
+def _pool_arrays(seed: int, locale: str) -> dict[str, np.ndarray]:
     """The pools as object arrays, the places split into city, state and zip."""
-    pools = _faker_pools(seed)
+    pools = _faker_pools(seed, locale)
     out = {name: np.array(pools[name], dtype=object) for name in ("first_f", "first_m", "last", "street")}
     for i, name in enumerate(("city", "state", "zip")):
         out[name] = np.array([place[i] for place in pools["place"]], dtype=object)
@@ -112,7 +112,7 @@ def derive_registry(cfg: Config, date: dt.date) -> Registry:
     """The registry as of `date`, derived from the seed alone."""
     n = registered_count(cfg, date)
     d = _draws(cfg, n)
-    pools = _pool_arrays(cfg.seed)
+    pools = _pool_arrays(cfg.seed, cfg.generator["hospital"]["locale"])
     k = np.arange(n, dtype=np.int64)
     mrn = (k * MRN_MULTIPLIER + 1_234_567) % MRN_SPACE
     place = d["place"]
