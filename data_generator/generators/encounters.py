@@ -58,9 +58,9 @@ class Encounters:
 def day_encounters(cfg: Config, date: dt.date, mode: str, registry: Registry, n: int | None = None) -> Encounters:
     """The stays admitted on `date` by the timelines of every registered patient (`n` overrides the count)."""
     d = day_index(cfg, date)
-    lives = day_lives(cfg, mode, registry, date)
+    lives = day_lives(cfg, mode, registry, date, at_least=n or 0)
     today = np.flatnonzero(lives.stays.day == d)
-    if n is not None and n > today.size:  # who else is free needs everyone's timeline
+    if n is not None and n > today.size and not lives.everyone:  # who else is free needs everyone's timeline
         lives = derive_lives(cfg, mode, registry, date)
         today = np.flatnonzero(lives.stays.day == d)
     stays = lives.stays.take(today)
@@ -119,9 +119,7 @@ def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n:
     taken = np.zeros(free.size, dtype=bool)
     picked, forced = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for s in np.unique(scen).tolist():
-        cand = np.where(taken, -np.inf, key[:, s])
-        top = np.argsort(-cand, kind="stable")[: int(np.sum(scen == s))]
-        top = top[np.isfinite(cand[top])]
+        top = _top(np.where(taken, -np.inf, key[:, s]), int(np.sum(scen == s)))
         taken[top] = True
         picked.append(top)
         forced.append(np.full(top.size, s, dtype=np.int64))
@@ -135,14 +133,28 @@ def _admit_chosen(cfg: Config, cal, pats: Patients, free: np.ndarray, d: int, n:
     return stays.take(np.flatnonzero(stays.scen >= 0))
 
 
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` largest finite `values`, largest first, equal values by lower index (as a
+    stable sort orders them): everything above the k-th largest value, then its ties in index order."""
+    k = min(k, values.size)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    neg = -values
+    kth = np.partition(neg, k - 1)[k - 1]
+    above = np.flatnonzero(neg < kth)
+    chosen = np.sort(np.concatenate([above, np.flatnonzero(neg == kth)[: k - above.size]]))
+    chosen = chosen[np.argsort(neg[chosen], kind="stable")]
+    return chosen[np.isfinite(values[chosen])]
+
+
 def _previous(cfg: Config, stays: Stays, prev: np.ndarray) -> np.ndarray:
     """The previous stay of each encounter as {"date", "scenario"} (None for a first stay)."""
     cat = catalogue(cfg)
     out = np.full(prev.size, None, dtype=object)
-    for i, p in enumerate(prev.tolist()):
-        if p >= 0:
-            out[i] = {"date": (cfg.start_date + dt.timedelta(days=int(stays.day[p]))).isoformat(),
-                      "scenario": cat.titles[stays.scen[p]]}
+    rows = np.flatnonzero(prev >= 0)
+    p = prev[rows]
+    dates = (np.datetime64(cfg.start_date, "D") + stays.day[p]).astype(str).tolist()
+    out[rows] = [{"date": d, "scenario": t} for d, t in zip(dates, cat.titles[stays.scen[p]].tolist(), strict=True)]
     return out
 
 

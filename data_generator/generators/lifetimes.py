@@ -27,7 +27,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.catalogue import Catalogue, catalogue, pick, pick_weighted
-from data_generator.generators.registry import BLOCK, Registry, derive_block
+from data_generator.generators.registry import BLOCK, Registry, people
 from data_generator.rng import stream, uniforms
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -90,6 +90,7 @@ class Lives:
     last_once: np.ndarray    # day index of the last once-per-side procedure
     last_stay: np.ndarray    # index into stays of the patient's latest stay, -1 for none
     alive: np.ndarray
+    everyone: bool           # every registered patient's timeline was derived
 
 
 def day_index(cfg: Config, date: dt.date) -> int:
@@ -178,29 +179,42 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     key = (cfg.digest, repr(cfg.generator))
     if key not in _SCALES:
         cat = catalogue(cfg)
-        blocks = [derive_block(cfg, b) for b in range(REFERENCE_BLOCKS)]
-        born = np.concatenate([b["date_of_birth"] for b in blocks])
-        registered = np.concatenate([b["registered_date"] for b in blocks]).astype("datetime64[D]")
+        registered, born, male = people(cfg, REFERENCE_BLOCKS * BLOCK)
         age = _age_at_registration({"date_of_birth": born}, registered)
-        male = np.concatenate([b["sex"] for b in blocks]) == "M"
         has = patient_conditions(cfg, age).astype(float)
         target = cat.weights / cat.weights.sum()
         wanted = cat.gate * cat.prevalence[None, :]  # each condition's share of a gated scenario's stays
         wanted /= np.maximum(wanted.sum(axis=1, keepdims=True), 1e-300)
         scale, gate = np.ones(len(target)), cat.gate.copy()
         density = _demographic_fit(cfg, cat, age, male)
+        patterns, which = np.unique(has, axis=0, return_inverse=True)  # few sets of conditions, shared by many
+        holders = [np.flatnonzero(has[:, c]) for c in range(has.shape[1])]
         for _ in range(60):
             w = _gated(cat, density, has, gate) * scale * target
             p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
             share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)
             for i in np.flatnonzero(cat.gated):  # stays of scenario i, split by the condition that licensed them
-                part = has * gate[i][None, :]
+                part = patterns * gate[i][None, :]
                 part /= np.maximum(part.sum(axis=1, keepdims=True), 1e-300)
-                got = (p[:, i, None] * part).sum(axis=0) / max(p[:, i].sum(), 1e-300)
+                got = _column_sums(p[:, i], part, which, holders, np.flatnonzero(cat.gate[i]))
+                got /= max(p[:, i].sum(), 1e-300)
                 gate[i] = np.where(got > 0, gate[i] * wanted[i] / np.maximum(got, 1e-300), gate[i])
         _SCALES[key] = scale, gate
     return _SCALES[key]
+
+
+def _column_sums(weight: np.ndarray, part: np.ndarray, which: np.ndarray, holders: list[np.ndarray],
+                 columns: np.ndarray) -> np.ndarray:
+    """`(weight[:, None] * part[which]).sum(axis=0)` on `columns` (zero elsewhere), from each column's
+    nonzero terms alone (`holders`: the rows whose conditions include it): a running sum over them in
+    row order makes the same additions as the column's sum, whose other terms are zeros."""
+    out = np.zeros(part.shape[1])
+    for c in columns.tolist():
+        rows = holders[c]
+        if rows.size:
+            out[c] = np.cumsum(weight[rows] * part[which[rows], c])[-1]
+    return out
 
 
 def patients(cfg: Config, registry: Registry, rows: np.ndarray | None = None) -> Patients:
@@ -315,10 +329,13 @@ def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> L
     return _derive(cfg, mode, pats, cal, last, np.arange(len(pats)))
 
 
-def day_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> Lives:
-    """The timelines, up to `date`, of the patients who may be admitted on `date` (a superset of those who are)."""
+def day_lives(cfg: Config, mode: str, registry: Registry, date: dt.date, at_least: int = 0) -> Lives:
+    """The timelines, up to `date`, of the patients who may be admitted on `date` (a superset of those
+    who are); everyone's if fewer than `at_least` may be (a day of more stays than its own needs them)."""
     cal, last = _horizon(cfg, mode, date)
     rows = day_candidates(cfg, mode, _reg_day(cfg, registry), _rate(cfg, registry), cal, last)
+    if rows.size < at_least:
+        return _derive(cfg, mode, patients(cfg, registry), cal, last, np.arange(len(registry)))
     return _derive(cfg, mode, patients(cfg, registry, rows), cal, last, rows)
 
 
@@ -341,6 +358,7 @@ def _derive(cfg: Config, mode: str, pats: Patients, cal: Calendar, last: int, ro
     eligible = np.zeros((n, len(cat.names)), dtype=bool)  # the scenarios each patient can have
     eligible[rows] = (~cat.gated[None, :]) | (pats.has[rows].astype(float) @ cat.gate.T > 0)
     parts, offset = [], 0
+    everyone = rows.size == n
     rows, number = rows[day[rows] <= last], 0
     expired = cat.expired()
     while rows.size:
@@ -357,7 +375,7 @@ def _derive(cfg: Config, mode: str, pats: Patients, cal: Calendar, last: int, ro
         day[rows], forced[rows] = _next_stay(cfg, mode, cat, cal, pats.rate[rows], eligible[rows], st, u, last)
         rows = rows[alive[rows] & (day[rows] <= last)]
         number += 1
-    return Lives(_concat(parts), pats, cal, sides, last_once, prev, alive)
+    return Lives(_concat(parts), pats, cal, sides, last_once, prev, alive, everyone)
 
 
 def day_candidates(cfg: Config, mode: str, reg_day: np.ndarray, rate: np.ndarray, cal: Calendar, d: int) -> np.ndarray:

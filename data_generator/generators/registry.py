@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 
 from data_generator.config import Config
+from data_generator.generators.faker_pools import Draws
 from data_generator.rng import int_seed, stream
 
 BLOCK = 1024              # patients derived together from one RNG stream
@@ -44,65 +45,95 @@ def registered_count(cfg: Config, date: dt.date) -> int:
 
 @cache
 def _faker_pools(seed: int, locale: str) -> dict[str, tuple]:
-    """Names and places drawn once per seed; patients pick from them with numpy (Faker is slow)."""
-    from faker import Faker  # imported when first needed: it takes 30 ms to import
-
-    fake = Faker(locale)
-    fake.seed_instance(int_seed(seed, "faker", "pools"))
+    """Names and places drawn once per seed (Faker's values for `hospital.locale`); patients pick
+    from them with numpy."""
+    fake = Draws(int_seed(seed, "faker", "pools"), locale)
     n = POOL_SIZES
-    places = []
-    for _ in range(n["place"]):
-        state = fake.state_abbr(include_territories=False)
-        places.append((fake.city(), state, fake.zipcode_in_state(state)))
+    places = tuple(fake.place() for _ in range(n["place"]))
     return {
         "first_f": tuple(fake.first_name_female() for _ in range(n["first_f"])),
         "first_m": tuple(fake.first_name_male() for _ in range(n["first_m"])),
         "last": tuple(fake.last_name() for _ in range(n["last"])),
         "street": tuple(fake.street_address() for _ in range(n["street"])),
-        "place": tuple(places),
+        "place": places,
     }
 
 
-def derive_block(cfg: Config, block: int) -> dict[str, np.ndarray]:
+@cache
+def _pool_arrays(seed: int, locale: str) -> dict[str, np.ndarray]:
+    """The pools as object arrays, the places split into city, state and zip."""
+    pools = _faker_pools(seed, locale)
+    out = {name: np.array(pools[name], dtype=object) for name in ("first_f", "first_m", "last", "street")}
+    for i, name in enumerate(("city", "state", "zip")):
+        out[name] = np.array([place[i] for place in pools["place"]], dtype=object)
+    return out
+
+
+def _draw_block(cfg: Config, block: int, people_only: bool = False) -> dict[str, np.ndarray]:
+    """Patient block `block`'s draws, in the order of its stream: sex, age and day of birth
+    (all that `people_only` asks for), then the pool indices, phone digits and frailty."""
     reg = cfg.generator["registry"]
     rng = stream(cfg.seed, "registry", block)
-    pools = _faker_pools(cfg.seed, cfg.generator["hospital"]["locale"])
     k = np.arange(block * BLOCK, (block + 1) * BLOCK, dtype=np.int64)
     registered = np.datetime64(cfg.start_date, "D") + (k // reg["new_patients_per_day"])
     male = rng.random(BLOCK) < reg["male_share"]
     age = reg["age"]
     years = np.clip(rng.normal(age["mean"], age["sd"], BLOCK), age["min"], age["max"])
     dob = registered - np.round(years * 365.25).astype(np.int64) - rng.integers(0, 365, BLOCK)
-    first = np.where(male,
-                     np.asarray(pools["first_m"], dtype=object)[rng.integers(0, POOL_SIZES["first_m"], BLOCK)],
-                     np.asarray(pools["first_f"], dtype=object)[rng.integers(0, POOL_SIZES["first_f"], BLOCK)])
-    places = np.asarray(pools["place"], dtype=object)[rng.integers(0, POOL_SIZES["place"], BLOCK)]
-    phone = rng.integers([200, 200, 0], [1000, 1000, 10000], size=(BLOCK, 3))
-    mrn = (k * MRN_MULTIPLIER + 1_234_567) % MRN_SPACE
-    return {
-        "patient_id": np.strings.add("P", np.strings.zfill((k + 1).astype(str), 7)),
-        "mrn": np.strings.add("MRN", np.strings.zfill(mrn.astype(str), 7)),
-        "first_name": first,
-        "last_name": np.asarray(pools["last"], dtype=object)[rng.integers(0, POOL_SIZES["last"], BLOCK)],
-        "sex": np.where(male, "M", "F"),
-        "date_of_birth": dob,
-        "address": np.asarray(pools["street"], dtype=object)[rng.integers(0, POOL_SIZES["street"], BLOCK)],
-        "city": np.array([p[0] for p in places], dtype=object),
-        "state": np.array([p[1] for p in places], dtype=object),
-        "zip": np.array([p[2] for p in places], dtype=object),
-        "phone": np.array([f"({a}) {b}-{c:04d}" for a, b, c in phone.tolist()], dtype=object),
-        "registered_date": registered,
-        "_frailty": rng.lognormal(0.0, reg["frailty_sigma"], BLOCK),
-    }
+    out = {"registered": registered, "male": male, "dob": dob}
+    if people_only:
+        return out
+    for name in ("first_m", "first_f", "place"):
+        out[name] = rng.integers(0, POOL_SIZES[name], BLOCK)
+    out["phone"] = rng.integers([200, 200, 0], [1000, 1000, 10000], size=(BLOCK, 3))
+    for name in ("last", "street"):
+        out[name] = rng.integers(0, POOL_SIZES[name], BLOCK)
+    out["frailty"] = rng.lognormal(0.0, reg["frailty_sigma"], BLOCK)
+    return out
+
+
+def _draws(cfg: Config, n: int, people_only: bool = False) -> dict[str, np.ndarray]:
+    """Patients 0..n-1's draws, block by block."""
+    blocks = [_draw_block(cfg, b, people_only) for b in range(max(1, -(-n // BLOCK)))]
+    return {key: np.concatenate([b[key] for b in blocks])[:n] for key in blocks[0]}
+
+
+def people(cfg: Config, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patients 0..n-1's registration day, day of birth (datetime64[D]) and whether male."""
+    d = _draws(cfg, n, people_only=True)
+    return d["registered"], d["dob"], d["male"]
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    return np.strings.zfill(values.astype(str), width)
 
 
 def derive_registry(cfg: Config, date: dt.date) -> Registry:
     """The registry as of `date`, derived from the seed alone."""
     n = registered_count(cfg, date)
-    blocks = [derive_block(cfg, b) for b in range(-(-n // BLOCK))]
-    cols = {key: np.concatenate([b[key] for b in blocks])[:n] if blocks else np.array([])
-            for key in (blocks[0] if blocks else derive_block(cfg, 0))}
-    frailty = cols.pop("_frailty").astype(float)
-    day = np.datetime64(date, "D")
-    age = ((day - cols["date_of_birth"].astype("datetime64[D]")).astype(np.int64) / 365.25)
-    return Registry(cols, age, frailty, cols["registered_date"].astype("datetime64[D]"))
+    d = _draws(cfg, n)
+    pools = _pool_arrays(cfg.seed, cfg.generator["hospital"]["locale"])
+    k = np.arange(n, dtype=np.int64)
+    mrn = (k * MRN_MULTIPLIER + 1_234_567) % MRN_SPACE
+    place = d["place"]
+    table = {
+        "patient_id": np.strings.add("P", _digits(k + 1, 7)),
+        "mrn": np.strings.add("MRN", _digits(mrn, 7)),
+        "first_name": np.where(d["male"], pools["first_m"][d["first_m"]], pools["first_f"][d["first_f"]]),
+        "last_name": pools["last"][d["last"]],
+        "sex": np.where(d["male"], "M", "F"),
+        "date_of_birth": d["dob"],
+        "address": pools["street"][d["street"]],
+        "city": pools["city"][place],
+        "state": pools["state"][place],
+        "zip": pools["zip"][place],
+        "phone": _phone(d["phone"]),
+        "registered_date": d["registered"],
+    }
+    age = (np.datetime64(date, "D") - d["dob"]).astype(np.int64) / 365.25
+    return Registry(table, age, d["frailty"], d["registered"])
+
+
+def _phone(digits: np.ndarray) -> np.ndarray:
+    """`(555) 555-0100` per row of (area, exchange, line) numbers, as Python strings."""
+    return np.array([f"({a}) {b}-{c:04d}" for a, b, c in digits.tolist()], dtype=object)

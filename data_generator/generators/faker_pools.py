@@ -1,0 +1,91 @@
+"""Names and places for the registry: Faker's en_US tables, drawn as Faker draws them.
+
+A seeded `Faker("en_US")` answers `first_name_female()`, `last_name()`, `street_address()`,
+`city()`... by expanding a template picked from its tables and drawing each part from one
+`random.Random`. `Draws` makes the same calls on a `random.Random` seeded the same way, in the
+same order, on Faker's own tables: `random.choice` for a plain table, `random.choices` with the
+table's weights for a weighted one (Faker's `random_element`), `randint(0, 9)` per `#`
+(`numerify`), `randint(low, high)` over the state's range (`zipcode_in_state`). So the values are
+Faker's, without its per-call template parsing and weight summing (tests compare them with
+Faker's own calls).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
+from itertools import accumulate
+
+LOCALE = "en_US"  # the one locale whose tables are drawn here (the one `hospital.locale` allows)
+TOKEN = re.compile(r"\{\{\s*(\w+)(:\s*\w+?)?\s*\}\}")  # Faker's template token (`faker.generator._re_token`)
+
+
+@cache
+def _template(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A template's literal parts (one more than its tokens) and its token names, in order."""
+    parts = TOKEN.split(text)  # literal, name, argument group, literal, ...
+    if any(parts[2::3]):
+        raise ValueError(f"Faker template {text!r}: argument groups are not drawn here")
+    return tuple(parts[0::3]), tuple(parts[1::3])
+
+
+class Draws:
+    """Faker en_US person and address values, drawn on one seeded `random.Random` stream."""
+
+    def __init__(self, seed: int, locale: str = LOCALE) -> None:
+        if locale != LOCALE:
+            raise ValueError(f"Faker locale {locale!r}: only {LOCALE} names and places are drawn here")
+        from faker.providers.address.en_US import Provider as Address  # imported when first needed (slow)
+        from faker.providers.person.en_US import Provider as Person
+
+        self.random = random.Random(seed)
+        self._address = Address
+        self._states = Address.states_abbr + Address.freely_associated_states_abbr  # no territories
+        self._tokens: dict[str, Callable[[], str]] = {
+            "first_name": self._weighted(Person.first_names),
+            "last_name": self._weighted(Person.last_names),
+            "city_prefix": self._plain(Address.city_prefixes),
+            "city_suffix": self._plain(Address.city_suffixes),
+            "street_suffix": self._plain(Address.street_suffixes),
+            "building_number": lambda: self.numerify(self.random.choice(Address.building_number_formats)),
+            "street_name": lambda: self.parse(self.random.choice(Address.street_name_formats)),
+            "secondary_address": lambda: self.numerify(self.random.choice(Address.secondary_address_formats)),
+        }
+        self.first_name_female = self._weighted(Person.first_names_female)
+        self.first_name_male = self._weighted(Person.first_names_male)
+        self.last_name = self._tokens["last_name"]
+
+    def _plain(self, table: Sequence[str]) -> Callable[[], str]:
+        return lambda: self.random.choice(table)
+
+    def _weighted(self, table: dict[str, float]) -> Callable[[], str]:
+        """`random.choices(keys, weights)` with the running sums computed once (the same sums)."""
+        keys, cum = tuple(table), list(accumulate(table.values()))
+        return lambda: self.random.choices(keys, cum_weights=cum)[0]
+
+    def parse(self, text: str) -> str:
+        """A template with each token drawn, left to right."""
+        literal, names = _template(text)
+        out = [literal[0]]
+        for name, after in zip(names, literal[1:], strict=True):
+            out += (self._tokens[name](), after)
+        return "".join(out)
+
+    def numerify(self, text: str) -> str:
+        """Faker's `numerify` for a format whose only placeholder is `#` (a digit each, left to right)."""
+        if any(c in text for c in "%$!@"):
+            raise ValueError(f"Faker format {text!r}: only '#' placeholders are drawn here")
+        randint = self.random.randint
+        return "".join(str(randint(0, 9)) if c == "#" else c for c in text)
+
+    def street_address(self) -> str:
+        return self.parse(self.random.choice(self._address.street_address_formats))
+
+    def place(self) -> tuple[str, str, str]:
+        """(city, state, zip): `state_abbr(include_territories=False)`, `city()`, `zipcode_in_state(state)`."""
+        state = self.random.choice(self._states)
+        city = self.parse(self.random.choice(self._address.city_formats))
+        low, high = self._address.states_postcode[state]
+        return city, state, f"{self.random.randint(low, high):05d}"
