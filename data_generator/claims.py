@@ -132,8 +132,20 @@ class ChartView:
         none = {"enc": np.zeros(0, np.int64), "kind": np.zeros(0, str), "start": np.zeros(0, np.int64),
                 "end": np.zeros(0, np.int64)}
         self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
-        self._series: dict[tuple, Series] = {}
+        self._series: dict[tuple, Series | np.ndarray] = {}  # by what is asked: a series, or a field's test
         self._codes: dict[str, tuple[list[str], np.ndarray]] = {}
+
+    def field_in(self, column: str, wanted: tuple[str, ...], prefix: bool) -> np.ndarray:
+        """Per encounter: whether the text field `column` is one of `wanted` (with `prefix`: starts
+        with one of them)."""
+        if ("field", column, wanted, prefix) not in self._series:
+            values = self.fields[column]
+            if prefix:
+                held = np.logical_or.reduce([np.strings.startswith(values, w) for w in wanted])
+            else:
+                held = np.isin(values, list(wanted))
+            self._series["field", column, wanted, prefix] = held
+        return self._series["field", column, wanted, prefix]
 
     def vital(self, name: str) -> Series:
         if ("vital", name) not in self._series:
@@ -293,10 +305,8 @@ def _clock_term(cond: dict) -> Check:
 
 def _field_term(key: str, column: str, prefix: bool) -> Callable[[dict], Check]:
     def make(cond: dict) -> Check:
-        wanted = list(cond[key])
-        if prefix:
-            return lambda v, e, t: np.logical_or.reduce([np.strings.startswith(v.fields[column][e], w) for w in wanted])
-        return lambda v, e, t: np.isin(v.fields[column][e], wanted)
+        wanted = tuple(cond[key])
+        return lambda v, e, t: v.field_in(column, wanted, prefix)[e]
     return make
 
 

@@ -172,7 +172,6 @@ class Chart:
         """For each note (encounter row, epoch second): each test's last result available by then,
         with its labs line; a culture collected but not resulted is pending, and one collected last
         is the one read."""
-        out: list[dict] = [{} for _ in range(e.size)]
         note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
         seg = self.enc_segs[e][note] + pos
         at = epoch[note]
@@ -192,17 +191,18 @@ class Chart:
         c = self.l_cols
         tests, name, unit, drawn = (c[k][row].tolist() for k in ("test", "name", "unit", "drawn"))
         flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
-        for i, test, n, u, f, v, t, p, d, r in zip(note.tolist(), tests, name, unit, flag, value, text, late.tolist(),
-                                                   drawn, now.tolist(), strict=True):
-            out[i][test] = {"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d,
-                            "current": r}  # note_context.LAB_RESULT
+        entries = [{"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d, "current": r}
+                   for n, u, f, v, t, p, d, r in zip(name, unit, flag, value, text, late.tolist(), drawn, now.tolist(),
+                                                     strict=True)]  # note_context.LAB_RESULT
+        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
+        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        out = [dict(zip(tests[a:b], entries[a:b], strict=True)) for a, b in spans]  # each note's results, by test
         said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
         old = np.flatnonzero(~now)
         said[old] = self.prose.drawn_at(said[old].tolist(), c["drawn"][row[old]].tolist())
         said = said.tolist()
-        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
-        self.prose.remember(out, ["; ".join(said[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        self.prose.remember(out, ["; ".join(said[a:b]) for a, b in spans])
         return out
 
 

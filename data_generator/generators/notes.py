@@ -24,7 +24,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, Prose
-from data_generator.generators.note_text import draws, render_notes, render_phrases
+from data_generator.generators.note_text import Licensed, draws, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
@@ -344,7 +344,7 @@ def _phrase_plan(cfg: Config, scenario: str, outcome: str, note_type: str) -> li
 
 
 def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: np.ndarray,
-              view: ChartView) -> dict[str, list]:
+              view: ChartView) -> dict[str, Licensed]:
     """For each phrase key, each note's variants of it that the chart at the note's time licenses
     (claims whose condition holds, else the fallbacks; None where the note does not use the key);
     each declared variant list is evaluated for all its notes at once."""
@@ -356,12 +356,14 @@ def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: 
         (scenario, note_type), outcome = kinds.keys[b // len(outcomes)], outcomes[b % len(outcomes)]
         for group, variants in _phrase_plan(cfg, scenario, outcome, note_type):
             groups.setdefault(group, (variants, []))[1].append(np.flatnonzero(branch == b))
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, tuple[list, np.ndarray]] = {}  # by phrase key: its pools, and each note's pool
     for (_, key, _), (variants, parts) in groups.items():
         rows = np.concatenate(parts)
         pools, at = licensed_pools(phrase_list(variants), view, notes.enc[rows], epoch[rows])
-        out.setdefault(key, np.full(notes.enc.size, None, dtype=object))[rows] = _objects(pools)[at]
-    return {key: column.tolist() for key, column in out.items()}
+        every, which = out.setdefault(key, ([], np.full(notes.enc.size, -1, dtype=np.int64)))
+        which[rows] = at + len(every)
+        every.extend(pools)
+    return {key: Licensed(every, which) for key, (every, which) in out.items()}
 
 
 def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[str, list[str]]]:
@@ -411,8 +413,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     results[:] = [{} for _ in range(n)]
     results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]])
     encs = e.tolist()
-    picked, templates, said = draws(encs, kinds.each([spec["templates"] for spec in kinds.specs]), choices,
-                                    licensed, rng)
+    picked, templates, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
     patient, encounter = (_objects(part)[at] for part in zip(*(_stay(cfg, registry, enc, s) for s in stays.tolist()),
                                                             strict=True)) if n else ([], [])
