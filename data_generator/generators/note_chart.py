@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import string
 from collections.abc import Callable
+from itertools import repeat
 
 import numpy as np
 
@@ -146,12 +147,23 @@ class Chart:
         worst_of[reading] = self._worst(window[reading], last[reading])
         return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
 
-    def _latest(self, rows: np.ndarray) -> list[dict]:
-        """Each column's last value charted in the encounter up to each set row (-1: none yet),
-        with its vitals line."""
-        cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
-        out = [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
-        self.prose.remember(out, self.prose.vitals_lines(dict(zip(VITAL_KEYS, cols, strict=True))))
+    def _latest(self, rows: np.ndarray) -> np.ndarray:
+        """Each column's last value charted in the encounter up to each set row (-1: none yet), in
+        a dict of the columns charted by then, with its vitals line. Sets charting the same
+        columns are written together."""
+        at = {k: np.where(rows >= 0, self.last[k][rows], -1) for k in VITAL_KEYS}
+        charted = np.zeros(rows.size, dtype=np.int64)
+        for bit, k in enumerate(VITAL_KEYS):
+            charted |= (at[k] >= 0).astype(np.int64) << bit
+        patterns, which = np.unique(charted, return_inverse=True)
+        out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
+        for p, sets in zip(patterns.tolist(), _groups(which, patterns.size), strict=True):
+            keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1)
+            cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
+            out[sets] = _objects(list(map(dict, map(zip, repeat(keys), zip(*cols.values(), strict=True)))) if keys else
+                                 [{} for _ in range(sets.size)])
+            lines[sets] = self.prose.charted_lines(cols, sets.size)
+        self.prose.remember(out.tolist(), lines.tolist())
         return out
 
     def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
@@ -213,13 +225,22 @@ def _decimals(cfg: Config) -> dict[str, int]:
 
 
 def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> np.ndarray:
-    """Charted values as Python numbers at the column's precision (ints at 0 decimals) in an
-    object array, None where not charted, and one more None at the end (row -1 reads it)."""
+    """Charted values at the column's precision: a numeric column rounded (ints at 0 decimals),
+    others as they are. Only rows where the column was charted are read."""
     if col.dtype != object and decimals is not None:
         col = np.round(np.where(present, col, 0).astype(float), decimals)
-        col = col.astype(np.int64) if decimals == 0 else col
-    out = np.full(col.size + 1, None, dtype=object)
-    out[:-1][present] = col[present]
+        return col.astype(np.int64) if decimals == 0 else col
+    return col
+
+
+def _groups(which: np.ndarray, n: int) -> list[np.ndarray]:
+    """The rows of each group 0 .. n-1 (`which`: each row's group), in row order."""
+    return np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which, minlength=n))[:-1])
+
+
+def _objects(items: list) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
     return out
 
 
@@ -298,7 +319,7 @@ class Prose:
 
     def remember(self, charted: list[dict], lines: list[str]) -> None:
         """The line each dict of `charted` reads as (kept while this object lives)."""
-        self._lines.update((id(d), (d, line)) for d, line in zip(charted, lines, strict=True))
+        self._lines.update(zip(map(id, charted), zip(charted, lines, strict=True), strict=True))
 
     @helper
     def vitals_line(self, v: dict) -> str:
@@ -308,17 +329,19 @@ class Prose:
         return self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
-        """The vitals line of each row of `cols` (a list per vital, None where not charted): a
-        set with every value quoted fills one pattern; others are written part by part."""
-        out, full, device = [], self._full, self.on_device
-        for row in zip(*(cols[k] for k in _LINE), strict=True):
-            hr, sbp, dbp, rr, spo2, o2, temp = row
-            if full is not None and hr is not None and sbp is not None and dbp is not None and rr is not None \
-                    and spo2 is not None and temp is not None:
-                out.append(full % (hr, sbp, dbp, rr, spo2, "" if o2 is None else device[o2], temp))
-            else:
-                out.append(self._line(*row))
-        return out
+        """The vitals line of each row of `cols` (a list per vital, None where not charted)."""
+        return [self.charted_lines({k: [v] for k, v in zip(_LINE, row, strict=True) if v is not None}, 1)[0]
+                for row in zip(*(cols[k] for k in _LINE), strict=True)]
+
+    def charted_lines(self, cols: dict[str, list], n: int) -> list[str]:
+        """The vitals lines of `n` sets that chart the same columns (`cols`: the values of each
+        column they chart): sets quoting every value fill one pattern; others are written part by
+        part."""
+        if self._full is not None and all(k in cols for k in _LINE if k != "o2_device"):
+            device = map(self.on_device.__getitem__, cols["o2_device"]) if "o2_device" in cols else repeat("", n)
+            return list(map(self._full.__mod__, zip(cols["heart_rate"], cols["sbp"], cols["dbp"], cols["resp_rate"],
+                                                    cols["spo2"], device, cols["temp_c"], strict=True)))
+        return list(map(self._line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
 
     def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
         vital, number = self.vital, self.number
