@@ -103,6 +103,42 @@ def _analysis(text: str) -> tuple[str, frozenset[str], bool] | None:
     return body, wanted, _END not in body and "loop" not in wanted and next(tree.find_all(_SCOPED), None) is None
 
 
+@cache
+def reads_into(text: str, name: str, helper: str) -> bool:
+    """Whether `text` may read what the context value `name` holds (its items, attributes or
+    text). It may not where every use of the name is the whole test of an `if` or the one
+    argument of a call of the context's function `helper`: such a text sees only whether the
+    value is empty, and what the helper makes of it. A text that does not parse, or that sets
+    the name or the helper, may."""
+    found = _analysis(text)
+    if found is None:
+        return True
+    body, wanted, _ = found
+    if name not in wanted:
+        return False
+    calls = helper in wanted
+    return any(_reads_value(node, parent, helper if calls else None)
+               for node, parent in _nodes(environment().parse(body))
+               if isinstance(node, nodes.Name) and (node.name == name or node.name == helper and node.ctx != "load"))
+
+
+def _nodes(node: nodes.Node, parent: nodes.Node | None = None):
+    """Every node of a template's tree, with its parent."""
+    yield node, parent
+    for child in node.iter_child_nodes():
+        yield from _nodes(child, node)
+
+
+def _reads_value(node: nodes.Name, parent: nodes.Node | None, helper: str | None) -> bool:
+    if node.ctx != "load":
+        return True
+    if isinstance(parent, nodes.If) and parent.test is node:
+        return False
+    return not (isinstance(parent, nodes.Call) and isinstance(parent.node, nodes.Name) and parent.node.name == helper
+                and len(parent.args) == 1 and parent.args[0] is node
+                and not parent.kwargs and parent.dyn_args is None and parent.dyn_kwargs is None)
+
+
 def template_names(text: str) -> frozenset[str]:
     """The names a template uses without setting them (a syntax error raises TemplateSyntaxError)."""
     found = _analysis(text)

@@ -180,10 +180,11 @@ class Chart:
             cols.append(worst.tolist())
         return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
-    def labs(self, e: np.ndarray, epoch: np.ndarray) -> list[dict]:
+    def labs(self, e: np.ndarray, epoch: np.ndarray, entries: np.ndarray) -> list[dict]:
         """For each note (encounter row, epoch second): each test's last result available by then,
         with its labs line; a culture collected but not resulted is pending, and one collected last
-        is the one read."""
+        is the one read. A result is an entry (note_context.LAB_RESULT) where the note's texts may
+        read it (`entries`), else as the labs line writes it."""
         note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
         seg = self.enc_segs[e][note] + pos
         at = epoch[note]
@@ -200,22 +201,30 @@ class Chart:
             pending[culture] = found[culture] & (self.l_result[row[culture]] > at[culture])
         current = pending | (at - self.l_result[row] <= self.window)
         note, row, late, now = note[found], row[found], pending[found], current[found]
-        c = self.l_cols
-        tests, name, unit, drawn = (c[k][row].tolist() for k in ("test", "name", "unit", "drawn"))
-        flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
-        entries = [{"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d, "current": r}
-                   for n, u, f, v, t, p, d, r in zip(name, unit, flag, value, text, late.tolist(), drawn, now.tolist(),
-                                                     strict=True)]  # note_context.LAB_RESULT
-        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
-        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
-        out = [dict(zip(tests[a:b], entries[a:b], strict=True)) for a, b in spans]  # each note's results, by test
         said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
         old = np.flatnonzero(~now)
-        said[old] = self.prose.drawn_at(said[old].tolist(), c["drawn"][row[old]].tolist())
-        said = said.tolist()
+        said[old] = self.prose.drawn_at(said[old].tolist(), self.l_cols["drawn"][row[old]].tolist())
+        result = said.copy()
+        read = np.flatnonzero(entries[note])
+        if read.size:
+            result[read] = _objects(self._entries(row[read], late[read], now[read]))
+        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
+        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        tests, result, said = self.l_cols["test"][row].tolist(), result.tolist(), said.tolist()
+        out = [dict(zip(tests[a:b], result[a:b], strict=True)) for a, b in spans]  # each note's results, by test
         self.prose.remember(out, ["; ".join(said[a:b]) for a, b in spans])
         return out
+
+    def _entries(self, row: np.ndarray, late: np.ndarray, now: np.ndarray) -> list[dict]:
+        """Results `row` as entries a template reads (note_context.LAB_RESULT): pending ones
+        without flag, value or text."""
+        c = self.l_cols
+        name, unit, drawn = (c[k][row].tolist() for k in ("name", "unit", "drawn"))
+        flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
+        return [{"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d, "current": r}
+                for n, u, f, v, t, p, d, r in zip(name, unit, flag, value, text, late.tolist(), drawn, now.tolist(),
+                                                  strict=True)]
 
 
 def _decimals(cfg: Config) -> dict[str, int]:
@@ -386,4 +395,4 @@ class Prose:
         known = self._lines.get(id(labs))
         if known is not None and known[0] is labs:
             return known[1]
-        return "; ".join([self.lab_text(t, r) for t, r in labs.items()])
+        return "; ".join([r if isinstance(r, str) else self.lab_text(t, r) for t, r in labs.items()])  # str: as written

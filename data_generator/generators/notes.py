@@ -28,7 +28,7 @@ from data_generator.generators.note_text import Licensed, draws, render_notes, r
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, phrase_keys, template_names
+from data_generator.note_context import VITAL_KEYS, phrase_keys, reads_into, template_names
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -230,14 +230,25 @@ def _context(stay: tuple[list, list], vitals: tuple[list, list, list], lab: list
     }
 
 
-def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
-    """Whether a note type's templates, or a phrase they use, may read context variable `name`."""
+def _texts(cfg: Config, scenario: str, note_type: str) -> list[str]:
+    """A note type's templates and the phrases they use (those that are templates themselves)."""
     sc = cfg.scenarios[scenario]
     texts = list(note_types(cfg, scenario)[note_type]["templates"])
     keys = {k for t in texts for k in phrase_keys(t)}
     for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
         texts += [v if isinstance(v, str) else v["text"] for k, vs in source.items() if k in keys for v in vs]
-    return any(name in template_names(t) for t in texts if "{" in t)
+    return [t for t in texts if "{" in t]
+
+
+def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
+    """Whether a note type's templates, or a phrase they use, may read context variable `name`."""
+    return any(name in template_names(t) for t in _texts(cfg, scenario, note_type))
+
+
+def _reads_results(cfg: Config, scenario: str, note_type: str) -> bool:
+    """Whether a note type's texts may read the entries of `lab` (beyond whether it is empty and
+    its `labs_line`)."""
+    return any(reads_into(t, "lab", "labs_line") for t in _texts(cfg, scenario, note_type))
 
 
 def _objects(items: list) -> np.ndarray:
@@ -409,9 +420,9 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     reading = {name: kinds.array([_reads(cfg, sc, k, name) for sc, k in kinds.keys], bool)
                for name in ("lab", "worst")}  # only what a note can render reads these
     first, latest, worst = chart.vitals(e, epoch, reading["worst"])
-    results = np.full(n, None, dtype=object)
-    results[:] = [{} for _ in range(n)]
-    results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]])
+    results = np.full(n, {}, dtype=object)  # one empty dict for the notes that cannot read it
+    entries = kinds.array([_reads_results(cfg, sc, k) for sc, k in kinds.keys], bool)
+    results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
     encs = e.tolist()
     picked, templates, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
