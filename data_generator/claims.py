@@ -125,7 +125,9 @@ class ChartView:
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
         self._v_index = sort_key(self._v_enc, self._v_time)  # shared by every vitals series
         code, names = _codes(np.asarray(labs["test"]))
-        order = np.lexsort((labs["resulted"], labs["enc"], code))
+        enc = np.asarray(labs["enc"], dtype=np.int64)
+        _, order = sort_key(code * (int(enc.max()) + 1 if enc.size else 1) + enc, np.asarray(labs["resulted"]))
+        order = np.arange(enc.size) if order is None else order                 # by test, encounter, result time
         self._labs = {k: np.asarray(labs[k])[order] for k in ("enc", "value", "flag", "collected", "resulted")}
         bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
         self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names, bounds[:-1], bounds[1:], strict=True)}

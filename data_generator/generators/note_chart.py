@@ -92,20 +92,13 @@ class Chart:
         self.collect_rows = by_collection
         self.collect_key = (seg[by_collection] << 32) + collected[by_collection]
 
-        def col(per_test: list) -> np.ndarray:
-            return np.asarray(per_test, dtype=object)[rank]
-        decimals = np.array([s.get("decimals", 0) for s in spec])[rank]
-        raw = np.asarray(t["value"], dtype=float)[order]
-        value = np.full(order.size, None, dtype=object)
-        for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
-            at = (decimals == d) & ~np.isnan(raw)
-            rounded = np.round(raw[at], d)
-            value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
-        self.l_rank = rank
-        self.l_cols = {"test": np.asarray(labs.test, dtype=object)[order], "name": col([s["name"] for s in spec]),
-                       "unit": col([units[s["unit"]] for s in spec]), "value": value,
-                       "text": np.asarray(t["value_text"], dtype=object)[order],
-                       "flag": np.asarray(t["flag"], dtype=object)[order], "drawn": collected}
+        self.l_rank, self.l_row, self.l_drawn = rank, order, collected  # each result's test, table row, draw time
+        self.l_raw = np.asarray(t["value"], dtype=float)
+        self.l_text, self.l_flag = np.asarray(t["value_text"], dtype=object), np.asarray(t["flag"], dtype=object)
+        self.t_test = np.array(list(tests), dtype=object)                     # by test: its name and how it is written
+        self.t_name = np.array([s["name"] for s in spec], dtype=object)
+        self.t_unit = np.array([units[s["unit"]] for s in spec], dtype=object)
+        self.t_decimals = np.array([s.get("decimals", 0) for s in spec], dtype=np.int64)
         self.l_said = np.full(order.size, None, dtype=object)  # each result as a note writes it when current
         self.pending_said = np.array([self.prose.pending(s["name"]) for s in spec], dtype=object)
 
@@ -114,13 +107,23 @@ class Chart:
         wanted = np.zeros(self.l_said.size, dtype=bool)
         wanted[rows] = True
         new = np.flatnonzero(wanted & np.equal(self.l_said, None))
-        c = self.l_cols
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
             at = new[rank == r]
-            self.l_said[at] = self.prose.results(c["test"][at[0]], c["name"][at[0]], c["unit"][at[0]],
-                                                 c["value"][at].tolist(), c["text"][at].tolist())
+            self.l_said[at] = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
+                                                 self._values(at).tolist(), self.l_text[self.l_row[at]].tolist())
         return self.l_said
+
+    def _values(self, rows: np.ndarray) -> np.ndarray:
+        """Results `rows`' values as Python numbers at their test's precision (ints at 0 decimals),
+        None where there is none (a categorical result)."""
+        raw, decimals = self.l_raw[self.l_row[rows]], self.t_decimals[self.l_rank[rows]]
+        value = np.full(rows.size, None, dtype=object)
+        for d in np.unique(decimals).tolist():  # one rounding per precision
+            at = (decimals == d) & ~np.isnan(raw)
+            rounded = np.round(raw[at], d)
+            value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
+        return value
 
     def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
         """For each note (encounter row, epoch second): the first set, the latest value of each
@@ -204,14 +207,14 @@ class Chart:
         said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
         old = np.flatnonzero(~now)
-        said[old] = self.prose.drawn_at(said[old].tolist(), self.l_cols["drawn"][row[old]].tolist())
+        said[old] = self.prose.drawn_at(said[old].tolist(), self.l_drawn[row[old]].tolist())
         result = said.copy()
         read = np.flatnonzero(entries[note])
         if read.size:
             result[read] = _objects(self._entries(row[read], late[read], now[read]))
         bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
         spans = list(zip(bounds[:-1], bounds[1:], strict=True))
-        tests, result, said = self.l_cols["test"][row].tolist(), result.tolist(), said.tolist()
+        tests, result, said = self.t_test[self.l_rank[row]].tolist(), result.tolist(), said.tolist()
         out = [dict(zip(tests[a:b], result[a:b], strict=True)) for a, b in spans]  # each note's results, by test
         self.prose.remember(out, ["; ".join(said[a:b]) for a, b in spans])
         return out
@@ -219,9 +222,10 @@ class Chart:
     def _entries(self, row: np.ndarray, late: np.ndarray, now: np.ndarray) -> list[dict]:
         """Results `row` as entries a template reads (note_context.LAB_RESULT): pending ones
         without flag, value or text."""
-        c = self.l_cols
-        name, unit, drawn = (c[k][row].tolist() for k in ("name", "unit", "drawn"))
-        flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
+        rank, source = self.l_rank[row], self.l_row[row]
+        name, unit, drawn = self.t_name[rank].tolist(), self.t_unit[rank].tolist(), self.l_drawn[row].tolist()
+        flag, value, text = (np.where(late, None, column).tolist()
+                             for column in (self.l_flag[source], self._values(row), self.l_text[source]))
         return [{"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d, "current": r}
                 for n, u, f, v, t, p, d, r in zip(name, unit, flag, value, text, late.tolist(), drawn, now.tolist(),
                                                   strict=True)]
