@@ -104,22 +104,41 @@ def _analysis(text: str) -> tuple[str, frozenset[str], bool] | None:
 
 
 @cache
-def reads_into(text: str, name: str, helper: str) -> bool:
-    """Whether `text` may read what the context value `name` holds (its items, attributes or
-    text). It may not where every use of the name is the whole test of an `if` or the one
-    argument of a call of the context's function `helper`: such a text sees only whether the
-    value is empty, and what the helper makes of it. A text that does not parse, or that sets
-    the name or the helper, may."""
+def value_uses(text: str, name: str, helper: str) -> tuple[frozenset[str], bool] | None:
+    """How `text` uses the context value `name`: the attributes it reads of it (`name.x`) and
+    whether it tests its truth (the whole test of an `if`); passing it as the one argument of a
+    call of the context's function `helper` reads nothing of it. None where the text may read it
+    otherwise (its items, its text, through a filter...), does not parse, or sets the name or the
+    helper."""
     found = _analysis(text)
     if found is None:
-        return True
+        return None
     body, wanted, _ = found
     if name not in wanted:
-        return False
+        return frozenset(), False
     calls = helper in wanted
-    return any(_reads_value(node, parent, helper if calls else None)
-               for node, parent in _nodes(environment().parse(body))
-               if isinstance(node, nodes.Name) and (node.name == name or node.name == helper and node.ctx != "load"))
+    attributes, truth = set(), False
+    for node, parent in _nodes(environment().parse(body)):
+        if not isinstance(node, nodes.Name) or node.name not in (name, helper):
+            continue
+        if node.ctx != "load":
+            return None
+        if node.name != name:
+            continue
+        if isinstance(parent, nodes.Getattr) and parent.node is node:
+            attributes.add(parent.attr)
+        elif isinstance(parent, nodes.If) and parent.test is node:
+            truth = True
+        elif not (calls and _helper_call(parent, node, helper)):
+            return None
+    return frozenset(attributes), truth
+
+
+def _helper_call(parent: nodes.Node | None, node: nodes.Name, helper: str) -> bool:
+    """Whether `parent` calls `helper` with `node` as its one argument."""
+    return (isinstance(parent, nodes.Call) and isinstance(parent.node, nodes.Name) and parent.node.name == helper
+            and len(parent.args) == 1 and parent.args[0] is node
+            and not parent.kwargs and parent.dyn_args is None and parent.dyn_kwargs is None)
 
 
 def _nodes(node: nodes.Node, parent: nodes.Node | None = None):
@@ -127,16 +146,6 @@ def _nodes(node: nodes.Node, parent: nodes.Node | None = None):
     yield node, parent
     for child in node.iter_child_nodes():
         yield from _nodes(child, node)
-
-
-def _reads_value(node: nodes.Name, parent: nodes.Node | None, helper: str | None) -> bool:
-    if node.ctx != "load":
-        return True
-    if isinstance(parent, nodes.If) and parent.test is node:
-        return False
-    return not (isinstance(parent, nodes.Call) and isinstance(parent.node, nodes.Name) and parent.node.name == helper
-                and len(parent.args) == 1 and parent.args[0] is node
-                and not parent.kwargs and parent.dyn_args is None and parent.dyn_kwargs is None)
 
 
 def template_names(text: str) -> frozenset[str]:

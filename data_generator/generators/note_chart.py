@@ -125,12 +125,14 @@ class Chart:
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
         return value
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str]
+               ) -> tuple[list[dict], list[dict], list[dict]]:
         """For each note (encounter row, epoch second): the first set, the latest value of each
         column and the worst of the window, as charted by then (empty where nothing was); worst
-        only where `worst` (the notes whose text may read it). Notes reading the same set share
-        its dict. Notes in (encounter, time) order keep the window reductions linear in the
-        number of sets."""
+        only where `worst` (the notes whose text may read it). First and latest hold the columns
+        of `read` (those any note's text may read), and each has its vitals line. Notes reading
+        the same set share its dict. Notes in (encounter, time) order keep the window reductions
+        linear in the number of sets."""
         empty: dict = {}
         if not self.v_key.size:
             return [empty] * e.size, [empty] * e.size, [empty] * e.size
@@ -141,7 +143,7 @@ class Chart:
         charted = last >= start
         sets, at = np.unique(np.concatenate([start[charted], last[charted]]), return_inverse=True)
         said = np.empty(sets.size + 1, dtype=object)                                   # the last: nothing charted
-        said[:-1] = self._latest(sets)
+        said[:-1] = self._latest(sets, read)
         said[-1] = empty
         first, latest = np.full(e.size, sets.size), np.full(e.size, sets.size)
         first[charted], latest[charted] = np.split(at, 2)
@@ -150,10 +152,10 @@ class Chart:
         worst_of[reading] = self._worst(window[reading], last[reading])
         return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
 
-    def _latest(self, rows: np.ndarray) -> np.ndarray:
+    def _latest(self, rows: np.ndarray, read: frozenset[str]) -> np.ndarray:
         """Each column's last value charted in the encounter up to each set row (-1: none yet), in
-        a dict of the columns charted by then, with its vitals line. Sets charting the same
-        columns are written together."""
+        a dict of the columns of `read` charted by then, with its vitals line. Sets charting the
+        same columns are written together."""
         at = {k: np.where(rows >= 0, self.last[k][rows], -1) for k in VITAL_KEYS}
         charted = np.zeros(rows.size, dtype=np.int64)
         for bit, k in enumerate(VITAL_KEYS):
@@ -161,10 +163,11 @@ class Chart:
         patterns, which = np.unique(charted, return_inverse=True)
         out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
         for p, sets in zip(patterns.tolist(), _groups(which, patterns.size), strict=True):
-            keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1)
+            keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1 and (k in read or k in _LINE))
             cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
-            out[sets] = _objects(list(map(dict, map(zip, repeat(keys), zip(*cols.values(), strict=True)))) if keys else
-                                 [{} for _ in range(sets.size)])
+            kept = tuple(k for k in keys if k in read)
+            out[sets] = _objects(list(map(dict, map(zip, repeat(kept), zip(*(cols[k] for k in kept), strict=True))))
+                                 if kept else [{} for _ in range(sets.size)])
             lines[sets] = self.prose.charted_lines(cols, sets.size)
         self.prose.remember(out.tolist(), lines.tolist())
         return out

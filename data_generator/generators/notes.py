@@ -28,7 +28,7 @@ from data_generator.generators.note_text import Licensed, draws, render_notes, r
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, phrase_keys, reads_into, template_names
+from data_generator.note_context import VITAL_KEYS, phrase_keys, template_names, value_uses
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -246,9 +246,20 @@ def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
 
 
 def _reads_results(cfg: Config, scenario: str, note_type: str) -> bool:
-    """Whether a note type's texts may read the entries of `lab` (beyond whether it is empty and
-    its `labs_line`)."""
-    return any(reads_into(t, "lab", "labs_line") for t in _texts(cfg, scenario, note_type))
+    """Whether a note type's texts may read the entries of `lab` (more than whether it is empty
+    and its `labs_line`)."""
+    uses = [value_uses(t, "lab", "labs_line") for t in _texts(cfg, scenario, note_type)]
+    return any(use is None or use[0] for use in uses)
+
+
+def _vitals_read(cfg: Config, scenario: str, note_type: str) -> frozenset[str]:
+    """The columns a note type's texts may read of `first` and `latest` (besides their
+    `vitals_line`): those they name, or all where they may read more."""
+    uses = [value_uses(t, name, "vitals_line") for t in _texts(cfg, scenario, note_type)
+            for name in ("first", "latest")]
+    if any(use is None or use[1] for use in uses):
+        return frozenset(VITAL_KEYS)
+    return frozenset().union(*(use[0] for use in uses))
 
 
 def _objects(items: list) -> np.ndarray:
@@ -419,7 +430,8 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     e, n = notes.enc, notes.enc.size
     reading = {name: kinds.array([_reads(cfg, sc, k, name) for sc, k in kinds.keys], bool)
                for name in ("lab", "worst")}  # only what a note can render reads these
-    first, latest, worst = chart.vitals(e, epoch, reading["worst"])
+    read = frozenset().union(*(_vitals_read(cfg, sc, k) for sc, k in kinds.keys))
+    first, latest, worst = chart.vitals(e, epoch, reading["worst"], read)
     results = np.full(n, {}, dtype=object)  # one empty dict for the notes that cannot read it
     entries = kinds.array([_reads_results(cfg, sc, k) for sc, k in kinds.keys], bool)
     results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
