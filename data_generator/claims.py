@@ -44,7 +44,10 @@ class Series:
     rows sorted by group then time, searchable by (group, time)."""
 
     def __init__(self, group: np.ndarray, time: np.ndarray, values: np.ndarray,
-                 index: tuple[np.ndarray, np.ndarray | None] | None = None):
+                 index: tuple[np.ndarray, np.ndarray | None] | None = None, windows: dict | None = None):
+        """`index`: the sort key of (group, time) and its order, when known; `windows`: the answers
+        of `rows`, shared by the series on the same index."""
+        self._windows = windows
         key, order = index or sort_key(group, time)
         if order is not None:
             values = values[order]
@@ -63,27 +66,34 @@ class Series:
     def last(self) -> np.ndarray:
         """The last present row at or before each row (-1 if none)."""
         if self._last is None:
-            rows = np.arange(self.values.size)
-            self._last = np.maximum.accumulate(np.where(self._present, rows, -1))
+            present = np.concatenate([[-1], np.flatnonzero(self._present)])       # -1: none before
+            self._last = present[self.count[1:]]
         return self._last
 
     @property
     def next(self) -> np.ndarray:
         """The first present row at or after each row (the sentinel row if none)."""
         if self._next is None:
-            rows = np.arange(self.values.size)
-            self._next = np.minimum.accumulate(np.where(self._present, rows, rows.size)[::-1])[::-1]
+            present = np.append(np.flatnonzero(self._present), self.values.size)  # the size: none after
+            self._next = present[self.count[:-1]]
         return self._next
 
     def rows(self, group: np.ndarray, t: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
         """[a, k): the rows of `group` charted in (t - span, t]."""
+        if self._windows is not None:
+            known = self._windows.get((id(group), id(t), span))
+            if known is not None and known[0] is group and known[1] is t:
+                return known[2]
         base = group.astype(np.int64) << 32
         k = np.searchsorted(self.key, base + t, side="right")
         lo = np.searchsorted(self.key, base, side="left")
         if np.isinf(span):
-            return lo, k
-        a = np.searchsorted(self.key, base + (t - int(span)), side="right")
-        return np.maximum(a, lo), k
+            found = lo, k
+        else:
+            found = np.maximum(np.searchsorted(self.key, base + (t - int(span)), side="right"), lo), k
+        if self._windows is not None:
+            self._windows[id(group), id(t), span] = (group, t, found)
+        return found
 
     def stat(self, stat: str, a: np.ndarray, k: np.ndarray) -> np.ndarray:
         """latest, first, min, max, change (latest - first), from_max (latest - max), from_min
@@ -124,6 +134,7 @@ class ChartView:
         self._v_time = np.asarray(vitals["time"], dtype=np.int64)
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
         self._v_index = sort_key(self._v_enc, self._v_time)  # shared by every vitals series
+        self._v_windows: dict = {}                            # and so are their windows' rows
         code, names = _codes(np.asarray(labs["test"]))
         enc = np.asarray(labs["enc"], dtype=np.int64)
         _, order = sort_key(code * (int(enc.max()) + 1 if enc.size else 1) + enc, np.asarray(labs["resulted"]))
@@ -152,7 +163,7 @@ class ChartView:
     def vital(self, name: str) -> Series:
         if ("vital", name) not in self._series:
             self._series["vital", name] = Series(self._v_enc, self._v_time, self._v_cols[name].astype(float),
-                                                 self._v_index)
+                                                 self._v_index, self._v_windows)
         return self._series["vital", name]
 
     def device(self, devices: tuple[str, ...]) -> Series:
@@ -173,7 +184,7 @@ class ChartView:
             lookup = np.full(len(names) + 1, np.nan)  # the last: not charted (code -1)
             lookup[:-1] = [name in wanted for name in names]
             values = lookup[code]
-            self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index)
+            self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index, self._v_windows)
         return self._series[column, wanted]
 
     def lab(self, test: str, column: str = "value") -> Series:
