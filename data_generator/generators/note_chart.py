@@ -18,6 +18,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.labs import Labs
+from data_generator.generators.note_text import groups
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
 from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
@@ -162,7 +163,7 @@ class Chart:
             charted |= (at[k] >= 0).astype(np.int64) << bit
         patterns, which = np.unique(charted, return_inverse=True)
         out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
-        for p, sets in zip(patterns.tolist(), _groups(which, patterns.size), strict=True):
+        for p, sets in zip(patterns.tolist(), groups(which, patterns.size), strict=True):
             keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1 and (k in read or k in _LINE))
             cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
             kept = tuple(k for k in keys if k in read)
@@ -247,11 +248,6 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
         col = np.round(np.where(present, col, 0).astype(float), decimals)
         return col.astype(np.int64) if decimals == 0 else col
     return col
-
-
-def _groups(which: np.ndarray, n: int) -> list[np.ndarray]:
-    """The rows of each group 0 .. n-1 (`which`: each row's group), in row order."""
-    return np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which, minlength=n))[:-1])
 
 
 def _objects(items: list) -> np.ndarray:

@@ -60,6 +60,13 @@ def _objects(items: list) -> np.ndarray:
     return out
 
 
+def groups(which: np.ndarray, n: int) -> list[np.ndarray]:
+    """The rows of each group 0 .. n-1 (`which`: each row's group), in row order."""
+    if not n:
+        return []
+    return np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which, minlength=n))[:-1])
+
+
 def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices: list[dict[str, list[str]]],
           licensed: dict[str, Licensed], rng: np.random.Generator
           ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
@@ -95,9 +102,7 @@ def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices
     chosen = _objects([v for variants in templates for v in variants])[
         (np.cumsum(sizes) - sizes)[kind] + value[at]].tolist()
     said = np.empty(enc.size, dtype=object)
-    by_kind = np.argsort(kind, kind="stable")
-    for k, rows in enumerate(np.split(by_kind, np.cumsum(np.bincount(kind, minlength=len(keys)))[:-1])):
-        names = keys[k]
+    for names, rows in zip(keys, groups(kind, len(keys)), strict=True):
         if names is None or not rows.size:
             continue
         cols = [licensed[key].picks(rows, value[at[rows] + j]) for j, key in enumerate(names, 1)]
@@ -174,14 +179,15 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     """Each note's text: its template rendered with its context (`context[name][i]`), its
     encounter's choices, its phrases (those opening a sentence capitalised) and its author. Notes
     sharing a template, a place and the names of their choices render in one call."""
-    groups: dict[tuple, list[int]] = {}
     names = {e: tuple(choice) for e, choice in picked.items()}
-    for i, key in enumerate(zip(templates, where, map(names.__getitem__, encs), strict=True)):
-        groups.setdefault(key, []).append(i)
+    number: dict[tuple, int] = {}  # (template, place, choice names) -> its group
+    group = np.array([number.setdefault(key, len(number))
+                      for key in zip(templates, where, map(names.__getitem__, encs), strict=True)], dtype=np.int64)
+    notes_said = _objects(phrases)
     out = np.empty(len(templates), dtype=object)
-    for (template, at, chosen), members in groups.items():
-        rows = np.array(members, dtype=np.int64)
-        said = [phrases[i] for i in members]
+    for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
+        members = rows.tolist()
+        said = notes_said[rows].tolist()
         for key in _initial_phrases(template):
             for d in said:
                 if isinstance(d[key], str):
