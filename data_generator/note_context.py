@@ -21,13 +21,17 @@ NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note
                 "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
+_HELPERS: set = set()  # the engine functions templates call directly
+
+
 def helper(function):
     """Mark an engine function templates call (vitals_line, labs_line) as safe to call directly."""
-    function.note_helper = True
+    _HELPERS.add(function)
     return function
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+_SCOPES = frozenset({"_block_vars", "_loop_vars"})  # what Jinja passes a call besides its arguments
 
 
 class NoteSandbox(ImmutableSandboxedEnvironment):
@@ -45,10 +49,10 @@ class NoteSandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
-        if type(__obj) is MethodType and getattr(__obj.__func__, "note_helper", False) is True:
-            kwargs.pop("_block_vars", None)
-            kwargs.pop("_loop_vars", None)
-            return __obj(*args, **kwargs)
+        if type(__obj) is MethodType and __obj.__func__ in _HELPERS:
+            if kwargs.keys() <= _SCOPES:
+                return __obj(*args)
+            return __obj(*args, **{k: v for k, v in kwargs.items() if k not in _SCOPES})
         return super().call(__context, __obj, *args, **kwargs)
 
 
