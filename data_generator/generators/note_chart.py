@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import string
 from collections.abc import Callable
-from itertools import repeat
+from itertools import islice, repeat
 
 import numpy as np
 
@@ -101,13 +101,15 @@ class Chart:
         self.t_unit = np.array([units[s["unit"]] for s in spec], dtype=object)
         self.t_decimals = np.array([s.get("decimals", 0) for s in spec], dtype=np.int64)
         self.l_said = np.full(order.size, None, dtype=object)  # each result as a note writes it when current
+        self.l_written = np.zeros(order.size, dtype=bool)       # (those written so far)
         self.pending_said = np.array([self.prose.pending(s["name"]) for s in spec], dtype=object)
 
     def _said(self, rows: np.ndarray) -> np.ndarray:
         """Results `rows` as a note writes them when current (written once per chunk)."""
         wanted = np.zeros(self.l_said.size, dtype=bool)
         wanted[rows] = True
-        new = np.flatnonzero(wanted & np.equal(self.l_said, None))
+        new = np.flatnonzero(wanted & ~self.l_written)
+        self.l_written[new] = True
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
             at = new[rank == r]
@@ -216,11 +218,11 @@ class Chart:
         read = np.flatnonzero(entries[note])
         if read.size:
             result[read] = _objects(self._entries(row[read], late[read], now[read]))
-        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
-        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
-        tests, result, said = self.t_test[self.l_rank[row]].tolist(), result.tolist(), said.tolist()
-        out = [dict(zip(tests[a:b], result[a:b], strict=True)) for a, b in spans]  # each note's results, by test
-        self.prose.remember(out, ["; ".join(said[a:b]) for a, b in spans])
+        counts = np.bincount(note, minlength=e.size).tolist()                 # each note's results, by test
+        pairs = zip(self.t_test[self.l_rank[row]].tolist(), result.tolist(), strict=True)
+        out = [dict(islice(pairs, n)) for n in counts]
+        written = iter(said.tolist())
+        self.prose.remember(out, ["; ".join(islice(written, n)) for n in counts])
         return out
 
     def _entries(self, row: np.ndarray, late: np.ndarray, now: np.ndarray) -> list[dict]:
