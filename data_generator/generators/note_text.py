@@ -152,10 +152,9 @@ def render_phrases(encs: list[int], context: dict[str, np.ndarray], picked: dict
     """Each note's phrases (`said`, rendered in place): plain text as is, a template rendered
     with the note's context (`context[name][i]`) and its encounter's choices."""
     groups: dict[tuple, list[tuple[int, str]]] = {}  # (text, choice names, place) -> its (note, phrase key)
-    for i, phrases in enumerate(said):
-        for key, text in phrases.items():
-            if "{" in text:
-                groups.setdefault((text, tuple(picked[encs[i]]), where[i]), []).append((i, key))
+    for i, key, text in [(i, key, text) for i, phrases in enumerate(said) for key, text in phrases.items()
+                         if "{" in text]:
+        groups.setdefault((text, tuple(picked[encs[i]]), where[i]), []).append((i, key))
     for (text, chosen, at), jobs in groups.items():
         members = [i for i, _ in jobs]
         rows = np.array(members, dtype=np.int64)
