@@ -166,14 +166,14 @@ def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encou
 def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: _Calendar,
            rng: np.random.Generator, note_type: str) -> list[_Batch]:
     """One note on each local calendar day after the admission day, at a local clock time."""
-    out = []
-    day0 = cal.day(admit)
+    days = int(los.max() // 24) + 2 if rows.size else 0
+    if not days:
+        return []
     lo, hi = at["daily_local_hours"]
-    for k in range(1, int(los.max() // 24) + 3 if rows.size else 0):
-        h = (cal.at_clock(day0 + k, lo) - admit) / HOUR + rng.uniform(0, hi - lo, rows.size)
-        keep = h < los - at["min_hours_before_discharge"]
-        out += _notes(rows[keep], h[keep], note_type)
-    return out
+    day = cal.day(admit) + np.arange(1, days + 1)[:, None]                  # days after the admission day
+    h = (cal.at_clock(day, lo) - admit) / HOUR + rng.uniform(0, hi - lo, day.shape)  # a day's draws in turn
+    day_of, note = np.nonzero(h < los - at["min_hours_before_discharge"])
+    return _notes(rows[note], h[day_of, note], note_type)
 
 
 def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters,
@@ -182,14 +182,14 @@ def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc
     at = spec["at"]
     admit, discharge = enc.admit[rows], enc.discharge[rows]
     earliest = admit + int(round(at["min_hours_after_admit"] * HOUR))
-    out = []
-    day0 = cal.day(admit) - 1
-    for k in range(int((discharge - admit).max() // DAY) + 3 if rows.size else 0):
-        for end in cal.shift_ends(day0 + k):
-            t = end - np.round(rng.uniform(*at["before_shift_end_hours"], rows.size) * HOUR).astype(np.int64)
-            keep = (t >= earliest) & (t <= discharge)
-            out += _notes(rows[keep], (t[keep] - admit[keep]) / HOUR, note_type)
-    return out
+    days = int((discharge - admit).max() // DAY) + 3 if rows.size else 0
+    if not days:
+        return []
+    day = cal.day(admit) - 1 + np.arange(days)[:, None]
+    end = np.stack(cal.shift_ends(day), axis=1).reshape(-1, rows.size)      # day by day, shift by shift
+    t = end - np.round(rng.uniform(*at["before_shift_end_hours"], end.shape) * HOUR).astype(np.int64)
+    shift, note = np.nonzero((t >= earliest) & (t <= discharge))
+    return _notes(rows[note], (t[shift, note] - admit[note]) / HOUR, note_type)
 
 
 class _When(NamedTuple):
