@@ -18,7 +18,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.labs import Labs
-from data_generator.generators.note_text import groups
+from data_generator.generators.note_text import groups, objects
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
 from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
@@ -169,7 +169,7 @@ class Chart:
             keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1 and (k in read or k in _LINE))
             cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
             kept = tuple(k for k in keys if k in read)
-            out[sets] = _objects(list(map(dict, map(zip, repeat(kept), zip(*(cols[k] for k in kept), strict=True))))
+            out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*(cols[k] for k in kept), strict=True))))
                                  if kept else [{} for _ in range(sets.size)])
             lines[sets] = self.prose.charted_lines(cols, sets.size)
         self.prose.remember(out.tolist(), lines.tolist())
@@ -217,7 +217,7 @@ class Chart:
         result = said.copy()
         read = np.flatnonzero(entries[note])
         if read.size:
-            result[read] = _objects(self._entries(row[read], late[read], now[read]))
+            result[read] = objects(self._entries(row[read], late[read], now[read]))
         counts = np.bincount(note, minlength=e.size).tolist()                 # each note's results, by test
         pairs = zip(self.t_test[self.l_rank[row]].tolist(), result.tolist(), strict=True)
         out = [dict(islice(pairs, n)) for n in counts]
@@ -250,12 +250,6 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
         col = np.round(np.where(present, col, 0).astype(float), decimals)
         return col.astype(np.int64) if decimals == 0 else col
     return col
-
-
-def _objects(items: list) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
 
 
 def _charted(keys: tuple[str, ...], values: tuple) -> dict:

@@ -46,7 +46,7 @@ class Licensed:
     def _flat(self) -> tuple[np.ndarray, np.ndarray]:
         """Every variant in one array, and where each pool starts in it."""
         sizes = np.array([len(p) for p in self.pools], dtype=np.int64)
-        return _objects([v for pool in self.pools for v in pool]), np.cumsum(sizes) - sizes
+        return objects([v for pool in self.pools for v in pool]), np.cumsum(sizes) - sizes
 
     def picks(self, rows: np.ndarray, value: np.ndarray) -> list[str]:
         """Variant `value[j]` of note `rows[j]`'s pool, for each j."""
@@ -54,7 +54,8 @@ class Licensed:
         return flat[start[self.at[rows]] + value].tolist()
 
 
-def _objects(items: list) -> np.ndarray:
+def objects(items: list) -> np.ndarray:
+    """`items` (dicts, strings, numbers: never sequences) in a one-dimensional object array."""
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
@@ -73,16 +74,32 @@ def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices
     """What each note says, drawn in the order notes are written: at an encounter's first note its
     choices, then each note's template (note i's variants: `templates[kind[i]]`), then a variant
     of each phrase the template uses, from those its chart licenses. Returns each encounter's
-    choices, each note's template and phrases.
-
-    Every draw is one bounded integer of one stream, laid out note after note; the bounds are
-    drawn together, as `_Draws` does. Where a kind's templates use different phrases, the stream
-    is drawn up to the note's template first, which then tells the bounds of its phrases."""
+    choices, each note's template and phrases."""
     keys = [_shared_keys(tuple(variants)) for variants in templates]  # per kind; None: the template decides
     firsts = np.sort(np.unique(enc, return_index=True)[1])           # each encounter's first note
     opening = np.zeros(enc.size, dtype=np.int64)                      # choices drawn before the note's template
     opening[firsts] = [len(choices[e]) for e in enc[firsts].tolist()]
     phrases = np.array([len(k or ()) for k in keys], dtype=np.int64)[kind]
+    value, decided = _drawn(enc, kind, firsts, opening, phrases, templates, keys, choices, licensed, rng)
+    count = opening + 1 + phrases                                     # the draws of each note, as laid out
+    at = np.cumsum(count) - count + opening                           # where each note's template was drawn
+    picked = {}
+    for i, e in zip(firsts.tolist(), enc[firsts].tolist(), strict=True):
+        first = value[at[i] - opening[i]:at[i]].tolist()
+        picked[e] = {name: pool[v] for (name, pool), v in zip(choices[e].items(), first, strict=True)}
+    sizes = [len(variants) for variants in templates]
+    chosen = objects([v for variants in templates for v in variants])[
+        (np.cumsum(sizes) - sizes)[kind] + value[at]].tolist()
+    return picked, chosen, _said(kind, keys, decided, value, at, licensed)
+
+
+def _drawn(enc: np.ndarray, kind: np.ndarray, firsts: np.ndarray, opening: np.ndarray, phrases: np.ndarray,
+           templates: list[list[str]], keys: list[tuple[str, ...] | None], choices: list[dict[str, list[str]]],
+           licensed: dict[str, Licensed], rng: np.random.Generator) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
+    """Every draw, one bounded integer of one stream each, laid out note after note; the bounds
+    are drawn together, as `_Draws` does. Where a kind's templates use different phrases, the
+    stream is drawn up to the note's template first, which then tells its phrases (`phrases[d]`
+    is set, and the keys returned by note)."""
     bounds, template = _bounds(enc, kind, firsts, opening, phrases, templates, keys, choices, licensed)
     stream, done, decided = _Draws(rng), 0, {}
     for d in np.flatnonzero(np.array([k is None for k in keys], dtype=bool)[kind]).tolist():
@@ -91,27 +108,23 @@ def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices
         stream.highs += [int(licensed[key].sizes[d]) for key in decided[d]]
         phrases[d], done = len(decided[d]), template[d] + 1
     stream.highs += bounds[done:].tolist()
-    value = np.array(stream.flush(), dtype=np.int64)
-    count = opening + 1 + phrases                                     # the draws of each note, as laid out
-    at = np.cumsum(count) - count + opening                           # where each note's template was drawn
-    picked = {}
-    for i, e in zip(firsts.tolist(), enc[firsts].tolist(), strict=True):
-        first = value[at[i] - opening[i]:at[i]].tolist()
-        picked[e] = {name: pool[v] for (name, pool), v in zip(choices[e].items(), first, strict=True)}
-    sizes = [len(variants) for variants in templates]
-    chosen = _objects([v for variants in templates for v in variants])[
-        (np.cumsum(sizes) - sizes)[kind] + value[at]].tolist()
-    said = np.empty(enc.size, dtype=object)
+    return np.array(stream.flush(), dtype=np.int64), decided
+
+
+def _said(kind: np.ndarray, keys: list[tuple[str, ...] | None], decided: dict[int, tuple[str, ...]],
+          value: np.ndarray, at: np.ndarray, licensed: dict[str, Licensed]) -> list[dict[str, str]]:
+    """Each note's phrases, by key: the variants drawn after its template (at `at`)."""
+    said = np.empty(kind.size, dtype=object)
     for names, rows in zip(keys, groups(kind, len(keys)), strict=True):
         if names is None or not rows.size:
             continue
         cols = [licensed[key].picks(rows, value[at[rows] + j]) for j, key in enumerate(names, 1)]
-        said[rows] = _objects(list(map(dict, map(zip, repeat(names), zip(*cols, strict=True))))) if cols else \
-            _objects([{} for _ in range(rows.size)])
+        said[rows] = objects(list(map(dict, map(zip, repeat(names), zip(*cols, strict=True))))) if cols else \
+            objects([{} for _ in range(rows.size)])
     for d, names in decided.items():
         said[d] = {key: licensed[key].picks(np.array([d]), value[at[d] + j:at[d] + j + 1])[0]
                    for j, key in enumerate(names, 1)}
-    return picked, chosen, said.tolist()
+    return said.tolist()
 
 
 def _bounds(enc: np.ndarray, kind: np.ndarray, firsts: np.ndarray, opening: np.ndarray, phrases: np.ndarray,
@@ -182,7 +195,7 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     number: dict[tuple, int] = {}  # (template, place, choice names) -> its group
     group = np.array([number.setdefault(key, len(number))
                       for key in zip(templates, where, map(names.__getitem__, encs), strict=True)], dtype=np.int64)
-    notes_said = _objects(phrases)
+    notes_said = objects(phrases)
     out = np.empty(len(templates), dtype=object)
     for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
         members = rows.tolist()
