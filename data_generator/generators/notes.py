@@ -240,23 +240,22 @@ def _texts(cfg: Config, scenario: str, note_type: str) -> list[str]:
     return [t for t in texts if "{" in t]
 
 
-def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
-    """Whether a note type's templates, or a phrase they use, may read context variable `name`."""
-    return any(name in template_names(t) for t in _texts(cfg, scenario, note_type))
+def _reads(texts: list[str], name: str) -> bool:
+    """Whether a note type's texts (`_texts`) may read context variable `name`."""
+    return any(name in template_names(t) for t in texts)
 
 
-def _reads_results(cfg: Config, scenario: str, note_type: str) -> bool:
+def _reads_results(texts: list[str]) -> bool:
     """Whether a note type's texts may read the entries of `lab` (more than whether it is empty
     and its `labs_line`)."""
-    uses = [value_uses(t, "lab", "labs_line") for t in _texts(cfg, scenario, note_type)]
+    uses = [value_uses(t, "lab", "labs_line") for t in texts]
     return any(use is None or use[0] for use in uses)
 
 
-def _vitals_read(cfg: Config, scenario: str, note_type: str) -> frozenset[str]:
+def _vitals_read(texts: list[str]) -> frozenset[str]:
     """The columns a note type's texts may read of `first` and `latest` (besides their
     `vitals_line`): those they name, or all where they may read more."""
-    uses = [value_uses(t, name, "vitals_line") for t in _texts(cfg, scenario, note_type)
-            for name in ("first", "latest")]
+    uses = [value_uses(t, name, "vitals_line") for t in texts for name in ("first", "latest")]
     if any(use is None or use[1] for use in uses):
         return frozenset(VITAL_KEYS)
     return frozenset().union(*(use[0] for use in uses))
@@ -428,12 +427,13 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     licensed = _licensed(cfg, enc, notes, kinds, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
     e, n = notes.enc, notes.enc.size
-    reading = {name: kinds.array([_reads(cfg, sc, k, name) for sc, k in kinds.keys], bool)
+    texts = [_texts(cfg, sc, k) for sc, k in kinds.keys]
+    reading = {name: kinds.array([_reads(t, name) for t in texts], bool)
                for name in ("lab", "worst")}  # only what a note can render reads these
-    read = frozenset().union(*(_vitals_read(cfg, sc, k) for sc, k in kinds.keys))
+    read = frozenset().union(*map(_vitals_read, texts))
     first, latest, worst = chart.vitals(e, epoch, reading["worst"], read)
     results = np.full(n, {}, dtype=object)  # one empty dict for the notes that cannot read it
-    entries = kinds.array([_reads_results(cfg, sc, k) for sc, k in kinds.keys], bool)
+    entries = kinds.array(list(map(_reads_results, texts)), bool)
     results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
     encs = e.tolist()
     picked, templates, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
