@@ -367,8 +367,8 @@ def _phrase_plan(cfg: Config, scenario: str, outcome: str, note_type: str) -> li
 def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: np.ndarray,
               view: ChartView) -> dict[str, Licensed]:
     """For each phrase key, each note's variants of it that the chart at the note's time licenses
-    (claims whose condition holds, else the fallbacks; None where the note does not use the key);
-    each declared variant list is evaluated for all its notes at once."""
+    (claims whose condition holds, else the fallbacks); each declared variant list is evaluated
+    for all its notes at once."""
     outcomes = sorted(set(enc.outcome.tolist()))
     number = {name: i for i, name in enumerate(outcomes)}
     branch = kinds.of * len(outcomes) + np.array([number[o] for o in enc.outcome.tolist()], dtype=np.int64)[notes.enc]
