@@ -175,10 +175,7 @@ class ChartView:
         nan where not charted."""
         if (column, wanted) not in self._series:
             if column not in self._codes:
-                col = self._v_cols[column].astype(object)
-                charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-                code = np.full(col.size, -1, dtype=np.int64)
-                code[charted], names = _codes(col[charted])
+                code, names = _codes(self._v_cols[column].astype(object))  # None or nan: not charted (-1)
                 self._codes[column] = (names, code)
             names, code = self._codes[column]
             lookup = np.full(len(names) + 1, np.nan)  # the last: not charted (code -1)
@@ -211,10 +208,10 @@ class ChartView:
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Each text's number in order of first appearance, and the texts so numbered (pyarrow's
-    dictionary encoding)."""
-    encoded = pa.array(values, type=pa.string()).dictionary_encode()
-    return encoded.indices.to_numpy().astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
+    """Each text's number in order of first appearance (-1 where there is none: None or NaN), and
+    the texts so numbered (pyarrow's dictionary encoding)."""
+    encoded = pa.array(values, type=pa.string(), from_pandas=True).dictionary_encode()
+    return encoded.indices.fill_null(-1).to_numpy().astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],
