@@ -44,7 +44,10 @@ class Series:
     rows sorted by group then time, searchable by (group, time)."""
 
     def __init__(self, group: np.ndarray, time: np.ndarray, values: np.ndarray,
-                 index: tuple[np.ndarray, np.ndarray | None] | None = None):
+                 index: tuple[np.ndarray, np.ndarray | None] | None = None, windows: dict | None = None):
+        """`index`: the sort key of (group, time) and its order, when known; `windows`: the answers
+        of `rows`, shared by the series on the same index."""
+        self._windows = windows
         key, order = index or sort_key(group, time)
         if order is not None:
             values = values[order]
@@ -63,27 +66,34 @@ class Series:
     def last(self) -> np.ndarray:
         """The last present row at or before each row (-1 if none)."""
         if self._last is None:
-            rows = np.arange(self.values.size)
-            self._last = np.maximum.accumulate(np.where(self._present, rows, -1))
+            present = np.concatenate([[-1], np.flatnonzero(self._present)])       # -1: none before
+            self._last = present[self.count[1:]]
         return self._last
 
     @property
     def next(self) -> np.ndarray:
         """The first present row at or after each row (the sentinel row if none)."""
         if self._next is None:
-            rows = np.arange(self.values.size)
-            self._next = np.minimum.accumulate(np.where(self._present, rows, rows.size)[::-1])[::-1]
+            present = np.append(np.flatnonzero(self._present), self.values.size)  # the size: none after
+            self._next = present[self.count[:-1]]
         return self._next
 
     def rows(self, group: np.ndarray, t: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
         """[a, k): the rows of `group` charted in (t - span, t]."""
+        if self._windows is not None:
+            known = self._windows.get((id(group), id(t), span))
+            if known is not None and known[0] is group and known[1] is t:
+                return known[2]
         base = group.astype(np.int64) << 32
         k = np.searchsorted(self.key, base + t, side="right")
         lo = np.searchsorted(self.key, base, side="left")
         if np.isinf(span):
-            return lo, k
-        a = np.searchsorted(self.key, base + (t - int(span)), side="right")
-        return np.maximum(a, lo), k
+            found = lo, k
+        else:
+            found = np.maximum(np.searchsorted(self.key, base + (t - int(span)), side="right"), lo), k
+        if self._windows is not None:
+            self._windows[id(group), id(t), span] = (group, t, found)
+        return found
 
     def stat(self, stat: str, a: np.ndarray, k: np.ndarray) -> np.ndarray:
         """latest, first, min, max, change (latest - first), from_max (latest - max), from_min
@@ -124,21 +134,36 @@ class ChartView:
         self._v_time = np.asarray(vitals["time"], dtype=np.int64)
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
         self._v_index = sort_key(self._v_enc, self._v_time)  # shared by every vitals series
+        self._v_windows: dict = {}                            # and so are their windows' rows
         code, names = _codes(np.asarray(labs["test"]))
-        order = np.lexsort((labs["resulted"], labs["enc"], code))
+        enc = np.asarray(labs["enc"], dtype=np.int64)
+        _, order = sort_key(code * (int(enc.max()) + 1 if enc.size else 1) + enc, np.asarray(labs["resulted"]))
+        order = np.arange(enc.size) if order is None else order                 # by test, encounter, result time
         self._labs = {k: np.asarray(labs[k])[order] for k in ("enc", "value", "flag", "collected", "resulted")}
         bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
         self._lab_rows = {str(t): slice(a, b) for t, a, b in zip(names, bounds[:-1], bounds[1:], strict=True)}
         none = {"enc": np.zeros(0, np.int64), "kind": np.zeros(0, str), "start": np.zeros(0, np.int64),
                 "end": np.zeros(0, np.int64)}
         self._treat = {k: np.asarray(v) for k, v in (interventions or none).items()}
-        self._series: dict[tuple, Series] = {}
+        self._series: dict[tuple, Series | np.ndarray] = {}  # by what is asked: a series, or a field's test
         self._codes: dict[str, tuple[list[str], np.ndarray]] = {}
+
+    def field_in(self, column: str, wanted: tuple[str, ...], prefix: bool) -> np.ndarray:
+        """Per encounter: whether the text field `column` is one of `wanted` (with `prefix`: starts
+        with one of them)."""
+        if ("field", column, wanted, prefix) not in self._series:
+            values = self.fields[column]
+            if prefix:
+                held = np.logical_or.reduce([np.strings.startswith(values, w) for w in wanted])
+            else:
+                held = np.isin(values, list(wanted))
+            self._series["field", column, wanted, prefix] = held
+        return self._series["field", column, wanted, prefix]
 
     def vital(self, name: str) -> Series:
         if ("vital", name) not in self._series:
             self._series["vital", name] = Series(self._v_enc, self._v_time, self._v_cols[name].astype(float),
-                                                 self._v_index)
+                                                 self._v_index, self._v_windows)
         return self._series["vital", name]
 
     def device(self, devices: tuple[str, ...]) -> Series:
@@ -150,16 +175,13 @@ class ChartView:
         nan where not charted."""
         if (column, wanted) not in self._series:
             if column not in self._codes:
-                col = self._v_cols[column].astype(object)
-                charted = (col == col) & np.not_equal(col, None)  # None or nan: not charted
-                code = np.full(col.size, -1, dtype=np.int64)
-                code[charted], names = _codes(col[charted])
+                code, names = _codes(self._v_cols[column].astype(object))  # None or nan: not charted (-1)
                 self._codes[column] = (names, code)
             names, code = self._codes[column]
             lookup = np.full(len(names) + 1, np.nan)  # the last: not charted (code -1)
             lookup[:-1] = [name in wanted for name in names]
             values = lookup[code]
-            self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index)
+            self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index, self._v_windows)
         return self._series[column, wanted]
 
     def lab(self, test: str, column: str = "value") -> Series:
@@ -186,10 +208,10 @@ class ChartView:
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Each text's number in order of first appearance, and the texts so numbered (pyarrow's
-    dictionary encoding)."""
-    encoded = pa.array(values, type=pa.string()).dictionary_encode()
-    return encoded.indices.to_numpy().astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
+    """Each text's number in order of first appearance (-1 where there is none: None or NaN), and
+    the texts so numbered (pyarrow's dictionary encoding)."""
+    encoded = pa.array(values, type=pa.string(), from_pandas=True).dictionary_encode()
+    return encoded.indices.fill_null(-1).to_numpy().astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
 
 
 def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray], labs: dict[str, np.ndarray],
@@ -293,10 +315,8 @@ def _clock_term(cond: dict) -> Check:
 
 def _field_term(key: str, column: str, prefix: bool) -> Callable[[dict], Check]:
     def make(cond: dict) -> Check:
-        wanted = list(cond[key])
-        if prefix:
-            return lambda v, e, t: np.logical_or.reduce([np.strings.startswith(v.fields[column][e], w) for w in wanted])
-        return lambda v, e, t: np.isin(v.fields[column][e], wanted)
+        wanted = tuple(cond[key])
+        return lambda v, e, t: v.field_in(column, wanted, prefix)[e]
     return make
 
 

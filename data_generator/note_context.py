@@ -21,13 +21,17 @@ NOTE_CONTEXT = ("patient", "encounter", "first", "latest", "worst", "lab", "note
                 "phrases", "author", "shift")  # every template sees these (config cross-checks templates against them)
 
 
+_HELPERS: set = set()  # the engine functions templates call directly
+
+
 def helper(function):
     """Mark an engine function templates call (vitals_line, labs_line) as safe to call directly."""
-    function.note_helper = True
+    _HELPERS.add(function)
     return function
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+_SCOPES = frozenset({"_block_vars", "_loop_vars"})  # what Jinja passes a call besides its arguments
 
 
 class NoteSandbox(ImmutableSandboxedEnvironment):
@@ -45,10 +49,10 @@ class NoteSandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
-        if type(__obj) is MethodType and getattr(__obj.__func__, "note_helper", False) is True:
-            kwargs.pop("_block_vars", None)
-            kwargs.pop("_loop_vars", None)
-            return __obj(*args, **kwargs)
+        if type(__obj) is MethodType and __obj.__func__ in _HELPERS:
+            if kwargs.keys() <= _SCOPES:
+                return __obj(*args)
+            return __obj(*args, **{k: v for k, v in kwargs.items() if k not in _SCOPES})
         return super().call(__context, __obj, *args, **kwargs)
 
 
@@ -101,6 +105,51 @@ def _analysis(text: str) -> tuple[str, frozenset[str], bool] | None:
         return None
     wanted = frozenset(meta.find_undeclared_variables(tree))
     return body, wanted, _END not in body and "loop" not in wanted and next(tree.find_all(_SCOPED), None) is None
+
+
+@cache
+def value_uses(text: str, name: str, helper: str) -> tuple[frozenset[str], bool] | None:
+    """How `text` uses the context value `name`: the attributes it reads of it (`name.x`) and
+    whether it tests its truth (the whole test of an `if`); passing it as the one argument of a
+    call of the context's function `helper` reads nothing of it. None where the text may read it
+    otherwise (its items, its text, through a filter...), does not parse, or sets the name or the
+    helper."""
+    found = _analysis(text)
+    if found is None:
+        return None
+    body, wanted, _ = found
+    if name not in wanted:
+        return frozenset(), False
+    calls = helper in wanted
+    attributes, truth = set(), False
+    for node, parent in _nodes(environment().parse(body)):
+        if not isinstance(node, nodes.Name) or node.name not in (name, helper):
+            continue
+        if node.ctx != "load":
+            return None
+        if node.name != name:
+            continue
+        if isinstance(parent, nodes.Getattr) and parent.node is node:
+            attributes.add(parent.attr)
+        elif isinstance(parent, nodes.If) and parent.test is node:
+            truth = True
+        elif not (calls and _helper_call(parent, node, helper)):
+            return None
+    return frozenset(attributes), truth
+
+
+def _helper_call(parent: nodes.Node | None, node: nodes.Name, helper: str) -> bool:
+    """Whether `parent` calls `helper` with `node` as its one argument."""
+    return (isinstance(parent, nodes.Call) and isinstance(parent.node, nodes.Name) and parent.node.name == helper
+            and len(parent.args) == 1 and parent.args[0] is node
+            and not parent.kwargs and parent.dyn_args is None and parent.dyn_kwargs is None)
+
+
+def _nodes(node: nodes.Node, parent: nodes.Node | None = None):
+    """Every node of a template's tree, with its parent."""
+    yield node, parent
+    for child in node.iter_child_nodes():
+        yield from _nodes(child, node)
 
 
 def template_names(text: str) -> frozenset[str]:

@@ -72,9 +72,13 @@ def test_a_render_failure_that_escapes_the_check_is_still_a_config_error(tmp_pat
     assert "dka.yaml" in err.value.where and "SecurityError" in err.value.problem
 
 
-def test_example_contexts_have_the_engines_shape(tmp_path, monkeypatch, cfg):
+def test_example_contexts_have_the_engines_shape(tmp_path, monkeypatch):
     """The contexts config checking renders against hold the same names, at every level, as the
-    contexts the note engine builds for a real day."""
+    contexts the note engine builds for a real day whose progress notes read every lab entry and
+    vital (a note's context holds what its texts can read: see test_note_reach)."""
+    def read_entries(notes: dict) -> None:
+        notes["note_types"]["progress"]["templates"][0] += "{{ [lab, first, latest] | map('length') | list }}\n"
+    cfg = load_config(copy_config(tmp_path, read_entries, "notes/templates.yaml"))
     seen = []
     real = notes_module._context
 
@@ -93,5 +97,6 @@ def test_example_contexts_have_the_engines_shape(tmp_path, monkeypatch, cfg):
     assert {frozenset(c["shift"]) for c in seen} == {frozenset(full["shift"])}
     assert set().union(*(c["latest"] for c in seen)) == set(VITAL_KEYS) == set(full["latest"])
     assert set().union(*(c["worst"] for c in seen)) == set(WORST_HIGH + WORST_LOW) == set(full["worst"])
-    assert {frozenset(r) for c in seen for r in c["lab"].values()} == {frozenset(LAB_RESULT)}
+    entries = [r for c in seen for r in c["lab"].values() if not isinstance(r, str)]  # where a text reads them
+    assert entries and {frozenset(r) for r in entries} == {frozenset(LAB_RESULT)}
     assert any(c["encounter"]["previous_stay"] is None for c in seen)

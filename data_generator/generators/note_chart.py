@@ -12,11 +12,13 @@ import datetime as dt
 import re
 import string
 from collections.abc import Callable
+from itertools import islice, repeat
 
 import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.labs import Labs
+from data_generator.generators.note_text import groups, objects
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
 from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
@@ -91,42 +93,49 @@ class Chart:
         self.collect_rows = by_collection
         self.collect_key = (seg[by_collection] << 32) + collected[by_collection]
 
-        def col(per_test: list) -> np.ndarray:
-            return np.asarray(per_test, dtype=object)[rank]
-        decimals = np.array([s.get("decimals", 0) for s in spec])[rank]
-        raw = np.asarray(t["value"], dtype=float)[order]
-        value = np.full(order.size, None, dtype=object)
-        for d in np.unique(decimals).tolist():  # one rounding per precision, ints at 0 decimals
-            at = (decimals == d) & ~np.isnan(raw)
-            rounded = np.round(raw[at], d)
-            value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
-        self.l_rank = rank
-        self.l_cols = {"test": np.asarray(labs.test, dtype=object)[order], "name": col([s["name"] for s in spec]),
-                       "unit": col([units[s["unit"]] for s in spec]), "value": value,
-                       "text": np.asarray(t["value_text"], dtype=object)[order],
-                       "flag": np.asarray(t["flag"], dtype=object)[order], "drawn": collected}
+        self.l_rank, self.l_row, self.l_drawn = rank, order, collected  # each result's test, table row, draw time
+        self.l_raw = np.asarray(t["value"], dtype=float)
+        self.l_text, self.l_flag = np.asarray(t["value_text"], dtype=object), np.asarray(t["flag"], dtype=object)
+        self.t_test = np.array(list(tests), dtype=object)                     # by test: its name and how it is written
+        self.t_name = np.array([s["name"] for s in spec], dtype=object)
+        self.t_unit = np.array([units[s["unit"]] for s in spec], dtype=object)
+        self.t_decimals = np.array([s.get("decimals", 0) for s in spec], dtype=np.int64)
         self.l_said = np.full(order.size, None, dtype=object)  # each result as a note writes it when current
+        self.l_written = np.zeros(order.size, dtype=bool)       # (those written so far)
         self.pending_said = np.array([self.prose.pending(s["name"]) for s in spec], dtype=object)
 
     def _said(self, rows: np.ndarray) -> np.ndarray:
         """Results `rows` as a note writes them when current (written once per chunk)."""
         wanted = np.zeros(self.l_said.size, dtype=bool)
         wanted[rows] = True
-        new = np.flatnonzero(wanted & np.equal(self.l_said, None))
-        c = self.l_cols
+        new = np.flatnonzero(wanted & ~self.l_written)
+        self.l_written[new] = True
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
             at = new[rank == r]
-            self.l_said[at] = self.prose.results(c["test"][at[0]], c["name"][at[0]], c["unit"][at[0]],
-                                                 c["value"][at].tolist(), c["text"][at].tolist())
+            self.l_said[at] = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
+                                                 self._values(at).tolist(), self.l_text[self.l_row[at]].tolist())
         return self.l_said
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
+    def _values(self, rows: np.ndarray) -> np.ndarray:
+        """Results `rows`' values as Python numbers at their test's precision (ints at 0 decimals),
+        None where there is none (a categorical result)."""
+        raw, decimals = self.l_raw[self.l_row[rows]], self.t_decimals[self.l_rank[rows]]
+        value = np.full(rows.size, None, dtype=object)
+        for d in np.unique(decimals).tolist():  # one rounding per precision
+            at = (decimals == d) & ~np.isnan(raw)
+            rounded = np.round(raw[at], d)
+            value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
+        return value
+
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str]
+               ) -> tuple[list[dict], list[dict], list[dict]]:
         """For each note (encounter row, epoch second): the first set, the latest value of each
         column and the worst of the window, as charted by then (empty where nothing was); worst
-        only where `worst` (the notes whose text may read it). Notes reading the same set share
-        its dict. Notes in (encounter, time) order keep the window reductions linear in the
-        number of sets."""
+        only where `worst` (the notes whose text may read it). First and latest hold the columns
+        of `read` (those any note's text may read), and each has its vitals line. Notes reading
+        the same set share its dict. Notes in (encounter, time) order keep the window reductions
+        linear in the number of sets."""
         empty: dict = {}
         if not self.v_key.size:
             return [empty] * e.size, [empty] * e.size, [empty] * e.size
@@ -137,7 +146,7 @@ class Chart:
         charted = last >= start
         sets, at = np.unique(np.concatenate([start[charted], last[charted]]), return_inverse=True)
         said = np.empty(sets.size + 1, dtype=object)                                   # the last: nothing charted
-        said[:-1] = self._latest(sets)
+        said[:-1] = self._latest(sets, read)
         said[-1] = empty
         first, latest = np.full(e.size, sets.size), np.full(e.size, sets.size)
         first[charted], latest[charted] = np.split(at, 2)
@@ -146,12 +155,24 @@ class Chart:
         worst_of[reading] = self._worst(window[reading], last[reading])
         return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
 
-    def _latest(self, rows: np.ndarray) -> list[dict]:
-        """Each column's last value charted in the encounter up to each set row (-1: none yet),
-        with its vitals line."""
-        cols = [self.values[k][np.where(rows >= 0, self.last[k][rows], -1)].tolist() for k in VITAL_KEYS]
-        out = [_charted(VITAL_KEYS, row) for row in zip(*cols, strict=True)]
-        self.prose.remember(out, self.prose.vitals_lines(dict(zip(VITAL_KEYS, cols, strict=True))))
+    def _latest(self, rows: np.ndarray, read: frozenset[str]) -> np.ndarray:
+        """Each column's last value charted in the encounter up to each set row (-1: none yet), in
+        a dict of the columns of `read` charted by then, with its vitals line. Sets charting the
+        same columns are written together."""
+        at = {k: np.where(rows >= 0, self.last[k][rows], -1) for k in VITAL_KEYS}
+        charted = np.zeros(rows.size, dtype=np.int64)
+        for bit, k in enumerate(VITAL_KEYS):
+            charted |= (at[k] >= 0).astype(np.int64) << bit
+        patterns, which = np.unique(charted, return_inverse=True)
+        out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
+        for p, sets in zip(patterns.tolist(), groups(which, patterns.size), strict=True):
+            keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1 and (k in read or k in _LINE))
+            cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
+            kept = tuple(k for k in keys if k in read)
+            out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*(cols[k] for k in kept), strict=True))))
+                                 if kept else [{} for _ in range(sets.size)])
+            lines[sets] = self.prose.charted_lines(cols, sets.size)
+        self.prose.remember(out.tolist(), lines.tolist())
         return out
 
     def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
@@ -168,11 +189,11 @@ class Chart:
             cols.append(worst.tolist())
         return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
 
-    def labs(self, e: np.ndarray, epoch: np.ndarray) -> list[dict]:
+    def labs(self, e: np.ndarray, epoch: np.ndarray, entries: np.ndarray) -> list[dict]:
         """For each note (encounter row, epoch second): each test's last result available by then,
         with its labs line; a culture collected but not resulted is pending, and one collected last
-        is the one read."""
-        out: list[dict] = [{} for _ in range(e.size)]
+        is the one read. A result is an entry (note_context.LAB_RESULT) where the note's texts may
+        read it (`entries`), else as the labs line writes it."""
         note, pos = expand(self.enc_segs[e + 1] - self.enc_segs[e])
         seg = self.enc_segs[e][note] + pos
         at = epoch[note]
@@ -189,21 +210,31 @@ class Chart:
             pending[culture] = found[culture] & (self.l_result[row[culture]] > at[culture])
         current = pending | (at - self.l_result[row] <= self.window)
         note, row, late, now = note[found], row[found], pending[found], current[found]
-        c = self.l_cols
-        tests, name, unit, drawn = (c[k][row].tolist() for k in ("test", "name", "unit", "drawn"))
-        flag, value, text = (np.where(late, None, c[k][row]).tolist() for k in ("flag", "value", "text"))
-        for i, test, n, u, f, v, t, p, d, r in zip(note.tolist(), tests, name, unit, flag, value, text, late.tolist(),
-                                                   drawn, now.tolist(), strict=True):
-            out[i][test] = {"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d,
-                            "current": r}  # note_context.LAB_RESULT
         said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
         old = np.flatnonzero(~now)
-        said[old] = self.prose.drawn_at(said[old].tolist(), c["drawn"][row[old]].tolist())
-        said = said.tolist()
-        bounds = np.searchsorted(note, np.arange(e.size + 1)).tolist()
-        self.prose.remember(out, ["; ".join(said[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        said[old] = self.prose.drawn_at(said[old].tolist(), self.l_drawn[row[old]].tolist())
+        result = said.copy()
+        read = np.flatnonzero(entries[note])
+        if read.size:
+            result[read] = objects(self._entries(row[read], late[read], now[read]))
+        counts = np.bincount(note, minlength=e.size).tolist()                 # each note's results, by test
+        pairs = zip(self.t_test[self.l_rank[row]].tolist(), result.tolist(), strict=True)
+        out = [dict(islice(pairs, n)) for n in counts]
+        written = iter(said.tolist())
+        self.prose.remember(out, ["; ".join(islice(written, n)) for n in counts])
         return out
+
+    def _entries(self, row: np.ndarray, late: np.ndarray, now: np.ndarray) -> list[dict]:
+        """Results `row` as entries a template reads (note_context.LAB_RESULT): pending ones
+        without flag, value or text."""
+        rank, source = self.l_rank[row], self.l_row[row]
+        name, unit, drawn = self.t_name[rank].tolist(), self.t_unit[rank].tolist(), self.l_drawn[row].tolist()
+        flag, value, text = (np.where(late, None, column).tolist()
+                             for column in (self.l_flag[source], self._values(row), self.l_text[source]))
+        return [{"name": n, "unit": u, "flag": f, "value": v, "text": t, "pending": p, "drawn": d, "current": r}
+                for n, u, f, v, t, p, d, r in zip(name, unit, flag, value, text, late.tolist(), drawn, now.tolist(),
+                                                  strict=True)]
 
 
 def _decimals(cfg: Config) -> dict[str, int]:
@@ -213,14 +244,12 @@ def _decimals(cfg: Config) -> dict[str, int]:
 
 
 def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) -> np.ndarray:
-    """Charted values as Python numbers at the column's precision (ints at 0 decimals) in an
-    object array, None where not charted, and one more None at the end (row -1 reads it)."""
+    """Charted values at the column's precision: a numeric column rounded (ints at 0 decimals),
+    others as they are. Only rows where the column was charted are read."""
     if col.dtype != object and decimals is not None:
         col = np.round(np.where(present, col, 0).astype(float), decimals)
-        col = col.astype(np.int64) if decimals == 0 else col
-    out = np.full(col.size + 1, None, dtype=object)
-    out[:-1][present] = col[present]
-    return out
+        return col.astype(np.int64) if decimals == 0 else col
+    return col
 
 
 def _charted(keys: tuple[str, ...], values: tuple) -> dict:
@@ -298,7 +327,7 @@ class Prose:
 
     def remember(self, charted: list[dict], lines: list[str]) -> None:
         """The line each dict of `charted` reads as (kept while this object lives)."""
-        self._lines.update((id(d), (d, line)) for d, line in zip(charted, lines, strict=True))
+        self._lines.update(zip(map(id, charted), zip(charted, lines, strict=True), strict=True))
 
     @helper
     def vitals_line(self, v: dict) -> str:
@@ -308,17 +337,19 @@ class Prose:
         return self.vitals_lines({k: [v.get(k)] for k in VITAL_KEYS})[0]
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
-        """The vitals line of each row of `cols` (a list per vital, None where not charted): a
-        set with every value quoted fills one pattern; others are written part by part."""
-        out, full, device = [], self._full, self.on_device
-        for row in zip(*(cols[k] for k in _LINE), strict=True):
-            hr, sbp, dbp, rr, spo2, o2, temp = row
-            if full is not None and hr is not None and sbp is not None and dbp is not None and rr is not None \
-                    and spo2 is not None and temp is not None:
-                out.append(full % (hr, sbp, dbp, rr, spo2, "" if o2 is None else device[o2], temp))
-            else:
-                out.append(self._line(*row))
-        return out
+        """The vitals line of each row of `cols` (a list per vital, None where not charted)."""
+        return [self.charted_lines({k: [v] for k, v in zip(_LINE, row, strict=True) if v is not None}, 1)[0]
+                for row in zip(*(cols[k] for k in _LINE), strict=True)]
+
+    def charted_lines(self, cols: dict[str, list], n: int) -> list[str]:
+        """The vitals lines of `n` sets that chart the same columns (`cols`: the values of each
+        column they chart): sets quoting every value fill one pattern; others are written part by
+        part."""
+        if self._full is not None and all(k in cols for k in _LINE if k != "o2_device"):
+            device = map(self.on_device.__getitem__, cols["o2_device"]) if "o2_device" in cols else repeat("", n)
+            return list(map(self._full.__mod__, zip(cols["heart_rate"], cols["sbp"], cols["dbp"], cols["resp_rate"],
+                                                    cols["spo2"], device, cols["temp_c"], strict=True)))
+        return list(map(self._line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
 
     def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
         vital, number = self.vital, self.number
@@ -363,4 +394,4 @@ class Prose:
         known = self._lines.get(id(labs))
         if known is not None and known[0] is labs:
             return known[1]
-        return "; ".join([self.lab_text(t, r) for t, r in labs.items()])
+        return "; ".join([r if isinstance(r, str) else self.lab_text(t, r) for t, r in labs.items()])  # str: as written

@@ -6,11 +6,14 @@ sandbox, many notes per call. The note engine (notes.py) gives each note's conte
 from __future__ import annotations
 
 import re
-from functools import cache, lru_cache
+from dataclasses import dataclass
+from functools import cache, cached_property, lru_cache
+from itertools import repeat
 
 import numpy as np
 
 from data_generator.errors import ConfigError
+from data_generator.generators.timeline import expand
 from data_generator.note_context import phrase_keys, render_table
 
 
@@ -27,36 +30,120 @@ class _Draws:
         return self.values
 
 
-def draws(encs: list[int], templates: list[list[str]], choices: list[dict[str, list[str]]],
-          licensed: dict[str, list], rng: np.random.Generator
+@dataclass
+class Licensed:
+    """Each note's variants of one phrase key that its chart licenses: `pools[at[i]]` for note i
+    (-1: the note does not use the key)."""
+    pools: list[list[str]]
+    at: np.ndarray
+
+    @cached_property
+    def sizes(self) -> np.ndarray:
+        """How many variants each note may draw from (0 where it does not use the key)."""
+        return np.array([*map(len, self.pools), 0], dtype=np.int64)[self.at]
+
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every variant in one array, and where each pool starts in it."""
+        sizes = np.array([len(p) for p in self.pools], dtype=np.int64)
+        return objects([v for pool in self.pools for v in pool]), np.cumsum(sizes) - sizes
+
+    def picks(self, rows: np.ndarray, value: np.ndarray) -> list[str]:
+        """Variant `value[j]` of note `rows[j]`'s pool, for each j."""
+        flat, start = self._flat
+        return flat[start[self.at[rows]] + value].tolist()
+
+
+def objects(items: list) -> np.ndarray:
+    """`items` (dicts, strings, numbers: never sequences) in a one-dimensional object array."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def groups(which: np.ndarray, n: int) -> list[np.ndarray]:
+    """The rows of each group 0 .. n-1 (`which`: each row's group), in row order."""
+    if not n:
+        return []
+    return np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which, minlength=n))[:-1])
+
+
+def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices: list[dict[str, list[str]]],
+          licensed: dict[str, Licensed], rng: np.random.Generator
           ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
     """What each note says, drawn in the order notes are written: at an encounter's first note its
-    choices, then each note's template, then a variant of each phrase the template uses, from
-    those its chart licenses (`licensed[key][i]`: note i's variants of phrase `key`). Returns each
-    encounter's choices, each note's template and phrases."""
-    picks, first, plan = _Draws(rng), {}, []
-    highs = picks.highs  # asked for in place: one note at a time, in order
-    shared: dict[int, tuple[str, ...] | None] = {}  # by id of a note type's template list
-    for i, (e, variants) in enumerate(zip(encs, templates, strict=True)):
-        if e not in first:
-            first[e] = len(highs)
-            highs += [len(pool) for pool in choices[e].values()]
-        t = len(highs)
-        highs.append(len(variants))
-        if id(variants) not in shared:
-            shared[id(variants)] = _shared_keys(tuple(variants))
-        keys = shared[id(variants)]
-        if keys is None:  # the template decides which phrases follow: draw it now
-            keys = phrase_keys(variants[picks.flush()[t]])
-        highs += [len(licensed[key][i]) for key in keys]
-        plan.append((t, keys))
-    value = picks.flush()
-    picked = {e: {name: pool[value[at + j]] for j, (name, pool) in enumerate(choices[e].items())}
-              for e, at in first.items()}
-    chosen = [variants[value[t]] for variants, (t, _) in zip(templates, plan, strict=True)]
-    said = [{key: licensed[key][i][value[t + j]] for j, key in enumerate(keys, 1)}
-            for i, (t, keys) in enumerate(plan)]
-    return picked, chosen, said
+    choices, then each note's template (note i's variants: `templates[kind[i]]`), then a variant
+    of each phrase the template uses, from those its chart licenses. Returns each encounter's
+    choices, each note's template and phrases."""
+    keys = [_shared_keys(tuple(variants)) for variants in templates]  # per kind; None: the template decides
+    firsts = np.sort(np.unique(enc, return_index=True)[1])           # each encounter's first note
+    opening = np.zeros(enc.size, dtype=np.int64)                      # choices drawn before the note's template
+    opening[firsts] = [len(choices[e]) for e in enc[firsts].tolist()]
+    phrases = np.array([len(k or ()) for k in keys], dtype=np.int64)[kind]
+    value, decided = _drawn(enc, kind, firsts, opening, phrases, templates, keys, choices, licensed, rng)
+    count = opening + 1 + phrases                                     # the draws of each note, as laid out
+    at = np.cumsum(count) - count + opening                           # where each note's template was drawn
+    picked = {}
+    for i, e in zip(firsts.tolist(), enc[firsts].tolist(), strict=True):
+        first = value[at[i] - opening[i]:at[i]].tolist()
+        picked[e] = {name: pool[v] for (name, pool), v in zip(choices[e].items(), first, strict=True)}
+    sizes = [len(variants) for variants in templates]
+    chosen = objects([v for variants in templates for v in variants])[
+        (np.cumsum(sizes) - sizes)[kind] + value[at]].tolist()
+    return picked, chosen, _said(kind, keys, decided, value, at, licensed)
+
+
+def _drawn(enc: np.ndarray, kind: np.ndarray, firsts: np.ndarray, opening: np.ndarray, phrases: np.ndarray,
+           templates: list[list[str]], keys: list[tuple[str, ...] | None], choices: list[dict[str, list[str]]],
+           licensed: dict[str, Licensed], rng: np.random.Generator) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
+    """Every draw, one bounded integer of one stream each, laid out note after note; the bounds
+    are drawn together, as `_Draws` does. Where a kind's templates use different phrases, the
+    stream is drawn up to the note's template first, which then tells its phrases (`phrases[d]`
+    is set, and the keys returned by note)."""
+    bounds, template = _bounds(enc, kind, firsts, opening, phrases, templates, keys, choices, licensed)
+    stream, done, decided = _Draws(rng), 0, {}
+    for d in np.flatnonzero(np.array([k is None for k in keys], dtype=bool)[kind]).tolist():
+        stream.highs += bounds[done:template[d] + 1].tolist()
+        decided[d] = phrase_keys(templates[kind[d]][stream.flush()[-1]])
+        stream.highs += [int(licensed[key].sizes[d]) for key in decided[d]]
+        phrases[d], done = len(decided[d]), template[d] + 1
+    stream.highs += bounds[done:].tolist()
+    return np.array(stream.flush(), dtype=np.int64), decided
+
+
+def _said(kind: np.ndarray, keys: list[tuple[str, ...] | None], decided: dict[int, tuple[str, ...]],
+          value: np.ndarray, at: np.ndarray, licensed: dict[str, Licensed]) -> list[dict[str, str]]:
+    """Each note's phrases, by key: the variants drawn after its template (at `at`)."""
+    said = np.empty(kind.size, dtype=object)
+    for names, rows in zip(keys, groups(kind, len(keys)), strict=True):
+        if names is None or not rows.size:
+            continue
+        cols = [licensed[key].picks(rows, value[at[rows] + j]) for j, key in enumerate(names, 1)]
+        said[rows] = objects(list(map(dict, map(zip, repeat(names), zip(*cols, strict=True))))) if cols else \
+            objects([{} for _ in range(rows.size)])
+    for d, names in decided.items():
+        said[d] = {key: licensed[key].picks(np.array([d]), value[at[d] + j:at[d] + j + 1])[0]
+                   for j, key in enumerate(names, 1)}
+    return said.tolist()
+
+
+def _bounds(enc: np.ndarray, kind: np.ndarray, firsts: np.ndarray, opening: np.ndarray, phrases: np.ndarray,
+            templates: list[list[str]], keys: list[tuple[str, ...] | None], choices: list[dict[str, list[str]]],
+            licensed: dict[str, Licensed]) -> tuple[np.ndarray, np.ndarray]:
+    """The bound of every draw, note after note (the phrases of notes whose template decides
+    them left out), and where each note's template is drawn."""
+    count = opening + 1 + phrases
+    start = np.cumsum(count) - count
+    bounds = np.empty(int(count.sum()), dtype=np.int64)
+    owner, pos = expand(opening)
+    bounds[start[owner] + pos] = [len(pool) for e in enc[firsts].tolist() for pool in choices[e].values()]
+    at = start + opening
+    bounds[at] = np.array([len(variants) for variants in templates], dtype=np.int64)[kind]
+    for k, names in enumerate(keys):
+        rows = np.flatnonzero(kind == k)
+        for j, key in enumerate(names or (), 1):
+            bounds[at[rows] + j] = licensed[key].sizes[rows]
+    return bounds, at
 
 
 @cache
@@ -78,10 +165,9 @@ def render_phrases(encs: list[int], context: dict[str, np.ndarray], picked: dict
     """Each note's phrases (`said`, rendered in place): plain text as is, a template rendered
     with the note's context (`context[name][i]`) and its encounter's choices."""
     groups: dict[tuple, list[tuple[int, str]]] = {}  # (text, choice names, place) -> its (note, phrase key)
-    for i, phrases in enumerate(said):
-        for key, text in phrases.items():
-            if "{" in text:
-                groups.setdefault((text, tuple(picked[encs[i]]), where[i]), []).append((i, key))
+    for i, key, text in [(i, key, text) for i, phrases in enumerate(said) for key, text in phrases.items()
+                         if "{" in text]:
+        groups.setdefault((text, tuple(picked[encs[i]]), where[i]), []).append((i, key))
     for (text, chosen, at), jobs in groups.items():
         members = [i for i, _ in jobs]
         rows = np.array(members, dtype=np.int64)
@@ -105,14 +191,15 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     """Each note's text: its template rendered with its context (`context[name][i]`), its
     encounter's choices, its phrases (those opening a sentence capitalised) and its author. Notes
     sharing a template, a place and the names of their choices render in one call."""
-    groups: dict[tuple, list[int]] = {}
     names = {e: tuple(choice) for e, choice in picked.items()}
-    for i, key in enumerate(zip(templates, where, map(names.__getitem__, encs), strict=True)):
-        groups.setdefault(key, []).append(i)
+    number: dict[tuple, int] = {}  # (template, place, choice names) -> its group
+    group = np.array([number.setdefault(key, len(number))
+                      for key in zip(templates, where, map(names.__getitem__, encs), strict=True)], dtype=np.int64)
+    notes_said = objects(phrases)
     out = np.empty(len(templates), dtype=object)
-    for (template, at, chosen), members in groups.items():
-        rows = np.array(members, dtype=np.int64)
-        said = [phrases[i] for i in members]
+    for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
+        members = rows.tolist()
+        said = notes_said[rows].tolist()
         for key in _initial_phrases(template):
             for d in said:
                 if isinstance(d[key], str):

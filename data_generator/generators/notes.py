@@ -24,11 +24,11 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, Prose
-from data_generator.generators.note_text import draws, render_notes, render_phrases
+from data_generator.generators.note_text import Licensed, draws, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
-from data_generator.note_context import VITAL_KEYS, phrase_keys, template_names
+from data_generator.note_context import VITAL_KEYS, phrase_keys, template_names, value_uses
 from data_generator.rng import int_seed
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -166,14 +166,14 @@ def _timed(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encou
 def _daily(at: dict, rows: np.ndarray, admit: np.ndarray, los: np.ndarray, cal: _Calendar,
            rng: np.random.Generator, note_type: str) -> list[_Batch]:
     """One note on each local calendar day after the admission day, at a local clock time."""
-    out = []
-    day0 = cal.day(admit)
+    days = int(los.max() // 24) + 2 if rows.size else 0
+    if not days:
+        return []
     lo, hi = at["daily_local_hours"]
-    for k in range(1, int(los.max() // 24) + 3 if rows.size else 0):
-        h = (cal.at_clock(day0 + k, lo) - admit) / HOUR + rng.uniform(0, hi - lo, rows.size)
-        keep = h < los - at["min_hours_before_discharge"]
-        out += _notes(rows[keep], h[keep], note_type)
-    return out
+    day = cal.day(admit) + np.arange(1, days + 1)[:, None]                  # days after the admission day
+    h = (cal.at_clock(day, lo) - admit) / HOUR + rng.uniform(0, hi - lo, day.shape)  # a day's draws in turn
+    day_of, note = np.nonzero(h < los - at["min_hours_before_discharge"])
+    return _notes(rows[note], h[day_of, note], note_type)
 
 
 def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc: Encounters,
@@ -182,14 +182,14 @@ def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc
     at = spec["at"]
     admit, discharge = enc.admit[rows], enc.discharge[rows]
     earliest = admit + int(round(at["min_hours_after_admit"] * HOUR))
-    out = []
-    day0 = cal.day(admit) - 1
-    for k in range(int((discharge - admit).max() // DAY) + 3 if rows.size else 0):
-        for end in cal.shift_ends(day0 + k):
-            t = end - np.round(rng.uniform(*at["before_shift_end_hours"], rows.size) * HOUR).astype(np.int64)
-            keep = (t >= earliest) & (t <= discharge)
-            out += _notes(rows[keep], (t[keep] - admit[keep]) / HOUR, note_type)
-    return out
+    days = int((discharge - admit).max() // DAY) + 3 if rows.size else 0
+    if not days:
+        return []
+    day = cal.day(admit) - 1 + np.arange(days)[:, None]
+    end = np.stack(cal.shift_ends(day), axis=1).reshape(-1, rows.size)      # day by day, shift by shift
+    t = end - np.round(rng.uniform(*at["before_shift_end_hours"], end.shape) * HOUR).astype(np.int64)
+    shift, note = np.nonzero((t >= earliest) & (t <= discharge))
+    return _notes(rows[note], (t[shift, note] - admit[note]) / HOUR, note_type)
 
 
 class _When(NamedTuple):
@@ -230,14 +230,35 @@ def _context(stay: tuple[list, list], vitals: tuple[list, list, list], lab: list
     }
 
 
-def _reads(cfg: Config, scenario: str, note_type: str, name: str) -> bool:
-    """Whether a note type's templates, or a phrase they use, may read context variable `name`."""
+def _texts(cfg: Config, scenario: str, note_type: str) -> list[str]:
+    """A note type's templates and the phrases they use (those that are templates themselves)."""
     sc = cfg.scenarios[scenario]
     texts = list(note_types(cfg, scenario)[note_type]["templates"])
     keys = {k for t in texts for k in phrase_keys(t)}
     for source in [sc["notes"], *(b.get("notes", {}) for b in sc["outcomes"].values())]:
         texts += [v if isinstance(v, str) else v["text"] for k, vs in source.items() if k in keys for v in vs]
-    return any(name in template_names(t) for t in texts if "{" in t)
+    return [t for t in texts if "{" in t]
+
+
+def _reads(texts: list[str], name: str) -> bool:
+    """Whether a note type's texts (`_texts`) may read context variable `name`."""
+    return any(name in template_names(t) for t in texts)
+
+
+def _reads_results(texts: list[str]) -> bool:
+    """Whether a note type's texts may read the entries of `lab` (more than whether it is empty
+    and its `labs_line`)."""
+    uses = [value_uses(t, "lab", "labs_line") for t in texts]
+    return any(use is None or use[0] for use in uses)
+
+
+def _vitals_read(texts: list[str]) -> frozenset[str]:
+    """The columns a note type's texts may read of `first` and `latest` (besides their
+    `vitals_line`): those they name, or all where they may read more."""
+    uses = [value_uses(t, name, "vitals_line") for t in texts for name in ("first", "latest")]
+    if any(use is None or use[1] for use in uses):
+        return frozenset(VITAL_KEYS)
+    return frozenset().union(*(use[0] for use in uses))
 
 
 def _objects(items: list) -> np.ndarray:
@@ -344,10 +365,10 @@ def _phrase_plan(cfg: Config, scenario: str, outcome: str, note_type: str) -> li
 
 
 def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: np.ndarray,
-              view: ChartView) -> dict[str, list]:
+              view: ChartView) -> dict[str, Licensed]:
     """For each phrase key, each note's variants of it that the chart at the note's time licenses
-    (claims whose condition holds, else the fallbacks; None where the note does not use the key);
-    each declared variant list is evaluated for all its notes at once."""
+    (claims whose condition holds, else the fallbacks); each declared variant list is evaluated
+    for all its notes at once."""
     outcomes = sorted(set(enc.outcome.tolist()))
     number = {name: i for i, name in enumerate(outcomes)}
     branch = kinds.of * len(outcomes) + np.array([number[o] for o in enc.outcome.tolist()], dtype=np.int64)[notes.enc]
@@ -356,12 +377,14 @@ def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: 
         (scenario, note_type), outcome = kinds.keys[b // len(outcomes)], outcomes[b % len(outcomes)]
         for group, variants in _phrase_plan(cfg, scenario, outcome, note_type):
             groups.setdefault(group, (variants, []))[1].append(np.flatnonzero(branch == b))
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, tuple[list, np.ndarray]] = {}  # by phrase key: its pools, and each note's pool
     for (_, key, _), (variants, parts) in groups.items():
         rows = np.concatenate(parts)
         pools, at = licensed_pools(phrase_list(variants), view, notes.enc[rows], epoch[rows])
-        out.setdefault(key, np.full(notes.enc.size, None, dtype=object))[rows] = _objects(pools)[at]
-    return {key: column.tolist() for key, column in out.items()}
+        every, which = out.setdefault(key, ([], np.full(notes.enc.size, -1, dtype=np.int64)))
+        which[rows] = at + len(every)
+        every.extend(pools)
+    return {key: Licensed(every, which) for key, (every, which) in out.items()}
 
 
 def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[str, list[str]]]:
@@ -404,15 +427,16 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     licensed = _licensed(cfg, enc, notes, kinds, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
     e, n = notes.enc, notes.enc.size
-    reading = {name: kinds.array([_reads(cfg, sc, k, name) for sc, k in kinds.keys], bool)
+    texts = [_texts(cfg, sc, k) for sc, k in kinds.keys]
+    reading = {name: kinds.array([_reads(t, name) for t in texts], bool)
                for name in ("lab", "worst")}  # only what a note can render reads these
-    first, latest, worst = chart.vitals(e, epoch, reading["worst"])
-    results = np.full(n, None, dtype=object)
-    results[:] = [{} for _ in range(n)]
-    results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]])
+    read = frozenset().union(*map(_vitals_read, texts))
+    first, latest, worst = chart.vitals(e, epoch, reading["worst"], read)
+    results = np.full(n, {}, dtype=object)  # one empty dict for the notes that cannot read it
+    entries = kinds.array(list(map(_reads_results, texts)), bool)
+    results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
     encs = e.tolist()
-    picked, templates, said = draws(encs, kinds.each([spec["templates"] for spec in kinds.specs]), choices,
-                                    licensed, rng)
+    picked, templates, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
     patient, encounter = (_objects(part)[at] for part in zip(*(_stay(cfg, registry, enc, s) for s in stays.tolist()),
                                                             strict=True)) if n else ([], [])
