@@ -6,13 +6,21 @@ import numpy as np
 
 
 def _points(x: np.ndarray, bands: list) -> np.ndarray:
-    points = np.zeros(x.size, dtype=np.int64)
-    done = np.isnan(x)
+    """Points of the first band whose inclusive upper bound holds `x` (null: no bound); 0 beyond
+    every bound and where `x` is NaN (not charted)."""
+    uppers, points = [], []
     for upper, pts in bands:
-        hit = ~done & ((x <= upper) if upper is not None else True)
-        points[hit] = pts
-        done |= hit
-    return points
+        upper = np.inf if upper is None else upper
+        if not uppers or upper > uppers[-1]:  # a band within an earlier one's bound is never reached
+            uppers.append(upper)
+            points.append(pts)
+    band = np.zeros(x.size, dtype=np.uint8)  # how many bounds x is above (all where x is NaN)
+    above = np.empty(x.size, dtype=bool)
+    for upper in uppers:
+        np.less_equal(x, upper, out=above)
+        np.logical_not(above, out=above)
+        band += above.view(np.uint8)
+    return np.take(np.array([*points, 0], dtype=np.int64), band)
 
 
 def score(table: dict[str, np.ndarray], news2: dict, scale2: np.ndarray | None = None) -> np.ndarray:

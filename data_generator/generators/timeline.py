@@ -63,18 +63,16 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     phi = exp(-dt / tau) for the gap since the previous event of the same owner.
     Events must be sorted by owner, then time."""
     n, m = owner.size, len(tau)
-    z = rng.standard_normal((n, m)) * sd
+    z = rng.standard_normal((n, m))
+    z *= sd
     if n == 0:
         return z
     new_owner = np.ones(n, bool)
     new_owner[1:] = owner[1:] != owner[:-1]
-    gap = np.zeros(n)
-    gap[1:] = hours[1:] - hours[:-1]
-    phi = np.where(new_owner[:, None], 0.0, np.exp(-gap[:, None] / tau))
-    innovation = np.sqrt(1 - phi ** 2) * z
     # Step k of every series at once: events laid out by step, and within a step by series,
     # longest series first, so that the series still running at step k are the first ones of
-    # step k - 1 and each step reads and writes contiguous slices.
+    # step k - 1 and each step reads and writes contiguous slices. Step 0 is each series' first
+    # event (its draw as it is); later ones follow an earlier event of their own series.
     start = np.flatnonzero(new_owner)
     length = np.diff(np.append(start, n))
     series = np.argsort(-length, kind="stable")
@@ -82,14 +80,21 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     offset = np.concatenate([[0], np.cumsum(running)])
     step_of, which = expand(running)
     layout = start[series[which]] + step_of  # event at each place of the layout
-    phi_l, out_l = np.take(phi, layout, axis=0), np.take(innovation, layout, axis=0)
-    out_l[:running[0]] = np.take(z, layout[:running[0]], axis=0)
+    later = layout[running[0]:]
+    gap = hours[later] - hours[later - 1]
+    phi = np.exp(-gap[:, None] / tau)
+    out = np.take(z, layout, axis=0)
+    innovation = out[running[0]:]
+    scale = np.square(phi)
+    np.subtract(1, scale, out=scale)
+    np.sqrt(scale, out=scale)
+    innovation *= scale
     for k in range(1, running.size):
-        here = slice(offset[k], offset[k + 1])
-        out_l[here] = phi_l[here] * out_l[offset[k - 1]:offset[k - 1] + running[k]] + out_l[here]
+        here, before = slice(offset[k], offset[k + 1]), slice(offset[k - 1], offset[k - 1] + running[k])
+        out[here] += phi[here.start - running[0]:here.stop - running[0]] * out[before]
     place = np.empty_like(layout)
     place[layout] = np.arange(n)
-    return np.take(out_l, place, axis=0)
+    return np.take(out, place, axis=0)
 
 
 def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
