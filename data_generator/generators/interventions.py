@@ -164,14 +164,14 @@ def with_ramps(phys: Physiology, state: str, enc: np.ndarray, t0: np.ndarray, t1
 
 def vital_effects(cfg: Config, phys: Physiology, owner: np.ndarray, hours: np.ndarray,
                   names: tuple[str, ...]) -> np.ndarray:
-    """(rows, vitals) added by the treatments' latent states (zero where none is given)."""
-    out = np.zeros((owner.size, len(names)))
+    """(vitals, rows) added by the treatments' latent states (zero where none is given)."""
+    out = np.zeros((len(names), owner.size))
     for state, spec in cfg.interventions.get("treatments", {}).items():
         if state not in phys.knot_hours or not spec.get("vitals"):
             continue
         level = phys.at(state, owner, hours)
         for vital, delta in spec["vitals"].items():
-            out[:, names.index(vital)] += delta * level
+            out[names.index(vital)] += delta * level
     return out
 
 

@@ -27,13 +27,14 @@ def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.nd
     if n == 0:
         return np.zeros(0, dtype=f"<U{len(head) + width}")
     numbers = np.arange(first, first + n, dtype=np.int64)
-    length = np.maximum(width, np.searchsorted(10 ** np.arange(1, 19, dtype=np.int64), numbers, side="right") + 1)
-    longest = int(length[-1])
+    longest = max(width, len(str(first + n - 1)))
     chars = np.zeros((n, len(head) + longest), dtype=np.uint32)  # code points; a shorter ID ends in zeros
     chars[:, :len(head)] = np.frombuffer(head.encode("utf-32-le"), dtype=np.uint32)
-    for size in np.unique(length).tolist():  # numbers grow, so each length is one run of rows
-        run = slice(int(np.searchsorted(length, size)), int(np.searchsorted(length, size, side="right")))
-        _write_digits(chars[run, len(head):len(head) + size], numbers[run])
+    for size in range(width, longest + 1):  # numbers grow, so each length is one run of rows
+        low = 10 ** (size - 1) if size > width else first  # the first number this long
+        run = slice(min(max(low - first, 0), n), min(max(10 ** size - first, 0), n))
+        if run.start < run.stop:
+            _write_digits(chars[run, len(head):len(head) + size], numbers[run])
     return chars.view(f"<U{len(head) + longest}").reshape(n)
 
 

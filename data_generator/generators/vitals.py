@@ -51,7 +51,7 @@ class Grid:
     pos: np.ndarray
     hours: np.ndarray
     epoch: np.ndarray
-    raw: np.ndarray          # (rows, LATENT)
+    raw: np.ndarray          # (LATENT, rows)
     base_temp: np.ndarray    # per encounter
     noise_spo2: np.ndarray
     rng_state: dict
@@ -118,35 +118,37 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
     tau = np.array([d["autocorr_hours"] for d in defaults])
-    raw = _correlated(cat, ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng))  # scaled below
+    noise = _correlated(cat, ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng).T)  # scaled below
     limit = cat["person_sd_limit"]
-    person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT)))), -limit, limit)
+    person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT))).T), -limit, limit)
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     clock = local_hour(epoch, cfg.tz)
-    base_temp = np.zeros(len(enc))
-    noise_spo2 = np.zeros(owner.size)
-    columns = [np.ascontiguousarray(raw[:, j]) for j in range(len(LATENT))]
     scenarios, code = np.unique(enc.scenario, return_inverse=True)
     row_code = np.take(code, owner)
     by_scenario = np.argsort(row_code, kind="stable")
     bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
-    for i, scenario in enumerate(scenarios):
-        enc_rows = np.flatnonzero(code == i)
+    params = [[_params(cfg, scenario, name) for name in LATENT] for scenario in scenarios.tolist()]
+    pull = np.empty((len(LATENT), owner.size))
+    for i, scenario in enumerate(scenarios.tolist()):
         rows = by_scenario[bounds[i]:bounds[i + 1]]  # the scenario's grid rows, in order
         moments = Moments(phys, owner[rows], hours[rows])
-        clock_rows = clock[rows]
         for j, name in enumerate(LATENT):
-            p = _params(cfg, scenario, name)
-            person = p["baseline"] + person_z[:, j] * p["sd"]
-            if name == "temp_c":
-                base_temp[enc_rows] = person[enc_rows]
-            noisy = columns[j][rows] * p["noise"]
-            if name == "spo2":
-                noise_spo2[rows] = noisy
-            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock_rows - p["circadian_peak_hour"]) / 24)
-            columns[j][rows] = noisy + (person[moments.enc] + rhythm + _pull(cfg, scenario, name, p, phys, moments))
-    return Grid(owner, pos, hours, epoch, np.stack(columns, axis=1), base_temp, noise_spo2,
-                rng.bit_generator.state)
+            pull[j, rows] = _pull(cfg, scenario, name, params[i][j], phys, moments)
+    raw = np.empty((len(LATENT), owner.size))
+    base_temp = noise_spo2 = None
+    for j, name in enumerate(LATENT):
+        def per_scenario(key: str, j: int = j) -> np.ndarray:
+            return np.array([p[j][key] for p in params], dtype=float)
+        person = per_scenario("baseline")[code] + person_z[j] * per_scenario("sd")[code]
+        noisy = noise[j] * np.take(per_scenario("noise"), row_code)
+        rhythm = np.take(per_scenario("circadian"), row_code) * np.cos(
+            2 * np.pi * (clock - np.take(per_scenario("circadian_peak_hour"), row_code)) / 24)
+        if name == "temp_c":
+            base_temp = person
+        if name == "spo2":
+            noise_spo2 = noisy
+        raw[j] = noisy + (person[owner] + rhythm + pull[j])
+    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
 
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
@@ -225,8 +227,8 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
     items are blanked, and which rows are charted."""
     owner, pos, hours, epoch = grid.owner[rows], grid.pos[rows], grid.hours[rows], grid.epoch[rows]
     cat = cfg.vitals
-    raw = np.take(grid.raw, rows, axis=0) + vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments
-    v = dict(zip(LATENT, raw.T, strict=True))
+    raw = np.take(grid.raw, rows, axis=1) + vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments
+    v = dict(zip(LATENT, raw, strict=True))
     couple = cat["coupling"]
     fever = v["temp_c"] - grid.base_temp[owner]
     v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
@@ -238,12 +240,15 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
     v["dbp"] = v["sbp"] - pulse
     spo2_trend = v["spo2"] - grid.noise_spo2[rows]
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
-    table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
+    avpu = _avpu(cfg, v["mentation"])
+    table, on_oxygen = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, avpu,
+                              _expected_gas(cfg, enc, phys, owner, hours))
     levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
-    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), _avpu(cfg, v["mentation"]))
+    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), avpu)
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
-    return table, charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
+    score = news2.score(table, cat["news2"], scale2, on_oxygen, np.take(news2.less_than_alert(levels), avpu))
+    return table, charted(cfg, unit, pos, score)
 
 
 def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, v: dict[str, np.ndarray],
@@ -253,7 +258,7 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     scenario's device ladder whose FiO2 can bring it back into the target range (or a higher rung
     for work of breathing), titrated toward the middle of the range within the device's limits,
     weaned only after the need has fallen for a while (interventions.py). SpO2 follows the FiO2
-    given."""
+    given. Returns the device, FiO2 and SpO2 charted and the rows NEWS2 scores as on oxygen."""
     ox = cfg.vitals["oxygen"]
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
                        for s in enc.scenario], dtype=float)
@@ -271,8 +276,9 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
                                 pick["min_fio2"], pick["max_fio2"]), 0.21)
     device = np.take(ladder["name"].ravel(), at)
     device[~on] = "room_air"
+    given = on & np.take(news2.oxygen_given(ladder["name"].ravel()), at)  # what the device column says
     spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
-    return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
+    return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100), given
 
 
 def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray,
@@ -310,13 +316,13 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
 
 
 def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
-    """Unit-variance columns of `z` mixed so that each declared pair shares its correlation
-    (DBP moves with SBP, in the patient's own level and from hour to hour)."""
-    z = z.copy()
+    """Unit-variance rows of `z` (one per LATENT vital) mixed so that each declared pair shares its
+    correlation (DBP moves with SBP, in the patient's own level and from hour to hour)."""
+    z = np.array(z, order="C")
     for pair in cat["correlation"]:
         a, b = LATENT.index(pair["follows"]), LATENT.index(pair["vital"])
         r = pair["r"]
-        z[:, b] = r * z[:, a] + np.sqrt(1 - r * r) * z[:, b]
+        z[b] = r * z[a] + np.sqrt(1 - r * r) * z[b]
     return z
 
 
@@ -348,10 +354,12 @@ def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
 
 
 def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, hours: np.ndarray,
-           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray,
-           gas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    device, fio2, spo2 = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
-    avpu = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), _avpu(cfg, v["mentation"]))
+           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray, avpu: np.ndarray,
+           gas: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The charted columns (`avpu`: each row's consciousness level, index into the catalogue's
+    levels), and which rows are on supplemental oxygen."""
+    device, fio2, spo2, on_oxygen = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
+    levels = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), avpu)
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
     table = {  # the encounter and patient IDs go first, added to the sets charted
         "event_time": epoch,
@@ -362,10 +370,10 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, h
         "map": np.round(dbp + (sbp - dbp) / 3),
         "spo2": np.round(spo2),
         "temp_c": np.round(v["temp_c"], 1),
-        "consciousness": avpu,
+        "consciousness": levels,
         "o2_device": device,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
         "care_unit": np.take(np.array(sorted(cfg.generator["care_units"]), dtype=object), unit),
     }
-    return table
+    return table, on_oxygen
