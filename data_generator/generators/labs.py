@@ -21,7 +21,7 @@ from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Moments, Physiology, lab_pull, soft_bound
-from data_generator.generators.timeline import condition_mask, firings, table_ids
+from data_generator.generators.timeline import condition_mask, firings, lex_order, table_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
@@ -440,7 +440,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     collect = np.minimum(enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64), enc.discharge[e] - 60)
     result = enc.admit[e] + np.round(flat["result_h"] * HOUR).astype(np.int64)
     result = np.maximum(result, collect + 60)
-    order = np.lexsort((code, collect, e))
+    order = lex_order(code, collect, e)
     e, collect, result, code = e[order], collect[order], result[order], code[order]
     value = flat["value"][order]
     panel = np.take(np.array(panel_names, dtype=object), flat["panel"][order].astype(np.int64)) \

@@ -58,6 +58,22 @@ def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, np.arange(owner.size) - starts[owner]
 
 
+def lex_order(*keys: np.ndarray) -> np.ndarray:
+    """The order `np.lexsort(keys)` gives integer keys (the last one sorts first): one stable
+    sort of a combined key where the keys' ranges multiply to less than 2**62."""
+    if not keys or keys[0].size == 0:
+        return np.lexsort(keys)
+    combined, room = np.zeros(keys[0].size, dtype=np.int64), 1
+    for key in reversed(keys):
+        low, high = int(key.min()), int(key.max())
+        room *= high - low + 1
+        if room >= 2 ** 62:
+            return np.lexsort(keys)
+        combined *= high - low + 1
+        combined += key - low
+    return np.argsort(combined, kind="stable")
+
+
 def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndarray,
               rng: np.random.Generator) -> np.ndarray:
     """Autocorrelated noise, one column per series: e_i = phi * e_(i-1) + innovation, where
