@@ -242,8 +242,11 @@ def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray,
     level[on] = level_on
     kept = _shifted(level, owner, 1, -1)
     kept = np.where(kept < 0, level, kept)
+    given = np.flatnonzero(level)  # only a rung given holds a later hour's
     for step in range(2, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 2):
-        kept = np.maximum(kept, _shifted(level, owner, step, 0))
+        source = given[given + step < owner.size]
+        source = source[owner[source + step] == owner[source]]
+        kept[source + step] = np.maximum(kept[source + step], level[source])
     return kept
 
 

@@ -81,7 +81,8 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     Events must be sorted by owner, then time."""
     n, m = owner.size, len(tau)
     z = rng.standard_normal((n, m))
-    z *= sd
+    if np.any(sd != 1):
+        z *= sd
     if n == 0:
         return z
     new_owner = np.ones(n, bool)

@@ -12,6 +12,7 @@ Treatments given (interventions.py) add their effects from the hour they start.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,13 +159,13 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     # jitter and missed items are drawn for every grid hour, so a set charted in both the
     # untreated and the treated chart (interventions.py) is charted the same in both
     jitter = rng.uniform(-1, 1, grid.owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
-    table, keep = _grid_chart(cfg, enc, phys, grid, transfers)
+    keep, columns = _grid_chart(cfg, enc, phys, grid, transfers)
     missed = _missed(cfg, grid.owner.size, rng)
     kept = np.flatnonzero(keep)
     owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], jitter[kept]
     table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
              "patient_id": np.take(enc.table["patient_id"], owner),
-             **{k: np.take(v, kept) for k, v in table.items()}}
+             **columns(kept)}
     _drop_missing(table, {name: mask[kept] for name, mask in missed.items()})
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
@@ -173,29 +174,33 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     return Vitals(table, owner, hours, grid)
 
 
-def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid,
-                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The chart on every grid hour (columns, and which hours are charted). Each encounter's
-    chart depends on its own physiology and transfers alone, so a later chart from the same grid
-    (the treated one) takes the first chart's rows of the encounters whose physiology and
-    transfers are the same, and charts the others."""
+def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, transfers: Interventions | None
+                ) -> tuple[np.ndarray, Callable[[np.ndarray], dict[str, np.ndarray]]]:
+    """The chart on the grid: which hours are charted, and its columns at given (sorted) grid
+    hours. Each encounter's chart depends on its own physiology and transfers alone, so a later
+    chart from the same grid (the treated one) takes the first chart's rows of the encounters
+    whose physiology and transfers are the same, and charts the others."""
     if not grid.charts:
         table, keep = _chart_rows(cfg, enc, phys, grid, np.arange(grid.owner.size), transfers)
         grid.charts.append(_GridChart(phys, transfers, table, keep))
-        return dict(table), keep
+        return keep, lambda at: {k: np.take(v, at) for k, v in table.items()}
     first = grid.charts[0]
     changed = _changed_encounters(first.physiology, phys, first.transfers, transfers, len(enc))
     rows = np.flatnonzero(changed[grid.owner])
     if rows.size == 0:
-        return dict(first.table), first.keep.copy()
+        return first.keep.copy(), lambda at: {k: np.take(v, at) for k, v in first.table.items()}
     part, part_keep = _chart_rows(cfg, enc, phys, grid, rows, transfers)
-    table = {}
-    for k, v in first.table.items():
-        table[k] = v.copy()
-        table[k][rows] = part[k]
     keep = first.keep.copy()
     keep[rows] = part_keep
-    return table, keep
+
+    def columns(at: np.ndarray) -> dict[str, np.ndarray]:
+        table = {k: np.take(v, at) for k, v in first.table.items()}
+        slot = np.minimum(np.searchsorted(rows, at), rows.size - 1)
+        anew = np.flatnonzero(rows[slot] == at)  # the hours charted again
+        for k, v in table.items():
+            v[anew] = part[k][slot[anew]]
+        return table
+    return keep, columns
 
 
 def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interventions | None,
