@@ -115,7 +115,7 @@ def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarr
 
 def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
     """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
-    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in np.unique(enc.scenario)}
+    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in set(enc.scenario.tolist())}
     return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
 
 

@@ -34,6 +34,7 @@ class Labs:
     enc: np.ndarray
     result_hours: np.ndarray  # hours since admission when each result was available
     test: np.ndarray          # catalogue test name per row
+    code: np.ndarray          # the test's place in the catalogue per row
 
 
 def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.ndarray,
@@ -127,22 +128,23 @@ def _take_draw(cfg: Config, rows: np.ndarray, hours: np.ndarray, ordered: tuple[
 
 
 def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, offsets: dict[str, np.ndarray],
-                spo2: blood_gas.Charted, rng: np.random.Generator) -> list:
+                spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> list:
     """The parts (rows, hours, result hours, panel, values) of one round of `pending` draws: each
     draw takes its random numbers in turn, then the values of all of them are computed together
-    (all panels ordered together are one draw with one set of values)."""
+    (all panels ordered together are one draw with one set of values). `scenarios`: the
+    encounters' scenario names, sorted, and each one's place there."""
     draws = [_take_draw(cfg, rows, hours, ordered, rng) for rows, hours, ordered in pending if rows.size]
     parts = []
-    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2), strict=True):
+    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2, scenarios), strict=True):
         for panel, result_h in zip(draw.ordered, draw.result_h, strict=True):
             parts.append((draw.rows, draw.hours, result_h, panel, vals))
     return parts
 
 
 def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], offsets: dict[str, np.ndarray],
-            spo2: blood_gas.Charted) -> list[dict[str, np.ndarray]]:
-    """Values of each draw's tests (dict test -> array per draw), the draws laid end to end.
-    Blood-gas values are computed from each other."""
+            spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Values of each draw's tests (dict test -> array per draw), the draws laid end to end
+    (`scenarios` as for `_draw_round`). Blood-gas values are computed from each other."""
     cat = cfg.labs["tests"]
     if not draws:
         return []
@@ -150,7 +152,8 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
     rows = np.concatenate([d.rows for d in draws])
     hours = np.concatenate([d.hours for d in draws])
     moments = Moments(phys, rows, hours)  # the states at every draw, shared by all tests
-    names, code = np.unique(enc.scenario[rows], return_inverse=True)
+    present, code = np.unique(np.take(scenarios[1], rows), return_inverse=True)
+    names = scenarios[0][present]
 
     def where(picked: list[int]) -> np.ndarray:
         """Positions of the picked draws."""
@@ -351,8 +354,9 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     parts = []
     fired: dict[tuple[int, int], int] = {}
     spo2 = _charted_spo2(vitals)
+    scenarios = np.unique(enc.scenario, return_inverse=True)
     for _ in range(TRIGGER_ROUNDS):
-        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, rng)
+        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, rng)
         parts.extend(new_parts)
         pending = _lab_triggers(cfg, enc, new_parts, fired, rng)
         if not pending:
@@ -474,7 +478,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
         "ref_high": ref[:, 1],
         "flag": flag,
     }
-    return Labs(table, e, (result - enc.admit[e]) / HOUR, test)
+    return Labs(table, e, (result - enc.admit[e]) / HOUR, test, code)
 
 
 def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
