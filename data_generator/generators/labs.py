@@ -158,13 +158,15 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
     def where(picked: list[int]) -> np.ndarray:
         """Positions of the picked draws."""
         return np.concatenate([np.arange(ends[i] - draws[i].rows.size, ends[i]) for i in picked])
-    raw, out = {}, {}
+    raw, out, places = {}, {}, {}
     for name in cat:
-        picked = [i for i, d in enumerate(draws) if name in d.assay]
+        picked = tuple(i for i, d in enumerate(draws) if name in d.assay)
         if not picked:
             continue
-        at = where(picked)
-        groups = [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
+        if picked not in places:  # tests of the same panels are in the same draws
+            at = where(list(picked))
+            places[picked] = at, [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
+        at, groups = places[picked]
         noise = np.concatenate([draws[i].assay[name] for i in picked])
         raw[name] = np.full(rows.size, np.nan)
         raw[name][at] = _measured(cfg, moments, groups, name, offsets, rows[at], at, noise)
@@ -376,7 +378,8 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
         terms = trig["when"].get("any", trig["when"].get("all", []))
         if not terms or not all("lab" in t for t in terms):
             continue
-        held = [p for p in parts if all(t["lab"] in panels[p[3]]["tests"] for t in terms)]
+        holding = {name for name, panel in panels.items() if all(t["lab"] in panel["tests"] for t in terms)}
+        held = [p for p in parts if p[3] in holding]
         if not held:
             continue
         rows = np.concatenate([p[0] for p in held])
@@ -391,11 +394,13 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
                 keep.append(i)
         keep = np.asarray(keep, dtype=np.int64)
         h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
-        ok = h <= los[rows[keep]]
-        ends = np.cumsum([p[0].size for p in held])
-        for end, size in zip(ends.tolist(), (p[0].size for p in held), strict=True):
-            mine = (keep >= end - size) & (keep < end)
-            out.append((rows[keep][mine & ok], h[mine & ok], tuple(trig["order"])))
+        kept_rows = rows[keep]
+        ok = h <= los[kept_rows]
+        starts = np.cumsum([0] + [p[0].size for p in held])
+        bounds = np.searchsorted(keep, starts).tolist()  # each part's run of `keep`
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            mine = ok[lo:hi]
+            out.append((kept_rows[lo:hi][mine], h[lo:hi][mine], tuple(trig["order"])))
     return out
 
 
