@@ -163,12 +163,15 @@ def with_ramps(phys: Physiology, state: str, enc: np.ndarray, t0: np.ndarray, t1
 
 
 def vital_effects(cfg: Config, phys: Physiology, owner: np.ndarray, hours: np.ndarray,
-                  names: tuple[str, ...]) -> np.ndarray:
-    """(vitals, rows) added by the treatments' latent states (zero where none is given)."""
+                  names: tuple[str, ...]) -> np.ndarray | None:
+    """(vitals, rows) added by the treatments' latent states (zero where none is given; None
+    where the physiology has none of the states)."""
+    given = [(state, spec) for state, spec in cfg.interventions.get("treatments", {}).items()
+             if state in phys.knot_hours and spec.get("vitals")]
+    if not given:
+        return None
     out = np.zeros((len(names), owner.size))
-    for state, spec in cfg.interventions.get("treatments", {}).items():
-        if state not in phys.knot_hours or not spec.get("vitals"):
-            continue
+    for state, spec in given:
         level = phys.at(state, owner, hours)
         for vital, delta in spec["vitals"].items():
             out[names.index(vital)] += delta * level

@@ -137,18 +137,27 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
             pull[j, rows] = _pull(cfg, scenario, name, params[i][j], phys, moments)
     raw = np.empty((len(LATENT), owner.size))
     base_temp = noise_spo2 = None
+    waves: dict[float, np.ndarray] = {}  # the day/night wave of each peak hour the vitals share
     for j, name in enumerate(LATENT):
-        def per_scenario(key: str, j: int = j) -> np.ndarray:
-            return np.array([p[j][key] for p in params], dtype=float)
-        person = per_scenario("baseline")[code] + person_z[j] * per_scenario("sd")[code]
-        noisy = noise[j] * np.take(per_scenario("noise"), row_code)
-        rhythm = np.take(per_scenario("circadian"), row_code) * np.cos(
-            2 * np.pi * (clock - np.take(per_scenario("circadian_peak_hour"), row_code)) / 24)
+        def per_row(key: str, j: int = j) -> np.ndarray | float:
+            """The scenarios' `key` of this vital at each grid row (one number where they agree)."""
+            values = np.array([p[j][key] for p in params], dtype=float)
+            return float(values[0]) if (values == values[0]).all() else np.take(values, row_code)
+        baseline, sd = (np.array([p[j][key] for p in params], dtype=float) for key in ("baseline", "sd"))
+        person = baseline[code] + person_z[j] * sd[code]
+        noisy = noise[j] * per_row("noise")
+        amplitude, peak = per_row("circadian"), per_row("circadian_peak_hour")
+        if isinstance(peak, float) and peak not in waves:
+            waves[peak] = np.cos(2 * np.pi * (clock - peak) / 24)
+        level = person[owner]
+        if not (isinstance(amplitude, float) and amplitude == 0):  # no rhythm: adding zeros changes nothing
+            level += amplitude * (waves[peak] if isinstance(peak, float) else np.cos(2 * np.pi * (clock - peak) / 24))
+        level += pull[j]
         if name == "temp_c":
             base_temp = person
         if name == "spo2":
             noise_spo2 = noisy
-        raw[j] = noisy + (person[owner] + rhythm + pull[j])
+        raw[j] = noisy + level
     return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
 
 
@@ -230,10 +239,15 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
                 transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The chart at grid `rows` (all hours of the encounters they hold): its columns, before missed
     items are blanked, and which rows are charted."""
-    owner, pos, hours, epoch = grid.owner[rows], grid.pos[rows], grid.hours[rows], grid.epoch[rows]
+    every = rows.size == grid.owner.size  # (rows are distinct)
+
+    def at_rows(values: np.ndarray) -> np.ndarray:
+        return values if every else np.take(values, rows, axis=-1)
+    owner, pos, hours, epoch = at_rows(grid.owner), at_rows(grid.pos), at_rows(grid.hours), at_rows(grid.epoch)
     cat = cfg.vitals
-    raw = np.take(grid.raw, rows, axis=1) + vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments
-    v = dict(zip(LATENT, raw, strict=True))
+    raw = at_rows(grid.raw)
+    effects = vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments; None without any
+    v = dict(zip(LATENT, raw if effects is None else raw + effects, strict=True))  # read, never written
     couple = cat["coupling"]
     fever = v["temp_c"] - grid.base_temp[owner]
     v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
@@ -243,7 +257,7 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
         v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
     pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
     v["dbp"] = v["sbp"] - pulse
-    spo2_trend = v["spo2"] - grid.noise_spo2[rows]
+    spo2_trend = v["spo2"] - at_rows(grid.noise_spo2)
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
     avpu = _avpu(cfg, v["mentation"])
     table, on_oxygen = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, avpu,
