@@ -279,13 +279,13 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     weaned only after the need has fallen for a while (interventions.py). SpO2 follows the FiO2
     given. Returns the device, FiO2 and SpO2 charted and the rows NEWS2 scores as on oxygen."""
     ox = cfg.vitals["oxygen"]
+    ladder = oxygen_ladders(cfg, enc, owner)  # its `code`: each row's place among the sorted scenarios
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
-                       for s in enc.scenario], dtype=float)
-    low, middle = np.take(target[:, 0], owner), np.take(target.mean(axis=1), owner)
+                       for s in sorted(set(enc.scenario.tolist()))], dtype=float)
+    low, middle = np.take(target[:, 0], ladder["code"]), np.take(target.mean(axis=1), ladder["code"])
     gain = ox["spo2_gain_per_fio2"]
     needed = 0.21 + (middle - spo2_trend) / gain   # titrated toward mid-target
     enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
-    ladder = oxygen_ladders(cfg, enc, owner)
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
     at = ladder["code"] * ladder["name"].shape[1] + np.maximum(level - 1, 0)  # (scenario, rung), flat
