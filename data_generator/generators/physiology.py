@@ -29,6 +29,7 @@ class Physiology:
     phase_bounds: dict[str, np.ndarray]  # 'scenario/outcome/state' -> knot hours per encounter (previews)
     variants: dict[str, np.ndarray] = field(default_factory=dict)  # variant name -> bool per encounter
     _spans: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _holds: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def variant(self, name: str, enc: np.ndarray) -> np.ndarray:
         """Whether encounters `enc` present with the scenario variant `name` (hypothermic, ...)."""
@@ -40,10 +41,19 @@ class Physiology:
         """Value of `state` for encounters `enc` at `hours` since their admission."""
         if state not in self.knot_hours:
             return np.zeros(len(enc))
-        knots, values = self.knot_hours[state], self.knot_values[state]
-        width = knots.shape[1]
         h = np.asarray(hours, dtype=float)
         enc = np.asarray(enc, dtype=np.int64)
+        held = np.flatnonzero(np.take(self._held(state), enc))
+        if held.size < enc.size // 2:  # the state is zero throughout for the others' encounters
+            out = np.zeros(enc.size)
+            out[held] = self._interpolate(state, enc[held], h[held])
+            return out
+        return self._interpolate(state, enc, h)
+
+    def _interpolate(self, state: str, enc: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """`at` by linear interpolation between each encounter's knots either side of `h`."""
+        knots, values = self.knot_hours[state], self.knot_values[state]
+        width = knots.shape[1]
         # knots at or before `hours`, counted among the columns that hold a knot for some encounter
         # (the padding at FAR is never passed), by a product where the count fits a byte
         span = self._span(state)
@@ -65,6 +75,12 @@ class Physiology:
         v1 *= frac
         v1 += v0
         return v1
+
+    def _held(self, state: str) -> np.ndarray:
+        """Per encounter: whether `state` is ever other than zero."""
+        if state not in self._holds:
+            self._holds[state] = (self.knot_values[state] != 0).any(axis=1)
+        return self._holds[state]
 
     def _span(self, state: str) -> int:
         """How many knot columns of `state` `at` compares hours with: those holding a knot for
