@@ -203,7 +203,13 @@ def _draws(enc: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """The distinct (encounter, collection second) pairs in that order, and each row's pair."""
     low = int(seconds.min()) if seconds.size else 0
     span = int(seconds.max()) - low + 1 if seconds.size else 1
-    pairs, first = np.unique(enc.astype(np.int64) * span + (seconds - low), return_inverse=True)
+    key = enc.astype(np.int64) * span + (seconds - low)
+    if key.size and (key[1:] >= key[:-1]).all():  # rows sorted by encounter, then collection
+        first = np.zeros(key.size, dtype=np.intp)
+        np.cumsum(key[1:] != key[:-1], out=first[1:])
+        pairs = key[np.flatnonzero(np.diff(first, prepend=-1))]
+    else:
+        pairs, first = np.unique(key, return_inverse=True)
     return pairs // span, pairs % span + low, first
 
 

@@ -417,12 +417,10 @@ def _flags(catalogue: dict, code: np.ndarray, value: np.ndarray, ref_low: np.nda
     limits = np.array([[np.nan if c is None else c for c in spec.get("critical", [None, None])]
                        for spec in catalogue.values()], dtype=float).reshape(-1, 2)
     crit = np.take(limits, code, axis=0)
-    flag = np.full(value.size, "N", dtype=object)
-    flag[value < ref_low] = "L"
-    flag[value > ref_high] = "H"
-    flag[value < crit[:, 0]] = "LL"
-    flag[value > crit[:, 1]] = "HH"
-    return flag
+    level = np.zeros(value.size, dtype=np.intp)  # each later rule overrides the earlier ones
+    for i, beyond in enumerate((value < ref_low, value > ref_high, value < crit[:, 0], value > crit[:, 1]), 1):
+        level[beyond] = i
+    return np.take(np.array(["N", "L", "H", "LL", "HH"], dtype=object), level)
 
 
 def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:

@@ -364,7 +364,7 @@ def _drop_missing(table: dict[str, np.ndarray], missed: dict[str, np.ndarray]) -
     """Blank the items not charted this time (a missed blood pressure blanks SBP, DBP and MAP)."""
     for name, mask in missed.items():
         for col in (("sbp", "dbp", "map") if name == "sbp" else (name,)):
-            table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
+            table[col][mask] = None if table[col].dtype == object else np.nan
 
 
 def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
