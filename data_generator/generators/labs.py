@@ -174,7 +174,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
         out[name][at] = np.round(_bounded(raw[name][at], cat[name], cfg.labs), cat[name]["decimals"])
     gassed = [i for i, d in enumerate(draws) if "winters" in d.gas]
     if gassed:
-        _blood_gas(cfg, enc, draws, gassed, where, rows, hours, raw, out, spo2)
+        _blood_gas(cfg, scenarios, draws, gassed, where, rows, raw, out, spo2)
     for name in dict.fromkeys(t for d in draws for t in d.wanted):
         spec = cat[name]
         if spec.get("categorical") or "derive" in spec:
@@ -208,18 +208,18 @@ def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
     return soft_bound(value, lo, hi, frac * (hi - lo))
 
 
-def _blood_gas(cfg: Config, enc: Encounters, draws: list[_Draw], gassed: list[int], where, rows: np.ndarray,
-               hours: np.ndarray, raw: dict[str, np.ndarray], out: dict[str, np.ndarray],
+def _blood_gas(cfg: Config, scenarios: tuple[np.ndarray, np.ndarray], draws: list[_Draw], gassed: list[int],
+               where, rows: np.ndarray, raw: dict[str, np.ndarray], out: dict[str, np.ndarray],
                spo2: blood_gas.Charted) -> None:
     """Bicarbonate, PaCO2, pH and PaO2 of the `gassed` draws (positions `where(draws)`), each
-    computed from the others (A1, A2), into `out`."""
+    computed from the others (A1, A2), into `out` (`scenarios` as for `_draw_round`)."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
     roles = gas["tests"]
     b_name, c_name = roles["bicarbonate"], roles["paco2"]
     at = where(gassed)
-    share = {s: cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
-             for s in np.unique(enc.scenario[rows[at]]).tolist()}
-    chronic = np.array([share[s] for s in enc.scenario[rows[at]].tolist()], dtype=float)
+    share = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
+                      for s in scenarios[0].tolist()], dtype=float)
+    chronic = np.take(share, np.take(scenarios[1], rows[at]))
     winters = np.concatenate([draws[i].gas["winters"] for i in gassed])
     metabolic = _bounded(raw[b_name][at], cat[b_name], cfg.labs)
     paco2 = _bounded(blood_gas.winters_paco2(raw[c_name][at], metabolic, winters, gas), cat[c_name], cfg.labs)
