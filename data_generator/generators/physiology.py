@@ -117,9 +117,11 @@ def build_physiology(cfg: Config, enc: Encounters, rng: np.random.Generator) -> 
     hours = {s: np.full((n, k + 1), FAR) for s in names}
     values = {s: np.zeros((n, k + 1)) for s in names}
     bounds: dict[str, np.ndarray] = {}
-    pairs = sorted({(s, o) for s, o in zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)})
-    for scenario, outcome in pairs:
-        rows = np.flatnonzero((enc.scenario == scenario) & (enc.outcome == outcome))
+    pairs: dict[tuple[str, str], list[int]] = {}  # the rows of each (scenario, outcome)
+    for i, pair in enumerate(zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)):
+        pairs.setdefault(pair, []).append(i)
+    for scenario, outcome in sorted(pairs):
+        rows = np.array(pairs[scenario, outcome], dtype=np.intp)
         m = rows.size
         for state, spec in branch_states(cfg, scenario, outcome).items():
             intensity = np.exp(rng.normal(0.0, spec.get("spread", 0.0), m))

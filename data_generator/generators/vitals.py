@@ -157,7 +157,7 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
             base_temp = person
         if name == "spo2":
             noise_spo2 = noisy
-        raw[j] = noisy + level
+        np.add(noisy, level, out=raw[j])
     return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
 
 
