@@ -158,9 +158,13 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
     def where(picked: list[int]) -> np.ndarray:
         """Positions of the picked draws."""
         return np.concatenate([np.arange(ends[i] - draws[i].rows.size, ends[i]) for i in picked])
+    measured: dict[str, list[int]] = {}  # the draws measuring each test
+    for i, d in enumerate(draws):
+        for name in d.assay:
+            measured.setdefault(name, []).append(i)
     raw, out, places = {}, {}, {}
     for name in cat:
-        picked = tuple(i for i, d in enumerate(draws) if name in d.assay)
+        picked = tuple(measured.get(name, ()))
         if not picked:
             continue
         if picked not in places:  # tests of the same panels are in the same draws
@@ -360,18 +364,20 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     for _ in range(TRIGGER_ROUNDS):
         new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, rng)
         parts.extend(new_parts)
-        pending = _lab_triggers(cfg, enc, new_parts, fired, rng)
+        pending = _lab_triggers(cfg, enc, new_parts, fired, scenarios, rng)
         if not pending:
             break
     return _assemble(cfg, date, enc, parts, rng, first_id)
 
 
-def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
+def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
     """Draws ordered by results of `parts` (each trigger over the parts whose panel holds its tests,
-    at the result's own time), at most `max` per trigger and encounter (counted in `fired`)."""
+    at the result's own time), at most `max` per trigger and encounter (counted in `fired`;
+    `scenarios` as for `_draw_round`)."""
     los = (enc.discharge - enc.admit) / HOUR
     out = []
     panels = cfg.labs["panels"]
+    place = {name: i for i, name in enumerate(scenarios[0].tolist())}
     for t_index, (scenario, trig) in enumerate(
             (s, t) for s in sorted(cfg.scenarios)
             for t in cfg.scenarios[s].get("labs", {}).get("triggers", [])):
@@ -385,7 +391,7 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
         rows = np.concatenate([p[0] for p in held])
         result_h = np.concatenate([p[2] for p in held])
         columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
-        hit = condition_mask(trig["when"], columns) & (enc.scenario == scenario)[rows]
+        hit = condition_mask(trig["when"], columns) & (np.take(scenarios[1], rows) == place.get(scenario, -1))
         keep = []
         for i in np.flatnonzero(hit).tolist():
             key = (t_index, int(rows[i]))
