@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 
@@ -125,8 +126,9 @@ def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
         name = term.get("vital") or term.get("lab")
         values = np.asarray(columns[name], dtype=float)
         masks.append(ops[term["op"]](np.nan_to_num(values, nan=np.nan), term["value"]))
-    stacked = np.stack(masks) if masks else np.zeros((1, 0), bool)
-    return stacked.any(axis=0) if kind == "any" else stacked.all(axis=0)
+    if not masks:
+        return np.zeros(0, bool)
+    return functools.reduce(np.logical_or if kind == "any" else np.logical_and, masks)
 
 
 def firings(owner: np.ndarray, hours: np.ndarray, hit: np.ndarray, most: int,
