@@ -35,12 +35,19 @@ def test_table_ids_of_no_rows_keep_the_format_width():
     assert table_ids("labs", dt.date(2026, 3, 4), 1, 0).dtype == np.dtype("<U20")
 
 
-def test_ar1_noise_follows_its_recurrence_within_each_series():
-    """e_0 = z_0 for each owner, then e_i = phi_i e_(i-1) + sqrt(1 - phi_i^2) z_i (same draws)."""
+@pytest.mark.parametrize("hourly", [False, True])
+def test_ar1_noise_follows_its_recurrence_within_each_series(hourly):
+    """e_0 = z_0 for each owner, then e_i = phi_i e_(i-1) + sqrt(1 - phi_i^2) z_i (same draws),
+    at random times or on an hourly grid (most gaps exactly one hour, some not)."""
     rng = np.random.default_rng(7)
     counts = rng.integers(1, 30, 40)
     owner = np.repeat(np.arange(counts.size), counts)
-    hours = np.concatenate([np.sort(rng.uniform(0, 50, c)) for c in counts])
+    if hourly:
+        hours = np.concatenate([rng.uniform(0, 1) + np.arange(c) for c in counts])
+        hours[rng.random(hours.size) < 0.1] += 0.25
+        assert (np.diff(hours)[np.diff(owner) == 0] == 1.0).mean() > 0.5
+    else:
+        hours = np.concatenate([np.sort(rng.uniform(0, 50, c)) for c in counts])
     tau, sd = np.array([2.0, 8.0, 0.5]), np.array([1.0, 3.0, 0.2])
     got = ar1_noise(owner, hours, tau, sd, np.random.default_rng(11))
     z = np.random.default_rng(11).standard_normal((owner.size, tau.size)) * sd

@@ -101,12 +101,16 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     layout = start[series[which]] + step_of  # event at each place of the layout
     later = layout[running[0]:]
     gap = hours[later] - hours[later - 1]
-    phi = np.exp(-gap[:, None] / tau)
+    # phi and the innovation's scale an hour after the previous event (most events of an hourly
+    # series), then those of the other gaps
+    hourly = np.exp(-np.ones((1, 1)) / tau)
+    phi = np.repeat(hourly, gap.size, axis=0)
+    scale = np.repeat(np.sqrt(1 - hourly ** 2), gap.size, axis=0)
+    other = np.flatnonzero(gap != 1.0)
+    phi[other] = np.exp(-gap[other, None] / tau)
+    scale[other] = np.sqrt(1 - phi[other] ** 2)
     out = np.take(z, layout, axis=0)
     innovation = out[running[0]:]
-    scale = np.square(phi)
-    np.subtract(1, scale, out=scale)
-    np.sqrt(scale, out=scale)
     innovation *= scale
     for k in range(1, running.size):
         here, before = slice(offset[k], offset[k + 1]), slice(offset[k - 1], offset[k - 1] + running[k])
