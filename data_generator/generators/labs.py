@@ -102,38 +102,60 @@ class _Draw:
     result_h: list[np.ndarray]    # per panel
 
 
-def _take_draw(cfg: Config, rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...],
-               rng: np.random.Generator) -> _Draw:
+@dataclass(frozen=True)
+class _Order:
+    """What a draw of some panels reports and measures, with the spread of each random number it
+    takes: each measured test's assay noise (catalogue order), the blood gas's, each panel's
+    turnaround."""
+
+    wanted: list[str]
+    assay: list[tuple[str, float]]
+    gas: list[tuple[str, float]]
+    turnaround: list[tuple[float, float]]
+
+
+def _order(cfg: Config, ordered: tuple[str, ...]) -> _Order:
+    """What a draw of the `ordered` panels reports and measures."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
     panels, roles = cfg.labs["panels"], gas["tests"]
     wanted = list(dict.fromkeys(t for panel in ordered for t in panels[panel]["tests"]))
     needed = set(wanted)
     if needed & set(roles.values()):  # a latent bicarbonate and PaCO2 exist even when not reported
         needed |= {roles["bicarbonate"], roles["paco2"]}
-    n = rows.size
-    assay = {name: rng.normal(0, cat[name]["noise"], n) for name in cat if name in needed and "baseline" in cat[name]}
-    noise = {}
-    if roles["bicarbonate"] in assay:
-        noise["winters"] = rng.normal(0, gas["winters"]["sd"], n)
+    assay = [(name, cat[name]["noise"]) for name in cat if name in needed and "baseline" in cat[name]]
+    noise = []
+    if roles["bicarbonate"] in dict(assay):
+        noise.append(("winters", gas["winters"]["sd"]))
         if roles["ph"] in needed:
-            noise["ph"] = rng.normal(0, cat[roles["ph"]]["noise"], n)
+            noise.append(("ph", cat[roles["ph"]]["noise"]))
         if roles["pao2"] in needed:
-            noise["oximetry"] = rng.normal(0, gas["oximetry_sd"], n)
-            noise["pao2"] = rng.normal(0, cat[roles["pao2"]]["noise"], n)
-    result_h = []
-    for panel in ordered:
-        lo, hi = panels[panel]["turnaround_minutes"]
-        result_h.append(hours + rng.uniform(lo, hi, n) / 60)
-    return _Draw(rows, hours, ordered, wanted, assay, noise, result_h)
+            noise += [("oximetry", gas["oximetry_sd"]), ("pao2", cat[roles["pao2"]]["noise"])]
+    return _Order(wanted, assay, noise, [tuple(panels[panel]["turnaround_minutes"]) for panel in ordered])
+
+
+def _take_draw(rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...], order: _Order,
+               rng: np.random.Generator) -> _Draw:
+    n = rows.size
+    assay = {name: rng.normal(0, sd, n) for name, sd in order.assay}
+    noise = {role: rng.normal(0, sd, n) for role, sd in order.gas}
+    result_h = [hours + rng.uniform(lo, hi, n) / 60 for lo, hi in order.turnaround]
+    return _Draw(rows, hours, ordered, order.wanted, assay, noise, result_h)
 
 
 def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, offsets: dict[str, np.ndarray],
-                spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> list:
+                spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray],
+                orders: dict[tuple[str, ...], _Order], rng: np.random.Generator) -> list:
     """The parts (rows, hours, result hours, panel, values) of one round of `pending` draws: each
     draw takes its random numbers in turn, then the values of all of them are computed together
     (all panels ordered together are one draw with one set of values). `scenarios`: the
-    encounters' scenario names, sorted, and each one's place there."""
-    draws = [_take_draw(cfg, rows, hours, ordered, rng) for rows, hours, ordered in pending if rows.size]
+    encounters' scenario names, sorted, and each one's place there; `orders`: what each set of
+    panels ordered together draws, worked out once."""
+    draws = []
+    for rows, hours, ordered in pending:
+        if rows.size:
+            if ordered not in orders:
+                orders[ordered] = _order(cfg, ordered)
+            draws.append(_take_draw(rows, hours, ordered, orders[ordered], rng))
     parts = []
     for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2, scenarios), strict=True):
         for panel, result_h in zip(draw.ordered, draw.result_h, strict=True):
@@ -360,9 +382,9 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     parts = []
     fired: dict[tuple[int, int], int] = {}
     spo2 = _charted_spo2(vitals)
-    scenarios = np.unique(enc.scenario, return_inverse=True)
+    scenarios, orders = np.unique(enc.scenario, return_inverse=True), {}
     for _ in range(TRIGGER_ROUNDS):
-        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, rng)
+        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, orders, rng)
         parts.extend(new_parts)
         pending = _lab_triggers(cfg, enc, new_parts, fired, scenarios, rng)
         if not pending:
