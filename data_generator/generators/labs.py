@@ -484,7 +484,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     def per_test(values: list) -> np.ndarray:
         return np.take(np.array(values, dtype=object), code)
     test = per_test(list(cat))
-    ref = _reference(cat, code, enc.sex[e])
+    ref = _reference(cat, code, enc.sex, e)
     flag = _flags(cat, code, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
     is_culture = per_test([bool(spec.get("categorical")) for spec in cat.values()]).astype(bool)
@@ -512,15 +512,15 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     return Labs(table, e, (result - enc.admit[e]) / HOUR, test, code)
 
 
-def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
-    """(low, high) reference range per row (`code`: the test's place in the catalogue): the
-    test's, or its sex-specific one (L1)."""
+def _reference(cat: dict, code: np.ndarray, sex: np.ndarray, enc: np.ndarray) -> np.ndarray:
+    """(low, high) reference range per row (`code`: the test's place in the catalogue; `enc`: its
+    encounter, of sex `sex[enc]`): the test's, or its sex-specific one (L1)."""
     ref = np.take(np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2),
                   code, axis=0)
     is_sex: dict[str, np.ndarray] = {}
     for i, spec in enumerate(cat.values()):
         for s, own in spec.get("by_sex", {}).items():
             if s not in is_sex:
-                is_sex[s] = sex == s
+                is_sex[s] = np.take(sex == s, enc)
             ref[(code == i) & is_sex[s]] = own["ref"]
     return ref
