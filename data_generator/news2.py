@@ -17,9 +17,9 @@ def _points(x: np.ndarray, bands: list) -> np.ndarray:
     band = np.zeros(x.size, dtype=np.uint8)  # how many bounds x is above (all where x is NaN)
     above = np.empty(x.size, dtype=bool)
     for upper in uppers:
-        np.less_equal(x, upper, out=above)
-        np.logical_not(above, out=above)
+        np.greater(x, upper, out=above)
         band += above.view(np.uint8)
+    band[np.isnan(x)] = len(uppers)
     return np.take(np.array([*points, 0], dtype=np.int64), band)
 
 
