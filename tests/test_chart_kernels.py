@@ -30,6 +30,20 @@ def test_row_ids_are_zero_filled_numbers_after_the_day(first, n, width):
     assert ids.dtype == np.dtype(f"<U{max(len(e) for e in expected)}")
 
 
+def test_table_ids_from_one_are_those_of_their_own_run_whatever_was_made_before():
+    """IDs numbered from 1 equal `row_ids` of that many rows (values and width) after a longer,
+    shorter or other day's run, and are not shared between calls."""
+    day, other = dt.date(2026, 3, 4), dt.date(2026, 3, 5)
+    for date in (day, other):
+        for n in (12, 3, 15, 99_999, 100_001, 4):  # five digits, then six past 99,999
+            ids = table_ids("encounters", date, 1, n)
+            expected = row_ids("ENC", date, 1, n, 5)
+            assert ids.dtype == expected.dtype and np.array_equal(ids, expected)
+    again = table_ids("encounters", day, 1, 4)
+    again[0] = "changed"
+    assert table_ids("encounters", day, 1, 4)[0] == "ENC-20260304-00001"
+
+
 def test_table_ids_of_no_rows_keep_the_format_width():
     """An empty table's ID column has the width its format gives."""
     assert table_ids("labs", dt.date(2026, 3, 4), 1, 0).dtype == np.dtype("<U20")
