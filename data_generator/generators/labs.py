@@ -487,7 +487,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     ref = _reference(cat, code, enc.sex, e)
     flag = _flags(cat, code, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
-    is_culture = per_test([bool(spec.get("categorical")) for spec in cat.values()]).astype(bool)
+    is_culture = np.take(np.array([bool(spec.get("categorical")) for spec in cat.values()]), code)
     if is_culture.any():
         text[is_culture], flag[is_culture], result[is_culture] = _culture(
             cfg, enc, e[is_culture], collect[is_culture], rng)
