@@ -76,11 +76,16 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
     names, code = np.unique(enc.scenario, return_inverse=True)
     set_code = np.take(code, vitals.enc)  # each set's scenario
     for i, scenario in enumerate(names):
+        mine = None
         for trig in cfg.scenarios[scenario].get("labs", {}).get("triggers", []):
-            if not any("vital" in t for t in trig["when"].get("any", trig["when"].get("all", []))):
+            terms = trig["when"].get("any", trig["when"].get("all", []))
+            if not any("vital" in t for t in terms):
                 continue
-            rows = (set_code == i) & (vitals.hours >= trig.get("after_hours", 0))
-            rows &= condition_mask(trig["when"], vitals.table)
+            mine = np.flatnonzero(set_code == i) if mine is None else mine  # the scenario's sets
+            sel = mine[vitals.hours[mine] >= trig.get("after_hours", 0)]
+            rows = np.zeros(set_code.size, dtype=bool)
+            named = {t.get("vital") or t.get("lab") for t in terms}
+            rows[sel] = condition_mask(trig["when"], {name: np.take(vitals.table[name], sel) for name in named})
             e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], cfg.labs["timing"]["trigger_gap_hours"])
             h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
             ok = h <= los[e]
