@@ -260,8 +260,9 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
     spo2_trend = v["spo2"] - at_rows(grid.noise_spo2)
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
     avpu = _avpu(cfg, v["mentation"])
-    table, on_oxygen = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, avpu,
-                              _expected_gas(cfg, enc, phys, owner, hours))
+    device, fio2, spo2, on_oxygen = _oxygen(cfg, enc, owner, hours, v, spo2_trend,
+                                            _expected_gas(cfg, enc, phys, owner, hours))
+    table = _chart(cfg, epoch, v, unit, avpu, device, fio2, spo2)
     levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
     unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), avpu)
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
@@ -372,12 +373,10 @@ def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
     return np.searchsorted(cfg.vitals["consciousness"]["thresholds"], mentation, side="right")
 
 
-def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, hours: np.ndarray,
-           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray, avpu: np.ndarray,
-           gas: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _chart(cfg: Config, epoch: np.ndarray, v: dict[str, np.ndarray], unit: np.ndarray, avpu: np.ndarray,
+           device: np.ndarray, fio2: np.ndarray, spo2: np.ndarray) -> dict[str, np.ndarray]:
     """The charted columns (`avpu`: each row's consciousness level, index into the catalogue's
-    levels), and which rows are on supplemental oxygen."""
-    device, fio2, spo2, on_oxygen = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
+    levels; the oxygen device, FiO2 and SpO2 as titrated)."""
     levels = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), avpu)
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
     table = {  # the encounter and patient IDs go first, added to the sets charted
@@ -395,4 +394,4 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, h
         "pain_score": np.round(v["pain_score"]),
         "care_unit": np.take(np.array(sorted(cfg.generator["care_units"]), dtype=object), unit),
     }
-    return table, on_oxygen
+    return table
