@@ -30,17 +30,38 @@ def test_row_ids_are_zero_filled_numbers_after_the_day(first, n, width):
     assert ids.dtype == np.dtype(f"<U{max(len(e) for e in expected)}")
 
 
+def test_table_ids_from_one_are_those_of_their_own_run_whatever_was_made_before():
+    """IDs numbered from 1 equal `row_ids` of that many rows (values and width) after a longer,
+    shorter or other day's run, and are not shared between calls."""
+    day, other = dt.date(2026, 3, 4), dt.date(2026, 3, 5)
+    for date in (day, other):
+        for n in (12, 3, 15, 99_999, 100_001, 4):  # five digits, then six past 99,999
+            ids = table_ids("encounters", date, 1, n)
+            expected = row_ids("ENC", date, 1, n, 5)
+            assert ids.dtype == expected.dtype and np.array_equal(ids, expected)
+    again = table_ids("encounters", day, 1, 4)
+    again[0] = "changed"
+    assert table_ids("encounters", day, 1, 4)[0] == "ENC-20260304-00001"
+
+
 def test_table_ids_of_no_rows_keep_the_format_width():
     """An empty table's ID column has the width its format gives."""
     assert table_ids("labs", dt.date(2026, 3, 4), 1, 0).dtype == np.dtype("<U20")
 
 
-def test_ar1_noise_follows_its_recurrence_within_each_series():
-    """e_0 = z_0 for each owner, then e_i = phi_i e_(i-1) + sqrt(1 - phi_i^2) z_i (same draws)."""
+@pytest.mark.parametrize("hourly", [False, True])
+def test_ar1_noise_follows_its_recurrence_within_each_series(hourly):
+    """e_0 = z_0 for each owner, then e_i = phi_i e_(i-1) + sqrt(1 - phi_i^2) z_i (same draws),
+    at random times or on an hourly grid (most gaps exactly one hour, some not)."""
     rng = np.random.default_rng(7)
     counts = rng.integers(1, 30, 40)
     owner = np.repeat(np.arange(counts.size), counts)
-    hours = np.concatenate([np.sort(rng.uniform(0, 50, c)) for c in counts])
+    if hourly:
+        hours = np.concatenate([rng.uniform(0, 1) + np.arange(c) for c in counts])
+        hours[rng.random(hours.size) < 0.1] += 0.25
+        assert (np.diff(hours)[np.diff(owner) == 0] == 1.0).mean() > 0.5
+    else:
+        hours = np.concatenate([np.sort(rng.uniform(0, 50, c)) for c in counts])
     tau, sd = np.array([2.0, 8.0, 0.5]), np.array([1.0, 3.0, 0.2])
     got = ar1_noise(owner, hours, tau, sd, np.random.default_rng(11))
     z = np.random.default_rng(11).standard_normal((owner.size, tau.size)) * sd

@@ -74,8 +74,10 @@ class Charted:
     def __init__(self, owner: np.ndarray, hours: np.ndarray, values: np.ndarray):
         ok = ~np.isnan(values)
         owner, hours, values = owner[ok], hours[ok], values[ok]
-        order = np.lexsort((hours, owner))
-        self.owner, self.hours, self.values = owner[order], hours[order], values[order]
+        if not _in_order(owner, hours):
+            order = np.lexsort((hours, owner))
+            owner, hours, values = owner[order], hours[order], values[order]
+        self.owner, self.hours, self.values = owner, hours, values
 
     def at(self, rows: np.ndarray, at_hours: np.ndarray, default: float) -> np.ndarray:
         """The series interpolated to (row, hour) within the same encounter: linear between the
@@ -99,6 +101,13 @@ class Charted:
         out[has_left & ~has_right] = v0[has_left & ~has_right]
         out[~has_left & has_right] = v1[~has_left & has_right]
         return out
+
+
+def _in_order(owner: np.ndarray, hours: np.ndarray) -> bool:
+    """Whether events are sorted by owner, then hours (as charted sets are)."""
+    later = owner[1:] > owner[:-1]
+    later |= (owner[1:] == owner[:-1]) & (hours[1:] >= hours[:-1])
+    return bool(later.all())
 
 
 def _search_within(owner: np.ndarray, hours: np.ndarray, rows: np.ndarray, at_hours: np.ndarray,

@@ -115,7 +115,7 @@ def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarr
 
 def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
     """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
-    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in np.unique(enc.scenario)}
+    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in set(enc.scenario.tolist())}
     return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
 
 
@@ -163,15 +163,18 @@ def with_ramps(phys: Physiology, state: str, enc: np.ndarray, t0: np.ndarray, t1
 
 
 def vital_effects(cfg: Config, phys: Physiology, owner: np.ndarray, hours: np.ndarray,
-                  names: tuple[str, ...]) -> np.ndarray:
-    """(rows, vitals) added by the treatments' latent states (zero where none is given)."""
-    out = np.zeros((owner.size, len(names)))
-    for state, spec in cfg.interventions.get("treatments", {}).items():
-        if state not in phys.knot_hours or not spec.get("vitals"):
-            continue
+                  names: tuple[str, ...]) -> np.ndarray | None:
+    """(vitals, rows) added by the treatments' latent states (zero where none is given; None
+    where the physiology has none of the states)."""
+    given = [(state, spec) for state, spec in cfg.interventions.get("treatments", {}).items()
+             if state in phys.knot_hours and spec.get("vitals")]
+    if not given:
+        return None
+    out = np.zeros((len(names), owner.size))
+    for state, spec in given:
         level = phys.at(state, owner, hours)
         for vital, delta in spec["vitals"].items():
-            out[:, names.index(vital)] += delta * level
+            out[names.index(vital)] += delta * level
     return out
 
 
@@ -242,8 +245,11 @@ def oxygen_levels(cfg: Config, ladder: dict[str, np.ndarray], owner: np.ndarray,
     level[on] = level_on
     kept = _shifted(level, owner, 1, -1)
     kept = np.where(kept < 0, level, kept)
+    given = np.flatnonzero(level)  # only a rung given holds a later hour's
     for step in range(2, int(cfg.interventions["oxygen"]["wean_after_hours"]) + 2):
-        kept = np.maximum(kept, _shifted(level, owner, step, 0))
+        source = given[given + step < owner.size]
+        source = source[owner[source + step] == owner[source]]
+        kept[source + step] = np.maximum(kept[source + step], level[source])
     return kept
 
 

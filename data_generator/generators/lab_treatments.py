@@ -27,7 +27,7 @@ from data_generator.timeutil import HOUR
 
 
 def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarray, test: np.ndarray,
-              collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
+              by_test: _ByTest, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
               rng: np.random.Generator) -> tuple[Physiology, Interventions, np.ndarray]:
     """Red cells after each resulted haemoglobin below the scenario's threshold (A3): enough
     units to reach `target_hb`, one after another; every later draw of the tests the catalogue
@@ -43,7 +43,6 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
     episodes = rule_array(cfg, enc, "transfusion", "max_episodes", 0).astype(int)
     delays = rule_array(cfg, enc, "transfusion", "delay_hours", None)
     rise = spec["labs"]
-    by_test = _ByTest(test)
     hb = by_test(spec["trigger_test"])
     affected = np.flatnonzero(np.isin(test, list(rise)))
     charted = [(name, by_test(name)) for name in sorted(rise)]
@@ -97,14 +96,15 @@ def _round_as_charted(cfg: Config, value: np.ndarray, groups: list[tuple[str, np
 
 
 class _ByTest:
-    """The rows of each test in a labs table, found once per test."""
+    """The rows of each test in a labs table (`code`: each row's place in the `catalogue`), found
+    once per test."""
 
-    def __init__(self, test: np.ndarray):
-        self.test, self._rows = test, {}
+    def __init__(self, catalogue: dict, code: np.ndarray):
+        self.number, self.code, self._rows = {name: i for i, name in enumerate(catalogue)}, code, {}
 
     def __call__(self, name: str) -> np.ndarray:
         if name not in self._rows:
-            self._rows[name] = np.flatnonzero(self.test == name)
+            self._rows[name] = np.flatnonzero(self.code == self.number[name])
         return self._rows[name]
 
 
@@ -127,7 +127,7 @@ def reflag(cfg: Config, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray
 
 
 
-def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, test: np.ndarray,
+def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndarray, by_test: _ByTest,
                  panel: np.ndarray, collect_h: np.ndarray, result_h: np.ndarray, value: np.ndarray,
                  rng: np.random.Generator) -> tuple[Interventions, np.ndarray]:
     """Infusions (insulin, furosemide, potassium) started by the first resulted draw meeting
@@ -139,7 +139,6 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
     treat = cfg.interventions["treatments"]
     value = value.astype(float).copy()
     n, parts = len(enc), []
-    by_test = _ByTest(test)
     d_enc, d_seconds, first = _draws(lab_enc, np.round(collect_h * 3600).astype(np.int64))
     d_collect = d_seconds / 3600.0
     d_result = np.full(d_enc.size, -np.inf)
@@ -204,7 +203,13 @@ def _draws(enc: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """The distinct (encounter, collection second) pairs in that order, and each row's pair."""
     low = int(seconds.min()) if seconds.size else 0
     span = int(seconds.max()) - low + 1 if seconds.size else 1
-    pairs, first = np.unique(enc.astype(np.int64) * span + (seconds - low), return_inverse=True)
+    key = enc.astype(np.int64) * span + (seconds - low)
+    if key.size and (key[1:] >= key[:-1]).all():  # rows sorted by encounter, then collection
+        first = np.zeros(key.size, dtype=np.intp)
+        np.cumsum(key[1:] != key[:-1], out=first[1:])
+        pairs = key[np.flatnonzero(np.diff(first, prepend=-1))]
+    else:
+        pairs, first = np.unique(key, return_inverse=True)
     return pairs // span, pairs % span + low, first
 
 
@@ -214,14 +219,20 @@ def treat_results(cfg: Config, enc: Encounters, phys: Physiology, labs: Labs,
     the infusions and antibiotics that resulted draws call for."""
     t = labs.table
     collect_h = (t["event_time"] - enc.admit[labs.enc]) / HOUR
-    phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, collect_h, labs.result_hours,
+    by_test = _ByTest(cfg.labs["tests"], labs.code)
+    phys, blood, value = transfuse(cfg, enc, phys, labs.enc, labs.test, by_test, collect_h, labs.result_hours,
                                    t["value"], rng)
-    infused, value = from_results(cfg, enc, phys.los_hours, labs.enc, labs.test, t["panel"], collect_h,
+    infused, value = from_results(cfg, enc, phys.los_hours, labs.enc, by_test, t["panel"], collect_h,
                                   labs.result_hours, value, rng)
-    _as_charted(cfg, value, labs.test, np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True)))
+    _as_charted(cfg, value, labs.test, np.flatnonzero(~_same(value, t["value"])))
     blood = Interventions.join([blood, infused])
-    if np.array_equal(value, t["value"], equal_nan=True):
+    changed = np.flatnonzero(~_same(value, t["value"]))
+    if changed.size == 0:
         return phys, labs, blood
-    changed = np.flatnonzero(~np.isclose(value, t["value"], rtol=0, atol=0, equal_nan=True))
     flag = reflag(cfg, labs.test, value, t["ref_low"], t["ref_high"], t["flag"], changed)
     return phys, dataclasses.replace(labs, table={**t, "value": value, "flag": flag}), blood
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two value columns agree (both NaN included)."""
+    return (a == b) | (np.isnan(a) & np.isnan(b))

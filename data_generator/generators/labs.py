@@ -21,7 +21,7 @@ from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Moments, Physiology, lab_pull, soft_bound
-from data_generator.generators.timeline import condition_mask, firings, table_ids
+from data_generator.generators.timeline import condition_mask, firings, lex_order, table_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
@@ -34,6 +34,7 @@ class Labs:
     enc: np.ndarray
     result_hours: np.ndarray  # hours since admission when each result was available
     test: np.ndarray          # catalogue test name per row
+    code: np.ndarray          # the test's place in the catalogue per row
 
 
 def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.ndarray,
@@ -75,11 +76,16 @@ def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random
     names, code = np.unique(enc.scenario, return_inverse=True)
     set_code = np.take(code, vitals.enc)  # each set's scenario
     for i, scenario in enumerate(names):
+        mine = None
         for trig in cfg.scenarios[scenario].get("labs", {}).get("triggers", []):
-            if not any("vital" in t for t in trig["when"].get("any", trig["when"].get("all", []))):
+            terms = trig["when"].get("any", trig["when"].get("all", []))
+            if not any("vital" in t for t in terms):
                 continue
-            rows = (set_code == i) & (vitals.hours >= trig.get("after_hours", 0))
-            rows &= condition_mask(trig["when"], vitals.table)
+            mine = np.flatnonzero(set_code == i) if mine is None else mine  # the scenario's sets
+            sel = mine[vitals.hours[mine] >= trig.get("after_hours", 0)]
+            rows = np.zeros(set_code.size, dtype=bool)
+            named = {t.get("vital") or t.get("lab") for t in terms}
+            rows[sel] = condition_mask(trig["when"], {name: np.take(vitals.table[name], sel) for name in named})
             e, fired_h = firings(vitals.enc, vitals.hours, rows, trig["max"], cfg.labs["timing"]["trigger_gap_hours"])
             h = fired_h + rng.uniform(*trig["delay_hours"], e.size)
             ok = h <= los[e]
@@ -101,48 +107,71 @@ class _Draw:
     result_h: list[np.ndarray]    # per panel
 
 
-def _take_draw(cfg: Config, rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...],
-               rng: np.random.Generator) -> _Draw:
+@dataclass(frozen=True)
+class _Order:
+    """What a draw of some panels reports and measures, with the spread of each random number it
+    takes: each measured test's assay noise (catalogue order), the blood gas's, each panel's
+    turnaround."""
+
+    wanted: list[str]
+    assay: list[tuple[str, float]]
+    gas: list[tuple[str, float]]
+    turnaround: list[tuple[float, float]]
+
+
+def _order(cfg: Config, ordered: tuple[str, ...]) -> _Order:
+    """What a draw of the `ordered` panels reports and measures."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
     panels, roles = cfg.labs["panels"], gas["tests"]
     wanted = list(dict.fromkeys(t for panel in ordered for t in panels[panel]["tests"]))
     needed = set(wanted)
     if needed & set(roles.values()):  # a latent bicarbonate and PaCO2 exist even when not reported
         needed |= {roles["bicarbonate"], roles["paco2"]}
-    n = rows.size
-    assay = {name: rng.normal(0, cat[name]["noise"], n) for name in cat if name in needed and "baseline" in cat[name]}
-    noise = {}
-    if roles["bicarbonate"] in assay:
-        noise["winters"] = rng.normal(0, gas["winters"]["sd"], n)
+    assay = [(name, cat[name]["noise"]) for name in cat if name in needed and "baseline" in cat[name]]
+    noise = []
+    if roles["bicarbonate"] in dict(assay):
+        noise.append(("winters", gas["winters"]["sd"]))
         if roles["ph"] in needed:
-            noise["ph"] = rng.normal(0, cat[roles["ph"]]["noise"], n)
+            noise.append(("ph", cat[roles["ph"]]["noise"]))
         if roles["pao2"] in needed:
-            noise["oximetry"] = rng.normal(0, gas["oximetry_sd"], n)
-            noise["pao2"] = rng.normal(0, cat[roles["pao2"]]["noise"], n)
-    result_h = []
-    for panel in ordered:
-        lo, hi = panels[panel]["turnaround_minutes"]
-        result_h.append(hours + rng.uniform(lo, hi, n) / 60)
-    return _Draw(rows, hours, ordered, wanted, assay, noise, result_h)
+            noise += [("oximetry", gas["oximetry_sd"]), ("pao2", cat[roles["pao2"]]["noise"])]
+    return _Order(wanted, assay, noise, [tuple(panels[panel]["turnaround_minutes"]) for panel in ordered])
+
+
+def _take_draw(rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...], order: _Order,
+               rng: np.random.Generator) -> _Draw:
+    n = rows.size
+    assay = {name: rng.normal(0, sd, n) for name, sd in order.assay}
+    noise = {role: rng.normal(0, sd, n) for role, sd in order.gas}
+    result_h = [hours + rng.uniform(lo, hi, n) / 60 for lo, hi in order.turnaround]
+    return _Draw(rows, hours, ordered, order.wanted, assay, noise, result_h)
 
 
 def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, offsets: dict[str, np.ndarray],
-                spo2: blood_gas.Charted, rng: np.random.Generator) -> list:
+                spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray],
+                orders: dict[tuple[str, ...], _Order], rng: np.random.Generator) -> list:
     """The parts (rows, hours, result hours, panel, values) of one round of `pending` draws: each
     draw takes its random numbers in turn, then the values of all of them are computed together
-    (all panels ordered together are one draw with one set of values)."""
-    draws = [_take_draw(cfg, rows, hours, ordered, rng) for rows, hours, ordered in pending if rows.size]
+    (all panels ordered together are one draw with one set of values). `scenarios`: the
+    encounters' scenario names, sorted, and each one's place there; `orders`: what each set of
+    panels ordered together draws, worked out once."""
+    draws = []
+    for rows, hours, ordered in pending:
+        if rows.size:
+            if ordered not in orders:
+                orders[ordered] = _order(cfg, ordered)
+            draws.append(_take_draw(rows, hours, ordered, orders[ordered], rng))
     parts = []
-    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2), strict=True):
+    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2, scenarios), strict=True):
         for panel, result_h in zip(draw.ordered, draw.result_h, strict=True):
             parts.append((draw.rows, draw.hours, result_h, panel, vals))
     return parts
 
 
 def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], offsets: dict[str, np.ndarray],
-            spo2: blood_gas.Charted) -> list[dict[str, np.ndarray]]:
-    """Values of each draw's tests (dict test -> array per draw), the draws laid end to end.
-    Blood-gas values are computed from each other."""
+            spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Values of each draw's tests (dict test -> array per draw), the draws laid end to end
+    (`scenarios` as for `_draw_round`). Blood-gas values are computed from each other."""
     cat = cfg.labs["tests"]
     if not draws:
         return []
@@ -150,18 +179,25 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
     rows = np.concatenate([d.rows for d in draws])
     hours = np.concatenate([d.hours for d in draws])
     moments = Moments(phys, rows, hours)  # the states at every draw, shared by all tests
-    names, code = np.unique(enc.scenario[rows], return_inverse=True)
+    present, code = np.unique(np.take(scenarios[1], rows), return_inverse=True)
+    names = scenarios[0][present]
 
     def where(picked: list[int]) -> np.ndarray:
         """Positions of the picked draws."""
         return np.concatenate([np.arange(ends[i] - draws[i].rows.size, ends[i]) for i in picked])
-    raw, out = {}, {}
+    measured: dict[str, list[int]] = {}  # the draws measuring each test
+    for i, d in enumerate(draws):
+        for name in d.assay:
+            measured.setdefault(name, []).append(i)
+    raw, out, places = {}, {}, {}
     for name in cat:
-        picked = [i for i, d in enumerate(draws) if name in d.assay]
+        picked = tuple(measured.get(name, ()))
         if not picked:
             continue
-        at = where(picked)
-        groups = [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
+        if picked not in places:  # tests of the same panels are in the same draws
+            at = where(list(picked))
+            places[picked] = at, [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
+        at, groups = places[picked]
         noise = np.concatenate([draws[i].assay[name] for i in picked])
         raw[name] = np.full(rows.size, np.nan)
         raw[name][at] = _measured(cfg, moments, groups, name, offsets, rows[at], at, noise)
@@ -169,7 +205,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
         out[name][at] = np.round(_bounded(raw[name][at], cat[name], cfg.labs), cat[name]["decimals"])
     gassed = [i for i, d in enumerate(draws) if "winters" in d.gas]
     if gassed:
-        _blood_gas(cfg, enc, draws, gassed, where, rows, hours, raw, out, spo2)
+        _blood_gas(cfg, scenarios, draws, gassed, where, rows, raw, out, spo2)
     for name in dict.fromkeys(t for d in draws for t in d.wanted):
         spec = cat[name]
         if spec.get("categorical") or "derive" in spec:
@@ -203,18 +239,18 @@ def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
     return soft_bound(value, lo, hi, frac * (hi - lo))
 
 
-def _blood_gas(cfg: Config, enc: Encounters, draws: list[_Draw], gassed: list[int], where, rows: np.ndarray,
-               hours: np.ndarray, raw: dict[str, np.ndarray], out: dict[str, np.ndarray],
+def _blood_gas(cfg: Config, scenarios: tuple[np.ndarray, np.ndarray], draws: list[_Draw], gassed: list[int],
+               where, rows: np.ndarray, raw: dict[str, np.ndarray], out: dict[str, np.ndarray],
                spo2: blood_gas.Charted) -> None:
     """Bicarbonate, PaCO2, pH and PaO2 of the `gassed` draws (positions `where(draws)`), each
-    computed from the others (A1, A2), into `out`."""
+    computed from the others (A1, A2), into `out` (`scenarios` as for `_draw_round`)."""
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
     roles = gas["tests"]
     b_name, c_name = roles["bicarbonate"], roles["paco2"]
     at = where(gassed)
-    share = {s: cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
-             for s in np.unique(enc.scenario[rows[at]]).tolist()}
-    chronic = np.array([share[s] for s in enc.scenario[rows[at]].tolist()], dtype=float)
+    share = np.array([cfg.scenarios[s].get("labs", {}).get("chronic_hypercapnia_share", 0.0)
+                      for s in scenarios[0].tolist()], dtype=float)
+    chronic = np.take(share, np.take(scenarios[1], rows[at]))
     winters = np.concatenate([draws[i].gas["winters"] for i in gassed])
     metabolic = _bounded(raw[b_name][at], cat[b_name], cfg.labs)
     paco2 = _bounded(blood_gas.winters_paco2(raw[c_name][at], metabolic, winters, gas), cat[c_name], cfg.labs)
@@ -351,34 +387,38 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     parts = []
     fired: dict[tuple[int, int], int] = {}
     spo2 = _charted_spo2(vitals)
+    scenarios, orders = np.unique(enc.scenario, return_inverse=True), {}
     for _ in range(TRIGGER_ROUNDS):
-        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, rng)
+        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, orders, rng)
         parts.extend(new_parts)
-        pending = _lab_triggers(cfg, enc, new_parts, fired, rng)
+        pending = _lab_triggers(cfg, enc, new_parts, fired, scenarios, rng)
         if not pending:
             break
     return _assemble(cfg, date, enc, parts, rng, first_id)
 
 
-def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
+def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
     """Draws ordered by results of `parts` (each trigger over the parts whose panel holds its tests,
-    at the result's own time), at most `max` per trigger and encounter (counted in `fired`)."""
+    at the result's own time), at most `max` per trigger and encounter (counted in `fired`;
+    `scenarios` as for `_draw_round`)."""
     los = (enc.discharge - enc.admit) / HOUR
     out = []
     panels = cfg.labs["panels"]
+    place = {name: i for i, name in enumerate(scenarios[0].tolist())}
     for t_index, (scenario, trig) in enumerate(
             (s, t) for s in sorted(cfg.scenarios)
             for t in cfg.scenarios[s].get("labs", {}).get("triggers", [])):
         terms = trig["when"].get("any", trig["when"].get("all", []))
         if not terms or not all("lab" in t for t in terms):
             continue
-        held = [p for p in parts if all(t["lab"] in panels[p[3]]["tests"] for t in terms)]
+        holding = {name for name, panel in panels.items() if all(t["lab"] in panel["tests"] for t in terms)}
+        held = [p for p in parts if p[3] in holding]
         if not held:
             continue
         rows = np.concatenate([p[0] for p in held])
         result_h = np.concatenate([p[2] for p in held])
         columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
-        hit = condition_mask(trig["when"], columns) & (enc.scenario == scenario)[rows]
+        hit = condition_mask(trig["when"], columns) & (np.take(scenarios[1], rows) == place.get(scenario, -1))
         keep = []
         for i in np.flatnonzero(hit).tolist():
             key = (t_index, int(rows[i]))
@@ -387,11 +427,13 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, rng) -> list:
                 keep.append(i)
         keep = np.asarray(keep, dtype=np.int64)
         h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
-        ok = h <= los[rows[keep]]
-        ends = np.cumsum([p[0].size for p in held])
-        for end, size in zip(ends.tolist(), (p[0].size for p in held), strict=True):
-            mine = (keep >= end - size) & (keep < end)
-            out.append((rows[keep][mine & ok], h[mine & ok], tuple(trig["order"])))
+        kept_rows = rows[keep]
+        ok = h <= los[kept_rows]
+        starts = np.cumsum([0] + [p[0].size for p in held])
+        bounds = np.searchsorted(keep, starts).tolist()  # each part's run of `keep`
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            mine = ok[lo:hi]
+            out.append((kept_rows[lo:hi][mine], h[lo:hi][mine], tuple(trig["order"])))
     return out
 
 
@@ -408,12 +450,10 @@ def _flags(catalogue: dict, code: np.ndarray, value: np.ndarray, ref_low: np.nda
     limits = np.array([[np.nan if c is None else c for c in spec.get("critical", [None, None])]
                        for spec in catalogue.values()], dtype=float).reshape(-1, 2)
     crit = np.take(limits, code, axis=0)
-    flag = np.full(value.size, "N", dtype=object)
-    flag[value < ref_low] = "L"
-    flag[value > ref_high] = "H"
-    flag[value < crit[:, 0]] = "LL"
-    flag[value > crit[:, 1]] = "HH"
-    return flag
+    level = np.zeros(value.size, dtype=np.intp)  # each later rule overrides the earlier ones
+    for i, beyond in enumerate((value < ref_low, value > ref_high, value < crit[:, 0], value > crit[:, 1]), 1):
+        level[beyond] = i
+    return np.take(np.array(["N", "L", "H", "LL", "HH"], dtype=object), level)
 
 
 def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
@@ -440,7 +480,7 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     collect = np.minimum(enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64), enc.discharge[e] - 60)
     result = enc.admit[e] + np.round(flat["result_h"] * HOUR).astype(np.int64)
     result = np.maximum(result, collect + 60)
-    order = np.lexsort((code, collect, e))
+    order = lex_order(code, collect, e)
     e, collect, result, code = e[order], collect[order], result[order], code[order]
     value = flat["value"][order]
     panel = np.take(np.array(panel_names, dtype=object), flat["panel"][order].astype(np.int64)) \
@@ -449,10 +489,10 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     def per_test(values: list) -> np.ndarray:
         return np.take(np.array(values, dtype=object), code)
     test = per_test(list(cat))
-    ref = _reference(cat, code, enc.sex[e])
+    ref = _reference(cat, code, enc.sex, e)
     flag = _flags(cat, code, value, ref[:, 0], ref[:, 1])
     text = np.full(e.size, None, dtype=object)
-    is_culture = per_test([bool(spec.get("categorical")) for spec in cat.values()]).astype(bool)
+    is_culture = np.take(np.array([bool(spec.get("categorical")) for spec in cat.values()]), code)
     if is_culture.any():
         text[is_culture], flag[is_culture], result[is_culture] = _culture(
             cfg, enc, e[is_culture], collect[is_culture], rng)
@@ -474,18 +514,18 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
         "ref_high": ref[:, 1],
         "flag": flag,
     }
-    return Labs(table, e, (result - enc.admit[e]) / HOUR, test)
+    return Labs(table, e, (result - enc.admit[e]) / HOUR, test, code)
 
 
-def _reference(cat: dict, code: np.ndarray, sex: np.ndarray) -> np.ndarray:
-    """(low, high) reference range per row (`code`: the test's place in the catalogue): the
-    test's, or its sex-specific one (L1)."""
+def _reference(cat: dict, code: np.ndarray, sex: np.ndarray, enc: np.ndarray) -> np.ndarray:
+    """(low, high) reference range per row (`code`: the test's place in the catalogue; `enc`: its
+    encounter, of sex `sex[enc]`): the test's, or its sex-specific one (L1)."""
     ref = np.take(np.array([spec.get("ref", [np.nan, np.nan]) for spec in cat.values()], dtype=float).reshape(-1, 2),
                   code, axis=0)
     is_sex: dict[str, np.ndarray] = {}
     for i, spec in enumerate(cat.values()):
         for s, own in spec.get("by_sex", {}).items():
             if s not in is_sex:
-                is_sex[s] = sex == s
+                is_sex[s] = np.take(sex == s, enc)
             ref[(code == i) & is_sex[s]] = own["ref"]
     return ref

@@ -28,6 +28,8 @@ class Physiology:
     los_hours: np.ndarray
     phase_bounds: dict[str, np.ndarray]  # 'scenario/outcome/state' -> knot hours per encounter (previews)
     variants: dict[str, np.ndarray] = field(default_factory=dict)  # variant name -> bool per encounter
+    _spans: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _holds: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def variant(self, name: str, enc: np.ndarray) -> np.ndarray:
         """Whether encounters `enc` present with the scenario variant `name` (hypothermic, ...)."""
@@ -39,21 +41,55 @@ class Physiology:
         """Value of `state` for encounters `enc` at `hours` since their admission."""
         if state not in self.knot_hours:
             return np.zeros(len(enc))
+        h = np.asarray(hours, dtype=float)
+        enc = np.asarray(enc, dtype=np.int64)
+        held = np.flatnonzero(np.take(self._held(state), enc))
+        if held.size < enc.size // 2:  # the state is zero throughout for the others' encounters
+            out = np.zeros(enc.size)
+            out[held] = self._interpolate(state, enc[held], h[held])
+            return out
+        return self._interpolate(state, enc, h)
+
+    def _interpolate(self, state: str, enc: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """`at` by linear interpolation between each encounter's knots either side of `h`."""
         knots, values = self.knot_hours[state], self.knot_values[state]
         width = knots.shape[1]
-        h = np.asarray(hours, dtype=float)
         # knots at or before `hours`, counted among the columns that hold a knot for some encounter
         # (the padding at FAR is never passed), by a product where the count fits a byte
-        span = max(min(int(np.count_nonzero((knots < FAR).any(axis=0))) + 1, width), 2)
+        span = self._span(state)
         before = np.take(knots[:, :span], enc, axis=0) <= h[:, None]
         passed = before.view(np.uint8) @ np.ones(span, np.uint8) if span < 256 else before.sum(axis=1)
-        j = np.clip(passed.astype(np.int64) - 1, 0, width - 2)
-        at = np.asarray(enc, dtype=np.int64) * width + j  # flat index of each row's knot before `hours`
+        at = passed.astype(np.int64)  # flat index of each row's knot before `hours`, then after it
+        np.clip(at, 1, width - 1, out=at)
+        at += enc * width
         knots, values = knots.ravel(), values.ravel()
-        t0, t1 = np.take(knots, at), np.take(knots, at + 1)
-        v0, v1 = np.take(values, at), np.take(values, at + 1)
-        frac = np.clip((h - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)
-        return v0 + frac * (v1 - v0)
+        t1, v1 = np.take(knots, at), np.take(values, at)
+        at -= 1
+        t0, v0 = np.take(knots, at), np.take(values, at)
+        t1 -= t0
+        np.maximum(t1, 1e-9, out=t1)
+        frac = h - t0
+        frac /= t1
+        np.clip(frac, 0.0, 1.0, out=frac)
+        v1 -= v0
+        v1 *= frac
+        v1 += v0
+        return v1
+
+    def _held(self, state: str) -> np.ndarray:
+        """Per encounter: whether `state` is ever other than zero."""
+        if state not in self._holds:
+            self._holds[state] = (self.knot_values[state] != 0).any(axis=1)
+        return self._holds[state]
+
+    def _span(self, state: str) -> int:
+        """How many knot columns of `state` `at` compares hours with: those holding a knot for
+        some encounter, and one more (at least two, at most all)."""
+        if state not in self._spans:
+            knots = self.knot_hours[state]
+            held = int(np.count_nonzero((knots < FAR).any(axis=0)))
+            self._spans[state] = max(min(held + 1, knots.shape[1]), 2)
+        return self._spans[state]
 
 
 def branch_states(cfg: Config, scenario: str, outcome: str) -> dict[str, dict]:
@@ -81,9 +117,11 @@ def build_physiology(cfg: Config, enc: Encounters, rng: np.random.Generator) -> 
     hours = {s: np.full((n, k + 1), FAR) for s in names}
     values = {s: np.zeros((n, k + 1)) for s in names}
     bounds: dict[str, np.ndarray] = {}
-    pairs = sorted({(s, o) for s, o in zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)})
-    for scenario, outcome in pairs:
-        rows = np.flatnonzero((enc.scenario == scenario) & (enc.outcome == outcome))
+    pairs: dict[tuple[str, str], list[int]] = {}  # the rows of each (scenario, outcome)
+    for i, pair in enumerate(zip(enc.scenario.tolist(), enc.outcome.tolist(), strict=True)):
+        pairs.setdefault(pair, []).append(i)
+    for scenario, outcome in sorted(pairs):
+        rows = np.array(pairs[scenario, outcome], dtype=np.intp)
         m = rows.size
         for state, spec in branch_states(cfg, scenario, outcome).items():
             intensity = np.exp(rng.normal(0.0, spec.get("spread", 0.0), m))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 
@@ -15,10 +16,21 @@ ID_FORMATS = {  # table -> (ID column, prefix, least digits); the contracts' pat
 }
 
 
+_FROM_ONE: dict[str, tuple[dt.date, np.ndarray]] = {}  # table -> the longest run of a day's IDs from 1 made
+
+
 def table_ids(table: str, date: dt.date, first: int, n: int) -> np.ndarray:
-    """The IDs of `n` rows of `table` numbered from `first`, in its format (ID_FORMATS)."""
+    """The IDs of `n` rows of `table` numbered from `first`, in its format (ID_FORMATS). Each chunk
+    numbers its rows from 1 before they get their day-wide IDs, so those runs are made once per
+    table and day (grown as needed) and copied."""
     _, prefix, width = ID_FORMATS[table]
-    return row_ids(prefix, date, first, n, width)
+    if first != 1 or n == 0:
+        return row_ids(prefix, date, first, n, width)
+    made = _FROM_ONE.get(table)
+    if made is None or made[0] != date or made[1].size < n:
+        made = _FROM_ONE[table] = date, row_ids(prefix, date, 1, n, width)
+    size = len(f"{prefix}-{date:%Y%m%d}-") + max(width, len(str(n)))  # as row_ids would make them
+    return made[1][:n].astype(f"<U{size}")
 
 
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
@@ -27,13 +39,14 @@ def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.nd
     if n == 0:
         return np.zeros(0, dtype=f"<U{len(head) + width}")
     numbers = np.arange(first, first + n, dtype=np.int64)
-    length = np.maximum(width, np.searchsorted(10 ** np.arange(1, 19, dtype=np.int64), numbers, side="right") + 1)
-    longest = int(length[-1])
+    longest = max(width, len(str(first + n - 1)))
     chars = np.zeros((n, len(head) + longest), dtype=np.uint32)  # code points; a shorter ID ends in zeros
     chars[:, :len(head)] = np.frombuffer(head.encode("utf-32-le"), dtype=np.uint32)
-    for size in np.unique(length).tolist():  # numbers grow, so each length is one run of rows
-        run = slice(int(np.searchsorted(length, size)), int(np.searchsorted(length, size, side="right")))
-        _write_digits(chars[run, len(head):len(head) + size], numbers[run])
+    for size in range(width, longest + 1):  # numbers grow, so each length is one run of rows
+        low = 10 ** (size - 1) if size > width else first  # the first number this long
+        run = slice(min(max(low - first, 0), n), min(max(10 ** size - first, 0), n))
+        if run.start < run.stop:
+            _write_digits(chars[run, len(head):len(head) + size], numbers[run])
     return chars.view(f"<U{len(head) + longest}").reshape(n)
 
 
@@ -57,24 +70,39 @@ def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, np.arange(owner.size) - starts[owner]
 
 
+def lex_order(*keys: np.ndarray) -> np.ndarray:
+    """The order `np.lexsort(keys)` gives integer keys (the last one sorts first): one stable
+    sort of a combined key where the keys' ranges multiply to less than 2**62."""
+    if not keys or keys[0].size == 0:
+        return np.lexsort(keys)
+    combined, room = np.zeros(keys[0].size, dtype=np.int64), 1
+    for key in reversed(keys):
+        low, high = int(key.min()), int(key.max())
+        room *= high - low + 1
+        if room >= 2 ** 62:
+            return np.lexsort(keys)
+        combined *= high - low + 1
+        combined += key - low
+    return np.argsort(combined, kind="stable")
+
+
 def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndarray,
               rng: np.random.Generator) -> np.ndarray:
     """Autocorrelated noise, one column per series: e_i = phi * e_(i-1) + innovation, where
     phi = exp(-dt / tau) for the gap since the previous event of the same owner.
     Events must be sorted by owner, then time."""
     n, m = owner.size, len(tau)
-    z = rng.standard_normal((n, m)) * sd
+    z = rng.standard_normal((n, m))
+    if np.any(sd != 1):
+        z *= sd
     if n == 0:
         return z
     new_owner = np.ones(n, bool)
     new_owner[1:] = owner[1:] != owner[:-1]
-    gap = np.zeros(n)
-    gap[1:] = hours[1:] - hours[:-1]
-    phi = np.where(new_owner[:, None], 0.0, np.exp(-gap[:, None] / tau))
-    innovation = np.sqrt(1 - phi ** 2) * z
     # Step k of every series at once: events laid out by step, and within a step by series,
     # longest series first, so that the series still running at step k are the first ones of
-    # step k - 1 and each step reads and writes contiguous slices.
+    # step k - 1 and each step reads and writes contiguous slices. Step 0 is each series' first
+    # event (its draw as it is); later ones follow an earlier event of their own series.
     start = np.flatnonzero(new_owner)
     length = np.diff(np.append(start, n))
     series = np.argsort(-length, kind="stable")
@@ -82,14 +110,25 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     offset = np.concatenate([[0], np.cumsum(running)])
     step_of, which = expand(running)
     layout = start[series[which]] + step_of  # event at each place of the layout
-    phi_l, out_l = np.take(phi, layout, axis=0), np.take(innovation, layout, axis=0)
-    out_l[:running[0]] = np.take(z, layout[:running[0]], axis=0)
+    later = layout[running[0]:]
+    gap = hours[later] - hours[later - 1]
+    # phi and the innovation's scale an hour after the previous event (most events of an hourly
+    # series), then those of the other gaps
+    hourly = np.exp(-np.ones((1, 1)) / tau)
+    phi = np.repeat(hourly, gap.size, axis=0)
+    scale = np.repeat(np.sqrt(1 - hourly ** 2), gap.size, axis=0)
+    other = np.flatnonzero(gap != 1.0)
+    phi[other] = np.exp(-gap[other, None] / tau)
+    scale[other] = np.sqrt(1 - phi[other] ** 2)
+    out = np.take(z, layout, axis=0)
+    innovation = out[running[0]:]
+    innovation *= scale
     for k in range(1, running.size):
-        here = slice(offset[k], offset[k + 1])
-        out_l[here] = phi_l[here] * out_l[offset[k - 1]:offset[k - 1] + running[k]] + out_l[here]
+        here, before = slice(offset[k], offset[k + 1]), slice(offset[k - 1], offset[k - 1] + running[k])
+        out[here] += phi[here.start - running[0]:here.stop - running[0]] * out[before]
     place = np.empty_like(layout)
     place[layout] = np.arange(n)
-    return np.take(out_l, place, axis=0)
+    return np.take(out, place, axis=0)
 
 
 def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
@@ -102,8 +141,9 @@ def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
         name = term.get("vital") or term.get("lab")
         values = np.asarray(columns[name], dtype=float)
         masks.append(ops[term["op"]](np.nan_to_num(values, nan=np.nan), term["value"]))
-    stacked = np.stack(masks) if masks else np.zeros((1, 0), bool)
-    return stacked.any(axis=0) if kind == "any" else stacked.all(axis=0)
+    if not masks:
+        return np.zeros(0, bool)
+    return functools.reduce(np.logical_or if kind == "any" else np.logical_and, masks)
 
 
 def firings(owner: np.ndarray, hours: np.ndarray, hit: np.ndarray, most: int,

@@ -12,6 +12,7 @@ Treatments given (interventions.py) add their effects from the hour they start.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,7 @@ class Grid:
     pos: np.ndarray
     hours: np.ndarray
     epoch: np.ndarray
-    raw: np.ndarray          # (rows, LATENT)
+    raw: np.ndarray          # (LATENT, rows)
     base_temp: np.ndarray    # per encounter
     noise_spo2: np.ndarray
     rng_state: dict
@@ -118,35 +119,46 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     cat = cfg.vitals
     defaults = [cat["vitals"][v] for v in LATENT]
     tau = np.array([d["autocorr_hours"] for d in defaults])
-    raw = _correlated(cat, ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng))  # scaled below
+    noise = _correlated(cat, ar1_noise(owner, hours, tau, np.ones(len(LATENT)), rng).T)  # scaled below
     limit = cat["person_sd_limit"]
-    person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT)))), -limit, limit)
+    person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT))).T), -limit, limit)
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     clock = local_hour(epoch, cfg.tz)
-    base_temp = np.zeros(len(enc))
-    noise_spo2 = np.zeros(owner.size)
-    columns = [np.ascontiguousarray(raw[:, j]) for j in range(len(LATENT))]
     scenarios, code = np.unique(enc.scenario, return_inverse=True)
     row_code = np.take(code, owner)
     by_scenario = np.argsort(row_code, kind="stable")
     bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
-    for i, scenario in enumerate(scenarios):
-        enc_rows = np.flatnonzero(code == i)
+    params = [[_params(cfg, scenario, name) for name in LATENT] for scenario in scenarios.tolist()]
+    pull = np.empty((len(LATENT), owner.size))
+    for i, scenario in enumerate(scenarios.tolist()):
         rows = by_scenario[bounds[i]:bounds[i + 1]]  # the scenario's grid rows, in order
         moments = Moments(phys, owner[rows], hours[rows])
-        clock_rows = clock[rows]
         for j, name in enumerate(LATENT):
-            p = _params(cfg, scenario, name)
-            person = p["baseline"] + person_z[:, j] * p["sd"]
-            if name == "temp_c":
-                base_temp[enc_rows] = person[enc_rows]
-            noisy = columns[j][rows] * p["noise"]
-            if name == "spo2":
-                noise_spo2[rows] = noisy
-            rhythm = p["circadian"] * np.cos(2 * np.pi * (clock_rows - p["circadian_peak_hour"]) / 24)
-            columns[j][rows] = noisy + (person[moments.enc] + rhythm + _pull(cfg, scenario, name, p, phys, moments))
-    return Grid(owner, pos, hours, epoch, np.stack(columns, axis=1), base_temp, noise_spo2,
-                rng.bit_generator.state)
+            pull[j, rows] = _pull(cfg, scenario, name, params[i][j], phys, moments)
+    raw = np.empty((len(LATENT), owner.size))
+    base_temp = noise_spo2 = None
+    waves: dict[float, np.ndarray] = {}  # the day/night wave of each peak hour the vitals share
+    for j, name in enumerate(LATENT):
+        def per_row(key: str, j: int = j) -> np.ndarray | float:
+            """The scenarios' `key` of this vital at each grid row (one number where they agree)."""
+            values = np.array([p[j][key] for p in params], dtype=float)
+            return float(values[0]) if (values == values[0]).all() else np.take(values, row_code)
+        baseline, sd = (np.array([p[j][key] for p in params], dtype=float) for key in ("baseline", "sd"))
+        person = baseline[code] + person_z[j] * sd[code]
+        noisy = noise[j] * per_row("noise")
+        amplitude, peak = per_row("circadian"), per_row("circadian_peak_hour")
+        if isinstance(peak, float) and peak not in waves:
+            waves[peak] = np.cos(2 * np.pi * (clock - peak) / 24)
+        level = person[owner]
+        if not (isinstance(amplitude, float) and amplitude == 0):  # no rhythm: adding zeros changes nothing
+            level += amplitude * (waves[peak] if isinstance(peak, float) else np.cos(2 * np.pi * (clock - peak) / 24))
+        level += pull[j]
+        if name == "temp_c":
+            base_temp = person
+        if name == "spo2":
+            noise_spo2 = noisy
+        np.add(noisy, level, out=raw[j])
+    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
 
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
@@ -156,13 +168,13 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     # jitter and missed items are drawn for every grid hour, so a set charted in both the
     # untreated and the treated chart (interventions.py) is charted the same in both
     jitter = rng.uniform(-1, 1, grid.owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
-    table, keep = _grid_chart(cfg, enc, phys, grid, transfers)
+    keep, columns = _grid_chart(cfg, enc, phys, grid, transfers)
     missed = _missed(cfg, grid.owner.size, rng)
     kept = np.flatnonzero(keep)
     owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], jitter[kept]
     table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
              "patient_id": np.take(enc.table["patient_id"], owner),
-             **{k: np.take(v, kept) for k, v in table.items()}}
+             **columns(kept)}
     _drop_missing(table, {name: mask[kept] for name, mask in missed.items()})
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
@@ -171,29 +183,33 @@ def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     return Vitals(table, owner, hours, grid)
 
 
-def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid,
-                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The chart on every grid hour (columns, and which hours are charted). Each encounter's
-    chart depends on its own physiology and transfers alone, so a later chart from the same grid
-    (the treated one) takes the first chart's rows of the encounters whose physiology and
-    transfers are the same, and charts the others."""
+def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, transfers: Interventions | None
+                ) -> tuple[np.ndarray, Callable[[np.ndarray], dict[str, np.ndarray]]]:
+    """The chart on the grid: which hours are charted, and its columns at given (sorted) grid
+    hours. Each encounter's chart depends on its own physiology and transfers alone, so a later
+    chart from the same grid (the treated one) takes the first chart's rows of the encounters
+    whose physiology and transfers are the same, and charts the others."""
     if not grid.charts:
         table, keep = _chart_rows(cfg, enc, phys, grid, np.arange(grid.owner.size), transfers)
         grid.charts.append(_GridChart(phys, transfers, table, keep))
-        return dict(table), keep
+        return keep, lambda at: {k: np.take(v, at) for k, v in table.items()}
     first = grid.charts[0]
     changed = _changed_encounters(first.physiology, phys, first.transfers, transfers, len(enc))
     rows = np.flatnonzero(changed[grid.owner])
     if rows.size == 0:
-        return dict(first.table), first.keep.copy()
+        return first.keep.copy(), lambda at: {k: np.take(v, at) for k, v in first.table.items()}
     part, part_keep = _chart_rows(cfg, enc, phys, grid, rows, transfers)
-    table = {}
-    for k, v in first.table.items():
-        table[k] = v.copy()
-        table[k][rows] = part[k]
     keep = first.keep.copy()
     keep[rows] = part_keep
-    return table, keep
+
+    def columns(at: np.ndarray) -> dict[str, np.ndarray]:
+        table = {k: np.take(v, at) for k, v in first.table.items()}
+        slot = np.minimum(np.searchsorted(rows, at), rows.size - 1)
+        anew = np.flatnonzero(rows[slot] == at)  # the hours charted again
+        for k, v in table.items():
+            v[anew] = part[k][slot[anew]]
+        return table
+    return keep, columns
 
 
 def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interventions | None,
@@ -223,10 +239,15 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
                 transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The chart at grid `rows` (all hours of the encounters they hold): its columns, before missed
     items are blanked, and which rows are charted."""
-    owner, pos, hours, epoch = grid.owner[rows], grid.pos[rows], grid.hours[rows], grid.epoch[rows]
+    every = rows.size == grid.owner.size  # (rows are distinct)
+
+    def at_rows(values: np.ndarray) -> np.ndarray:
+        return values if every else np.take(values, rows, axis=-1)
+    owner, pos, hours, epoch = at_rows(grid.owner), at_rows(grid.pos), at_rows(grid.hours), at_rows(grid.epoch)
     cat = cfg.vitals
-    raw = np.take(grid.raw, rows, axis=0) + vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments
-    v = dict(zip(LATENT, raw.T, strict=True))
+    raw = at_rows(grid.raw)
+    effects = vital_effects(cfg, phys, owner, hours, LATENT)  # zero before treatments; None without any
+    v = dict(zip(LATENT, raw if effects is None else raw + effects, strict=True))  # read, never written
     couple = cat["coupling"]
     fever = v["temp_c"] - grid.base_temp[owner]
     v["heart_rate"] = v["heart_rate"] + couple["heart_rate_per_degc"] * fever
@@ -236,14 +257,18 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
         v[name] = soft_bound(v[name], lo, hi, cat["vitals"][name]["soft_margin"])
     pulse = soft_floor(v["sbp"] - v["dbp"], couple["min_pulse_pressure"], couple["pulse_pressure_margin"])
     v["dbp"] = v["sbp"] - pulse
-    spo2_trend = v["spo2"] - grid.noise_spo2[rows]
+    spo2_trend = v["spo2"] - at_rows(grid.noise_spo2)
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
-    table = _chart(cfg, enc, owner, epoch, hours, v, spo2_trend, unit, _expected_gas(cfg, enc, phys, owner, hours))
+    avpu = _avpu(cfg, v["mentation"])
+    device, fio2, spo2, on_oxygen = _oxygen(cfg, enc, owner, hours, v, spo2_trend,
+                                            _expected_gas(cfg, enc, phys, owner, hours))
+    table = _chart(cfg, epoch, v, unit, avpu, device, fio2, spo2)
     levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
-    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), _avpu(cfg, v["mentation"]))
+    unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), avpu)
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
-    return table, charted(cfg, unit, pos, news2.score(table, cat["news2"], scale2))
+    score = news2.score(table, cat["news2"], scale2, on_oxygen, np.take(news2.less_than_alert(levels), avpu))
+    return table, charted(cfg, unit, pos, score)
 
 
 def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, v: dict[str, np.ndarray],
@@ -253,15 +278,15 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     scenario's device ladder whose FiO2 can bring it back into the target range (or a higher rung
     for work of breathing), titrated toward the middle of the range within the device's limits,
     weaned only after the need has fallen for a while (interventions.py). SpO2 follows the FiO2
-    given."""
+    given. Returns the device, FiO2 and SpO2 charted and the rows NEWS2 scores as on oxygen."""
     ox = cfg.vitals["oxygen"]
+    ladder = oxygen_ladders(cfg, enc, owner)  # its `code`: each row's place among the sorted scenarios
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
-                       for s in enc.scenario], dtype=float)
-    low, middle = np.take(target[:, 0], owner), np.take(target.mean(axis=1), owner)
+                       for s in sorted(set(enc.scenario.tolist()))], dtype=float)
+    low, middle = np.take(target[:, 0], ladder["code"]), np.take(target.mean(axis=1), ladder["code"])
     gain = ox["spo2_gain_per_fio2"]
     needed = 0.21 + (middle - spo2_trend) / gain   # titrated toward mid-target
     enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
-    ladder = oxygen_ladders(cfg, enc, owner)
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
     at = ladder["code"] * ladder["name"].shape[1] + np.maximum(level - 1, 0)  # (scenario, rung), flat
@@ -271,8 +296,9 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
                                 pick["min_fio2"], pick["max_fio2"]), 0.21)
     device = np.take(ladder["name"].ravel(), at)
     device[~on] = "room_air"
+    given = on & np.take(news2.oxygen_given(ladder["name"].ravel()), at)  # what the device column says
     spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
-    return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100)
+    return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100), given
 
 
 def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray,
@@ -310,13 +336,13 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
 
 
 def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
-    """Unit-variance columns of `z` mixed so that each declared pair shares its correlation
-    (DBP moves with SBP, in the patient's own level and from hour to hour)."""
-    z = z.copy()
+    """Unit-variance rows of `z` (one per LATENT vital) mixed so that each declared pair shares its
+    correlation (DBP moves with SBP, in the patient's own level and from hour to hour)."""
+    z = np.array(z, order="C")
     for pair in cat["correlation"]:
         a, b = LATENT.index(pair["follows"]), LATENT.index(pair["vital"])
         r = pair["r"]
-        z[:, b] = r * z[:, a] + np.sqrt(1 - r * r) * z[:, b]
+        z[b] = r * z[a] + np.sqrt(1 - r * r) * z[b]
     return z
 
 
@@ -339,7 +365,7 @@ def _drop_missing(table: dict[str, np.ndarray], missed: dict[str, np.ndarray]) -
     """Blank the items not charted this time (a missed blood pressure blanks SBP, DBP and MAP)."""
     for name, mask in missed.items():
         for col in (("sbp", "dbp", "map") if name == "sbp" else (name,)):
-            table[col] = np.where(mask, None if table[col].dtype == object else np.nan, table[col])
+            table[col][mask] = None if table[col].dtype == object else np.nan
 
 
 def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
@@ -347,11 +373,11 @@ def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
     return np.searchsorted(cfg.vitals["consciousness"]["thresholds"], mentation, side="right")
 
 
-def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, hours: np.ndarray,
-           v: dict[str, np.ndarray], spo2_trend: np.ndarray, unit: np.ndarray,
-           gas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    device, fio2, spo2 = _oxygen(cfg, enc, owner, hours, v, spo2_trend, gas)
-    avpu = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), _avpu(cfg, v["mentation"]))
+def _chart(cfg: Config, epoch: np.ndarray, v: dict[str, np.ndarray], unit: np.ndarray, avpu: np.ndarray,
+           device: np.ndarray, fio2: np.ndarray, spo2: np.ndarray) -> dict[str, np.ndarray]:
+    """The charted columns (`avpu`: each row's consciousness level, index into the catalogue's
+    levels; the oxygen device, FiO2 and SpO2 as titrated)."""
+    levels = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), avpu)
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
     table = {  # the encounter and patient IDs go first, added to the sets charted
         "event_time": epoch,
@@ -362,7 +388,7 @@ def _chart(cfg: Config, enc: Encounters, owner: np.ndarray, epoch: np.ndarray, h
         "map": np.round(dbp + (sbp - dbp) / 3),
         "spo2": np.round(spo2),
         "temp_c": np.round(v["temp_c"], 1),
-        "consciousness": avpu,
+        "consciousness": levels,
         "o2_device": device,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
