@@ -39,23 +39,31 @@ class Column:
     _seconds: np.ndarray | None = None  # distinct epochs, when read typed (Parquet)
     _epochs: tuple | None = None
     _times: tuple | None = None  # per row: epochs and whether the text is a plain valid time
+    _word_times: tuple | None = None  # the same per distinct value
+    _from_text: bool = False  # deduplicated from `text`: `words` are the distinct cells
 
     def _encode(self) -> None:
         encoded = pc.dictionary_encode(self.text, null_encoding="encode")
         self._words = encoded.dictionary
-        self._distinct = typed_values(self._words, self.prop)
         self._index = encoded.indices.to_numpy(zero_copy_only=False)
-        self._bad = np.zeros(len(self._distinct), dtype=bool)
+        self._bad = np.zeros(len(self._words), dtype=bool)
+        self._from_text = True
 
     def deduplicate(self) -> None:
-        """Build `distinct` and `index` now (a column of repeated keys is checked per key)."""
-        if self._distinct is None:
+        """Build `words` and `index` now (a column of repeated keys is checked per key)."""
+        if self._index is None:
             self._encode()
 
     @property
     def encoded(self) -> bool:
-        """Whether `distinct` and `index` are built (a column of unique IDs may never need them)."""
-        return self._distinct is not None
+        """Whether `index` is built (a column of unique IDs may never need it)."""
+        return self._index is not None
+
+    @property
+    def from_text(self) -> bool:
+        """Whether `words` holds each distinct cell's text (a column deduplicated from `text`),
+        so that a check of `words` is a check of every row."""
+        return self._from_text
 
     @property
     def words(self) -> pa.Array:
@@ -68,8 +76,10 @@ class Column:
 
     @property
     def distinct(self) -> list:
-        if self._distinct is None:
+        if self._index is None:
             self._encode()
+        if self._distinct is None:  # typed from the words on first use
+            self._distinct = typed_values(self._words, self.prop)
         return self._distinct
 
     @property
@@ -91,11 +101,20 @@ class Column:
             self._times = plain_times(self.text)
         return self._times
 
+    def word_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """`times` of the distinct values (`words`)."""
+        if self._word_times is None:
+            self._word_times = plain_times(self.words)
+        return self._word_times
+
     def usable(self) -> np.ndarray:
         """Per row: present and passed its checks."""
-        if self._distinct is None:  # never deduplicated: every present value passed
+        if self._index is None:  # never deduplicated: every present value passed
             return self.text.is_valid().to_numpy(zero_copy_only=False)
-        present = np.array([v is not None for v in self.distinct], dtype=bool)
+        if self._from_text:
+            present = self._words.is_valid().to_numpy(zero_copy_only=False)
+        else:
+            present = np.array([v is not None for v in self.distinct], dtype=bool)
         return (present & ~self.bad)[self.index]
 
 
@@ -310,13 +329,12 @@ def column_epochs(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
         if column._seconds is not None:  # read typed: no parsing
             epochs, ok = column._seconds, good
         else:
-            words = column._words if column._words is not None else \
-                pa.array([v if isinstance(v, str) else None for v in column.distinct],
-                         type=pa.string())
-            words = pc.if_else(pa.array(good), pc.cast(words, pa.string()),
-                               pa.scalar(None, pa.string()))
-            epochs, ok = parse_rfc3339(words)
-            ok &= good
+            epochs, ok = column.word_times()
+            epochs, ok = epochs.copy(), ok & good
+            rest = np.flatnonzero(good & ~ok)
+            if rest.size:  # other RFC 3339 forms (Z, fractions of a second)
+                words = pc.cast(column.words, pa.string()).take(pa.array(rest))
+                epochs[rest], ok[rest] = parse_rfc3339(words)
         column._epochs = (epochs, ok)
     epochs, ok = column._epochs
     return epochs[column.index], ok[column.index]

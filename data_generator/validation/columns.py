@@ -42,10 +42,9 @@ _ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
 
 def check_columns(table: Batch, report: Report) -> None:
     props = table.schema["properties"]
-    for fk in table.schema.get("x-foreignKeys", []):
-        for col in fk["fields"]:
-            if col in table.cols:
-                table.cols[col].deduplicate()  # keys of another file repeat: check each once
+    for col in _repeating(table.schema):
+        if col in table.cols:
+            table.cols[col].deduplicate()  # checked once per distinct value
     for col in table.cols:
         _check_cells(table, col, props[col], report)
     groups: dict[str, _Groups] = {}
@@ -57,6 +56,20 @@ def check_columns(table: Batch, report: Report) -> None:
         residual["allOf"] = rest
     if residual:
         _check_rows(table, residual, report)
+
+
+@cache
+def _repeated(schema_json: str) -> tuple[str, ...]:
+    schema = json.loads(schema_json)
+    keys = [col for fk in schema.get("x-foreignKeys", []) for col in fk["fields"]]
+    few = [col for col, prop in schema["properties"].items() if column_type(prop) == "date-time"]
+    return tuple(dict.fromkeys(keys + few))
+
+
+def _repeating(schema: dict) -> tuple[str, ...]:
+    """The columns whose values repeat: keys of another file, strings of few values and times
+    (a lab panel's results share theirs)."""
+    return _repeated(json.dumps(schema, sort_keys=True))
 
 
 class _Groups:
@@ -84,7 +97,7 @@ def _check_cells(table: Batch, col: str, items: dict, report: Report,
                  rows: np.ndarray | None = None) -> None:
     """Validate the distinct values of a column (or of its `rows`) in one jsonschema_rs call."""
     column = table.cols[col]
-    if rows is None and not column.encoded:
+    if rows is None and (column.from_text or not column.encoded):
         quick = _quick_pass(column)
         if quick is not None:
             if quick.all():
@@ -124,7 +137,7 @@ def _quick_pass(column: Column) -> np.ndarray | None:
     pattern = prop.get("pattern")
     if pattern is not None and _UNPLAIN.search(_ESCAPED.sub("", pattern)):
         return None
-    text = column.text
+    text = column.words if column.encoded else column.text  # each distinct value once
     ok = text.is_valid()
     if pattern is not None and not (kind == "date-time" and pattern == TIME_PATTERN):
         ok = pc.and_(ok, pc.match_substring_regex(text, pattern))
@@ -134,10 +147,11 @@ def _quick_pass(column: Column) -> np.ndarray | None:
         allowed = pa.array([e for e in prop["enum"] if isinstance(e, str)], pa.string())
         ok = pc.and_(ok, pc.is_in(text, value_set=allowed))
     if kind == "date-time":  # in the contracts' form, so matching TIME_PATTERN too
-        ok = pc.and_(ok, pa.array(column.times()[1]))
+        ok = pc.and_(ok, pa.array((column.word_times() if column.encoded else column.times())[1]))
     if nullable(prop):
         ok = pc.or_(pc.is_null(text), ok)
-    return pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
+    ok = pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
+    return ok[column.index] if column.encoded else ok
 
 
 def _length_ok(text: pa.Array, low: int, high: int | None) -> pa.Array:

@@ -19,6 +19,7 @@ import csv
 import gc
 import io
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,7 @@ from data_generator.timeutil import format_date, format_rfc3339
 from data_generator.validation.batches import Batch, Column, Unreadable
 from data_generator.validation.report import Report, report_rows
 
-BLOCK_SIZE = 8 << 20  # bytes per CSV/JSONL batch: bounds memory, not results (a day's part is one or two)
+BLOCK_SIZE = 16 << 20  # bytes per CSV/JSONL batch: bounds memory, not results (a day's part is one or two)
 
 
 def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterator[Batch]:
@@ -114,8 +115,13 @@ def _is_utf8(raw: bytes) -> bool:
 
 def _csv_batches(path: Path, name: str, schema: dict, report: Report):
     file = path.name
-    with open(path, "rb") as f:
-        head = f.readline(1 << 20)
+    whole = _whole(path)  # a file of one block is read once, for its header, survey and rows
+    if whole is not None:
+        end = whole.find(b"\n", 0, 1 << 20)
+        head = whole[:end + 1 if end >= 0 else 1 << 20]
+    else:
+        with open(path, "rb") as f:
+            head = f.readline(1 << 20)
     head = head.rstrip(b"\n").decode("utf-8", errors="replace").rstrip("\r")
     try:
         header = next(csv.reader([head]), [])
@@ -133,20 +139,26 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         numbering.skip(row.number, row.text)
         return "skip"
 
-    quotes, clean = _survey(path)
+    if whole is not None:
+        quotes, source = b'"' in whole, pa.BufferReader(_utf8(whole, file, 1, report))
+    else:
+        quotes, clean = _survey(path)
+        source = str(path) if clean else io.BufferedReader(
+            _BlockStream(_blocks(path, file, report)), BLOCK_SIZE)
+    options = dict(
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_SIZE,
+                                       use_threads=False),
+        parse_options=pacsv.ParseOptions(newlines_in_values=quotes, invalid_row_handler=ragged),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
+            null_values=[""], quoted_strings_can_be_null=True))
     reader = None
     try:
-        reader = pacsv.open_csv(
-            str(path) if clean else io.BufferedReader(_BlockStream(_blocks(path, file, report)),
-                                                      BLOCK_SIZE),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
-                                           block_size=BLOCK_SIZE, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=quotes,
-                                             invalid_row_handler=ragged),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
-                null_values=[""], quoted_strings_can_be_null=True))
-        for data in reader:
+        if whole is not None:  # one block, parsed in this thread
+            batches = pacsv.read_csv(source, **options).to_batches()
+        else:
+            batches = reader = pacsv.open_csv(source, **options)
+        for data in batches:
             for number, text in numbering.flush():
                 report.add(Violation(file, number, None, "parse", text[:80],
                                      f"expected {len(names)} fields"))
@@ -165,6 +177,14 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
     for number, text in numbering.flush():
         report.add(Violation(file, number, None, "parse", text[:80],
                              f"expected {len(names)} fields"))
+
+
+def _whole(path: Path) -> bytes | None:
+    """The file's bytes if it is no larger than one block (a day's part), else None."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size > BLOCK_SIZE:
+            return None
+        return f.read()
 
 
 def _survey(path: Path) -> tuple[bool, bool]:
