@@ -5,6 +5,7 @@ batches and files."""
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -345,6 +346,83 @@ TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]
 _TIME_DIGITS = np.array([i for i, c in enumerate(_TIME_FORM) if c == "0"])
 _TIME_MARKS = np.array([i for i, c in enumerate(_TIME_FORM) if c not in "0+"])
 _MARKS = np.frombuffer(_TIME_FORM.encode(), np.uint8)[_TIME_MARKS]
+
+
+_PATTERN_PART = re.compile(r"\[0-9\](?:\{([0-9]+)(,([0-9]*))?\})?|\\([^0-9A-Za-z])|([0-9A-Za-z_ -])")
+
+
+@cache
+def _pattern_parts(pattern: str) -> tuple | None:
+    """An anchored pattern made only of literal characters and `[0-9]{m}`, `[0-9]{m,}` or
+    `[0-9]{m,n}` runs, at most one of them of varying width, as (lowest, highest) byte per
+    part and each part's (least, most) width; None for any other pattern."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        return None
+    parts, at, body = [], 0, pattern[1:-1]
+    while at < len(body):
+        m = _PATTERN_PART.match(body, at)
+        if m is None:
+            return None
+        if m.group(0).startswith("[0-9]"):
+            least = int(m.group(1) or 1)
+            most = least if m.group(2) is None else int(m.group(3)) if m.group(3) else None
+            if most is not None and most < least:
+                return None
+            parts.append((ord("0"), ord("9"), least, most))
+        else:
+            char = ord(m.group(4) or m.group(5))
+            parts.append((char, char, 1, 1))
+        at = m.end()
+    if sum(1 for part in parts if part[2] != part[3]) > 1:
+        return None
+    return tuple(parts)
+
+
+def _layout(parts: tuple, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per byte of a `size`-byte string: lowest byte allowed and how far above it a byte may be;
+    None if no string of that size can match."""
+    fixed = sum(least for _, _, least, most in parts if least == most)
+    low, span = [], []
+    for first, last, least, most in parts:
+        width = least if least == most else size - fixed
+        if width < least or (most is not None and width > most):
+            return None
+        low += [first] * width
+        span += [last - first] * width
+    if len(low) != size:
+        return None
+    return np.array(low, np.uint8), np.array(span, np.uint8)
+
+
+def fixed_match(text: pa.Array, pattern: str, most_sizes: int = 8) -> np.ndarray | None:
+    """Per row: whether the string matches `pattern`, read from the strings' bytes when the
+    pattern is literal characters and runs of digits (IDs); None for other patterns, or when
+    the strings have many different lengths."""
+    parts = _pattern_parts(pattern)
+    n = len(text)
+    if parts is None or n == 0:
+        return None
+    text = pc.cast(text, pa.string())
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + n + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None \
+        else np.zeros(0, np.uint8)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    present = lengths[valid]
+    sizes = present[:1] if present.size and present.min() == present.max() else np.unique(present)
+    if sizes.size > most_sizes:
+        return None
+    ok = np.zeros(n, dtype=bool)
+    for size in sizes.tolist():
+        layout = _layout(parts, size)
+        if layout is None or size == 0:
+            continue
+        rows, chars = _same_length(data, offsets, valid, lengths, size)
+        bad = (chars - layout[0]) > layout[1]  # bytes below the lowest wrap round to high
+        good = np.ones(rows.size, dtype=bool)
+        good[np.flatnonzero(bad) // size] = False
+        ok[rows] = good
+    return ok
 
 
 @cache

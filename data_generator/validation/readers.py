@@ -254,16 +254,16 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
     file, cols = path.name, columns(schema)
     strings = pa.struct([(col, pa.string()) for col in cols])
     for first, block in _blocks(path, file, report):
-        decoded = block.decode("utf-8")
-        physical = decoded.split("\n")
-        if physical and physical[-1] == "":
+        physical = block.split(b"\n")
+        if physical and physical[-1] == b"":
             physical.pop()
-        rows = _plain_objects(decoded, physical, cols)
+        rows = _plain_objects(block, physical, cols)
         text = None if rows is None else _as_text(rows, strings)
         if text is not None:
             lines = np.arange(first, first + len(rows), dtype=np.int64)
         else:
-            rows, lines = _objects(physical, first, schema, file, report)
+            rows, lines = _objects([line.decode("utf-8") for line in physical], first, schema,
+                                   file, report)
             text = _as_text(rows, strings)
         table = Batch(name, file, schema, lines)
         for k, col in enumerate(cols):
@@ -285,12 +285,12 @@ def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
         return None
 
 
-def _plain_objects(decoded: str, physical: list[str], cols: list[str]) -> list[dict] | None:
+def _plain_objects(block: bytes, physical: list[bytes], cols: list[str]) -> list[dict] | None:
     """Each line's object when every line of the block is one JSON object with the contract's
     keys in order (and no escaped surrogate), decoded in one pass by orjson; None if any line
     needs the line-by-line reading that reports it. (For values other than strings and null
     the block is read again line by line, so every value is the standard library's.)"""
-    if _SURROGATE_ESCAPE.search(decoded):
+    if _SURROGATE_ESCAPE_BYTES.search(block):
         return None
     try:
         with _cycles_uncollected():
@@ -469,6 +469,7 @@ def _reject_constant(name: str) -> None:
 
 _SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
 
 
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
