@@ -31,7 +31,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from numpy.lib.stride_tricks import sliding_window_view
 
 from data_generator.contracts import Violation, column_type, columns
 from data_generator.timeutil import format_date, format_rfc3339
@@ -151,7 +153,8 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         parse_options=pacsv.ParseOptions(newlines_in_values=quotes, invalid_row_handler=ragged),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
-            null_values=[""], quoted_strings_can_be_null=True))
+            null_values=[""], quoted_strings_can_be_null=True,
+            check_utf8=False))  # the bytes are UTF-8: checked (or mended) before
     reader = None
     try:
         if whole is not None:  # one block, parsed in this thread
@@ -253,7 +256,17 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
     as the CSV reader reads text, any other keeps each row's JSON value."""
     file, cols = path.name, columns(schema)
     strings = pa.struct([(col, pa.string()) for col in cols])
+    textual = all(column_type(schema["properties"][col]) not in ("integer", "number")
+                  for col in cols)
     for first, block in _blocks(path, file, report):
+        text = _string_objects(block, cols) if textual else None
+        if text is not None:
+            table = Batch(name, file, schema, np.arange(first, first + len(text[0]),
+                                                          dtype=np.int64))
+            for col, values in zip(cols, text, strict=True):
+                table.cols[col] = Column(values, schema["properties"][col])
+            yield table
+            continue
         physical = block.split(b"\n")
         if physical and physical[-1] == b"":
             physical.pop()
@@ -275,6 +288,46 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
             table.cols[col] = Column(_json_text(values), prop, values, np.arange(len(values)),
                                       np.zeros(len(values), bool))
         yield table
+
+
+def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
+    """The block's columns of text when each line is one object written compactly, with the
+    contract's keys in order and string or null values (none escaping a lone surrogate, none
+    but the last escaping a character), decoded by pyarrow's JSON reader, whose strings are the
+    standard library's; None for any other block (read by `_plain_objects` or line by line).
+
+    pyarrow refuses values of other types, a key twice and keys the contract does not name;
+    each line must start with `{` and give one row, and each key must be written as `"key":`
+    where the values before it, written plainly, put it (an unescaped quote followed by a
+    key and `":` is only ever a key)."""
+    if not block.endswith(b"\n") or _SURROGATE_ESCAPE_BYTES.search(block):
+        return None
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(block),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(block)),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema([(col, pa.string()) for col in cols]),
+                unexpected_field_behavior="error"))
+    except pa.ArrowException:  # not JSON, another value type, a key twice, a bad escape
+        return None
+    data = np.frombuffer(block, np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(data == ord("\n"))[:-1] + 1])
+    if table.num_rows != len(starts) or not (data[starts] == ord("{")).all():
+        return None
+    text = [table.column(col).combine_chunks() for col in cols]
+    at = starts + 1
+    for col, values in zip(cols, text, strict=True):
+        key = np.frombuffer(f"{json.dumps(col)}:".encode(), np.uint8)
+        if (at > len(data) - len(key)).any() \
+                or not (sliding_window_view(data, len(key))[at] == key).all():
+            return None
+        offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + len(values) + 1]
+        written = np.diff(offsets) + 2  # "value"
+        if values.null_count:
+            written[~values.is_valid().to_numpy(zero_copy_only=False)] = len("null")
+        at = at + len(key) + written + 1  # and a comma
+    return text
 
 
 def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
