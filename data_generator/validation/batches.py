@@ -76,6 +76,11 @@ class Column:
         return self._words
 
     @property
+    def count(self) -> int:
+        """How many distinct values the column holds."""
+        return len(self.bad)
+
+    @property
     def distinct(self) -> list:
         if self._index is None:
             self._encode()
@@ -394,34 +399,32 @@ def _layout(parts: tuple, size: int) -> tuple[np.ndarray, np.ndarray] | None:
     return np.array(low, np.uint8), np.array(span, np.uint8)
 
 
-def fixed_match(text: pa.Array, pattern: str, most_sizes: int = 8) -> np.ndarray | None:
-    """Per row: whether the string matches `pattern`, read from the strings' bytes when the
-    pattern is literal characters and runs of digits (IDs); None for other patterns, or when
-    the strings have many different lengths."""
+def fixed_match(text: pa.Array, pattern: str) -> np.ndarray | None:
+    """Per row: whether the string matches `pattern`, read from the strings' bytes when they
+    are all of one length (IDs) and the pattern is literal characters and runs of digits; None
+    otherwise."""
     parts = _pattern_parts(pattern)
     n = len(text)
     if parts is None or n == 0:
         return None
     text = pc.cast(text, pa.string())
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + n + 1]
-    data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None \
-        else np.zeros(0, np.uint8)
-    valid = text.is_valid().to_numpy(zero_copy_only=False)
     lengths = np.diff(offsets)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
     present = lengths[valid]
-    sizes = present[:1] if present.size and present.min() == present.max() else np.unique(present)
-    if sizes.size > most_sizes:
+    if not present.size or present.min() != present.max():
         return None
+    size = int(present[0])
+    layout = _layout(parts, size)
     ok = np.zeros(n, dtype=bool)
-    for size in sizes.tolist():
-        layout = _layout(parts, size)
-        if layout is None or size == 0:
-            continue
-        rows, chars = _same_length(data, offsets, valid, lengths, size)
-        bad = (chars - layout[0]) > layout[1]  # bytes below the lowest wrap round to high
-        good = np.ones(rows.size, dtype=bool)
-        good[np.flatnonzero(bad) // size] = False
-        ok[rows] = good
+    if layout is None or size == 0:
+        return ok
+    rows, chars = _same_length(np.frombuffer(text.buffers()[2], dtype=np.uint8), offsets, valid,
+                               lengths, size)
+    bad = (chars - layout[0]) > layout[1]  # a byte below the lowest wraps round to a high one
+    good = np.ones(rows.size, dtype=bool)
+    good[np.flatnonzero(bad) // size] = False
+    ok[rows] = good
     return ok
 
 

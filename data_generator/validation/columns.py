@@ -101,7 +101,8 @@ def _check_cells(table: Batch, col: str, items: dict, report: Report,
                 return
             rows = np.flatnonzero(~quick)  # only these need jsonschema_rs's verdict
     positions = None if rows is None else np.unique(column.index[rows])
-    values = column.distinct if positions is None else [column.distinct[p] for p in positions]
+    distinct = column.distinct
+    values = distinct if positions is None else [distinct[p] for p in positions]
     validator = _array_validator(json.dumps(items, sort_keys=True))
     if validator.is_valid(values):
         return

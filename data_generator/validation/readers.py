@@ -300,7 +300,8 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
     each line must start with `{` and give one row, and each key must be written as `"key":`
     where the values before it, written plainly, put it (an unescaped quote followed by a
     key and `":` is only ever a key)."""
-    if not block.endswith(b"\n") or _SURROGATE_ESCAPE_BYTES.search(block):
+    data = np.frombuffer(block, np.uint8)
+    if not block.endswith(b"\n") or _escapes_surrogate(data):
         return None
     try:
         table = pajson.read_json(
@@ -311,7 +312,6 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
                 unexpected_field_behavior="error"))
     except pa.ArrowException:  # not JSON, another value type, a key twice, a bad escape
         return None
-    data = np.frombuffer(block, np.uint8)
     starts = np.concatenate([[0], np.flatnonzero(data == ord("\n"))[:-1] + 1])
     if table.num_rows != len(starts) or not (data[starts] == ord("{")).all():
         return None
@@ -328,6 +328,15 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
             written[~values.is_valid().to_numpy(zero_copy_only=False)] = len("null")
         at = at + len(key) + written + 1  # and a comma
     return text
+
+
+def _escapes_surrogate(data: np.ndarray) -> bool:
+    """Whether the bytes hold `\\u` and a UTF-16 surrogate's first two hex digits (as
+    `_SURROGATE_ESCAPE` finds them)."""
+    at = np.flatnonzero(data[:-3] == ord("\\"))
+    return bool((data[at + 1] == ord("u")).any() and (
+        (data[at + 1] == ord("u")) & np.isin(data[at + 2], _SURROGATE_FIRST)
+        & np.isin(data[at + 3], _SURROGATE_SECOND)).any())
 
 
 def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
@@ -523,6 +532,8 @@ def _reject_constant(name: str) -> None:
 _SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
+_SURROGATE_FIRST = np.frombuffer(b"dD", np.uint8)
+_SURROGATE_SECOND = np.frombuffer(b"89abcdefABCDEF", np.uint8)
 
 
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
