@@ -73,8 +73,9 @@ class _Groups:
     """The rows of a batch grouped by a column's distinct values, ascending within each."""
 
     def __init__(self, column: Column) -> None:
-        self.order = np.argsort(column.index, kind="stable")
-        self.bounds = np.searchsorted(column.index[self.order], np.arange(len(column.distinct) + 1))
+        index = column.index.astype(np.uint16) if column.count <= 1 << 16 else column.index
+        self.order = np.argsort(index, kind="stable")  # a radix sort for 16-bit positions
+        self.bounds = np.searchsorted(column.index[self.order], np.arange(column.count + 1))
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
         parts = [self.order[self.bounds[p]:self.bounds[p + 1]] for p in positions.tolist()]

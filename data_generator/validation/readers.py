@@ -4,10 +4,12 @@ They never stop at bad data: undecodable bytes, ragged CSV rows, JSON that does 
 headers that differ from the contract and numbers printed with other decimals are reported as
 violations and reading goes on; a file that cannot be read at all is reported and skipped.
 
-CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group. A JSONL block whose
-every line is one object with the contract's keys in order and string (or null) values is decoded
-in one pass and read as columns of text; any other block is read line by line with the standard
-library's decoder, which names each bad line. Parquet columns
+CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group; a CSV file of one
+block (a day's part) is read once and parsed in the calling thread. A JSONL block whose every
+line is one object with the contract's keys in order and string (or null) values is read as
+columns of text: by pyarrow's JSON reader when the lines are written compactly, else decoded in
+one pass by orjson; any other block is read line by line with the standard library's decoder,
+which names each bad line. Parquet columns
 must have the contract's storage type (see data_generator/writer.py); their values are turned
 into what the CSV reader gives (integers, floats, RFC 3339 text in the column's zone, dates as
 text), so the same contract rules apply. Parquet `line` numbers are 1-based row numbers.
