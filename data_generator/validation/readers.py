@@ -54,7 +54,7 @@ def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterato
 def _blocks(path: Path, file: str, report: Report):
     """(first line number, bytes) blocks of about BLOCK_SIZE ending at a line break, with
     undecodable sequences replaced and each such line reported as 'encoding'."""
-    line, carry = 1, b""
+    line, carry, before = 1, b"", b""
     with open(path, "rb") as f:
         while True:
             data = f.read(BLOCK_SIZE)
@@ -65,8 +65,9 @@ def _blocks(path: Path, file: str, report: Report):
                 continue
             block, carry = buf[:cut], buf[cut:]
             if block:
+                line += before.count(b"\n")  # the lines of the block before (none for the first)
                 yield line, _utf8(block, file, line, report)
-                line += block.count(b"\n")
+                before = block
             if not data:
                 return
 
