@@ -5,6 +5,7 @@ batches and files."""
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -39,23 +40,31 @@ class Column:
     _seconds: np.ndarray | None = None  # distinct epochs, when read typed (Parquet)
     _epochs: tuple | None = None
     _times: tuple | None = None  # per row: epochs and whether the text is a plain valid time
+    _word_times: tuple | None = None  # the same per distinct value
+    _from_text: bool = False  # deduplicated from `text`: `words` are the distinct cells
 
     def _encode(self) -> None:
         encoded = pc.dictionary_encode(self.text, null_encoding="encode")
         self._words = encoded.dictionary
-        self._distinct = typed_values(self._words, self.prop)
         self._index = encoded.indices.to_numpy(zero_copy_only=False)
-        self._bad = np.zeros(len(self._distinct), dtype=bool)
+        self._bad = np.zeros(len(self._words), dtype=bool)
+        self._from_text = True
 
     def deduplicate(self) -> None:
-        """Build `distinct` and `index` now (a column of repeated keys is checked per key)."""
-        if self._distinct is None:
+        """Build `words` and `index` now (a column of repeated keys is checked per key)."""
+        if self._index is None:
             self._encode()
 
     @property
     def encoded(self) -> bool:
-        """Whether `distinct` and `index` are built (a column of unique IDs may never need them)."""
-        return self._distinct is not None
+        """Whether `index` is built (a column of unique IDs may never need it)."""
+        return self._index is not None
+
+    @property
+    def from_text(self) -> bool:
+        """Whether `words` holds each distinct cell's text (a column deduplicated from `text`),
+        so that a check of `words` is a check of every row."""
+        return self._from_text
 
     @property
     def words(self) -> pa.Array:
@@ -67,9 +76,16 @@ class Column:
         return self._words
 
     @property
+    def count(self) -> int:
+        """How many distinct values the column holds."""
+        return len(self.bad)
+
+    @property
     def distinct(self) -> list:
-        if self._distinct is None:
+        if self._index is None:
             self._encode()
+        if self._distinct is None:  # typed from the words on first use
+            self._distinct = typed_values(self._words, self.prop)
         return self._distinct
 
     @property
@@ -91,11 +107,20 @@ class Column:
             self._times = plain_times(self.text)
         return self._times
 
+    def word_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """`times` of the distinct values (`words`)."""
+        if self._word_times is None:
+            self._word_times = plain_times(self.words)
+        return self._word_times
+
     def usable(self) -> np.ndarray:
         """Per row: present and passed its checks."""
-        if self._distinct is None:  # never deduplicated: every present value passed
+        if self._index is None:  # never deduplicated: every present value passed
             return self.text.is_valid().to_numpy(zero_copy_only=False)
-        present = np.array([v is not None for v in self.distinct], dtype=bool)
+        if self._from_text:
+            present = self._words.is_valid().to_numpy(zero_copy_only=False)
+        else:
+            present = np.array([v is not None for v in self.distinct], dtype=bool)
         return (present & ~self.bad)[self.index]
 
 
@@ -310,13 +335,12 @@ def column_epochs(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
         if column._seconds is not None:  # read typed: no parsing
             epochs, ok = column._seconds, good
         else:
-            words = column._words if column._words is not None else \
-                pa.array([v if isinstance(v, str) else None for v in column.distinct],
-                         type=pa.string())
-            words = pc.if_else(pa.array(good), pc.cast(words, pa.string()),
-                               pa.scalar(None, pa.string()))
-            epochs, ok = parse_rfc3339(words)
-            ok &= good
+            epochs, ok = column.word_times()
+            epochs, ok = epochs.copy(), ok & good
+            rest = np.flatnonzero(good & ~ok)
+            if rest.size:  # other RFC 3339 forms (Z, fractions of a second)
+                words = pc.cast(column.words, pa.string()).take(pa.array(rest))
+                epochs[rest], ok[rest] = parse_rfc3339(words)
         column._epochs = (epochs, ok)
     epochs, ok = column._epochs
     return epochs[column.index], ok[column.index]
@@ -327,6 +351,81 @@ TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]
 _TIME_DIGITS = np.array([i for i, c in enumerate(_TIME_FORM) if c == "0"])
 _TIME_MARKS = np.array([i for i, c in enumerate(_TIME_FORM) if c not in "0+"])
 _MARKS = np.frombuffer(_TIME_FORM.encode(), np.uint8)[_TIME_MARKS]
+
+
+_PATTERN_PART = re.compile(r"\[0-9\](?:\{([0-9]+)(,([0-9]*))?\})?|\\([^0-9A-Za-z])|([0-9A-Za-z_ -])")
+
+
+@cache
+def _pattern_parts(pattern: str) -> tuple | None:
+    """An anchored pattern made only of literal characters and `[0-9]{m}`, `[0-9]{m,}` or
+    `[0-9]{m,n}` runs, at most one of them of varying width, as (lowest, highest) byte per
+    part and each part's (least, most) width; None for any other pattern."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        return None
+    parts, at, body = [], 0, pattern[1:-1]
+    while at < len(body):
+        m = _PATTERN_PART.match(body, at)
+        if m is None:
+            return None
+        if m.group(0).startswith("[0-9]"):
+            least = int(m.group(1) or 1)
+            most = least if m.group(2) is None else int(m.group(3)) if m.group(3) else None
+            if most is not None and most < least:
+                return None
+            parts.append((ord("0"), ord("9"), least, most))
+        else:
+            char = ord(m.group(4) or m.group(5))
+            parts.append((char, char, 1, 1))
+        at = m.end()
+    if sum(1 for part in parts if part[2] != part[3]) > 1:
+        return None
+    return tuple(parts)
+
+
+def _layout(parts: tuple, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per byte of a `size`-byte string: lowest byte allowed and how far above it a byte may be;
+    None if no string of that size can match."""
+    fixed = sum(least for _, _, least, most in parts if least == most)
+    low, span = [], []
+    for first, last, least, most in parts:
+        width = least if least == most else size - fixed
+        if width < least or (most is not None and width > most):
+            return None
+        low += [first] * width
+        span += [last - first] * width
+    if len(low) != size:
+        return None
+    return np.array(low, np.uint8), np.array(span, np.uint8)
+
+
+def fixed_match(text: pa.Array, pattern: str) -> np.ndarray | None:
+    """Per row: whether the string matches `pattern`, read from the strings' bytes when they
+    are all of one length (IDs) and the pattern is literal characters and runs of digits; None
+    otherwise."""
+    parts = _pattern_parts(pattern)
+    n = len(text)
+    if parts is None or n == 0:
+        return None
+    text = pc.cast(text, pa.string())
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + n + 1]
+    lengths = np.diff(offsets)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    present = lengths[valid]
+    if not present.size or present.min() != present.max():
+        return None
+    size = int(present[0])
+    layout = _layout(parts, size)
+    ok = np.zeros(n, dtype=bool)
+    if layout is None or size == 0:
+        return ok
+    rows, chars = _same_length(np.frombuffer(text.buffers()[2], dtype=np.uint8), offsets, valid,
+                               lengths, size)
+    bad = (chars - layout[0]) > layout[1]  # a byte below the lowest wraps round to a high one
+    good = np.ones(rows.size, dtype=bool)
+    good[np.flatnonzero(bad) // size] = False
+    ok[rows] = good
+    return ok
 
 
 @cache

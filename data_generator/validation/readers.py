@@ -4,10 +4,12 @@ They never stop at bad data: undecodable bytes, ragged CSV rows, JSON that does 
 headers that differ from the contract and numbers printed with other decimals are reported as
 violations and reading goes on; a file that cannot be read at all is reported and skipped.
 
-CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group. A JSONL block whose
-every line is one object with the contract's keys in order and string (or null) values is decoded
-in one pass and read as columns of text; any other block is read line by line with the standard
-library's decoder, which names each bad line. Parquet columns
+CSV and JSONL are read in blocks of `BLOCK_SIZE` bytes, Parquet by row group; a CSV file of one
+block (a day's part) is read once and parsed in the calling thread. A JSONL block whose every
+line is one object with the contract's keys in order and string (or null) values is read as
+columns of text: by pyarrow's JSON reader when the lines are written compactly, else decoded in
+one pass by orjson; any other block is read line by line with the standard library's decoder,
+which names each bad line. Parquet columns
 must have the contract's storage type (see data_generator/writer.py); their values are turned
 into what the CSV reader gives (integers, floats, RFC 3339 text in the column's zone, dates as
 text), so the same contract rules apply. Parquet `line` numbers are 1-based row numbers.
@@ -19,6 +21,7 @@ import csv
 import gc
 import io
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,14 +33,16 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from numpy.lib.stride_tricks import sliding_window_view
 
 from data_generator.contracts import Violation, column_type, columns
 from data_generator.timeutil import format_date, format_rfc3339
 from data_generator.validation.batches import Batch, Column, Unreadable
 from data_generator.validation.report import Report, report_rows
 
-BLOCK_SIZE = 8 << 20  # bytes per CSV/JSONL batch: bounds memory, not results (a day's part is one or two)
+BLOCK_SIZE = 16 << 20  # bytes per CSV/JSONL batch: bounds memory, not results (a day's part is one or two)
 
 
 def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterator[Batch]:
@@ -49,7 +54,7 @@ def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterato
 def _blocks(path: Path, file: str, report: Report):
     """(first line number, bytes) blocks of about BLOCK_SIZE ending at a line break, with
     undecodable sequences replaced and each such line reported as 'encoding'."""
-    line, carry = 1, b""
+    line, carry, before = 1, b"", b""
     with open(path, "rb") as f:
         while True:
             data = f.read(BLOCK_SIZE)
@@ -60,8 +65,9 @@ def _blocks(path: Path, file: str, report: Report):
                 continue
             block, carry = buf[:cut], buf[cut:]
             if block:
+                line += before.count(b"\n")  # the lines of the block before (none for the first)
                 yield line, _utf8(block, file, line, report)
-                line += block.count(b"\n")
+                before = block
             if not data:
                 return
 
@@ -114,8 +120,13 @@ def _is_utf8(raw: bytes) -> bool:
 
 def _csv_batches(path: Path, name: str, schema: dict, report: Report):
     file = path.name
-    with open(path, "rb") as f:
-        head = f.readline(1 << 20)
+    whole = _whole(path)  # a file of one block is read once, for its header, survey and rows
+    if whole is not None:
+        end = whole.find(b"\n", 0, 1 << 20)
+        head = whole[:end + 1 if end >= 0 else 1 << 20]
+    else:
+        with open(path, "rb") as f:
+            head = f.readline(1 << 20)
     head = head.rstrip(b"\n").decode("utf-8", errors="replace").rstrip("\r")
     try:
         header = next(csv.reader([head]), [])
@@ -133,20 +144,27 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         numbering.skip(row.number, row.text)
         return "skip"
 
-    quotes, clean = _survey(path)
+    if whole is not None:
+        quotes, source = b'"' in whole, pa.BufferReader(_utf8(whole, file, 1, report))
+    else:
+        quotes, clean = _survey(path)
+        source = str(path) if clean else io.BufferedReader(
+            _BlockStream(_blocks(path, file, report)), BLOCK_SIZE)
+    options = dict(
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_SIZE,
+                                       use_threads=False),
+        parse_options=pacsv.ParseOptions(newlines_in_values=quotes, invalid_row_handler=ragged),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
+            null_values=[""], quoted_strings_can_be_null=True,
+            check_utf8=False))  # the bytes are UTF-8: checked (or mended) before
     reader = None
     try:
-        reader = pacsv.open_csv(
-            str(path) if clean else io.BufferedReader(_BlockStream(_blocks(path, file, report)),
-                                                      BLOCK_SIZE),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
-                                           block_size=BLOCK_SIZE, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=quotes,
-                                             invalid_row_handler=ragged),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
-                null_values=[""], quoted_strings_can_be_null=True))
-        for data in reader:
+        if whole is not None:  # one block, parsed in this thread
+            batches = pacsv.read_csv(source, **options).to_batches()
+        else:
+            batches = reader = pacsv.open_csv(source, **options)
+        for data in batches:
             for number, text in numbering.flush():
                 report.add(Violation(file, number, None, "parse", text[:80],
                                      f"expected {len(names)} fields"))
@@ -165,6 +183,14 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
     for number, text in numbering.flush():
         report.add(Violation(file, number, None, "parse", text[:80],
                              f"expected {len(names)} fields"))
+
+
+def _whole(path: Path) -> bytes | None:
+    """The file's bytes if it is no larger than one block (a day's part), else None."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size > BLOCK_SIZE:
+            return None
+        return f.read()
 
 
 def _survey(path: Path) -> tuple[bool, bool]:
@@ -233,17 +259,27 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
     as the CSV reader reads text, any other keeps each row's JSON value."""
     file, cols = path.name, columns(schema)
     strings = pa.struct([(col, pa.string()) for col in cols])
+    textual = all(column_type(schema["properties"][col]) not in ("integer", "number")
+                  for col in cols)
     for first, block in _blocks(path, file, report):
-        decoded = block.decode("utf-8")
-        physical = decoded.split("\n")
-        if physical and physical[-1] == "":
+        text = _string_objects(block, cols) if textual else None
+        if text is not None:
+            table = Batch(name, file, schema, np.arange(first, first + len(text[0]),
+                                                          dtype=np.int64))
+            for col, values in zip(cols, text, strict=True):
+                table.cols[col] = Column(values, schema["properties"][col])
+            yield table
+            continue
+        physical = block.split(b"\n")
+        if physical and physical[-1] == b"":
             physical.pop()
-        rows = _plain_objects(decoded, physical, cols)
+        rows = _plain_objects(block, physical, cols)
         text = None if rows is None else _as_text(rows, strings)
         if text is not None:
             lines = np.arange(first, first + len(rows), dtype=np.int64)
         else:
-            rows, lines = _objects(physical, first, schema, file, report)
+            rows, lines = _objects([line.decode("utf-8") for line in physical], first, schema,
+                                   file, report)
             text = _as_text(rows, strings)
         table = Batch(name, file, schema, lines)
         for k, col in enumerate(cols):
@@ -257,6 +293,55 @@ def _jsonl_batches(path: Path, name: str, schema: dict, report: Report):
         yield table
 
 
+def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
+    """The block's columns of text when each line is one object written compactly, with the
+    contract's keys in order and string or null values (none escaping a lone surrogate, none
+    but the last escaping a character), decoded by pyarrow's JSON reader, whose strings are the
+    standard library's; None for any other block (read by `_plain_objects` or line by line).
+
+    pyarrow refuses values of other types, a key twice and keys the contract does not name;
+    each line must start with `{` and give one row, and each key must be written as `"key":`
+    where the values before it, written plainly, put it (an unescaped quote followed by a
+    key and `":` is only ever a key)."""
+    data = np.frombuffer(block, np.uint8)
+    if not block.endswith(b"\n") or _escapes_surrogate(data):
+        return None
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(block),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(block)),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema([(col, pa.string()) for col in cols]),
+                unexpected_field_behavior="error"))
+    except pa.ArrowException:  # not JSON, another value type, a key twice, a bad escape
+        return None
+    starts = np.concatenate([[0], np.flatnonzero(data == ord("\n"))[:-1] + 1])
+    if table.num_rows != len(starts) or not (data[starts] == ord("{")).all():
+        return None
+    text = [table.column(col).combine_chunks() for col in cols]
+    at = starts + 1
+    for col, values in zip(cols, text, strict=True):
+        key = np.frombuffer(f"{json.dumps(col)}:".encode(), np.uint8)
+        if (at > len(data) - len(key)).any() \
+                or not (sliding_window_view(data, len(key))[at] == key).all():
+            return None
+        offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + len(values) + 1]
+        written = np.diff(offsets) + 2  # "value"
+        if values.null_count:
+            written[~values.is_valid().to_numpy(zero_copy_only=False)] = len("null")
+        at = at + len(key) + written + 1  # and a comma
+    return text
+
+
+def _escapes_surrogate(data: np.ndarray) -> bool:
+    """Whether the bytes hold `\\u` and a UTF-16 surrogate's first two hex digits (as
+    `_SURROGATE_ESCAPE` finds them)."""
+    at = np.flatnonzero(data[:-3] == ord("\\"))
+    return bool((data[at + 1] == ord("u")).any() and (
+        (data[at + 1] == ord("u")) & np.isin(data[at + 2], _SURROGATE_FIRST)
+        & np.isin(data[at + 3], _SURROGATE_SECOND)).any())
+
+
 def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
     """The rows as columns of text, if every value of every column is a string or null."""
     try:
@@ -265,12 +350,12 @@ def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
         return None
 
 
-def _plain_objects(decoded: str, physical: list[str], cols: list[str]) -> list[dict] | None:
+def _plain_objects(block: bytes, physical: list[bytes], cols: list[str]) -> list[dict] | None:
     """Each line's object when every line of the block is one JSON object with the contract's
     keys in order (and no escaped surrogate), decoded in one pass by orjson; None if any line
     needs the line-by-line reading that reports it. (For values other than strings and null
     the block is read again line by line, so every value is the standard library's.)"""
-    if _SURROGATE_ESCAPE.search(decoded):
+    if _SURROGATE_ESCAPE_BYTES.search(block):
         return None
     try:
         with _cycles_uncollected():
@@ -449,6 +534,9 @@ def _reject_constant(name: str) -> None:
 
 _SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
+_SURROGATE_FIRST = np.frombuffer(b"dD", np.uint8)
+_SURROGATE_SECOND = np.frombuffer(b"89abcdefABCDEF", np.uint8)
 
 
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:

@@ -110,7 +110,7 @@ def _check_reference(table, fields: list[str], other, other_fields: list[str], r
 def _found(table, fields: list[str], theirs: pa.Array) -> np.ndarray:
     """Per row: its key is among `theirs`; looked up once per distinct key when the batch's key
     columns are deduplicated."""
-    sizes = [max(len(table.cols[f].distinct), 1) for f in fields] \
+    sizes = [max(table.cols[f].count, 1) for f in fields] \
         if isinstance(table, Batch) and all(table.cols[f].encoded for f in fields) else None
     if sizes is None or np.prod(np.array(sizes, dtype=float)) >= 2.0 ** 62:
         return pc.is_in(_key(table, fields), value_set=theirs).to_numpy(zero_copy_only=False)
