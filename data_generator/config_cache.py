@@ -43,8 +43,12 @@ def folder() -> Path | None:
         return None
     if chosen:
         return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "datagen"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "datagen"
+    try:
+        return Path.home() / ".cache" / "datagen"
+    except RuntimeError:  # no home folder to be found: no cache
+        return None
 
 
 @cache

@@ -118,3 +118,21 @@ def test_off_writes_nothing_and_old_entries_are_pruned(tmp_path, cache, monkeypa
     for name in "bcd":
         config.load_config(copy_config(tmp_path / name))
     assert len(list(cache.glob("config-*.pickle"))) == 2 and not list(cache.glob(".tmp-*"))
+
+
+def test_the_folder_is_chosen_by_the_environment(tmp_path, monkeypatch):
+    """DATAGEN_CACHE_DIR, else XDG_CACHE_HOME/datagen, else ~/.cache/datagen; no home folder: no cache."""
+    monkeypatch.setenv(config_cache.ENV, str(tmp_path / "chosen"))
+    assert config_cache.folder() == tmp_path / "chosen"
+    monkeypatch.delenv(config_cache.ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert config_cache.folder() == tmp_path / "xdg" / "datagen"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config_cache.folder() == tmp_path / "home" / ".cache" / "datagen"
+    monkeypatch.delenv("HOME")
+
+    def no_home(cls):
+        raise RuntimeError("Could not determine home directory.")
+    monkeypatch.setattr(config_cache.Path, "home", classmethod(no_home))
+    assert config_cache.folder() is None
