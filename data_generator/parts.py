@@ -29,12 +29,15 @@ from typing import Protocol
 import pyarrow as pa
 
 from data_generator.errors import OutputError
+from data_generator.validation.readers import Written
 
 _COPY_BLOCK = 1 << 22
 
 
 class PartJob(Protocol):
     def chart(self, k: int) -> tuple[list[tuple[str, dict]], object]: ...
+
+    def here(self) -> PartJob: ...  # the job as run in this process (its parts may stay in memory)
 
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock) -> dict: ...
 
@@ -60,7 +63,7 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
         if start:
             start()
-        yield _here(job, chunks, dict(first))
+        yield _here(job.here(), chunks, dict(first))
         return
     pa.array([], pa.string())  # pyarrow imports pandas (if installed) on its first array: once, not per worker
     context = mp.get_context("fork")
@@ -169,24 +172,31 @@ class Assembly:
         self._buffer = bytearray(_COPY_BLOCK)
         self._view = memoryview(self._buffer)
 
-    def append(self, part: Path) -> int:
-        """Append a part file (named as its day file) and remove it; the day file's lines before
-        the part's rows (its header included)."""
+    def append(self, part: Path | Written) -> int:
+        """Append a part (a file named as its day file, removed once appended, or its bytes);
+        the day file's lines before the part's rows (its header included)."""
         name, csv = part.name, part.suffix == ".csv"
         if name not in self._files:
             self._files[name] = (open(self.folder / name, "wb"), hashlib.sha256(), 0, 0)  # noqa: SIM115
         out, digest, size, lines = self._files[name]
         header_here = csv and not size  # a first CSV part: its header precedes its rows
         before = 1 if header_here else lines
-        with open(part, "rb") as f:
-            if csv and size:
-                f.readline()  # the header, written with the first part
-            while n := f.readinto(self._buffer):
-                out.write(self._view[:n])
-                digest.update(self._view[:n])
-                size, lines = size + n, lines + self._buffer.count(b"\n", 0, n)
+        if isinstance(part, Written):
+            skip = part.data.find(b"\n") + 1 if csv and size else 0  # the header, written with the first part
+            data = memoryview(part.data)[skip:]
+            out.write(data)
+            digest.update(data)
+            size, lines = size + len(data), lines + part.data.count(b"\n", skip)
+        else:
+            with open(part, "rb") as f:
+                if csv and size:
+                    f.readline()  # the header, written with the first part
+                while n := f.readinto(self._buffer):
+                    out.write(self._view[:n])
+                    digest.update(self._view[:n])
+                    size, lines = size + n, lines + self._buffer.count(b"\n", 0, n)
+            part.unlink()
         self._files[name] = (out, digest, size, lines)
-        part.unlink()
         return before
 
     def close(self) -> dict[str, dict]:

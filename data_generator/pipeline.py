@@ -48,7 +48,8 @@ from data_generator.publish import MANIFEST, discard, publish_day, staged
 from data_generator.rng import stream
 from data_generator.validation import validate_day
 from data_generator.validation.day import DayCheck
-from data_generator.writer import TableWriter, data_file, write_table
+from data_generator.validation.readers import Written
+from data_generator.writer import TableWriter, data_file, table_bytes, write_table
 
 PINNED = ("faker", "numpy")  # libraries whose versions the bytes depend on (recorded in the manifest)
 CHUNK_ENCOUNTERS = 1000  # encounters generated together; part of the output's identity
@@ -178,6 +179,9 @@ class _Numbered:
 
     def chart(self, k: int) -> tuple[list[tuple[str, dict]], Stopwatch]:
         return self.chunks(k)
+
+    def here(self) -> _Numbered:
+        return self
 
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
               ) -> list[tuple[str, dict]]:
@@ -385,19 +389,25 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
 
 @dataclass(frozen=True)
 class _PartJob(_Numbered):
-    """A chunk's part files: charted, then, given each table's first row number, numbered,
-    written into `folder`/<chunk>/ under the day files' names and checked (`write`)."""
+    """A chunk's parts: charted, then, given each table's first row number, numbered, written
+    and checked (`write`): in a worker, as files in `folder`/<chunk>/ under the day files' names;
+    run here (`here()`), as their bytes in memory, checked before they are appended."""
 
     folder: Path
     schemas: dict[str, dict]
     check: DayCheck
+    in_memory: bool = False
+
+    def here(self) -> _PartJob:
+        return dataclasses.replace(self, in_memory=True)
 
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
-              ) -> dict[str, tuple[Path, int, object]]:
-        """{table: (part file, rows, what checking it found)}; every table of the day has a part
-        (an empty table, its header)."""
+              ) -> dict[str, tuple[Path | Written, int, object]]:
+        """{table: (part, rows, what checking it found)}; every table of the day has a part (an
+        empty table, its header)."""
         folder = self.folder / f"{k:06d}"
-        folder.mkdir()  # not parents: a staging folder removed under a stopped run stays removed
+        if not self.in_memory:
+            folder.mkdir()  # not parents: a staging folder removed under a stopped run stays removed
         tables = dict(pieces)
         empty = [(name, {col: np.zeros(0, object) for col in self.schemas[name]["properties"]})
                  for name in first if name not in tables]
@@ -405,10 +415,13 @@ class _PartJob(_Numbered):
         self.check.whole_files()  # in a worker forked before they were written: its own reading of them
         with gc_paused():
             for name, table in super().write(k, [*pieces, *empty], first, clock):
-                schema = self.schemas[name]
+                schema, tz = self.schemas[name], self.chunks.cfg.tz
                 path = data_file(folder, schema)
                 with clock(f"write {name}"):
-                    write_table(path, table, schema, self.chunks.cfg.tz)
+                    if self.in_memory:
+                        path = Written(path.name, table_bytes(table, schema, tz))
+                    else:
+                        write_table(path, table, schema, tz)
                 with clock("validate"):
                     found = self.check.check_part(path, name)
                 out[name] = (path, table_rows(table), found)

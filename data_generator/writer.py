@@ -27,8 +27,10 @@ is nullable (the contract, not the storage, says what is required). Row groups h
 from __future__ import annotations
 
 import functools
+import io
 import json
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -72,25 +74,38 @@ def write_table(path: Path, table: dict, schema: dict, tz: ZoneInfo, fmt: str = 
     return out.rows
 
 
+def table_bytes(table: dict, schema: dict, tz: ZoneInfo) -> bytes:
+    """The bytes `write_table` writes for a CSV/JSONL table."""
+    buffer = io.BytesIO()
+    with TableWriter(Path(file_name(schema)), schema, tz, out=buffer) as out:
+        out.write(table)
+    return buffer.getvalue()
+
+
 class TableWriter:
     """One file written chunk by chunk: `.write(chunk)` appends rows, `.close()` finishes it.
 
     Also a context manager. The bytes equal one `write_table` call on the concatenated chunks.
     """
 
-    def __init__(self, path: Path, schema: dict, tz: ZoneInfo, fmt: str = "csv") -> None:
+    def __init__(self, path: Path, schema: dict, tz: ZoneInfo, fmt: str = "csv", out: BinaryIO | None = None) -> None:
+        """`out`: a binary stream the CSV/JSONL bytes go to instead of the file `path` (the
+        caller's: not closed here)."""
         self.path, self.schema, self.tz = Path(path), schema, tz
         self.fmt = _check_format(fmt, file_name(schema))
         self.rows = 0
         self._closed = False
         self._csv = file_name(schema).endswith(".csv")
+        self._keep_open = out is not None
+        if self.fmt == "parquet" and out is not None:
+            raise ValueError("a Parquet file is written to its path, not to a stream")
         if self.fmt == "parquet":
             self._plain = arrow_schema(schema, tz, dictionaries=False)
             self._pending: list[pa.Table] = []
             self._pending_rows = 0
             self._out = pq.ParquetWriter(self.path, arrow_schema(schema, tz), **PARQUET_OPTIONS)
         else:
-            self._out = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+            self._out = open(self.path, "wb") if out is None else out  # noqa: SIM115 (closed by close())
             if self._csv:
                 self._out.write((",".join(columns(schema)) + "\n").encode())
 
@@ -123,7 +138,8 @@ class TableWriter:
                 if self.fmt == "parquet" and self._pending_rows:
                     self._flush(self._pending_rows)
             finally:
-                self._out.close()
+                if not self._keep_open:
+                    self._out.close()
         return self.rows
 
     def __enter__(self) -> TableWriter:

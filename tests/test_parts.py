@@ -18,6 +18,7 @@ from data_generator.parts import Assembly
 from data_generator.pipeline import generate_day
 from data_generator.validation import validate_day
 from data_generator.validation.day import DayCheck
+from data_generator.validation.readers import Written
 from tests.conftest import DAY
 
 PARTED = ("vitals.csv", "labs.csv", "notes.jsonl")
@@ -68,7 +69,10 @@ def _split(path: Path, into: Path, parts: int) -> list[Path]:
     return out
 
 
-def test_checking_parts_finds_what_checking_the_whole_files_finds(damaged, tmp_path):
+@pytest.mark.parametrize("held", ["as files", "in memory"])
+def test_checking_parts_finds_what_checking_the_whole_files_finds(damaged, tmp_path, held):
+    """Parts checked and appended as files (a worker's) or as their bytes (a day made in this
+    process) find what the whole files find, and assemble into the same bytes."""
     whole = validate_day(damaged, DAY)
     assert {"type", "unique", "json", "foreign_key"} <= set(whole.counts)
 
@@ -84,6 +88,8 @@ def test_checking_parts_finds_what_checking_the_whole_files_finds(damaged, tmp_p
     for file in PARTED:
         name = file.split(".")[0]
         for part in _split(damaged / file, tmp_path / "parts" / name, 3):
+            if held == "in memory":
+                part = Written(part.name, part.read_bytes())
             found = check.check_part(part, name)
             check.add_part(found, assembly.append(part))
     described = assembly.close()

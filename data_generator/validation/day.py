@@ -18,7 +18,7 @@ from data_generator.publish import MANIFEST, verify_manifest
 from data_generator.reading import files_present, optional_present, read_manifest
 from data_generator.validation.batches import Kept, Unreadable
 from data_generator.validation.columns import check_columns
-from data_generator.validation.readers import read_batches
+from data_generator.validation.readers import Written, read_batches
 from data_generator.validation.report import Report
 from data_generator.validation.rules import check_batch, check_whole, windows
 from data_generator.writer import FORMATS, data_file
@@ -231,10 +231,11 @@ class DayCheck:
         if found is not None:
             self.kept[name] = found
 
-    def check_part(self, path: Path, name: str) -> PartFound:
-        """Check one part of file `name` (a file named as the whole one)."""
+    def check_part(self, path: Path | Written, name: str) -> PartFound:
+        """Check one part of file `name` (a file named as the whole one, or its bytes)."""
         report = Report(max_violations=self.report.max_violations)
-        kept = _check_batches(Path(path), name, self.schemas, self.kept, self.batch_date, report)
+        part = path if isinstance(path, Written) else Path(path)
+        kept = _check_batches(part, name, self.schemas, self.kept, self.batch_date, report)
         return PartFound(name, kept, report)
 
     def add_part(self, part: PartFound, lines_before: int) -> None:

@@ -25,6 +25,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,7 +46,27 @@ from data_generator.validation.report import Report, report_rows
 BLOCK_SIZE = 16 << 20  # bytes per CSV/JSONL batch: bounds memory, not results (a day's part is one or two)
 
 
-def read_batches(path: Path, name: str, schema: dict, report: Report) -> Iterator[Batch]:
+@dataclass(frozen=True)
+class Written:
+    """A file's bytes held in memory (a part checked before it is appended to its day file),
+    read as the file named `name` holding them would be."""
+
+    name: str
+    data: bytes
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix
+
+    def exists(self) -> bool:
+        return True
+
+
+def _open(path: Path | Written):
+    return io.BytesIO(path.data) if isinstance(path, Written) else open(path, "rb")  # noqa: SIM115 (the caller's)
+
+
+def read_batches(path: Path | Written, name: str, schema: dict, report: Report) -> Iterator[Batch]:
     """The rows of file `path` (contract `name`) in batches, read by the file's suffix."""
     reader = {".csv": _csv_batches, ".jsonl": _jsonl_batches, ".parquet": _parquet_batches}
     return reader[path.suffix](path, name, schema, report)
@@ -55,7 +76,7 @@ def _blocks(path: Path, file: str, report: Report):
     """(first line number, bytes) blocks of about BLOCK_SIZE ending at a line break, with
     undecodable sequences replaced and each such line reported as 'encoding'."""
     line, carry, before = 1, b"", b""
-    with open(path, "rb") as f:
+    with _open(path) as f:
         while True:
             data = f.read(BLOCK_SIZE)
             buf = carry + data
@@ -125,7 +146,7 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         end = whole.find(b"\n", 0, 1 << 20)
         head = whole[:end + 1 if end >= 0 else 1 << 20]
     else:
-        with open(path, "rb") as f:
+        with _open(path) as f:
             head = f.readline(1 << 20)
     head = head.rstrip(b"\n").decode("utf-8", errors="replace").rstrip("\r")
     try:
@@ -148,7 +169,7 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
         quotes, source = b'"' in whole, pa.BufferReader(_utf8(whole, file, 1, report))
     else:
         quotes, clean = _survey(path)
-        source = str(path) if clean else io.BufferedReader(
+        source = _clean_source(path) if clean else io.BufferedReader(
             _BlockStream(_blocks(path, file, report)), BLOCK_SIZE)
     options = dict(
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_SIZE,
@@ -185,8 +206,14 @@ def _csv_batches(path: Path, name: str, schema: dict, report: Report):
                              f"expected {len(names)} fields"))
 
 
-def _whole(path: Path) -> bytes | None:
+def _clean_source(path: Path | Written):
+    return pa.BufferReader(path.data) if isinstance(path, Written) else str(path)
+
+
+def _whole(path: Path | Written) -> bytes | None:
     """The file's bytes if it is no larger than one block (a day's part), else None."""
+    if isinstance(path, Written):
+        return path.data if len(path.data) <= BLOCK_SIZE else None
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size > BLOCK_SIZE:
             return None
@@ -198,7 +225,7 @@ def _survey(path: Path) -> tuple[bool, bool]:
     parsing is faster), and whether its blocks are all UTF-8 (then pyarrow reads the file itself:
     there is nothing to replace or report)."""
     quotes, clean = False, True
-    with open(path, "rb") as f:
+    with _open(path) as f:
         while block := f.read(BLOCK_SIZE):
             quotes = quotes or b'"' in block
             clean = clean and _is_utf8(block)  # a character cut by the block's end: not clean
