@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import jsonschema_rs
 import yaml
 
-from data_generator import config_cache, crosscheck
+from data_generator import config_cache, crosscheck, note_context
 from data_generator.errors import ConfigError
 from data_generator.timeutil import zone
 
@@ -175,6 +175,8 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     data = config_cache.get(path, raw)
     if data is None:
         data = _load_and_check(path, raw)
+    else:
+        note_context.use_compiled_code(data["templates"])  # compiled by the checks that passed
     generator, scenarios = data["generator"], data["scenarios"]
     scen_dir = path.parent / generator["scenarios"]["directory"]
     for name, scenario in scenarios.items():
@@ -214,6 +216,6 @@ def _load_and_check(path: Path, raw: bytes) -> dict[str, Any]:
                        for k, v in scenarios.items()}},
         sort_keys=True, default=str).encode()).hexdigest()
     data = {"generator": generator, "scenarios": scenarios, "vitals": vitals, "labs": labs, "notes": notes,
-            "interventions": interventions, "digest": digest}
+            "interventions": interventions, "digest": digest, "templates": note_context.compiled_code()}
     config_cache.put(path, raw, seen, scen_dir, data)
     return data

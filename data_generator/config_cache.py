@@ -1,7 +1,8 @@
 """Checked configs kept between runs, so a command does not parse and cross-check the same
 YAML again.
 
-An entry holds what `load_config` returns for one generator.yaml, stored under a name made of
+An entry holds what `load_config` returns for one generator.yaml (and the code of the templates
+its checks compiled, so that a run need not compile them again), stored under a name made of
 that file's resolved path and bytes and of the code that checks it (the names, sizes and
 modification times of this package's files and of the YAML, Jinja2 and JSON Schema libraries':
 code that changed makes every entry unreachable). It records the SHA-256 of every other file the
@@ -31,7 +32,7 @@ import jsonschema_rs
 import yaml
 
 ENV = "DATAGEN_CACHE_DIR"
-FORMAT = 1  # bump when what an entry holds changes
+FORMAT = 2  # bump when what an entry holds changes
 KEEP = 64  # entries kept; the least recently written go first
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -8,6 +8,7 @@ them from here, so checking a config needs nothing from the engine.
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Callable
 from functools import cache
@@ -68,7 +69,34 @@ def environment() -> ImmutableSandboxedEnvironment:
 @cache
 def template(text: str):
     """`text` compiled once in the sandbox."""
-    return environment().from_string(text)
+    return _compiled(text)
+
+
+_CODE: dict[str, bytes] = {}  # template source -> its compiled code, marshalled
+
+
+def _compiled(source: str):
+    """What `environment().from_string(source)` gives, from code compiled once per source (in
+    this process, or kept with a checked config: `compiled_code`, `use_compiled_code`)."""
+    env = environment()
+    kept = _CODE.get(source)
+    if kept is None:
+        code = env.compile(source)
+        _CODE[source] = marshal.dumps(code)
+    else:
+        code = marshal.loads(kept)
+    return env.template_class.from_code(env, code, env.make_globals(None))
+
+
+def compiled_code() -> dict[str, bytes]:
+    """The code of every template compiled so far, by source (marshalled: for this Python only)."""
+    return dict(_CODE)
+
+
+def use_compiled_code(code: dict[str, bytes]) -> None:
+    """Take templates' code compiled earlier (`compiled_code` of a run of the same Python, Jinja2
+    and package) instead of compiling them again."""
+    _CODE.update(code)
 
 
 def render_many(text: str, names: tuple[str, ...], rows: list[tuple]) -> list[str]:
@@ -208,7 +236,7 @@ def render_table(text: str, names: tuple[str, ...], column: Callable[[str], list
 def _looped(body: str, used: tuple[str, ...]):
     """`body` in a loop over `_rows`, each row unpacked into `used` (or bound to the one name)."""
     try:
-        return environment().from_string(f"{{% for {', '.join(used) or '_'} in _rows %}}{body}{_END}{{% endfor %}}")
+        return _compiled(f"{{% for {', '.join(used) or '_'} in _rows %}}{body}{_END}{{% endfor %}}")
     except TemplateSyntaxError:  # a name that is a keyword
         return None
 

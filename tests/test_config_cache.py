@@ -5,11 +5,13 @@ and checked afresh."""
 from __future__ import annotations
 
 import dataclasses
+import marshal
 import shutil
 
+import jinja2
 import pytest
 
-from data_generator import config, config_cache
+from data_generator import config, config_cache, note_context
 from data_generator.errors import ConfigError
 from tests.conftest import copy_config, edit_yaml
 
@@ -136,3 +138,25 @@ def test_the_folder_is_chosen_by_the_environment(tmp_path, monkeypatch):
         raise RuntimeError("Could not determine home directory.")
     monkeypatch.setattr(config_cache.Path, "home", classmethod(no_home))
     assert config_cache.folder() is None
+
+
+def test_the_templates_the_checks_compiled_are_kept_with_the_config(tmp_path, cache, monkeypatch):
+    """A load from the cache brings the code of the templates the checks compiled, equal to what
+    compiling them gives; a run then builds them from it without compiling them again."""
+    path = copy_config(tmp_path)
+    config.load_config(path)
+    monkeypatch.setattr(note_context, "_CODE", {})
+    config.load_config(path)
+    kept = note_context.compiled_code()
+    assert len(kept) >= 20 and any(s.startswith("{% for") for s in kept)
+    env = note_context.environment()
+    for source, code in kept.items():
+        assert marshal.loads(code) == env.compile(source), source
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *a, **k: compiled.append(a[0]) or real(self, *a, **k))
+    for source in kept:
+        assert isinstance(note_context._compiled(source), jinja2.Template)
+    note_context._compiled("{{ 1 + 1 }}")
+    assert compiled == ["{{ 1 + 1 }}"]  # only the template not kept was compiled
