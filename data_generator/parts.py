@@ -1,6 +1,6 @@
 """A day's large files written in parts: each chunk of encounters is charted, numbered, written
-and checked as part files of its own (in worker processes, or here), and the parts are
-appended to the day's files in chunk order.
+and checked as parts of its own (part files in worker processes; their bytes in memory when
+run here), and the parts are appended to the day's files in chunk order.
 
     with parts_in_order(job, chunks, workers, first) as charted:
         for parts, clock in charted: ...
@@ -11,8 +11,8 @@ writes and checks its part files and sends what it found; the parent answers cou
 order and hands the parts on in chunk order. The bytes depend on neither the number of workers
 nor the order in which they finish.
 
-`Assembly` appends part files to the day's files, hashing the bytes as they go, so that
-publishing need not read them again.
+`Assembly` appends parts to the day's files, hashing the bytes as they go, so that publishing
+need not read them again.
 """
 
 from __future__ import annotations
