@@ -179,7 +179,8 @@ def report(fig: dict) -> str:
     validate, publish = s.get("validate", 0), s.get("publish", 0)
     lines.append(f"  generation {sum(gen.values()):.2f} s, writing {write:.2f} s, validation {validate:.2f} s "
                  f"({total_rows / max(validate, 1e-9):,.0f} rows/s), publishing {publish:.2f} s; "
-                 f"validation + writing = {(write + validate) / fig['total_seconds']:.0%} of the total")
+                 f"validation + writing = {(write + validate) / fig['total_seconds']:.0%} of the total; "
+                 f"pyarrow's first array {s.get('arrow start-up', 0):.2f} s (it imports pandas where installed)")
     lines.append(f"  notes: {rows['notes']:,} in {s.get('notes', 0):.2f} s wall ({notes_rate(fig, s):,.0f}/s), "
                  f"{cpu.get('notes', 0):.2f} s CPU ({notes_rate(fig, cpu):,.0f}/s)")
     if fig["bare_write_seconds"]:
@@ -198,8 +199,9 @@ def ratio(fig: dict) -> float:
 
 
 def writing(s: dict) -> float:
-    """Seconds spent writing: formatting each table, and appending a day's part files into its
-    files (hashing them on the way)."""
+    """Seconds spent writing: formatting each table, and appending a day's parts to its files
+    (hashing them on the way); not pyarrow's once-per-process start-up on its first array (timed
+    on its own), which the bare write, made later in the same process, does not pay either."""
     return sum(s.get(f"write {t}", 0) for t in TABLES) + s.get("assemble", 0)
 
 

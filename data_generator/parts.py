@@ -26,10 +26,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Protocol
 
-import pyarrow as pa
-
 from data_generator.errors import OutputError
 from data_generator.validation.readers import Written
+from data_generator.writer import arrow_ready
 
 _COPY_BLOCK = 1 << 22
 
@@ -65,7 +64,7 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
             start()
         yield _here(job.here(), chunks, dict(first))
         return
-    pa.array([], pa.string())  # pyarrow imports pandas (if installed) on its first array: once, not per worker
+    arrow_ready()  # once, not per worker
     context = mp.get_context("fork")
     pipes, processes = [], []
     try:

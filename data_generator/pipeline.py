@@ -49,7 +49,7 @@ from data_generator.rng import stream
 from data_generator.validation import validate_day
 from data_generator.validation.day import DayCheck
 from data_generator.validation.readers import Written
-from data_generator.writer import TableWriter, data_file, table_bytes, write_table
+from data_generator.writer import TableWriter, arrow_ready, data_file, table_bytes, write_table
 
 PINNED = ("faker", "numpy")  # libraries whose versions the bytes depend on (recorded in the manifest)
 CHUNK_ENCOUNTERS = 1000  # encounters generated together; part of the output's identity
@@ -354,6 +354,8 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
             with clock("validate"):
                 check.whole_files()
 
+        with clock("arrow start-up"):
+            arrow_ready()
         assembly = Assembly(staging)
         try:
             chunks = len(range(0, len(enc), CHUNK_ENCOUNTERS))

@@ -74,6 +74,13 @@ def write_table(path: Path, table: dict, schema: dict, tz: ZoneInfo, fmt: str = 
     return out.rows
 
 
+def arrow_ready() -> None:
+    """Build one Arrow array, so that what pyarrow does once per process on its first array is
+    done here: it imports pandas when pandas is installed (about 0.2 s; with the test or plots
+    extras). A day does it before anything is written, and before any worker is forked."""
+    pa.array([], pa.string())
+
+
 def table_bytes(table: dict, schema: dict, tz: ZoneInfo) -> bytes:
     """The bytes `write_table` writes for a CSV/JSONL table."""
     buffer = io.BytesIO()
