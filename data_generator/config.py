@@ -63,10 +63,9 @@ def _validator(schema_name: str) -> jsonschema_rs.Validator:
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where present: 8x faster
 
 
-def read_yaml(path: Path, seen: dict[Path, str] | None = None) -> Any:
-    """Parse one YAML file; a syntax error names the file and line. `seen` records the SHA-256
-    of the bytes parsed, by path."""
-    return _parse_yaml(path, _read_bytes(path), seen)
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file; a syntax error names the file and line."""
+    return _parse_yaml(path, _read_bytes(path))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -80,6 +79,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _parse_yaml(path: Path, raw: bytes, seen: dict[Path, str] | None = None) -> Any:
+    """`raw`, the bytes of file `path`, parsed; `seen` records their SHA-256 by path."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -137,7 +137,7 @@ def _jsonable(data: Any) -> Any:
 def load_checked(path: Path, schema_name: str, seen: dict[Path, str] | None = None,
                  raw: bytes | None = None) -> dict[str, Any]:
     """One YAML file (or its bytes `raw`), parsed and checked against `schemas/<schema_name>`
-    (every error collected); `seen` as for `read_yaml`."""
+    (every error collected); `seen` as for `_parse_yaml`."""
     data = _parse_yaml(path, _read_bytes(path) if raw is None else raw, seen)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "expected a mapping at the top level", found=type(data).__name__)

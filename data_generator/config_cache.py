@@ -81,6 +81,8 @@ def get(config: Path, raw: bytes) -> dict[str, Any] | None:
     """The stored data for generator.yaml `config` read as `raw`, if every other file it was read
     from is unchanged and its scenario folder holds the same scenario files; else None."""
     entry = _entry(config, raw)
+    if entry is None:
+        return None
     try:
         with open(entry, "rb") as f:
             stored = pickle.load(f)

@@ -28,7 +28,6 @@ from typing import Protocol
 
 from data_generator.errors import OutputError
 from data_generator.validation.readers import Written
-from data_generator.writer import arrow_ready
 
 _COPY_BLOCK = 1 << 22
 
@@ -64,7 +63,6 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
             start()
         yield _here(job.here(), chunks, dict(first))
         return
-    arrow_ready()  # once, not per worker
     context = mp.get_context("fork")
     pipes, processes = [], []
     try:
@@ -161,9 +159,9 @@ def _gathered(pipes: list[Connection], chunks: int, first: dict[str, int]):
 
 
 class Assembly:
-    """The day's files assembled from part files: each part's bytes appended (a CSV part's
-    header once, at the top), hashed on the way; `described()` gives each file's bytes and
-    SHA-256 as the manifest records them."""
+    """The day's files assembled from parts (part files, or their bytes): each part's bytes
+    appended (a CSV part's header once, at the top), hashed on the way; `close()` gives each
+    file's bytes and SHA-256 as the manifest records them."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)

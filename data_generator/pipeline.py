@@ -118,6 +118,8 @@ def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounte
         patients = generate_patients(registry, enc)                                         # 3
     job = _Numbered(_ChunkJob(cfg, date, registry, enc, interventions))
     first = dict.fromkeys(("vitals", "labs", "notes", *_optional(interventions)), 1)
+    with clock("arrow start-up"):
+        arrow_ready()  # before any worker is forked: once, not per worker
     with parts_in_order(job, len(range(0, len(enc), CHUNK_ENCOUNTERS)), workers, first) as chunks:
         yield "patients", patients
         yield "encounters", enc.table
@@ -327,8 +329,9 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
     """Steps 2 to 8 into a staging folder that is published whole or not at all.
 
     CSV days are written in parts (see parts.py): patients and encounters whole and checked
-    while the first chunks are charted; then each chunk's part files, written and checked where
-    the chunk was charted, appended in chunk order; then the rules that need whole files.
+    while the first chunks are charted; then each chunk's parts, written and checked where the
+    chunk was charted (part files in a worker, bytes in memory here), appended in chunk order;
+    then the rules that need whole files.
     Parquet days are written whole and then checked file by file."""
     if fmt != "csv":
         return _write_then_validate(cfg, date, mode, registry, encounters, target, clock, fmt, interventions,
@@ -355,7 +358,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                 check.whole_files()
 
         with clock("arrow start-up"):
-            arrow_ready()
+            arrow_ready()  # before any worker is forked: once, not per worker
         assembly = Assembly(staging)
         try:
             chunks = len(range(0, len(enc), CHUNK_ENCOUNTERS))
