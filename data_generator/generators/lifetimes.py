@@ -335,7 +335,7 @@ def day_lives(cfg: Config, mode: str, registry: Registry, date: dt.date, at_leas
     cal, last = _horizon(cfg, mode, date)
     rows = day_candidates(cfg, mode, _reg_day(cfg, registry), _rate(cfg, registry), cal, last)
     if rows.size < at_least:
-        return _derive(cfg, mode, patients(cfg, registry), cal, last, np.arange(len(registry)))
+        return derive_lives(cfg, mode, registry, date)
     return _derive(cfg, mode, patients(cfg, registry, rows), cal, last, rows)
 
 
