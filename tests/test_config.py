@@ -121,5 +121,5 @@ def test_note_context_names_what_a_note_render_gets():
     from data_generator.note_context import NOTE_CONTEXT
 
     helpers = {"vitals_line": str, "labs_line": str}  # the two formatters generate_notes passes
-    context = _context(({}, {}), ({}, {}, {}), {}, _When(0, 1, {}), helpers)
+    context = _context(({}, {}), ({}, {}, {}), {}, _When(1, {}), helpers)
     assert set(context) | {"phrases", "author"} == set(NOTE_CONTEXT)

@@ -266,7 +266,7 @@ def oxygen_events(owner: np.ndarray, hours: np.ndarray, device: np.ndarray) -> I
     after = last + 1
     same_enc = (after < n) & (owner[np.minimum(after, n - 1)] == owner[last])
     end = np.where(same_enc, hours[np.minimum(after, n - 1)], hours[last])
-    keep = (device[first] != "room_air") & (device[first] != None)  # noqa: E711
+    keep = news2.oxygen_given(device[first])
     return Interventions(owner[first][keep].astype(np.int64), hours[first][keep], end[keep],
                          device[first][keep], np.full(int(keep.sum()), "", dtype=object))
 

@@ -199,11 +199,7 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     out = np.empty(len(templates), dtype=object)
     for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
         members = rows.tolist()
-        said = notes_said[rows].tolist()
-        for key in _initial_phrases(template):
-            for d in said:
-                if isinstance(d[key], str):
-                    d[key] = _capitalised(d[key])
+        said = [_sentence_case(template, d) for d in notes_said[rows].tolist()]
 
         def column(name: str, members=members, rows=rows, said=said, chosen=chosen) -> list:
             if name == "author":

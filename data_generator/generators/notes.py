@@ -24,7 +24,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, Prose
-from data_generator.generators.note_text import Licensed, draws, render_notes, render_phrases
+from data_generator.generators.note_text import Licensed, draws, objects, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
@@ -193,8 +193,8 @@ def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc
 
 
 class _When(NamedTuple):
-    """Notes' moments: epoch second, hospital day (1 = local day of admission) and nursing shift."""
-    epoch: list
+    """Notes' moments as templates read them: hospital day (1 = local day of admission) and
+    nursing shift."""
     note_day: list
     shift: list
 
@@ -301,7 +301,7 @@ def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes) -> tupl
     clock = [f"{int(h):02d}:{round(h % 1 * 60):02d}" for h in starts]
     shifts = [{"name": names[i], "start": clock[i], "end": clock[(i + 1) % len(starts)]}
               for i in range(len(starts))]
-    return epoch, _When(epoch.tolist(), note_day.tolist(), _objects(shifts)[j].tolist())
+    return epoch, _When(note_day.tolist(), _objects(shifts)[j].tolist())
 
 
 def _shift_role(cfg: Config) -> str:
@@ -406,13 +406,6 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
     return out
 
 
-def _column(values: list) -> np.ndarray:
-    """Notes' values (dicts, numbers, strings, functions: never sequences) as an object array."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
                    vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
@@ -442,7 +435,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                                                             strict=True)) if n else ([], [])
     helpers = {"vitals_line": np.full(n, prose.vitals_line, dtype=object),
                "labs_line": np.full(n, prose.labs_line, dtype=object)}
-    context = {name: np.asarray(column) if isinstance(column, np.ndarray) else _column(column)
+    context = {name: column if isinstance(column, np.ndarray) else objects(column)
                for name, column in _context((patient, encounter), (first, latest, worst), results, when,
                                             helpers).items()}
     where = kinds.each([f"{cfg.scenarios[sc]['_file']}: note type {k}" for sc, k in kinds.keys])
