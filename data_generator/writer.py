@@ -8,7 +8,7 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date-time columns: int64 epoch seconds (UTC), printed as RFC 3339 with the zone's offset;
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
-Formatting is vectorised, with no per-cell Python work: numbers are printed by pyarrow compute
+Formatting is vectorised (per-cell Python only for the few quoted cells): numbers are printed by pyarrow compute
 (once per integer when a column spans few), timestamps are assembled as fixed-width byte records
 in numpy, ASCII str arrays become Arrow strings from their code units. CSV lines come from
 pyarrow's CSV writer, with the few values that need quotes put in at their places; JSONL lines

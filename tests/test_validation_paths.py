@@ -116,3 +116,15 @@ def test_plain_times_agree_with_the_contract_and_the_parser():
     assert (ok == plain).all() and ok.sum() > 2000
     sliced, sliced_ok = batches.plain_times(text.slice(5, 100))
     assert (sliced == epochs[5:105]).all() and (sliced_ok == ok[5:105]).all()
+
+
+def test_a_text_columns_words_are_its_cells_whichever_is_read_first():
+    """`words` of a CSV column is the text of its distinct cells, read before or after `distinct`
+    (a check of decimals reads the words)."""
+    from data_generator.validation.batches import Column
+
+    cells = pa.array(["1.50", "2.5", "x", None, "2.5"])
+    first = Column(cells, {"type": "number"}).words.to_pylist()
+    after = Column(cells, {"type": "number"})
+    after.distinct  # noqa: B018 (typed first)
+    assert first == after.words.to_pylist() == ["1.50", "2.5", "x", None]

@@ -70,6 +70,8 @@ class Column:
     def words(self) -> pa.Array:
         """The distinct values as the file prints them (null for a missing one; JSON values
         that are not strings are null too)."""
+        if self._index is None:  # a column of text: its words are its distinct cells
+            self._encode()
         if self._words is None:
             self._words = pa.array([v if isinstance(v, str) else None for v in self.distinct],
                                    type=pa.string())

@@ -331,7 +331,7 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
     where the values before it, written plainly, put it (an unescaped quote followed by a
     key and `":` is only ever a key)."""
     data = np.frombuffer(block, np.uint8)
-    if not block.endswith(b"\n") or _escapes_surrogate(data):
+    if not block.endswith(b"\n") or _SURROGATE_ESCAPE_BYTES.search(block):
         return None
     try:
         table = pajson.read_json(
@@ -358,15 +358,6 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
             written[~values.is_valid().to_numpy(zero_copy_only=False)] = len("null")
         at = at + len(key) + written + 1  # and a comma
     return text
-
-
-def _escapes_surrogate(data: np.ndarray) -> bool:
-    """Whether the bytes hold `\\u` and a UTF-16 surrogate's first two hex digits (as
-    `_SURROGATE_ESCAPE` finds them)."""
-    at = np.flatnonzero(data[:-3] == ord("\\"))
-    return bool((data[at + 1] == ord("u")).any() and (
-        (data[at + 1] == ord("u")) & np.isin(data[at + 2], _SURROGATE_FIRST)
-        & np.isin(data[at + 3], _SURROGATE_SECOND)).any())
 
 
 def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
@@ -562,8 +553,6 @@ def _reject_constant(name: str) -> None:
 _SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
-_SURROGATE_FIRST = np.frombuffer(b"dD", np.uint8)
-_SURROGATE_SECOND = np.frombuffer(b"89abcdefABCDEF", np.uint8)
 
 
 def _json_object(line: str, file: str, number: int, report: Report) -> dict | None:
