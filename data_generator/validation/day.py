@@ -74,6 +74,11 @@ def _check_files(folder: Path, schemas: dict[str, dict], fmt: str, batch_date: d
                                batch_date, report)
         if table is not None:
             kept[name] = table
+    return _whole_rules(kept, schemas, report)
+
+
+def _whole_rules(kept: dict[str, Kept], schemas: dict[str, dict], report: Report) -> Report:
+    """Each readable file's row count, then the rules that need whole files."""
     report.rows = {kept[name].file: kept[name].n for name in schemas if name in kept}
     for table in kept.values():
         check_whole(table, kept, report)
@@ -253,10 +258,7 @@ class DayCheck:
     def finish(self) -> Report:
         """The rules that need whole files, over the whole files and the assembled parts."""
         kept = {**self.kept, **{n: k.finish() for n, k in self._parted.items() if k is not None}}
-        self.report.rows = {kept[name].file: kept[name].n for name in self.schemas if name in kept}
-        for table in kept.values():
-            check_whole(table, kept, self.report)
-        return self.report
+        return _whole_rules(kept, self.schemas, self.report)
 
 
 def _batch_reads(schema: dict) -> set[str]:
