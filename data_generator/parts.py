@@ -12,15 +12,18 @@ order and hands the parts on in chunk order. The bytes depend on neither the num
 nor the order in which they finish.
 
 `Assembly` appends parts to the day's files, hashing the bytes as they go, so that publishing
-need not read them again.
+need not read them again, and has what it appended flushed to disk behind it, so that publishing
+need not wait for all of it at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import os
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -161,13 +164,20 @@ def _gathered(pipes: list[Connection], chunks: int, first: dict[str, int]):
 class Assembly:
     """The day's files assembled from parts (part files, or their bytes): each part's bytes
     appended (a CSV part's header once, at the top), hashed on the way; `close()` gives each
-    file's bytes and SHA-256 as the manifest records them."""
+    file's bytes and SHA-256 as the manifest records them.
+
+    What has been appended is flushed to disk by a thread of its own (one flush at a time, the
+    next one started after the next part once it is done), so the day's files are mostly on disk
+    by the time publishing syncs them. A failed flush is raised (by the next `append` or by
+    `close()`): a later sync through another descriptor need not report it again."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self._files: dict[str, tuple] = {}  # file name -> (open file, hash, bytes, lines)
         self._buffer = bytearray(_COPY_BLOCK)
         self._view = memoryview(self._buffer)
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix="flush")
+        self._flushing: Future | None = None
 
     def append(self, part: Path | Written) -> int:
         """Append a part (a file named as its day file, removed once appended, or its bytes);
@@ -194,10 +204,31 @@ class Assembly:
                     size, lines = size + n, lines + self._buffer.count(b"\n", 0, n)
             part.unlink()
         self._files[name] = (out, digest, size, lines)
+        self._flush_behind()
         return before
+
+    def _flush_behind(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushed()
+            for f, *_ in self._files.values():
+                f.flush()  # what the file object holds, to the system
+            descriptors = [f.fileno() for f, *_ in self._files.values()]
+            self._flushing = self._flusher.submit(lambda: [os.fdatasync(fd) for fd in descriptors])
+
+    def _flushed(self) -> None:
+        """Wait for the flush under way, if any; a failed one is raised."""
+        flushing, self._flushing = self._flushing, None
+        try:
+            if flushing is not None:
+                flushing.result()
+        except OSError as exc:
+            raise OutputError(str(self.folder), "cannot write the day's files", found=exc.strerror,
+                              hint="check the disk; nothing was published") from None
 
     def close(self) -> dict[str, dict]:
         """Finish the files: {file: {bytes, sha256}}."""
+        self._flushed()
+        self._flusher.shutdown()
         out = {}
         for name, (f, digest, size, _) in self._files.items():
             f.close()
@@ -206,6 +237,9 @@ class Assembly:
         return out
 
     def discard(self) -> None:
+        with suppress(OutputError):
+            self._flushed()  # the files stay open until their flush is done
+        self._flusher.shutdown()
         for f, *_ in self._files.values():
             f.close()
         self._files = {}

@@ -148,3 +148,34 @@ def test_an_error_that_does_not_pickle_still_reaches_the_caller(tmp_path, cfg, m
     with pytest.raises(RuntimeError, match="in a worker process: Unpicklable: a chunk went wrong"):
         generate_day(cfg, DAY, "sample", tmp_path, encounters=33, workers=2)
     assert not list(tmp_path.iterdir())
+
+
+def test_appended_parts_are_flushed_to_disk_while_the_day_is_assembled(tmp_path, monkeypatch):
+    """Each file's appended bytes are synced by the flush thread before `close()`, so that
+    publishing's sync has little left to wait for."""
+    synced: list[int] = []
+    sync = os.fdatasync
+
+    def recording(fd):
+        synced.append(os.fstat(fd).st_size)
+        sync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recording)
+    assembly = Assembly(tmp_path)
+    for k in range(3):
+        assembly.append(Written("labs.csv", b"lab_id,value\n" + b"L%d,1.0\n" % k))
+        assembly._flushed()  # each flush done before the next part: one per part
+    assert synced == [20, 27, 34]  # the file's size when each flush ran: all appended so far
+    assert assembly.close()["labs.csv"]["bytes"] == 34
+
+
+def test_a_failed_flush_is_an_output_error_and_nothing_is_published(tmp_path, cfg, monkeypatch):
+    def failing(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(OutputError) as err:
+        generate_day(cfg, DAY, "sample", tmp_path, encounters=12)
+    assert err.value.line().startswith("output: ")
+    assert "Input/output error" in err.value.line()
+    assert not list(tmp_path.iterdir())
