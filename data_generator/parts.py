@@ -18,6 +18,7 @@ need not wait for all of it at the end.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing as mp
 import os
@@ -69,13 +70,18 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
     context = mp.get_context("fork")
     pipes, processes = [], []
     try:
-        for i in range(workers):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_worker, args=(job, theirs, range(i, chunks, workers)), daemon=True)
-            process.start()
-            theirs.close()
-            pipes.append(mine)
-            processes.append(process)
+        gc.freeze()  # what this process holds: a worker's collections neither walk nor copy it
+        try:
+            for i in range(workers):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_worker, args=(job, theirs, range(i, chunks, workers)),
+                                          daemon=True)
+                process.start()
+                theirs.close()
+                pipes.append(mine)
+                processes.append(process)
+        finally:
+            gc.unfreeze()
         if start:
             start()
         yield _gathered(pipes, chunks, dict(first))

@@ -112,13 +112,13 @@ def iter_day(cfg: Config, date: dt.date, mode: str, registry: Registry, encounte
     (each charting whole chunks) give the same bytes as one.
     """
     clock = clock or Stopwatch()
-    with clock("encounters"):
+    with clock("encounters"), gc_paused():
         enc = day_encounters(cfg, date, mode, registry, encounters)                         # 2
-    with clock("patients"):
+    with clock("patients"), gc_paused():
         patients = generate_patients(registry, enc)                                         # 3
     job = _Numbered(_ChunkJob(cfg, date, registry, enc, interventions))
     first = dict.fromkeys(("vitals", "labs", "notes", *_optional(interventions)), 1)
-    with clock("arrow start-up"):
+    with clock("arrow start-up"), gc_paused():
         arrow_ready()  # before any worker is forked: once, not per worker
     with parts_in_order(job, len(range(0, len(enc), CHUNK_ENCOUNTERS)), workers, first) as chunks:
         yield "patients", patients
@@ -163,7 +163,8 @@ class _ChunkJob:
 def gc_paused() -> Iterator[None]:
     """Python's cycle collector off for the block: a chunk makes hundreds of thousands of small
     objects (note contexts, chart dicts) and no cycles of its own, and the collector's passes
-    over them took a quarter of the note step. Collection resumes after the block."""
+    over them took a quarter of the note step; the registry and the day's encounters (run
+    before any worker starts) are made the same way. Collection resumes after the block."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -312,7 +313,7 @@ def generate_day(cfg: Config, date: dt.date, mode: str, out_root: Path, encounte
             on_file = registry_store.check_file(cfg, registry_path)
         recover_leftovers(target)
         clock = Stopwatch()
-        with clock("registry"):
+        with clock("registry"), gc_paused():
             registry = derive_registry(cfg, date)                                             # 1
         rows = _write_validate_publish(cfg, date, mode, registry, encounters, target, clock, fmt,
                                        interventions, workers)
@@ -338,9 +339,9 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                                     workers)
     with staged(target) as staging:
         schemas = contracts(_optional(interventions))
-        with clock("encounters"):
+        with clock("encounters"), gc_paused():
             enc = day_encounters(cfg, date, mode, registry, encounters)                     # 2
-        with clock("patients"):
+        with clock("patients"), gc_paused():
             patients = generate_patients(registry, enc)                                     # 3
         rows = {}
         check = DayCheck(staging, schemas, date)
@@ -357,7 +358,7 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
             with clock("validate"):
                 check.whole_files()
 
-        with clock("arrow start-up"):
+        with clock("arrow start-up"), gc_paused():
             arrow_ready()  # before any worker is forked: once, not per worker
         assembly = Assembly(staging)
         try:
