@@ -396,8 +396,9 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
 @dataclass(frozen=True)
 class _PartJob(_Numbered):
     """A chunk's parts: charted, then, given each table's first row number, numbered, written
-    and checked (`write`): in a worker, as files in `folder`/<chunk>/ under the day files' names;
-    run here (`here()`), as their bytes in memory, checked before they are appended."""
+    and checked (`write`): their bytes made and checked in memory, then, in a worker, written as
+    files in `folder`/<chunk>/ under the day files' names; run here (`here()`), kept in memory
+    until they are appended."""
 
     folder: Path
     schemas: dict[str, dict]
@@ -424,13 +425,14 @@ class _PartJob(_Numbered):
                 schema, tz = self.schemas[name], self.chunks.cfg.tz
                 path = data_file(folder, schema)
                 with clock(f"write {name}"):
-                    if self.in_memory:
-                        path = Written(path.name, table_bytes(table, schema, tz))
-                    else:
-                        write_table(path, table, schema, tz)
+                    part = Written(path.name, table_bytes(table, schema, tz))
                 with clock("validate"):
-                    found = self.check.check_part(path, name)
-                out[name] = (path, table_rows(table), found)
+                    found = self.check.check_part(part, name)
+                if not self.in_memory:
+                    with clock(f"write {name}"):
+                        path.write_bytes(part.data)
+                        part = path
+                out[name] = (part, table_rows(table), found)
         return out
 
 
