@@ -162,7 +162,16 @@ def _gated(cat: Catalogue, density: np.ndarray, has: np.ndarray, gate: np.ndarra
     """`density` (patients, scenarios) times each gated scenario's condition gate."""
     out = density.copy()
     for i in np.flatnonzero(cat.gated):
-        out[:, i] = density[:, i] * (has @ gate[i])
+        out[:, i] = density[:, i] * _gate_sum(has, gate[i])
+    return out
+
+
+def _gate_sum(has: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """`has @ gate`: per patient, the sum of its conditions' gates, added in condition order (a sum
+    of one or two terms, as the shipped scenarios have, is the same in any order)."""
+    out = np.zeros(len(has))
+    for c in np.flatnonzero(gate).tolist():
+        out += np.where(has[:, c], gate[c], 0.0)
     return out
 
 
@@ -187,14 +196,19 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         wanted /= np.maximum(wanted.sum(axis=1, keepdims=True), 1e-300)
         scale, gate = np.ones(len(target)), cat.gate.copy()
         density = _demographic_fit(cfg, cat, age, male)
-        patterns, which = np.unique(has, axis=0, return_inverse=True)  # few sets of conditions, shared by many
+        gated = np.flatnonzero(cat.gated).tolist()
+        sets = {i: _condition_sets(has, cat.gate[i]) for i in gated}
         holders = [np.flatnonzero(has[:, c]) for c in range(has.shape[1])]
         for _ in range(60):
-            w = _gated(cat, density, has, gate) * scale * target
+            w = density.copy()  # `_gated`, each gate summed once per set of conditions
+            for i, (patterns, which) in sets.items():
+                w[:, i] = density[:, i] * _gate_sum(patterns, gate[i])[which]
+            w = w * scale * target
             p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
             share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)
-            for i in np.flatnonzero(cat.gated):  # stays of scenario i, split by the condition that licensed them
+            for i in gated:  # stays of scenario i, split by the condition that licensed them
+                patterns, which = sets[i]
                 part = patterns * gate[i][None, :]
                 part /= np.maximum(part.sum(axis=1, keepdims=True), 1e-300)
                 got = _column_sums(p[:, i], part, which, holders, np.flatnonzero(cat.gate[i]))
@@ -202,6 +216,16 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
                 gate[i] = np.where(got > 0, gate[i] * wanted[i] / np.maximum(got, 1e-300), gate[i])
         _SCALES[key] = scale, gate
     return _SCALES[key]
+
+
+def _condition_sets(has: np.ndarray, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sets of a gated scenario's conditions (`gate`'s nonzero columns) that patients
+    `has`, as rows of `has`'s width with the other conditions cleared, and each patient's set."""
+    cols = np.flatnonzero(gate)
+    sets, which = np.unique(has[:, cols] != 0, axis=0, return_inverse=True)
+    patterns = np.zeros((len(sets), has.shape[1]))
+    patterns[:, cols] = sets
+    return patterns, which.ravel()
 
 
 def _column_sums(weight: np.ndarray, part: np.ndarray, which: np.ndarray, holders: list[np.ndarray],
@@ -356,7 +380,10 @@ def _derive(cfg: Config, mode: str, pats: Patients, cal: Calendar, last: int, ro
     sides, last_once = np.zeros(n, dtype=np.int64), np.full(n, -(10**6))
     prev, alive = np.full(n, -1), np.ones(n, dtype=bool)
     eligible = np.zeros((n, len(cat.names)), dtype=bool)  # the scenarios each patient can have
-    eligible[rows] = (~cat.gated[None, :]) | (pats.has[rows].astype(float) @ cat.gate.T > 0)
+    eligible[rows] = True
+    has = pats.has[rows]
+    for i in np.flatnonzero(cat.gated).tolist():  # a gated scenario needs one of its conditions
+        eligible[rows, i] = has[:, cat.gate[i] > 0].any(axis=1)
     parts, offset = [], 0
     everyone = rows.size == n
     rows, number = rows[day[rows] <= last], 0
