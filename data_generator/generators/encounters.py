@@ -171,9 +171,10 @@ def _encounters(cfg: Config, date: dt.date, registry: Registry, pats: Patients, 
     s, b = st.scen, st.branch
     scen = np.asarray(cat.names, dtype=object)[s] if n else np.empty(0, dtype=object)
     patient = st.patient
-    names = np.asarray(cat.conditions, dtype=object)
-    history = np.empty(n, dtype=object)
-    history[:] = [names[row].tolist() for row in pats.has[patient]] if n else []
+    rows, conditions = np.nonzero(pats.has[patient])  # row by row, conditions in order
+    names = np.asarray(cat.conditions, dtype=object)[conditions].tolist()
+    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    history = np.fromiter((names[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)), dtype=object, count=n)
     table = {
         "encounter_id": table_ids("encounters", date, 1, n),
         "patient_id": registry.table["patient_id"][patient],

@@ -28,6 +28,7 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators.catalogue import Catalogue, catalogue, pick, pick_weighted
 from data_generator.generators.registry import BLOCK, Registry, people
+from data_generator.generators.timeline import expand
 from data_generator.rng import stream, uniforms
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
@@ -200,11 +201,13 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         sets = {i: _condition_sets(has, cat.gate[i]) for i in gated}
         holders = [np.flatnonzero(has[:, c]) for c in range(has.shape[1])]
         for _ in range(60):
-            w = density.copy()  # `_gated`, each gate summed once per set of conditions
+            p = density.copy()  # `_gated`, each gate summed once per set of conditions
             for i, (patterns, which) in sets.items():
-                w[:, i] = density[:, i] * _gate_sum(patterns, gate[i])[which]
-            w = w * scale * target
-            p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+                p[:, i] = density[:, i] * _gate_sum(patterns, gate[i])[which]
+            p *= scale
+            p *= target
+            total = p.sum(axis=1, keepdims=True)
+            p /= np.maximum(total, 1e-300, out=total)
             share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)
             for i in gated:  # stays of scenario i, split by the condition that licensed them
@@ -333,7 +336,7 @@ def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day
     dispo = np.minimum(pick(cat.dispo_cum[s, branch], u[U_DISPO]), len(cat.dispo_vals) - 1)
     med, sig, lo, hi = np.moveaxis(cat.los[s, branch], -1, 0)
     los_h = np.clip(med * np.exp(sig * z_los), lo, hi)
-    hour = np.minimum(pick(cat.arrival_cum[cat.route[s]], u[U_HOUR]), 23)
+    hour = np.minimum(_pick_in_rows(cat.arrival_cum, cat.route[s], u[U_HOUR]), 23)
     length = np.minimum(cal.midnight[day + 1] - cal.midnight[day], DAY + HOUR)
     admit = cal.midnight[day] + np.minimum(hour * HOUR + (u[U_SEC] * HOUR).astype(np.int64), length - 60)
     discharge = admit + np.round(los_h * HOUR).astype(np.int64)
@@ -343,6 +346,15 @@ def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day
     planned = (dispo != cat.expired()) & (discharge - admit >= DAY)
     discharge = np.where(planned & (moved - admit >= DAY // 2), moved, discharge)
     return Stays(rows, day, admit, discharge, scen, branch, dx, acuity, dispo, np.full(m, -1))
+
+
+def _pick_in_rows(cum: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """`pick(cum[row], u)` for a table of few rows: each row bisected at its uniforms."""
+    out = np.zeros(len(u), dtype=np.int64)
+    for r in np.unique(row).tolist():
+        at = row == r
+        out[at] = np.searchsorted(cum[r], u[at], side="right")
+    return out
 
 
 def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> Lives:
@@ -413,15 +425,16 @@ def day_candidates(cfg: Config, mode: str, reg_day: np.ndarray, rate: np.ndarray
     lo, hi = cal.clock[d], cal.clock[d + 1]
     hit = np.zeros(known.size, dtype=bool)
     for unit in range(int(lo), int(np.ceil(hi))):
-        pos = _candidates(cfg, mode, known, np.full(known.size, unit), rate[known])
-        hit |= ((pos >= lo) & (pos < hi)).any(axis=1)
+        owner, pos = _candidates(cfg, mode, known, np.full(known.size, unit), rate[known])
+        hit[owner[(pos >= lo) & (pos < hi)]] = True
     readmit = uniforms(cfg.seed, f"readmit {mode}", known, d) < cat.readmit_hazard.max()
     return np.union1d(known[hit | readmit], np.flatnonzero(reg_day == d))
 
 
-def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """(m, k) clock positions of each patient's return candidates in clock unit [unit, unit + 1)
-    (+inf where a patient has fewer than k): a Poisson count of mean `rate` placed uniformly."""
+def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray,
+                rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's return candidates in clock unit [unit, unit + 1): a Poisson count of mean `rate`,
+    placed uniformly. (owner, position) pairs, owner the index into `rows`, in owner order."""
     name = f"returns {mode}"
     u = uniforms(cfg.seed, name, rows, unit, 0)
     count = np.zeros(rows.size, dtype=np.int64)
@@ -434,9 +447,8 @@ def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray, rate
         count += more
         p = p * rate / k
         below = below + p
-    k = np.arange(1, int(count.max(initial=0)) + 1)
-    pos = unit[:, None] + uniforms(cfg.seed, name, rows[:, None], unit[:, None], k[None, :])
-    return np.where(k[None, :] <= count[:, None], pos, np.inf)
+    owner, k = expand(count)  # candidate k + 1 of its owner
+    return owner, unit[owner] + uniforms(cfg.seed, name, rows[owner], unit[owner], k + 1)
 
 
 def _mark_once(cat: Catalogue, kept: Stays, coin_u: np.ndarray, sides: np.ndarray, last_once: np.ndarray) -> None:
@@ -465,10 +477,15 @@ def _next_stay(cfg: Config, mode: str, cat: Catalogue, cal: Calendar, rate: np.n
     hit = uniforms(cfg.seed, f"readmit {mode}", st.patient[:, None], end[:, None] + gaps[None, :]) \
         < cat.readmit_hazard[s][:, 1:]
     day = np.minimum(end + 1 + np.argmax(hit, axis=1), len(cal.weights) - 1)
-    factor = cal.weights[day] / np.where(cat.weights > 0, cat.weights, 1.0)
-    reason = pick_weighted(cat.reason_w[s] * eligible * factor, u[U_REASON])
-    back = _return_day(cfg, mode, cal, st.patient, rate, end + cat.return_min_days, last)
-    readmit = ok & (reason >= 0) & hit.any(axis=1) & (day <= back)
+    reason = np.full(len(s), -1)  # -1: no readmission drawn, or none possible
+    may = np.flatnonzero(ok & hit.any(axis=1))
+    factor = cal.weights[day[may]] / np.where(cat.weights > 0, cat.weights, 1.0)
+    reason[may] = pick_weighted(cat.reason_w[s[may]] * eligible[may] * factor, u[U_REASON][may])
+    start = end + cat.return_min_days
+    back = np.full(len(s), last + 1)  # the return, where a readmission does not come first for sure
+    unsure = np.flatnonzero((reason < 0) | (day >= start) | (day > last))
+    back[unsure] = _return_day(cfg, mode, cal, st.patient[unsure], rate[unsure], start[unsure], last)
+    readmit = (reason >= 0) & (day <= back)
     return np.minimum(np.where(readmit, day, back), last + 1), np.where(readmit, reason, -1)
 
 
@@ -481,8 +498,9 @@ def _return_day(cfg: Config, mode: str, cal: Calendar, rows: np.ndarray, rate: n
     unit = np.floor(x).astype(np.int64)
     end = cal.clock[last + 1]
     while todo.size:
-        pos = _candidates(cfg, mode, rows[todo], unit, rate[todo])
-        first = np.where(pos >= x[:, None], pos, np.inf).min(axis=1, initial=np.inf)
+        owner, pos = _candidates(cfg, mode, rows[todo], unit, rate[todo])
+        first = np.full(todo.size, np.inf)
+        np.minimum.at(first, owner, np.where(pos >= x[owner], pos, np.inf))
         found = first < end
         out[todo[found]] = np.searchsorted(cal.clock, first[found], side="right") - 1
         more = ~found & (unit + 1 < end)
