@@ -360,7 +360,11 @@ def _pick_in_rows(cum: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray
 def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> Lives:
     """Every registered patient's stays admitted on or before `date` (for analysis and for choosing
     who is free on an override day; a day's own stays need only `day_lives`)."""
-    cal, last = _horizon(cfg, mode, date)
+    return _everyone(cfg, mode, registry, *_horizon(cfg, mode, date))
+
+
+def _everyone(cfg: Config, mode: str, registry: Registry, cal: Calendar, last: int) -> Lives:
+    """`derive_lives` on the calendar `_horizon` gives."""
     pats = patients(cfg, registry)
     return _derive(cfg, mode, pats, cal, last, np.arange(len(pats)))
 
@@ -371,7 +375,7 @@ def day_lives(cfg: Config, mode: str, registry: Registry, date: dt.date, at_leas
     cal, last = _horizon(cfg, mode, date)
     rows = day_candidates(cfg, mode, _reg_day(cfg, registry), _rate(cfg, registry), cal, last)
     if rows.size < at_least:
-        return derive_lives(cfg, mode, registry, date)
+        return _everyone(cfg, mode, registry, cal, last)
     return _derive(cfg, mode, patients(cfg, registry, rows), cal, last, rows)
 
 
