@@ -200,6 +200,8 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         gated = np.flatnonzero(cat.gated).tolist()
         sets = {i: _condition_sets(has, cat.gate[i]) for i in gated}
         holders = [np.flatnonzero(has[:, c]) for c in range(has.shape[1])]
+        terms = {i: [(c, holders[c], sets[i][1][holders[c]]) for c in np.flatnonzero(cat.gate[i]).tolist()]
+                 for i in gated}
         for _ in range(60):
             p = density.copy()  # `_gated`, each gate summed once per set of conditions
             for i, (patterns, which) in sets.items():
@@ -211,10 +213,10 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
             share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)
             for i in gated:  # stays of scenario i, split by the condition that licensed them
-                patterns, which = sets[i]
+                patterns = sets[i][0]
                 part = patterns * gate[i][None, :]
                 part /= np.maximum(part.sum(axis=1, keepdims=True), 1e-300)
-                got = _column_sums(p[:, i], part, which, holders, np.flatnonzero(cat.gate[i]))
+                got = _column_sums(p[:, i], part, terms[i])
                 got /= max(p[:, i].sum(), 1e-300)
                 gate[i] = np.where(got > 0, gate[i] * wanted[i] / np.maximum(got, 1e-300), gate[i])
         _SCALES[key] = scale, gate
@@ -225,22 +227,24 @@ def _condition_sets(has: np.ndarray, gate: np.ndarray) -> tuple[np.ndarray, np.n
     """The distinct sets of a gated scenario's conditions (`gate`'s nonzero columns) that patients
     `has`, as rows of `has`'s width with the other conditions cleared, and each patient's set."""
     cols = np.flatnonzero(gate)
-    sets, which = np.unique(has[:, cols] != 0, axis=0, return_inverse=True)
-    patterns = np.zeros((len(sets), has.shape[1]))
-    patterns[:, cols] = sets
-    return patterns, which.ravel()
+    held = has[:, cols] != 0
+    packed = np.ascontiguousarray(np.packbits(held, axis=1))  # each patient's set as bytes
+    keys = packed.view(f"V{packed.shape[1]}").ravel() if cols.size else np.zeros(len(has), "V1")
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    patterns = np.zeros((len(first), has.shape[1]))
+    patterns[:, cols] = held[first]
+    return patterns, which
 
 
-def _column_sums(weight: np.ndarray, part: np.ndarray, which: np.ndarray, holders: list[np.ndarray],
-                 columns: np.ndarray) -> np.ndarray:
-    """`(weight[:, None] * part[which]).sum(axis=0)` on `columns` (zero elsewhere), from each column's
-    nonzero terms alone (`holders`: the rows whose conditions include it): a running sum over them in
-    row order makes the same additions as the column's sum, whose other terms are zeros."""
+def _column_sums(weight: np.ndarray, part: np.ndarray, terms: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """`(weight[:, None] * part[which]).sum(axis=0)` on the columns of `terms` (zero elsewhere), from
+    each column's nonzero terms alone: `terms` holds each column, the rows whose conditions include it
+    and those rows' sets of conditions (`which`). A running sum over them in row order makes the
+    same additions as the column's sum, whose other terms are zeros."""
     out = np.zeros(part.shape[1])
-    for c in columns.tolist():
-        rows = holders[c]
+    for c, rows, sets in terms:
         if rows.size:
-            out[c] = np.cumsum(weight[rows] * part[which[rows], c])[-1]
+            out[c] = np.cumsum(weight[rows] * part[sets, c])[-1]
     return out
 
 
