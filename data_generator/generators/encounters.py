@@ -153,7 +153,8 @@ def _previous(cfg: Config, stays: Stays, prev: np.ndarray) -> np.ndarray:
     out = np.full(prev.size, None, dtype=object)
     rows = np.flatnonzero(prev >= 0)
     p = prev[rows]
-    dates = (np.datetime64(cfg.start_date, "D") + stays.day[p]).astype(str).tolist()
+    days, at = np.unique(stays.day[p], return_inverse=True)  # each date written once
+    dates = (np.datetime64(cfg.start_date, "D") + days).astype(str).astype(object)[at].tolist()
     out[rows] = [{"date": d, "scenario": t} for d, t in zip(dates, cat.titles[stays.scen[p]].tolist(), strict=True)]
     return out
 
