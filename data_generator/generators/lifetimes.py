@@ -35,6 +35,7 @@ from data_generator.timeutil import DAY, HOUR, local_midnight
 MIN_SPACING = 3.0  # days: the shortest mean return spacing the clock runs at (a registry small for its volume)
 REFERENCE_BLOCKS = 4  # patient blocks the mix factors are fitted on
 K_MAX = 16         # return candidates per patient and clock unit at most (a Poisson count; rates are near 1)
+READMIT_SLICE = 2048  # patients whose readmission days are drawn together
 (U_SCEN, U_BRANCH, U_DX, U_ACUITY, U_DISPO, U_HOUR, U_SEC, U_DISCH, U_REASON, U_SIDE, U_Z1, U_Z2) = range(12)
 N_UNIFORM = 12
 _SCALES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -481,12 +482,10 @@ def _next_stay(cfg: Config, mode: str, cat: Catalogue, cal: Calendar, rate: np.n
     ok = st.scen >= 0
     end = np.where(ok, np.searchsorted(cal.midnight, st.discharge, side="right") - 1, st.day)
     s = np.maximum(st.scen, 0)
-    gaps = np.arange(1, cat.within_days + 1)
-    hit = uniforms(cfg.seed, f"readmit {mode}", st.patient[:, None], end[:, None] + gaps[None, :]) \
-        < cat.readmit_hazard[s][:, 1:]
-    day = np.minimum(end + 1 + np.argmax(hit, axis=1), len(cal.weights) - 1)
+    gap = _readmission_gap(cfg, mode, cat, st.patient, end, s)
+    day = np.minimum(end + np.maximum(gap, 1), len(cal.weights) - 1)
     reason = np.full(len(s), -1)  # -1: no readmission drawn, or none possible
-    may = np.flatnonzero(ok & hit.any(axis=1))
+    may = np.flatnonzero(ok & (gap > 0))
     factor = cal.weights[day[may]] / np.where(cat.weights > 0, cat.weights, 1.0)
     reason[may] = pick_weighted(cat.reason_w[s[may]] * eligible[may] * factor, u[U_REASON][may])
     start = end + cat.return_min_days
@@ -495,6 +494,21 @@ def _next_stay(cfg: Config, mode: str, cat: Catalogue, cal: Calendar, rate: np.n
     back[unsure] = _return_day(cfg, mode, cal, st.patient[unsure], rate[unsure], start[unsure], last)
     readmit = (reason >= 0) & (day <= back)
     return np.minimum(np.where(readmit, day, back), last + 1), np.where(readmit, reason, -1)
+
+
+def _readmission_gap(cfg: Config, mode: str, cat: Catalogue, patient: np.ndarray, end: np.ndarray,
+                     scen: np.ndarray) -> np.ndarray:
+    """Days from each patient's discharge (on day `end`, after a stay of scenario `scen`) to the first
+    day whose readmission draw is below the scenario's chance for it; 0 for none within
+    `within_days`. Drawn for a slice of patients at a time, small enough for the CPU's cache."""
+    days = np.arange(1, cat.within_days + 1)
+    hazard = cat.readmit_hazard[:, 1:]
+    out = np.zeros(len(patient), dtype=np.int64)
+    for start in range(0, len(patient), READMIT_SLICE):
+        at = slice(start, start + READMIT_SLICE)
+        hit = uniforms(cfg.seed, f"readmit {mode}", patient[at, None], end[at, None] + days[None, :]) < hazard[scen[at]]
+        out[at] = np.where(hit.any(axis=1), np.argmax(hit, axis=1) + 1, 0)
+    return out
 
 
 def _return_day(cfg: Config, mode: str, cal: Calendar, rows: np.ndarray, rate: np.ndarray, start: np.ndarray,
