@@ -108,9 +108,12 @@ class Draws:
     def numerify(self, text: str) -> str:
         """Faker's `numerify` for a format whose only placeholder is `#` (a digit each, left to right)."""
         literal = _digit_format(text)
-        out = [literal[0]]
+        bits, out = self._bits, [literal[0]]
         for after in literal[1:]:
-            out += (str(self.below(10)), after)
+            r = bits(4)  # `below(10)`
+            while r >= 10:
+                r = bits(4)
+            out += ("0123456789"[r], after)
         return "".join(out)
 
     def street_address(self) -> str:
