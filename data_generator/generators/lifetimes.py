@@ -356,8 +356,8 @@ def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day
 def _pick_in_rows(cum: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
     """`pick(cum[row], u)` for a table of few rows: each row bisected at its uniforms."""
     out = np.zeros(len(u), dtype=np.int64)
-    for r in np.unique(row).tolist():
-        at = row == r
+    for r in range(len(cum)):
+        at = np.flatnonzero(row == r)
         out[at] = np.searchsorted(cum[r], u[at], side="right")
     return out
 
