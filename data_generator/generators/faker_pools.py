@@ -62,10 +62,13 @@ class Draws:
             "city_prefix": self._plain(Address.city_prefixes),
             "city_suffix": self._plain(Address.city_suffixes),
             "street_suffix": self._plain(Address.street_suffixes),
-            "building_number": lambda: self.numerify(self.choice(Address.building_number_formats)),
-            "street_name": lambda: self.parse(self.choice(Address.street_name_formats)),
-            "secondary_address": lambda: self.numerify(self.choice(Address.secondary_address_formats)),
+            "building_number": self._numerified(Address.building_number_formats),
+            "street_name": self._parsed(Address.street_name_formats),
+            "secondary_address": self._numerified(Address.secondary_address_formats),
         }
+        self.street_address = self._parsed(Address.street_address_formats)
+        self._city = self._parsed(Address.city_formats)
+        self._state = self._plain(self._states)
         self.first_name_female = self._weighted(Person.first_names_female)
         self.first_name_male = self._weighted(Person.first_names_male)
         self.last_name = self._tokens["last_name"]
@@ -78,17 +81,32 @@ class Draws:
             r = self._bits(k)
         return r
 
-    def choice(self, table: Sequence[str]) -> str:
-        """`random.choice(table)`."""
-        return table[self.below(len(table))]
-
     def randint(self, low: int, high: int) -> int:
         """`random.randint(low, high)`."""
         return low + self.below(high - low + 1)
 
     def _plain(self, table: Sequence[str]) -> Callable[[], str]:
-        n = len(table)
-        return lambda: table[self.below(n)]
+        """`random.choice(table)`, as a function of no arguments (the table's size and bit length
+        known beforehand)."""
+        bits, n = self._bits, len(table)
+        k = n.bit_length()
+
+        def draw() -> str:
+            r = bits(k)  # `below(n)`
+            while r >= n:
+                r = bits(k)
+            return table[r]
+        return draw
+
+    def _parsed(self, formats: Sequence[str]) -> Callable[[], str]:
+        """A template chosen from `formats`, then parsed."""
+        choose = self._plain(formats)
+        return lambda: self.parse(choose())
+
+    def _numerified(self, formats: Sequence[str]) -> Callable[[], str]:
+        """A format chosen from `formats`, then numerified."""
+        choose = self._plain(formats)
+        return lambda: self.numerify(choose())
 
     def _weighted(self, table: dict[str, float]) -> Callable[[], str]:
         """`random.choices(keys, weights)`: the running sums (computed once) bisected at `random()`
@@ -116,11 +134,8 @@ class Draws:
             out += ("0123456789"[r], after)
         return "".join(out)
 
-    def street_address(self) -> str:
-        return self.parse(self.choice(self._address.street_address_formats))
-
     def place(self) -> tuple[str, str, str]:
         """(city, state, zip): `state_abbr(include_territories=False)`, `city()`, `zipcode_in_state(state)`."""
-        state = self.choice(self._states)
-        city = self.parse(self.choice(self._address.city_formats))
+        state = self._state()
+        city = self._city()
         return city, state, f"{self.randint(*self._address.states_postcode[state]):05d}"
