@@ -276,7 +276,8 @@ def calendar(cfg: Config, mode: str, days: int) -> Calendar:
     """Day-by-day quantities for day indices 0..days (each a function of its date alone)."""
     cat = catalogue(cfg)
     gen = cfg.generator
-    dates = [cfg.start_date + dt.timedelta(days=d) for d in range(days + 1)]
+    start = cfg.start_date
+    dates = [start + dt.timedelta(days=d) for d in range(days + 1)]
     midnight = np.array([local_midnight(d, cfg.tz) for d in dates], dtype=np.int64)
     weekday = np.array([d.weekday() for d in dates[:-1]])
     month = np.array([d.month for d in dates[:-1]])
