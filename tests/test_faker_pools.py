@@ -60,3 +60,21 @@ def test_what_is_not_drawn_here_is_refused():
         Draws(1, "de_DE")
     with pytest.raises(ValueError, match="only '#'"):
         Draws(1).numerify("##%")
+
+
+def test_draws_are_randoms_own():
+    """A choice, `randint` and a weighted choice take the same draws from the stream as `random`'s
+    own calls (sizes 1, powers of two and around them, Faker's table sizes, zip ranges)."""
+    import random
+
+    mine, theirs = Draws(5), random.Random(5)
+    for n in [1, 2, 3, 7, 8, 9, 10, 16, 17, 100, 1000, 1024, 1025, 99_999]:
+        table = [str(i) for i in range(n)]
+        choice = mine._plain(table)
+        assert [choice() for _ in range(50)] == [theirs.choice(table) for _ in range(50)]
+        assert [mine.randint(600, 600 + n) for _ in range(50)] == [theirs.randint(600, 600 + n) for _ in range(50)]
+    weights = {"a": 0.5, "b": 2.0, "c": 0.0, "d": 1.25}
+    weighted = mine._weighted(weights)
+    want = [theirs.choices(list(weights), weights=list(weights.values()))[0] for _ in range(200)]
+    assert [weighted() for _ in range(200)] == want
+    assert mine.random.random() == theirs.random()

@@ -86,11 +86,18 @@ def pick(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def pick_weighted(w: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Index chosen per row of non-negative weights `w` (rows summing to 0 give -1)."""
+    """Index chosen per row of non-negative weights `w` (rows summing to 0 give -1): the number of
+    the row's running sums, over its total, at or below its uniform."""
     total = w.sum(axis=1)
-    c = np.cumsum(w, axis=1) / np.where(total > 0, total, 1.0)[:, None]
-    idx = np.minimum((c <= u[:, None]).sum(axis=1), w.shape[1] - 1)
-    idx = np.where(w[np.arange(len(w)), idx] > 0, idx, np.argmax(w > 0, axis=1))  # rounding at the top
+    norm = np.where(total > 0, total, 1.0)
+    columns = w.T.copy()  # one weight of every row at a time
+    running, idx = np.zeros(len(w)), np.zeros(len(w), dtype=np.int64)
+    for weight in columns:
+        running += weight
+        idx += running / norm <= u
+    idx = np.minimum(idx, w.shape[1] - 1)
+    top = np.flatnonzero(~(columns[idx, np.arange(len(w))] > 0))  # rounding at the top: a weightless index
+    idx[top] = np.argmax(columns[:, top] > 0, axis=0)
     return np.where(total > 0, idx, -1)
 
 

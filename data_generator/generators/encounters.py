@@ -153,7 +153,8 @@ def _previous(cfg: Config, stays: Stays, prev: np.ndarray) -> np.ndarray:
     out = np.full(prev.size, None, dtype=object)
     rows = np.flatnonzero(prev >= 0)
     p = prev[rows]
-    dates = (np.datetime64(cfg.start_date, "D") + stays.day[p]).astype(str).tolist()
+    days, at = np.unique(stays.day[p], return_inverse=True)  # each date written once
+    dates = (np.datetime64(cfg.start_date, "D") + days).astype(str).astype(object)[at].tolist()
     out[rows] = [{"date": d, "scenario": t} for d, t in zip(dates, cat.titles[stays.scen[p]].tolist(), strict=True)]
     return out
 
@@ -171,9 +172,10 @@ def _encounters(cfg: Config, date: dt.date, registry: Registry, pats: Patients, 
     s, b = st.scen, st.branch
     scen = np.asarray(cat.names, dtype=object)[s] if n else np.empty(0, dtype=object)
     patient = st.patient
-    names = np.asarray(cat.conditions, dtype=object)
-    history = np.empty(n, dtype=object)
-    history[:] = [names[row].tolist() for row in pats.has[patient]] if n else []
+    rows, conditions = np.nonzero(pats.has[patient])  # row by row, conditions in order
+    names = np.asarray(cat.conditions, dtype=object)[conditions].tolist()
+    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    history = np.fromiter((names[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)), dtype=object, count=n)
     table = {
         "encounter_id": table_ids("encounters", date, 1, n),
         "patient_id": registry.table["patient_id"][patient],

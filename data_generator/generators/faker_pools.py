@@ -5,15 +5,19 @@ A seeded `Faker("en_US")` answers `first_name_female()`, `last_name()`, `street_
 `random.Random`. `Draws` makes the same calls on a `random.Random` seeded the same way, in the
 same order, on Faker's own tables: `random.choice` for a plain table, `random.choices` with the
 table's weights for a weighted one (Faker's `random_element`), `randint(0, 9)` per `#`
-(`numerify`), `randint(low, high)` over the state's range (`zipcode_in_state`). So the values are
-Faker's, without its per-call template parsing and weight summing (tests compare them with
-Faker's own calls).
+(`numerify`), `randint(low, high)` over the state's range (`zipcode_in_state`). Each of those
+calls is made as `random.Random` makes it, from the same `getrandbits` and `random` draws (an
+integer below n: n's bit length of bits, drawn again until below n; a weighted choice: a
+bisection of the running sums at `random()` times their total). So the values are Faker's,
+without its per-call template parsing and weight summing, nor `random`'s argument checks
+(tests compare them with Faker's own calls and with `random`'s).
 """
 
 from __future__ import annotations
 
 import random
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import accumulate
@@ -31,6 +35,14 @@ def _template(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(parts[0::3]), tuple(parts[1::3])
 
 
+@cache
+def _digit_format(text: str) -> tuple[str, ...]:
+    """A `numerify` format's literal parts, one more than its `#` placeholders."""
+    if any(c in text for c in "%$!@"):
+        raise ValueError(f"Faker format {text!r}: only '#' placeholders are drawn here")
+    return tuple(text.split("#"))
+
+
 class Draws:
     """Faker en_US person and address values, drawn on one seeded `random.Random` stream."""
 
@@ -41,6 +53,7 @@ class Draws:
         from faker.providers.person.en_US import Provider as Person
 
         self.random = random.Random(seed)
+        self._bits, self._fraction = self.random.getrandbits, self.random.random
         self._address = Address
         self._states = Address.states_abbr + Address.freely_associated_states_abbr  # no territories
         self._tokens: dict[str, Callable[[], str]] = {
@@ -49,21 +62,58 @@ class Draws:
             "city_prefix": self._plain(Address.city_prefixes),
             "city_suffix": self._plain(Address.city_suffixes),
             "street_suffix": self._plain(Address.street_suffixes),
-            "building_number": lambda: self.numerify(self.random.choice(Address.building_number_formats)),
-            "street_name": lambda: self.parse(self.random.choice(Address.street_name_formats)),
-            "secondary_address": lambda: self.numerify(self.random.choice(Address.secondary_address_formats)),
+            "building_number": self._numerified(Address.building_number_formats),
+            "street_name": self._parsed(Address.street_name_formats),
+            "secondary_address": self._numerified(Address.secondary_address_formats),
         }
+        self.street_address = self._parsed(Address.street_address_formats)
+        self._city = self._parsed(Address.city_formats)
+        self._state = self._plain(self._states)
         self.first_name_female = self._weighted(Person.first_names_female)
         self.first_name_male = self._weighted(Person.first_names_male)
         self.last_name = self._tokens["last_name"]
 
+    def below(self, n: int) -> int:
+        """`random.Random`'s integer in [0, n) (n > 0), as `choice` and `randint` draw it."""
+        k = n.bit_length()
+        r = self._bits(k)
+        while r >= n:
+            r = self._bits(k)
+        return r
+
+    def randint(self, low: int, high: int) -> int:
+        """`random.randint(low, high)`."""
+        return low + self.below(high - low + 1)
+
     def _plain(self, table: Sequence[str]) -> Callable[[], str]:
-        return lambda: self.random.choice(table)
+        """`random.choice(table)`, as a function of no arguments (the table's size and bit length
+        known beforehand)."""
+        bits, n = self._bits, len(table)
+        k = n.bit_length()
+
+        def draw() -> str:
+            r = bits(k)  # `below(n)`
+            while r >= n:
+                r = bits(k)
+            return table[r]
+        return draw
+
+    def _parsed(self, formats: Sequence[str]) -> Callable[[], str]:
+        """A template chosen from `formats`, then parsed."""
+        choose = self._plain(formats)
+        return lambda: self.parse(choose())
+
+    def _numerified(self, formats: Sequence[str]) -> Callable[[], str]:
+        """A format chosen from `formats`, then numerified."""
+        choose = self._plain(formats)
+        return lambda: self.numerify(choose())
 
     def _weighted(self, table: dict[str, float]) -> Callable[[], str]:
-        """`random.choices(keys, weights)` with the running sums computed once (the same sums)."""
+        """`random.choices(keys, weights)`: the running sums (computed once) bisected at `random()`
+        times their total."""
         keys, cum = tuple(table), list(accumulate(table.values()))
-        return lambda: self.random.choices(keys, cum_weights=cum)[0]
+        total, last = cum[-1] + 0.0, len(cum) - 1
+        return lambda: keys[bisect_right(cum, self._fraction() * total, 0, last)]
 
     def parse(self, text: str) -> str:
         """A template with each token drawn, left to right."""
@@ -75,17 +125,17 @@ class Draws:
 
     def numerify(self, text: str) -> str:
         """Faker's `numerify` for a format whose only placeholder is `#` (a digit each, left to right)."""
-        if any(c in text for c in "%$!@"):
-            raise ValueError(f"Faker format {text!r}: only '#' placeholders are drawn here")
-        randint = self.random.randint
-        return "".join(str(randint(0, 9)) if c == "#" else c for c in text)
-
-    def street_address(self) -> str:
-        return self.parse(self.random.choice(self._address.street_address_formats))
+        literal = _digit_format(text)
+        bits, out = self._bits, [literal[0]]
+        for after in literal[1:]:
+            r = bits(4)  # `below(10)`
+            while r >= 10:
+                r = bits(4)
+            out += ("0123456789"[r], after)
+        return "".join(out)
 
     def place(self) -> tuple[str, str, str]:
         """(city, state, zip): `state_abbr(include_territories=False)`, `city()`, `zipcode_in_state(state)`."""
-        state = self.random.choice(self._states)
-        city = self.parse(self.random.choice(self._address.city_formats))
-        low, high = self._address.states_postcode[state]
-        return city, state, f"{self.random.randint(low, high):05d}"
+        state = self._state()
+        city = self._city()
+        return city, state, f"{self.randint(*self._address.states_postcode[state]):05d}"

@@ -28,12 +28,14 @@ import numpy as np
 from data_generator.config import Config
 from data_generator.generators.catalogue import Catalogue, catalogue, pick, pick_weighted
 from data_generator.generators.registry import BLOCK, Registry, people
+from data_generator.generators.timeline import expand
 from data_generator.rng import stream, uniforms
 from data_generator.timeutil import DAY, HOUR, local_midnight
 
 MIN_SPACING = 3.0  # days: the shortest mean return spacing the clock runs at (a registry small for its volume)
 REFERENCE_BLOCKS = 4  # patient blocks the mix factors are fitted on
 K_MAX = 16         # return candidates per patient and clock unit at most (a Poisson count; rates are near 1)
+READMIT_SLICE = 2048  # patients whose readmission days are drawn together
 (U_SCEN, U_BRANCH, U_DX, U_ACUITY, U_DISPO, U_HOUR, U_SEC, U_DISCH, U_REASON, U_SIDE, U_Z1, U_Z2) = range(12)
 N_UNIFORM = 12
 _SCALES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -162,7 +164,16 @@ def _gated(cat: Catalogue, density: np.ndarray, has: np.ndarray, gate: np.ndarra
     """`density` (patients, scenarios) times each gated scenario's condition gate."""
     out = density.copy()
     for i in np.flatnonzero(cat.gated):
-        out[:, i] = density[:, i] * (has @ gate[i])
+        out[:, i] = density[:, i] * _gate_sum(has, gate[i])
+    return out
+
+
+def _gate_sum(has: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """`has @ gate`: per patient, the sum of its conditions' gates, added in condition order (a sum
+    of one or two terms, as the shipped scenarios have, is the same in any order)."""
+    out = np.zeros(len(has))
+    for c in np.flatnonzero(gate).tolist():
+        out += np.where(has[:, c], gate[c], 0.0)
     return out
 
 
@@ -187,33 +198,54 @@ def _fitted(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         wanted /= np.maximum(wanted.sum(axis=1, keepdims=True), 1e-300)
         scale, gate = np.ones(len(target)), cat.gate.copy()
         density = _demographic_fit(cfg, cat, age, male)
-        patterns, which = np.unique(has, axis=0, return_inverse=True)  # few sets of conditions, shared by many
+        gated = np.flatnonzero(cat.gated).tolist()
+        sets = {i: _condition_sets(has, cat.gate[i]) for i in gated}
         holders = [np.flatnonzero(has[:, c]) for c in range(has.shape[1])]
+        terms = {i: [(c, holders[c], sets[i][1][holders[c]]) for c in np.flatnonzero(cat.gate[i]).tolist()]
+                 for i in gated}
         for _ in range(60):
-            w = _gated(cat, density, has, gate) * scale * target
-            p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+            p = density.copy()  # `_gated`, each gate summed once per set of conditions
+            for i, (patterns, which) in sets.items():
+                p[:, i] = density[:, i] * _gate_sum(patterns, gate[i])[which]
+            p *= scale
+            p *= target
+            total = p.sum(axis=1, keepdims=True)
+            p /= np.maximum(total, 1e-300, out=total)
             share = p.mean(axis=0)
             scale = np.where(share > 0, scale * target / np.maximum(share, 1e-300), scale)
-            for i in np.flatnonzero(cat.gated):  # stays of scenario i, split by the condition that licensed them
+            for i in gated:  # stays of scenario i, split by the condition that licensed them
+                patterns = sets[i][0]
                 part = patterns * gate[i][None, :]
                 part /= np.maximum(part.sum(axis=1, keepdims=True), 1e-300)
-                got = _column_sums(p[:, i], part, which, holders, np.flatnonzero(cat.gate[i]))
+                got = _column_sums(p[:, i], part, terms[i])
                 got /= max(p[:, i].sum(), 1e-300)
                 gate[i] = np.where(got > 0, gate[i] * wanted[i] / np.maximum(got, 1e-300), gate[i])
         _SCALES[key] = scale, gate
     return _SCALES[key]
 
 
-def _column_sums(weight: np.ndarray, part: np.ndarray, which: np.ndarray, holders: list[np.ndarray],
-                 columns: np.ndarray) -> np.ndarray:
-    """`(weight[:, None] * part[which]).sum(axis=0)` on `columns` (zero elsewhere), from each column's
-    nonzero terms alone (`holders`: the rows whose conditions include it): a running sum over them in
-    row order makes the same additions as the column's sum, whose other terms are zeros."""
+def _condition_sets(has: np.ndarray, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sets of a gated scenario's conditions (`gate`'s nonzero columns) that patients
+    `has`, as rows of `has`'s width with the other conditions cleared, and each patient's set."""
+    cols = np.flatnonzero(gate)
+    held = has[:, cols] != 0
+    packed = np.ascontiguousarray(np.packbits(held, axis=1))  # each patient's set as bytes
+    keys = packed.view(f"V{packed.shape[1]}").ravel() if cols.size else np.zeros(len(has), "V1")
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    patterns = np.zeros((len(first), has.shape[1]))
+    patterns[:, cols] = held[first]
+    return patterns, which
+
+
+def _column_sums(weight: np.ndarray, part: np.ndarray, terms: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """`(weight[:, None] * part[which]).sum(axis=0)` on the columns of `terms` (zero elsewhere), from
+    each column's nonzero terms alone: `terms` holds each column, the rows whose conditions include it
+    and those rows' sets of conditions (`which`). A running sum over them in row order makes the
+    same additions as the column's sum, whose other terms are zeros."""
     out = np.zeros(part.shape[1])
-    for c in columns.tolist():
-        rows = holders[c]
+    for c, rows, sets in terms:
         if rows.size:
-            out[c] = np.cumsum(weight[rows] * part[which[rows], c])[-1]
+            out[c] = np.cumsum(weight[rows] * part[sets, c])[-1]
     return out
 
 
@@ -244,7 +276,8 @@ def calendar(cfg: Config, mode: str, days: int) -> Calendar:
     """Day-by-day quantities for day indices 0..days (each a function of its date alone)."""
     cat = catalogue(cfg)
     gen = cfg.generator
-    dates = [cfg.start_date + dt.timedelta(days=d) for d in range(days + 1)]
+    start = cfg.start_date
+    dates = [start + dt.timedelta(days=d) for d in range(days + 1)]
     midnight = np.array([local_midnight(d, cfg.tz) for d in dates], dtype=np.int64)
     weekday = np.array([d.weekday() for d in dates[:-1]])
     month = np.array([d.month for d in dates[:-1]])
@@ -309,7 +342,7 @@ def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day
     dispo = np.minimum(pick(cat.dispo_cum[s, branch], u[U_DISPO]), len(cat.dispo_vals) - 1)
     med, sig, lo, hi = np.moveaxis(cat.los[s, branch], -1, 0)
     los_h = np.clip(med * np.exp(sig * z_los), lo, hi)
-    hour = np.minimum(pick(cat.arrival_cum[cat.route[s]], u[U_HOUR]), 23)
+    hour = np.minimum(_pick_in_rows(cat.arrival_cum, cat.route[s], u[U_HOUR]), 23)
     length = np.minimum(cal.midnight[day + 1] - cal.midnight[day], DAY + HOUR)
     admit = cal.midnight[day] + np.minimum(hour * HOUR + (u[U_SEC] * HOUR).astype(np.int64), length - 60)
     discharge = admit + np.round(los_h * HOUR).astype(np.int64)
@@ -321,10 +354,23 @@ def draw_stays(cfg: Config, cal: Calendar, pats: Patients, rows: np.ndarray, day
     return Stays(rows, day, admit, discharge, scen, branch, dx, acuity, dispo, np.full(m, -1))
 
 
+def _pick_in_rows(cum: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """`pick(cum[row], u)` for a table of few rows: each row bisected at its uniforms."""
+    out = np.zeros(len(u), dtype=np.int64)
+    for r in range(len(cum)):
+        at = np.flatnonzero(row == r)
+        out[at] = np.searchsorted(cum[r], u[at], side="right")
+    return out
+
+
 def derive_lives(cfg: Config, mode: str, registry: Registry, date: dt.date) -> Lives:
     """Every registered patient's stays admitted on or before `date` (for analysis and for choosing
     who is free on an override day; a day's own stays need only `day_lives`)."""
-    cal, last = _horizon(cfg, mode, date)
+    return _everyone(cfg, mode, registry, *_horizon(cfg, mode, date))
+
+
+def _everyone(cfg: Config, mode: str, registry: Registry, cal: Calendar, last: int) -> Lives:
+    """`derive_lives` on the calendar `_horizon` gives."""
     pats = patients(cfg, registry)
     return _derive(cfg, mode, pats, cal, last, np.arange(len(pats)))
 
@@ -335,7 +381,7 @@ def day_lives(cfg: Config, mode: str, registry: Registry, date: dt.date, at_leas
     cal, last = _horizon(cfg, mode, date)
     rows = day_candidates(cfg, mode, _reg_day(cfg, registry), _rate(cfg, registry), cal, last)
     if rows.size < at_least:
-        return derive_lives(cfg, mode, registry, date)
+        return _everyone(cfg, mode, registry, cal, last)
     return _derive(cfg, mode, patients(cfg, registry, rows), cal, last, rows)
 
 
@@ -356,7 +402,10 @@ def _derive(cfg: Config, mode: str, pats: Patients, cal: Calendar, last: int, ro
     sides, last_once = np.zeros(n, dtype=np.int64), np.full(n, -(10**6))
     prev, alive = np.full(n, -1), np.ones(n, dtype=bool)
     eligible = np.zeros((n, len(cat.names)), dtype=bool)  # the scenarios each patient can have
-    eligible[rows] = (~cat.gated[None, :]) | (pats.has[rows].astype(float) @ cat.gate.T > 0)
+    eligible[rows] = True
+    has = pats.has[rows]
+    for i in np.flatnonzero(cat.gated).tolist():  # a gated scenario needs one of its conditions
+        eligible[rows, i] = has[:, cat.gate[i] > 0].any(axis=1)
     parts, offset = [], 0
     everyone = rows.size == n
     rows, number = rows[day[rows] <= last], 0
@@ -386,15 +435,16 @@ def day_candidates(cfg: Config, mode: str, reg_day: np.ndarray, rate: np.ndarray
     lo, hi = cal.clock[d], cal.clock[d + 1]
     hit = np.zeros(known.size, dtype=bool)
     for unit in range(int(lo), int(np.ceil(hi))):
-        pos = _candidates(cfg, mode, known, np.full(known.size, unit), rate[known])
-        hit |= ((pos >= lo) & (pos < hi)).any(axis=1)
+        owner, pos = _candidates(cfg, mode, known, np.full(known.size, unit), rate[known])
+        hit[owner[(pos >= lo) & (pos < hi)]] = True
     readmit = uniforms(cfg.seed, f"readmit {mode}", known, d) < cat.readmit_hazard.max()
     return np.union1d(known[hit | readmit], np.flatnonzero(reg_day == d))
 
 
-def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """(m, k) clock positions of each patient's return candidates in clock unit [unit, unit + 1)
-    (+inf where a patient has fewer than k): a Poisson count of mean `rate` placed uniformly."""
+def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray,
+                rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's return candidates in clock unit [unit, unit + 1): a Poisson count of mean `rate`,
+    placed uniformly. (owner, position) pairs, owner the index into `rows`, in owner order."""
     name = f"returns {mode}"
     u = uniforms(cfg.seed, name, rows, unit, 0)
     count = np.zeros(rows.size, dtype=np.int64)
@@ -407,9 +457,8 @@ def _candidates(cfg: Config, mode: str, rows: np.ndarray, unit: np.ndarray, rate
         count += more
         p = p * rate / k
         below = below + p
-    k = np.arange(1, int(count.max(initial=0)) + 1)
-    pos = unit[:, None] + uniforms(cfg.seed, name, rows[:, None], unit[:, None], k[None, :])
-    return np.where(k[None, :] <= count[:, None], pos, np.inf)
+    owner, k = expand(count)  # candidate k + 1 of its owner
+    return owner, unit[owner] + uniforms(cfg.seed, name, rows[owner], unit[owner], k + 1)
 
 
 def _mark_once(cat: Catalogue, kept: Stays, coin_u: np.ndarray, sides: np.ndarray, last_once: np.ndarray) -> None:
@@ -434,15 +483,33 @@ def _next_stay(cfg: Config, mode: str, cat: Catalogue, cal: Calendar, rate: np.n
     ok = st.scen >= 0
     end = np.where(ok, np.searchsorted(cal.midnight, st.discharge, side="right") - 1, st.day)
     s = np.maximum(st.scen, 0)
-    gaps = np.arange(1, cat.within_days + 1)
-    hit = uniforms(cfg.seed, f"readmit {mode}", st.patient[:, None], end[:, None] + gaps[None, :]) \
-        < cat.readmit_hazard[s][:, 1:]
-    day = np.minimum(end + 1 + np.argmax(hit, axis=1), len(cal.weights) - 1)
-    factor = cal.weights[day] / np.where(cat.weights > 0, cat.weights, 1.0)
-    reason = pick_weighted(cat.reason_w[s] * eligible * factor, u[U_REASON])
-    back = _return_day(cfg, mode, cal, st.patient, rate, end + cat.return_min_days, last)
-    readmit = ok & (reason >= 0) & hit.any(axis=1) & (day <= back)
+    gap = _readmission_gap(cfg, mode, cat, st.patient, end, s)
+    day = np.minimum(end + np.maximum(gap, 1), len(cal.weights) - 1)
+    reason = np.full(len(s), -1)  # -1: no readmission drawn, or none possible
+    may = np.flatnonzero(ok & (gap > 0))
+    factor = cal.weights[day[may]] / np.where(cat.weights > 0, cat.weights, 1.0)
+    reason[may] = pick_weighted(cat.reason_w[s[may]] * eligible[may] * factor, u[U_REASON][may])
+    start = end + cat.return_min_days
+    back = np.full(len(s), last + 1)  # the return, where a readmission does not come first for sure
+    unsure = np.flatnonzero((reason < 0) | (day >= start) | (day > last))
+    back[unsure] = _return_day(cfg, mode, cal, st.patient[unsure], rate[unsure], start[unsure], last)
+    readmit = (reason >= 0) & (day <= back)
     return np.minimum(np.where(readmit, day, back), last + 1), np.where(readmit, reason, -1)
+
+
+def _readmission_gap(cfg: Config, mode: str, cat: Catalogue, patient: np.ndarray, end: np.ndarray,
+                     scen: np.ndarray) -> np.ndarray:
+    """Days from each patient's discharge (on day `end`, after a stay of scenario `scen`) to the first
+    day whose readmission draw is below the scenario's chance for it; 0 for none within
+    `within_days`. Drawn for a slice of patients at a time, small enough for the CPU's cache."""
+    days = np.arange(1, cat.within_days + 1)
+    hazard = cat.readmit_hazard[:, 1:]
+    out = np.zeros(len(patient), dtype=np.int64)
+    for start in range(0, len(patient), READMIT_SLICE):
+        at = slice(start, start + READMIT_SLICE)
+        hit = uniforms(cfg.seed, f"readmit {mode}", patient[at, None], end[at, None] + days[None, :]) < hazard[scen[at]]
+        out[at] = np.where(hit.any(axis=1), np.argmax(hit, axis=1) + 1, 0)
+    return out
 
 
 def _return_day(cfg: Config, mode: str, cal: Calendar, rows: np.ndarray, rate: np.ndarray, start: np.ndarray,
@@ -454,8 +521,9 @@ def _return_day(cfg: Config, mode: str, cal: Calendar, rows: np.ndarray, rate: n
     unit = np.floor(x).astype(np.int64)
     end = cal.clock[last + 1]
     while todo.size:
-        pos = _candidates(cfg, mode, rows[todo], unit, rate[todo])
-        first = np.where(pos >= x[:, None], pos, np.inf).min(axis=1, initial=np.inf)
+        owner, pos = _candidates(cfg, mode, rows[todo], unit, rate[todo])
+        first = np.full(todo.size, np.inf)
+        np.minimum.at(first, owner, np.where(pos >= x[owner], pos, np.inf))
         found = first < end
         out[todo[found]] = np.searchsorted(cal.clock, first[found], side="right") - 1
         more = ~found & (unit + 1 < end)

@@ -16,6 +16,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.faker_pools import Draws
+from data_generator.generators.timeline import write_digits
 from data_generator.rng import int_seed, stream
 
 BLOCK = 1024              # patients derived together from one RNG stream
@@ -104,8 +105,21 @@ def people(cfg: Config, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d["registered"], d["dob"], d["male"]
 
 
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    return np.strings.zfill(values.astype(str), width)
+def _text(n: int, *pieces: str | tuple[np.ndarray, int]) -> np.ndarray:
+    """`n` strings of one width, each the concatenation of `pieces`: literal text, or (numbers below
+    10**width, width) written with leading zeros."""
+    width = sum(len(p) if isinstance(p, str) else p[1] for p in pieces)
+    chars = np.empty((n, width), dtype=np.uint32)  # code points
+    at = 0
+    for piece in pieces:
+        if isinstance(piece, str):
+            chars[:, at:at + len(piece)] = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+            at += len(piece)
+        else:
+            numbers, size = piece
+            write_digits(chars[:, at:at + size], numbers)
+            at += size
+    return chars.view(f"<U{width}").reshape(n)
 
 
 def derive_registry(cfg: Config, date: dt.date) -> Registry:
@@ -117,8 +131,8 @@ def derive_registry(cfg: Config, date: dt.date) -> Registry:
     mrn = (k * MRN_MULTIPLIER + 1_234_567) % MRN_SPACE
     place = d["place"]
     table = {
-        "patient_id": np.strings.add("P", _digits(k + 1, 7)),
-        "mrn": np.strings.add("MRN", _digits(mrn, 7)),
+        "patient_id": _text(n, "P", (k + 1, 7)),  # registry.max_total has at most 7 digits
+        "mrn": _text(n, "MRN", (mrn, 7)),
         "first_name": np.where(d["male"], pools["first_m"][d["first_m"]], pools["first_f"][d["first_f"]]),
         "last_name": pools["last"][d["last"]],
         "sex": np.where(d["male"], "M", "F"),
@@ -136,4 +150,5 @@ def derive_registry(cfg: Config, date: dt.date) -> Registry:
 
 def _phone(digits: np.ndarray) -> np.ndarray:
     """`(555) 555-0100` per row of (area, exchange, line) numbers, as Python strings."""
-    return np.array([f"({a}) {b}-{c:04d}" for a, b, c in digits.tolist()], dtype=object)
+    area, exchange, line = digits.T
+    return _text(len(digits), "(", (area, 3), ") ", (exchange, 3), "-", (line, 4)).astype(object)

@@ -46,14 +46,14 @@ def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.nd
         low = 10 ** (size - 1) if size > width else first  # the first number this long
         run = slice(min(max(low - first, 0), n), min(max(10 ** size - first, 0), n))
         if run.start < run.stop:
-            _write_digits(chars[run, len(head):len(head) + size], numbers[run])
+            write_digits(chars[run, len(head):len(head) + size], numbers[run])
     return chars.view(f"<U{len(head) + longest}").reshape(n)
 
 
 _BLOCKS = (ord("0") + np.arange(10_000)[:, None] // 10 ** np.arange(3, -1, -1) % 10).astype(np.uint32)
 
 
-def _write_digits(out: np.ndarray, numbers: np.ndarray) -> None:
+def write_digits(out: np.ndarray, numbers: np.ndarray) -> None:
     """The decimal digits of `numbers` as code points, zero-padded to the width of `out`."""
     width = out.shape[1]
     for end in range(width, 0, -4):  # four digits at a time, from the right
