@@ -397,12 +397,24 @@ def _dates(values: np.ndarray) -> pa.Array:
 def _strings(values: np.ndarray) -> pa.Array:
     """A str or object array as a string array, "" and None as null."""
     if values.dtype.kind == "U":
-        text = _unicode_text(values)
-    elif values.dtype.kind == "O":
-        text = pa.array(values, type=pa.string(), from_pandas=False)
-    else:
+        return _empty_as_null(_unicode_text(values))
+    if values.dtype.kind != "O":
         raise TypeError(f"expected str or object array, got {values.dtype}")
-    offsets = text.buffers()[1]  # both ways give an array at offset 0 of its buffers
+    # A column that repeats a few objects (categories taken by their codes) converts each object
+    # once and looks it up by its code: the array holds references, and the same reference is
+    # the same object.
+    refs = pc.dictionary_encode(pa.array(np.frombuffer(np.ascontiguousarray(values), dtype=np.intp)))
+    if 2 * len(refs.dictionary) > len(values):  # mostly distinct objects: each converted
+        return _empty_as_null(pa.array(values, type=pa.string(), from_pandas=False))
+    codes = refs.indices.to_numpy()
+    one_of_each = np.empty(len(refs.dictionary), dtype=np.intp)
+    one_of_each[codes] = np.arange(len(values))
+    return _strings(values[one_of_each]).take(refs.indices)
+
+
+def _empty_as_null(text: pa.Array) -> pa.Array:
+    """A string array (at offset 0 of its buffers) with each empty value made null."""
+    offsets = text.buffers()[1]
     missing = (np.diff(np.frombuffer(offsets, dtype=np.int32)[:len(text) + 1]) == 0) | _nulls(text)
     return pa.StringArray.from_buffers(len(text), offsets, text.buffers()[2], _validity(missing))
 
