@@ -283,32 +283,41 @@ def _missing_floats(values: np.ndarray) -> np.ndarray:
 
 
 def _whole_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(missing mask, int64 values) of an integer column given as int64 or float64 with NaN."""
+    """(missing mask, int64 values, 0 where missing) of an integer column given as int64 or
+    float64 with NaN."""
     missing = _missing_floats(values)
     if values.dtype.kind == "f":
-        whole = np.where(missing, 0.0, values)
-        if (whole != np.rint(whole)).any():
+        with np.errstate(invalid="ignore"):
+            fractional = np.rint(values) != values  # NaN too
+        if (fractional & ~missing).any():
             raise ValueError("non-integer value in an integer column")
-        values = whole
-    return missing, values.astype(np.int64)
+    return missing, _int64(values, missing)
+
+
+def _int64(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Whole numbers as int64, 0 where `missing` (NaN in a float array)."""
+    with np.errstate(invalid="ignore"):  # NaN becomes some integer, made 0 below
+        whole = values.astype(np.int64)
+    whole *= ~missing
+    return whole
 
 
 def _integers(values: np.ndarray) -> pa.Array:
     missing, whole = _whole_numbers(values)
-    return _printed(whole, missing, lambda numbers, mask: pc.cast(pa.array(numbers, mask=mask), pa.string()))
+    return _printed(whole, missing, lambda numbers: pc.cast(pa.array(numbers), pa.string()))
 
 
 def _decimals(values: np.ndarray, places: int) -> pa.Array:
     """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50')."""
     missing = _missing_floats(values)
-    scaled = np.rint(np.where(missing, 0.0, values.astype(np.float64)) * 10**places)
-    return _printed(scaled.astype(np.int64), missing, lambda numbers, mask: _fixed_point(numbers, mask, places))
+    scaled = _int64(np.rint(values.astype(np.float64) * 10**places), missing)
+    return _printed(scaled, missing, lambda numbers: _fixed_point(numbers, places))
 
 
-def _fixed_point(scaled: np.ndarray, missing: np.ndarray | None, places: int) -> pa.Array:
+def _fixed_point(scaled: np.ndarray, places: int) -> pa.Array:
     """The text of `scaled` / 10**places: the digits of each integer, padded to `places` + 1
-    digits, with the point put in and the sign in front (null where `missing`)."""
-    text = pc.cast(pa.array(np.abs(scaled), mask=missing), pa.string())
+    digits, with the point put in and the sign in front."""
+    text = pc.cast(pa.array(np.abs(scaled)), pa.string())
     if places:
         text = pc.ascii_lpad(text, width=places + 1, padding="0")
         text = pc.utf8_replace_slice(text, start=-places, stop=-places, replacement=".")
@@ -319,17 +328,29 @@ def _fixed_point(scaled: np.ndarray, missing: np.ndarray | None, places: int) ->
 
 
 def _printed(numbers: np.ndarray, missing: np.ndarray, to_text) -> pa.Array:
-    """`to_text(numbers, missing)`: each integer's text, null where missing. Values that span
-    fewer integers than there are values (vital signs, reference ranges) print each integer of
-    the span once and look their text up."""
-    present = numbers[~missing]
-    if not len(present):
-        return pa.nulls(len(numbers), pa.string())
-    low, high = int(present.min()), int(present.max())
-    if high - low < len(numbers):
-        span = to_text(np.arange(low, high + 1, dtype=np.int64), None)
-        return span.take(pa.array(numbers - low, mask=missing))
-    return to_text(numbers, missing)
+    """`to_text(numbers)`: each integer's text, null where `missing` (where `numbers` holds 0).
+    A column of few distinct values prints each once and looks its text up: values in a narrow
+    span (vital signs) by their place in the span, others (lab results, reference ranges) by
+    their code."""
+    if not len(numbers):
+        return pa.nulls(0, pa.string())
+    low, high = int(numbers.min()), int(numbers.max())
+    if 8 * (high - low) < len(numbers):
+        text = to_text(np.arange(low, high + 1, dtype=np.int64)).take(pa.array(numbers - low))
+    else:
+        coded = pc.dictionary_encode(pa.array(numbers))
+        if 2 * len(coded.dictionary) < len(numbers):
+            text = to_text(coded.dictionary.to_numpy()).take(coded.indices)
+        else:
+            text = to_text(numbers)
+    return _with_missing(text, missing)
+
+
+def _with_missing(text: pa.StringArray, missing: np.ndarray) -> pa.StringArray:
+    """A string array (at offset 0 of its buffers) with the values where `missing` made null."""
+    if not missing.any():
+        return text
+    return pa.StringArray.from_buffers(len(text), text.buffers()[1], text.buffers()[2], _validity(missing))
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
