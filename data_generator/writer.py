@@ -52,7 +52,7 @@ PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statist
 _NEEDS_QUOTES_CHARS = b',"\r\n'  # a CSV value holding one of these is quoted
 # Lines without a header, each cell as it is: values that need quotes are put in separately
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="none")
-_RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("clock", "S8"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
+_RFC3339 = np.dtype([("date", "S11"), ("clock", "S8"), ("offset", "S6")])  # '2026-01-15T' '08:23:00' '-05:00'
 _FIRST_DAY, _LAST_DAY = -719162, 2932896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
 _json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
 # The characters json.dumps escapes when ensure_ascii is off, and their escapes, backslash first
@@ -359,16 +359,18 @@ def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
     fields are looked up, the date among the days covered, the clock among the seconds of a
     day."""
     missing = _missing_floats(values)
-    present = values[~missing]
-    # a missing value stands in as a present one, so that the offsets looked up span the data
-    epoch = np.where(missing, present[0] if len(present) else 0, values).astype(np.int64)
-    local, tails, which = rfc3339_parts(epoch, tz)
+    if missing.any():  # a missing value stands in as a present one, so that the offsets looked up span the data
+        present = values[~missing]
+        values = np.where(missing, present[0] if len(present) else 0, values)
+    local, tails, which = rfc3339_parts(values.astype(np.int64), tz)
     day, second = np.divmod(local, DAY)
     text = np.empty(len(local), dtype=_RFC3339)
     text["date"] = _day_texts(day)
-    text["t"] = b"T"
     text["clock"] = _clocks()[second]
-    text["offset"] = np.array(tails, dtype="S6")[which]
+    if len(tails) == 1:
+        text["offset"] = tails[0].encode()
+    else:
+        text["offset"] = np.array(tails, dtype="S6")[which]
     return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
 
 
@@ -382,9 +384,9 @@ def _clocks() -> np.ndarray:
 
 
 def _day_texts(day: np.ndarray) -> np.ndarray:
-    """'YYYY-MM-DD' (bytes) for each value of days since 1970-01-01 (years 1 to 9999)."""
+    """'YYYY-MM-DDT' (bytes) for each value of days since 1970-01-01 (years 1 to 9999)."""
     if len(day) == 0:
-        return np.zeros(0, dtype="S10")
+        return np.zeros(0, dtype="S11")
     first, last = int(day.min()), int(day.max())
     if first < _FIRST_DAY or last > _LAST_DAY:
         raise ValueError("date-time outside the years 1 to 9999")
@@ -392,7 +394,7 @@ def _day_texts(day: np.ndarray) -> np.ndarray:
         days, index = np.arange(first, last + 1), day - first
     else:
         days, index = np.unique(day, return_inverse=True)
-    return format_date(days.astype("datetime64[D]")).astype("S10")[index]
+    return np.strings.add(format_date(days.astype("datetime64[D]")), "T").astype("S11")[index]
 
 
 def _fixed_width_text(text: np.ndarray, missing: np.ndarray) -> pa.Array:
@@ -441,22 +443,24 @@ def _empty_as_null(text: pa.Array) -> pa.Array:
 
 
 def _unicode_text(values: np.ndarray) -> pa.Array:
-    """A numpy str array as a string array. ASCII text (codes, identifiers) is taken from the
-    array's UTF-32 code units directly: each value is its code units up to the first zero one,
-    as pyarrow reads it."""
+    """A numpy str array as a string array, "" as null. ASCII text (codes, identifiers) is taken
+    from the array's UTF-32 code units directly: each value is its code units up to the first
+    zero one, as pyarrow reads it."""
     values = np.ascontiguousarray(values)
     width = values.dtype.itemsize // 4
     units = values.view(np.uint32).reshape(len(values), width)
     if values.dtype.byteorder == ">" or not width or units.max(initial=0) > 0x7F:
-        return pa.array(values, type=pa.string())
-    ends = units == 0
-    if not ends.any():  # every value fills the width
-        return _fixed_width_text(units.astype(np.uint8), np.zeros(len(values), dtype=bool))
+        return _empty_as_null(pa.array(values, type=pa.string()))
+    narrow = units.astype(np.uint8)
+    if narrow.min(initial=1):  # every value fills the width
+        return _fixed_width_text(narrow, np.zeros(len(values), dtype=bool))
+    ends = narrow == 0
     lengths = np.where(ends.any(axis=1), np.argmax(ends, axis=1), width)
     offsets = np.zeros(len(values) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    data = units[np.arange(width) < lengths[:, None]].astype(np.uint8)
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+    data = narrow[np.arange(width) < lengths[:, None]]
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data),
+                                       _validity(lengths == 0))
 
 
 def _nulls(array: pa.Array) -> np.ndarray:
