@@ -565,24 +565,31 @@ def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
 def _json_escaped(text: pa.Array) -> pa.Array:
     """Each value with the escapes json.dumps(value, ensure_ascii=False) writes between its
     quotes: each character the json module escapes that occurs in the column is replaced by
-    its escape (the backslash first)."""
-    raw = _raw(text)
-    controls = np.frombuffer(raw, dtype=np.uint8)
-    controls = controls[controls < 0x20]
-    found = {char for char in '\\"' if char.encode() in raw}
-    found.update(map(chr, np.flatnonzero(np.bincount(controls, minlength=0x20)).tolist()))
-    for char, escape in _JSON_ESCAPES.items():
-        if char in found:
-            text = pc.replace_substring(text, char, escape)
+    its escape, the backslash first. Line breaks and tabs are looked for by name; other control
+    characters only when a byte below 0x20 is left after them."""
+    data = _data(text)
+    if not len(data):
+        return text
+    raw = data.tobytes()
+    named = '\\"\n\r\t' if data.min() < 0x20 else '\\"'
+    for char in named:
+        if char.encode() in raw:
+            text = pc.replace_substring(text, char, _JSON_ESCAPES[char])
+    rest = _data(text)
+    if rest.min() < 0x20:
+        for code in np.unique(rest[rest < 0x20]).tolist():
+            text = pc.replace_substring(text, chr(code), _JSON_ESCAPES[chr(code)])
     return text
 
 
 def _rows_to_quote(text: pa.Array) -> np.ndarray:
     """The rows whose CSV value holds a comma, a quote or a line break."""
-    raw = _raw(text)
+    data = _data(text)
+    if not len(data) or data.min() > max(_NEEDS_QUOTES_CHARS):
+        return np.zeros(0, dtype=np.int64)
+    raw = data.tobytes()
     if not any(bytes([char]) in raw for char in _NEEDS_QUOTES_CHARS):
         return np.zeros(0, dtype=np.int64)
-    data = np.frombuffer(raw, dtype=np.uint8)
     hit = data == _NEEDS_QUOTES_CHARS[0]
     for char in _NEEDS_QUOTES_CHARS[1:]:
         hit |= data == char
@@ -591,12 +598,12 @@ def _rows_to_quote(text: pa.Array) -> np.ndarray:
     return np.flatnonzero((np.diff(hits_before) > 0) & ~_nulls(text))
 
 
-def _raw(text: pa.Array) -> bytes:
-    """The bytes of a string array's values, one after another."""
+def _data(text: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values, one after another (a view, not a copy)."""
     if not len(text) or text.buffers()[2] is None:
-        return b""
+        return np.zeros(0, dtype=np.uint8)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
-    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    return np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
 
 
 def _row_mask(n: int, rows: np.ndarray) -> pa.Array:
