@@ -357,12 +357,24 @@ def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
     """RFC 3339 with the zone's offset, 'YYYY-MM-DDTHH:MM:SS+HH:MM' (the same text as
     timeutil.format_rfc3339 for the years 1 to 9999): each value is a 25-byte record whose
     fields are looked up, the date among the days covered, the clock among the seconds of a
-    day."""
+    day. A column whose values come in runs (a panel's tests drawn together) prints each run's
+    value once."""
     missing = _missing_floats(values)
     if missing.any():  # a missing value stands in as a present one, so that the offsets looked up span the data
         present = values[~missing]
         values = np.where(missing, present[0] if len(present) else 0, values)
-    local, tails, which = rfc3339_parts(values.astype(np.int64), tz)
+    epoch = values.astype(np.int64)
+    starts = np.flatnonzero(epoch[1:] != epoch[:-1]) + 1  # where each run of equal values but the first starts
+    if 2 * len(starts) < len(epoch):
+        starts = np.concatenate(([0], starts))
+        text = np.repeat(_rfc3339_records(epoch[starts], tz), np.diff(starts, append=len(epoch)))
+    else:
+        text = _rfc3339_records(epoch, tz)
+    return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+
+
+def _rfc3339_records(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    local, tails, which = rfc3339_parts(epoch, tz)
     day, second = np.divmod(local, DAY)
     text = np.empty(len(local), dtype=_RFC3339)
     text["date"] = _day_texts(day)
@@ -371,7 +383,7 @@ def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
         text["offset"] = tails[0].encode()
     else:
         text["offset"] = np.array(tails, dtype="S6")[which]
-    return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+    return text
 
 
 @functools.cache
