@@ -582,8 +582,11 @@ def _json_escaped(text: pa.Array) -> pa.Array:
     data = _data(text)
     if not len(data):
         return text
+    low = data.min()
+    if low > ord('"') and data.max() < ord("\\"):  # codes, identifiers, timestamps
+        return text
     raw = data.tobytes()
-    named = '\\"\n\r\t' if data.min() < 0x20 else '\\"'
+    named = '\\"\n\r\t' if low < 0x20 else '\\"'
     for char in named:
         if char.encode() in raw:
             text = pc.replace_substring(text, char, _JSON_ESCAPES[char])
