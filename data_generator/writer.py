@@ -8,11 +8,14 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date-time columns: int64 epoch seconds (UTC), printed as RFC 3339 with the zone's offset;
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
-Formatting is vectorised (per-cell Python only for the few quoted cells): numbers are printed by pyarrow compute
-(once per integer when a column spans few), timestamps are assembled as fixed-width byte records
-in numpy, ASCII str arrays become Arrow strings from their code units. CSV lines come from
-pyarrow's CSV writer, with the few values that need quotes put in at their places; JSONL lines
-are joined by pyarrow compute, each JSON escape one replacement over a whole column.
+Formatting is vectorised (per-cell Python only for the few quoted cells) and prints a repeated
+value once: numbers are printed by pyarrow compute, once per distinct value when a column has few
+(looked up by their place in a narrow span or by their code); timestamps are assembled as
+fixed-width byte records in numpy, once per run of equal values; an object column that repeats a
+few objects converts each object once; ASCII str arrays become Arrow strings from their code
+units. CSV lines come from pyarrow's CSV writer, with the few values that need quotes put in at
+their places; JSONL lines are joined by pyarrow compute, each JSON escape one replacement over a
+whole column.
 Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
