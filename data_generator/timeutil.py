@@ -7,6 +7,7 @@ covered (so daylight-saving changes are exact) and applied to whole arrays.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -17,6 +18,7 @@ from data_generator.errors import ConfigError
 
 HOUR = 3600
 DAY = 86400
+_BLOCK_HOURS = 1024  # hours of UTC offsets looked up together (and kept) per zone
 
 
 def zone(name: str, where: str = "config") -> ZoneInfo:
@@ -41,11 +43,7 @@ def utc_offsets(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     if hi - lo > 24 * 400:  # a span this wide is not one batch: look each value up
         return np.array([dt.datetime.fromtimestamp(int(e), tz).utcoffset().total_seconds()
                          for e in epoch], dtype=np.int64)
-    hours = np.arange(lo, hi + 1, dtype=np.int64)
-    table = np.array(
-        [dt.datetime.fromtimestamp(h * HOUR, tz).utcoffset().total_seconds() for h in hours],
-        dtype=np.int64,
-    )
+    table = _offsets_by_hour(tz, lo, hi)
     # Offsets change on the hour in every zone in use since 1970 except a few half-hour ones;
     # checking the offset at the exact second keeps those right too.
     off = table[epoch // HOUR - lo]
@@ -55,6 +53,28 @@ def utc_offsets(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
         for i in np.flatnonzero(near):
             off[i] = dt.datetime.fromtimestamp(int(epoch[i]), tz).utcoffset().total_seconds()
     return off
+
+
+def _offsets_by_hour(tz: ZoneInfo, lo: int, hi: int) -> np.ndarray:
+    """The UTC offset in seconds at each hour from `lo` to `hi` (hours since the epoch)."""
+    first = lo // _BLOCK_HOURS
+    try:
+        blocks = [_hourly_offsets(tz, block) for block in range(first, hi // _BLOCK_HOURS + 1)]
+    except (OverflowError, ValueError, OSError):  # a block reaching past the years datetime has
+        return np.array([dt.datetime.fromtimestamp(h * HOUR, tz).utcoffset().total_seconds()
+                         for h in range(lo, hi + 1)], dtype=np.int64)
+    return np.concatenate(blocks)[lo - first * _BLOCK_HOURS:hi - first * _BLOCK_HOURS + 1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _hourly_offsets(tz: ZoneInfo, block: int) -> np.ndarray:
+    """The UTC offset in seconds at each hour of a block of hours since the epoch (hours
+    `block` * _BLOCK_HOURS onwards), looked up once per zone and block."""
+    hours = range(block * _BLOCK_HOURS, (block + 1) * _BLOCK_HOURS)
+    offsets = np.array([dt.datetime.fromtimestamp(h * HOUR, tz).utcoffset().total_seconds() for h in hours],
+                       dtype=np.int64)
+    offsets.flags.writeable = False
+    return offsets
 
 
 def _offset_text(seconds: int) -> str:

@@ -8,11 +8,14 @@ A table is `dict[str, np.ndarray]` with the schema's columns as keys and equal l
 - date-time columns: int64 epoch seconds (UTC), printed as RFC 3339 with the zone's offset;
 - date columns: datetime64[D] (NaT for missing), printed as YYYY-MM-DD.
 
-Formatting is vectorised (per-cell Python only for the few quoted cells): numbers are printed by pyarrow compute
-(once per integer when a column spans few), timestamps are assembled as fixed-width byte records
-in numpy, ASCII str arrays become Arrow strings from their code units. CSV lines come from
-pyarrow's CSV writer, with the few values that need quotes put in at their places; JSONL lines
-are joined by pyarrow compute, each JSON escape one replacement over a whole column.
+Formatting is vectorised (per-cell Python only for the few quoted cells) and prints a repeated
+value once: numbers are printed by pyarrow compute, once per distinct value when a column has few
+(looked up by their place in a narrow span or by their code); timestamps are assembled as
+fixed-width byte records in numpy, once per run of equal values; an object column that repeats a
+few objects converts each object once; ASCII str arrays become Arrow strings from their code
+units. CSV lines come from pyarrow's CSV writer, with the few values that need quotes put in at
+their places; JSONL lines are joined by pyarrow compute, each JSON escape one replacement over a
+whole column.
 Output is byte-deterministic: same table, same bytes.
 
 A table may be written in chunks (`TableWriter.write` per chunk, bounded memory); the bytes do
@@ -52,7 +55,7 @@ PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statist
 _NEEDS_QUOTES_CHARS = b',"\r\n'  # a CSV value holding one of these is quoted
 # Lines without a header, each cell as it is: values that need quotes are put in separately
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="none")
-_RFC3339 = np.dtype([("date", "S10"), ("t", "S1"), ("clock", "S8"), ("offset", "S6")])  # '2026-01-15T08:23:00-05:00'
+_RFC3339 = np.dtype([("date", "S11"), ("clock", "S8"), ("offset", "S6")])  # '2026-01-15T' '08:23:00' '-05:00'
 _FIRST_DAY, _LAST_DAY = -719162, 2932896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
 _json_string = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(s, ensure_ascii=False)
 # The characters json.dumps escapes when ensure_ascii is off, and their escapes, backslash first
@@ -283,32 +286,41 @@ def _missing_floats(values: np.ndarray) -> np.ndarray:
 
 
 def _whole_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(missing mask, int64 values) of an integer column given as int64 or float64 with NaN."""
+    """(missing mask, int64 values, 0 where missing) of an integer column given as int64 or
+    float64 with NaN."""
     missing = _missing_floats(values)
     if values.dtype.kind == "f":
-        whole = np.where(missing, 0.0, values)
-        if (whole != np.rint(whole)).any():
+        with np.errstate(invalid="ignore"):
+            fractional = np.rint(values) != values  # NaN too
+        if (fractional & ~missing).any():
             raise ValueError("non-integer value in an integer column")
-        values = whole
-    return missing, values.astype(np.int64)
+    return missing, _int64(values, missing)
+
+
+def _int64(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Whole numbers as int64, 0 where `missing` (NaN in a float array)."""
+    with np.errstate(invalid="ignore"):  # NaN becomes some integer, made 0 below
+        whole = values.astype(np.int64)
+    whole *= ~missing
+    return whole
 
 
 def _integers(values: np.ndarray) -> pa.Array:
     missing, whole = _whole_numbers(values)
-    return _printed(whole, missing, lambda numbers, mask: pc.cast(pa.array(numbers, mask=mask), pa.string()))
+    return _printed(whole, missing, lambda numbers: pc.cast(pa.array(numbers), pa.string()))
 
 
 def _decimals(values: np.ndarray, places: int) -> pa.Array:
     """Fixed-point text with exactly `places` decimals ('37.0', '0.21', '-1.50')."""
     missing = _missing_floats(values)
-    scaled = np.rint(np.where(missing, 0.0, values.astype(np.float64)) * 10**places)
-    return _printed(scaled.astype(np.int64), missing, lambda numbers, mask: _fixed_point(numbers, mask, places))
+    scaled = _int64(np.rint(values.astype(np.float64) * 10**places), missing)
+    return _printed(scaled, missing, lambda numbers: _fixed_point(numbers, places))
 
 
-def _fixed_point(scaled: np.ndarray, missing: np.ndarray | None, places: int) -> pa.Array:
+def _fixed_point(scaled: np.ndarray, places: int) -> pa.Array:
     """The text of `scaled` / 10**places: the digits of each integer, padded to `places` + 1
-    digits, with the point put in and the sign in front (null where `missing`)."""
-    text = pc.cast(pa.array(np.abs(scaled), mask=missing), pa.string())
+    digits, with the point put in and the sign in front."""
+    text = pc.cast(pa.array(np.abs(scaled)), pa.string())
     if places:
         text = pc.ascii_lpad(text, width=places + 1, padding="0")
         text = pc.utf8_replace_slice(text, start=-places, stop=-places, replacement=".")
@@ -319,36 +331,62 @@ def _fixed_point(scaled: np.ndarray, missing: np.ndarray | None, places: int) ->
 
 
 def _printed(numbers: np.ndarray, missing: np.ndarray, to_text) -> pa.Array:
-    """`to_text(numbers, missing)`: each integer's text, null where missing. Values that span
-    fewer integers than there are values (vital signs, reference ranges) print each integer of
-    the span once and look their text up."""
-    present = numbers[~missing]
-    if not len(present):
-        return pa.nulls(len(numbers), pa.string())
-    low, high = int(present.min()), int(present.max())
-    if high - low < len(numbers):
-        span = to_text(np.arange(low, high + 1, dtype=np.int64), None)
-        return span.take(pa.array(numbers - low, mask=missing))
-    return to_text(numbers, missing)
+    """`to_text(numbers)`: each integer's text, null where `missing` (where `numbers` holds 0).
+    A column of few distinct values prints each once and looks its text up: values in a narrow
+    span (vital signs) by their place in the span, others (lab results, reference ranges) by
+    their code."""
+    if not len(numbers):
+        return pa.nulls(0, pa.string())
+    low, high = int(numbers.min()), int(numbers.max())
+    if 8 * (high - low) < len(numbers):
+        text = to_text(np.arange(low, high + 1, dtype=np.int64)).take(pa.array(numbers - low))
+    else:
+        coded = pc.dictionary_encode(pa.array(numbers))
+        if 2 * len(coded.dictionary) < len(numbers):
+            text = to_text(coded.dictionary.to_numpy()).take(coded.indices)
+        else:
+            text = to_text(numbers)
+    return _with_missing(text, missing)
+
+
+def _with_missing(text: pa.StringArray, missing: np.ndarray) -> pa.StringArray:
+    """A string array (at offset 0 of its buffers) with the values where `missing` made null."""
+    if not missing.any():
+        return text
+    return pa.StringArray.from_buffers(len(text), text.buffers()[1], text.buffers()[2], _validity(missing))
 
 
 def _timestamps(values: np.ndarray, tz: ZoneInfo) -> pa.Array:
     """RFC 3339 with the zone's offset, 'YYYY-MM-DDTHH:MM:SS+HH:MM' (the same text as
     timeutil.format_rfc3339 for the years 1 to 9999): each value is a 25-byte record whose
     fields are looked up, the date among the days covered, the clock among the seconds of a
-    day."""
+    day. A column whose values come in runs (a panel's tests drawn together) prints each run's
+    value once."""
     missing = _missing_floats(values)
-    present = values[~missing]
-    # a missing value stands in as a present one, so that the offsets looked up span the data
-    epoch = np.where(missing, present[0] if len(present) else 0, values).astype(np.int64)
+    if missing.any():  # a missing value stands in as a present one, so that the offsets looked up span the data
+        present = values[~missing]
+        values = np.where(missing, present[0] if len(present) else 0, values)
+    epoch = values.astype(np.int64)
+    starts = np.flatnonzero(epoch[1:] != epoch[:-1]) + 1  # where each run of equal values but the first starts
+    if 2 * len(starts) < len(epoch):
+        starts = np.concatenate(([0], starts))
+        text = np.repeat(_rfc3339_records(epoch[starts], tz), np.diff(starts, append=len(epoch)))
+    else:
+        text = _rfc3339_records(epoch, tz)
+    return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+
+
+def _rfc3339_records(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     local, tails, which = rfc3339_parts(epoch, tz)
     day, second = np.divmod(local, DAY)
     text = np.empty(len(local), dtype=_RFC3339)
     text["date"] = _day_texts(day)
-    text["t"] = b"T"
     text["clock"] = _clocks()[second]
-    text["offset"] = np.array(tails, dtype="S6")[which]
-    return _fixed_width_text(text.view(np.uint8).reshape(len(text), _RFC3339.itemsize), missing)
+    if len(tails) == 1:
+        text["offset"] = tails[0].encode()
+    else:
+        text["offset"] = np.array(tails, dtype="S6")[which]
+    return text
 
 
 @functools.cache
@@ -361,9 +399,9 @@ def _clocks() -> np.ndarray:
 
 
 def _day_texts(day: np.ndarray) -> np.ndarray:
-    """'YYYY-MM-DD' (bytes) for each value of days since 1970-01-01 (years 1 to 9999)."""
+    """'YYYY-MM-DDT' (bytes) for each value of days since 1970-01-01 (years 1 to 9999)."""
     if len(day) == 0:
-        return np.zeros(0, dtype="S10")
+        return np.zeros(0, dtype="S11")
     first, last = int(day.min()), int(day.max())
     if first < _FIRST_DAY or last > _LAST_DAY:
         raise ValueError("date-time outside the years 1 to 9999")
@@ -371,7 +409,7 @@ def _day_texts(day: np.ndarray) -> np.ndarray:
         days, index = np.arange(first, last + 1), day - first
     else:
         days, index = np.unique(day, return_inverse=True)
-    return format_date(days.astype("datetime64[D]")).astype("S10")[index]
+    return np.strings.add(format_date(days.astype("datetime64[D]")), "T").astype("S11")[index]
 
 
 def _fixed_width_text(text: np.ndarray, missing: np.ndarray) -> pa.Array:
@@ -397,33 +435,47 @@ def _dates(values: np.ndarray) -> pa.Array:
 def _strings(values: np.ndarray) -> pa.Array:
     """A str or object array as a string array, "" and None as null."""
     if values.dtype.kind == "U":
-        text = _unicode_text(values)
-    elif values.dtype.kind == "O":
-        text = pa.array(values, type=pa.string(), from_pandas=False)
-    else:
+        return _empty_as_null(_unicode_text(values))
+    if values.dtype.kind != "O":
         raise TypeError(f"expected str or object array, got {values.dtype}")
-    offsets = text.buffers()[1]  # both ways give an array at offset 0 of its buffers
+    # A column that repeats a few objects (categories taken by their codes) converts each object
+    # once and looks it up by its code: the array holds references, and the same reference is
+    # the same object.
+    refs = pc.dictionary_encode(pa.array(np.frombuffer(np.ascontiguousarray(values), dtype=np.intp)))
+    if 2 * len(refs.dictionary) > len(values):  # mostly distinct objects: each converted
+        return _empty_as_null(pa.array(values, type=pa.string(), from_pandas=False))
+    codes = refs.indices.to_numpy()
+    one_of_each = np.empty(len(refs.dictionary), dtype=np.intp)
+    one_of_each[codes] = np.arange(len(values))
+    return _strings(values[one_of_each]).take(refs.indices)
+
+
+def _empty_as_null(text: pa.Array) -> pa.Array:
+    """A string array (at offset 0 of its buffers) with each empty value made null."""
+    offsets = text.buffers()[1]
     missing = (np.diff(np.frombuffer(offsets, dtype=np.int32)[:len(text) + 1]) == 0) | _nulls(text)
     return pa.StringArray.from_buffers(len(text), offsets, text.buffers()[2], _validity(missing))
 
 
 def _unicode_text(values: np.ndarray) -> pa.Array:
-    """A numpy str array as a string array. ASCII text (codes, identifiers) is taken from the
-    array's UTF-32 code units directly: each value is its code units up to the first zero one,
-    as pyarrow reads it."""
+    """A numpy str array as a string array, "" as null. ASCII text (codes, identifiers) is taken
+    from the array's UTF-32 code units directly: each value is its code units up to the first
+    zero one, as pyarrow reads it."""
     values = np.ascontiguousarray(values)
     width = values.dtype.itemsize // 4
     units = values.view(np.uint32).reshape(len(values), width)
     if values.dtype.byteorder == ">" or not width or units.max(initial=0) > 0x7F:
-        return pa.array(values, type=pa.string())
-    ends = units == 0
-    if not ends.any():  # every value fills the width
-        return _fixed_width_text(units.astype(np.uint8), np.zeros(len(values), dtype=bool))
+        return _empty_as_null(pa.array(values, type=pa.string()))
+    narrow = units.astype(np.uint8)
+    if narrow.min(initial=1):  # every value fills the width
+        return _fixed_width_text(narrow, np.zeros(len(values), dtype=bool))
+    ends = narrow == 0
     lengths = np.where(ends.any(axis=1), np.argmax(ends, axis=1), width)
     offsets = np.zeros(len(values) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    data = units[np.arange(width) < lengths[:, None]].astype(np.uint8)
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+    data = narrow[np.arange(width) < lengths[:, None]]
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data),
+                                       _validity(lengths == 0))
 
 
 def _nulls(array: pa.Array) -> np.ndarray:
@@ -528,24 +580,34 @@ def _jsonl_lines(cells: dict[str, pa.Array], schema: dict) -> pa.Buffer:
 def _json_escaped(text: pa.Array) -> pa.Array:
     """Each value with the escapes json.dumps(value, ensure_ascii=False) writes between its
     quotes: each character the json module escapes that occurs in the column is replaced by
-    its escape (the backslash first)."""
-    raw = _raw(text)
-    controls = np.frombuffer(raw, dtype=np.uint8)
-    controls = controls[controls < 0x20]
-    found = {char for char in '\\"' if char.encode() in raw}
-    found.update(map(chr, np.flatnonzero(np.bincount(controls, minlength=0x20)).tolist()))
-    for char, escape in _JSON_ESCAPES.items():
-        if char in found:
-            text = pc.replace_substring(text, char, escape)
+    its escape, the backslash first. Line breaks and tabs are looked for by name; other control
+    characters only when a byte below 0x20 is left after them."""
+    data = _data(text)
+    if not len(data):
+        return text
+    low = data.min()
+    if low > ord('"') and data.max() < ord("\\"):  # codes, identifiers, timestamps
+        return text
+    raw = data.tobytes()
+    named = '\\"\n\r\t' if low < 0x20 else '\\"'
+    for char in named:
+        if char.encode() in raw:
+            text = pc.replace_substring(text, char, _JSON_ESCAPES[char])
+    rest = _data(text)
+    if rest.min() < 0x20:
+        for code in np.unique(rest[rest < 0x20]).tolist():
+            text = pc.replace_substring(text, chr(code), _JSON_ESCAPES[chr(code)])
     return text
 
 
 def _rows_to_quote(text: pa.Array) -> np.ndarray:
     """The rows whose CSV value holds a comma, a quote or a line break."""
-    raw = _raw(text)
+    data = _data(text)
+    if not len(data) or data.min() > max(_NEEDS_QUOTES_CHARS):
+        return np.zeros(0, dtype=np.int64)
+    raw = data.tobytes()
     if not any(bytes([char]) in raw for char in _NEEDS_QUOTES_CHARS):
         return np.zeros(0, dtype=np.int64)
-    data = np.frombuffer(raw, dtype=np.uint8)
     hit = data == _NEEDS_QUOTES_CHARS[0]
     for char in _NEEDS_QUOTES_CHARS[1:]:
         hit |= data == char
@@ -554,12 +616,12 @@ def _rows_to_quote(text: pa.Array) -> np.ndarray:
     return np.flatnonzero((np.diff(hits_before) > 0) & ~_nulls(text))
 
 
-def _raw(text: pa.Array) -> bytes:
-    """The bytes of a string array's values, one after another."""
+def _data(text: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values, one after another (a view, not a copy)."""
     if not len(text) or text.buffers()[2] is None:
-        return b""
+        return np.zeros(0, dtype=np.uint8)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
-    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    return np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
 
 
 def _row_mask(n: int, rows: np.ndarray) -> pa.Array:
