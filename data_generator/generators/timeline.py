@@ -116,13 +116,13 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     # series), then those of the other gaps
     hourly = np.exp(-np.ones((1, 1)) / tau)
     phi = np.repeat(hourly, gap.size, axis=0)
-    scale = np.repeat(np.sqrt(1 - hourly ** 2), gap.size, axis=0)
     other = np.flatnonzero(gap != 1.0)
     phi[other] = np.exp(-gap[other, None] / tau)
-    scale[other] = np.sqrt(1 - phi[other] ** 2)
     out = np.take(z, layout, axis=0)
     innovation = out[running[0]:]
-    innovation *= scale
+    drawn = innovation[other]
+    innovation *= np.sqrt(1 - hourly ** 2)
+    innovation[other] = drawn * np.sqrt(1 - phi[other] ** 2)
     for k in range(1, running.size):
         here, before = slice(offset[k], offset[k + 1]), slice(offset[k - 1], offset[k - 1] + running[k])
         out[here] += phi[here.start - running[0]:here.stop - running[0]] * out[before]
@@ -136,11 +136,14 @@ def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
     ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
            "==": np.equal}
     kind = "any" if "any" in cond else "all"
+    largest = np.finfo(float).max
     masks = []
     for term in cond[kind]:
         name = term.get("vital") or term.get("lab")
         values = np.asarray(columns[name], dtype=float)
-        masks.append(ops[term["op"]](np.nan_to_num(values, nan=np.nan), term["value"]))
+        if not -largest < term["value"] < largest:  # infinities compare as the largest finite numbers
+            values = np.nan_to_num(values, nan=np.nan)
+        masks.append(ops[term["op"]](values, term["value"]))
     if not masks:
         return np.zeros(0, bool)
     return functools.reduce(np.logical_or if kind == "any" else np.logical_and, masks)
