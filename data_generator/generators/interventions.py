@@ -119,11 +119,18 @@ def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.
     return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
 
 
-def uniform_rows(rng: np.random.Generator, bounds: np.ndarray) -> np.ndarray:
-    """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds)."""
+def uniform_rows(rng: np.random.Generator, bounds: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds), or
+    between the lows and highs `row_bounds` made of one."""
+    lo, hi = bounds if isinstance(bounds, tuple) else row_bounds(bounds)
+    return lo + rng.random(lo.size) * (hi - lo)
+
+
+def row_bounds(bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lows and highs of an (n, 2) array of [low, high] (zeros where the row has no bounds)."""
     lo = np.array([b[0] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
     hi = np.array([b[1] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
-    return lo + rng.random(len(bounds)) * (hi - lo)
+    return lo, hi
 
 
 def _grid_snap(first_h: np.ndarray, t: np.ndarray) -> np.ndarray:

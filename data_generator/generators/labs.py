@@ -385,33 +385,43 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     offsets = _patient_baselines(cfg, enc, phys, rng)
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
-    fired: dict[tuple[int, int], int] = {}
+    fired: dict[int, np.ndarray] = {}
     spo2 = _charted_spo2(vitals)
     scenarios, orders = np.unique(enc.scenario, return_inverse=True), {}
+    triggers = _result_triggers(cfg)
     for _ in range(TRIGGER_ROUNDS):
         new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, orders, rng)
         parts.extend(new_parts)
-        pending = _lab_triggers(cfg, enc, new_parts, fired, scenarios, rng)
+        pending = _lab_triggers(cfg, enc, new_parts, triggers, fired, scenarios, rng)
         if not pending:
             break
     return _assemble(cfg, date, enc, parts, rng, first_id)
 
 
-def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
-    """Draws ordered by results of `parts` (each trigger over the parts whose panel holds its tests,
-    at the result's own time), at most `max` per trigger and encounter (counted in `fired`;
-    `scenarios` as for `_draw_round`)."""
-    los = (enc.discharge - enc.admit) / HOUR
-    out = []
+def _result_triggers(cfg: Config) -> list[tuple[int, str, dict, list[dict], set[str]]]:
+    """The triggers on results: (place among all the scenarios' triggers, scenario, trigger, its
+    terms, the panels holding all the tests it reads)."""
     panels = cfg.labs["panels"]
-    place = {name: i for i, name in enumerate(scenarios[0].tolist())}
+    found = []
     for t_index, (scenario, trig) in enumerate(
             (s, t) for s in sorted(cfg.scenarios)
             for t in cfg.scenarios[s].get("labs", {}).get("triggers", [])):
         terms = trig["when"].get("any", trig["when"].get("all", []))
-        if not terms or not all("lab" in t for t in terms):
-            continue
-        holding = {name for name, panel in panels.items() if all(t["lab"] in panel["tests"] for t in terms)}
+        if terms and all("lab" in t for t in terms):
+            holding = {name for name, panel in panels.items() if all(t["lab"] in panel["tests"] for t in terms)}
+            found.append((t_index, scenario, trig, terms, holding))
+    return found
+
+
+def _lab_triggers(cfg: Config, enc: Encounters, parts, triggers, fired: dict[int, np.ndarray],
+                  scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
+    """Draws ordered by results of `parts` (each of the `triggers` (`_result_triggers`) over the
+    parts whose panel holds its tests, at the result's own time), at most `max` per trigger and
+    encounter (counted per encounter in `fired`, by trigger; `scenarios` as for `_draw_round`)."""
+    los = (enc.discharge - enc.admit) / HOUR
+    out = []
+    place = {name: i for i, name in enumerate(scenarios[0].tolist())}
+    for t_index, scenario, trig, terms, holding in triggers:
         held = [p for p in parts if p[3] in holding]
         if not held:
             continue
@@ -419,13 +429,8 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[n
         result_h = np.concatenate([p[2] for p in held])
         columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
         hit = condition_mask(trig["when"], columns) & (np.take(scenarios[1], rows) == place.get(scenario, -1))
-        keep = []
-        for i in np.flatnonzero(hit).tolist():
-            key = (t_index, int(rows[i]))
-            if fired.get(key, 0) < trig["max"]:
-                fired[key] = fired.get(key, 0) + 1
-                keep.append(i)
-        keep = np.asarray(keep, dtype=np.int64)
+        keep = _within_max(rows, np.flatnonzero(hit), fired.setdefault(t_index, np.zeros(len(enc), np.int64)),
+                           trig["max"])
         h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
         kept_rows = rows[keep]
         ok = h <= los[kept_rows]
@@ -435,6 +440,19 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[n
             mine = ok[lo:hi]
             out.append((kept_rows[lo:hi][mine], h[lo:hi][mine], tuple(trig["order"])))
     return out
+
+
+def _within_max(rows: np.ndarray, hits: np.ndarray, count: np.ndarray, most: int) -> np.ndarray:
+    """The `hits` (positions, in order) kept while their encounter (`rows`) has fired fewer than
+    `most` times (`count`, per encounter, counts those kept)."""
+    e = rows[hits]
+    order = np.argsort(e, kind="stable")
+    starts = np.flatnonzero(np.diff(e[order], prepend=-1))
+    earlier = np.arange(e.size) - np.repeat(starts, np.diff(np.append(starts, e.size)))  # hits of the encounter before
+    ok = np.empty(e.size, dtype=bool)
+    ok[order] = count[e[order]] + earlier < most
+    count += np.bincount(e[ok], minlength=count.size)
+    return hits[ok]
 
 
 def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray,
