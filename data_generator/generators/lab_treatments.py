@@ -15,8 +15,8 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import (
     Interventions,
     first_hours,
-    rule_array,
     row_bounds,
+    rule_array,
     rules,
     uniform_rows,
     with_ramps,
