@@ -30,6 +30,7 @@ class Physiology:
     variants: dict[str, np.ndarray] = field(default_factory=dict)  # variant name -> bool per encounter
     _spans: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _holds: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _compared: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def variant(self, name: str, enc: np.ndarray) -> np.ndarray:
         """Whether encounters `enc` present with the scenario variant `name` (hypothermic, ...)."""
@@ -54,11 +55,12 @@ class Physiology:
         """`at` by linear interpolation between each encounter's knots either side of `h`."""
         knots, values = self.knot_hours[state], self.knot_values[state]
         width = knots.shape[1]
-        # knots at or before `hours`, counted among the columns that hold a knot for some encounter
-        # (the padding at FAR is never passed), by a product where the count fits a byte
-        span = self._span(state)
-        before = np.take(knots[:, :span], enc, axis=0) <= h[:, None]
-        passed = before.view(np.uint8) @ np.ones(span, np.uint8) if span < 256 else before.sum(axis=1)
+        # knots at or before `hours`, counted column by column among the columns that hold a knot
+        # for some encounter (the padding at FAR is never passed), in a byte where the count fits one
+        columns = self._knot_columns(state)
+        passed = np.zeros(h.size, dtype=np.uint8 if len(columns) < 256 else np.int64)
+        for column in columns:
+            passed += (np.take(column, enc) <= h).view(np.uint8)
         at = passed.astype(np.int64)  # flat index of each row's knot before `hours`, then after it
         np.clip(at, 1, width - 1, out=at)
         at += enc * width
@@ -81,6 +83,12 @@ class Physiology:
         if state not in self._holds:
             self._holds[state] = (self.knot_values[state] != 0).any(axis=1)
         return self._holds[state]
+
+    def _knot_columns(self, state: str) -> np.ndarray:
+        """The knot hours of `state` that `at` compares hours with, column by column (`_span`)."""
+        if state not in self._compared:
+            self._compared[state] = np.ascontiguousarray(self.knot_hours[state][:, :self._span(state)].T)
+        return self._compared[state]
 
     def _span(self, state: str) -> int:
         """How many knot columns of `state` `at` compares hours with: those holding a knot for
