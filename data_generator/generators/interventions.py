@@ -392,7 +392,10 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     to = np.array([(spec[s] or {}).get("to", "") for s in enc.scenario.tolist()], dtype=object)
     stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
     wait = np.array([(spec[s] or {}).get("bed_wait_hours") for s in enc.scenario.tolist()], dtype=object)
-    support = np.isin(np.asarray(device, dtype=object), list(_icu_devices(cfg)))
+    device = np.asarray(device, dtype=object)
+    support = np.zeros(device.size, dtype=bool)
+    for name in sorted(_icu_devices(cfg)):
+        support |= device == name
     charting = cfg.generator["charting"]
     high = score >= charting["escalate_at_news2"]
     sick = high.copy()  # a run of sets at the escalation level: one noisy set does not hold a bed

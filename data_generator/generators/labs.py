@@ -385,7 +385,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     offsets = _patient_baselines(cfg, enc, phys, rng)
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
-    fired: dict[int, np.ndarray] = {}
+    fired: dict[int, dict[int, int]] = {}
     spo2 = _charted_spo2(vitals)
     scenarios, orders = np.unique(enc.scenario, return_inverse=True), {}
     triggers = _result_triggers(cfg)
@@ -413,7 +413,7 @@ def _result_triggers(cfg: Config) -> list[tuple[int, str, dict, list[dict], set[
     return found
 
 
-def _lab_triggers(cfg: Config, enc: Encounters, parts, triggers, fired: dict[int, np.ndarray],
+def _lab_triggers(cfg: Config, enc: Encounters, parts, triggers, fired: dict[int, dict[int, int]],
                   scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
     """Draws ordered by results of `parts` (each of the `triggers` (`_result_triggers`) over the
     parts whose panel holds its tests, at the result's own time), at most `max` per trigger and
@@ -429,8 +429,7 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, triggers, fired: dict[int
         result_h = np.concatenate([p[2] for p in held])
         columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
         hit = condition_mask(trig["when"], columns) & (np.take(scenarios[1], rows) == place.get(scenario, -1))
-        keep = _within_max(rows, np.flatnonzero(hit), fired.setdefault(t_index, np.zeros(len(enc), np.int64)),
-                           trig["max"])
+        keep = _within_max(rows, np.flatnonzero(hit), fired.setdefault(t_index, {}), trig["max"])
         h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
         kept_rows = rows[keep]
         ok = h <= los[kept_rows]
@@ -442,17 +441,15 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, triggers, fired: dict[int
     return out
 
 
-def _within_max(rows: np.ndarray, hits: np.ndarray, count: np.ndarray, most: int) -> np.ndarray:
+def _within_max(rows: np.ndarray, hits: np.ndarray, count: dict[int, int], most: int) -> np.ndarray:
     """The `hits` (positions, in order) kept while their encounter (`rows`) has fired fewer than
     `most` times (`count`, per encounter, counts those kept)."""
-    e = rows[hits]
-    order = np.argsort(e, kind="stable")
-    starts = np.flatnonzero(np.diff(e[order], prepend=-1))
-    earlier = np.arange(e.size) - np.repeat(starts, np.diff(np.append(starts, e.size)))  # hits of the encounter before
-    ok = np.empty(e.size, dtype=bool)
-    ok[order] = count[e[order]] + earlier < most
-    count += np.bincount(e[ok], minlength=count.size)
-    return hits[ok]
+    keep = []
+    for i, e in zip(hits.tolist(), rows[hits].tolist(), strict=True):
+        if count.get(e, 0) < most:
+            count[e] = count.get(e, 0) + 1
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
 
 
 def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray,

@@ -83,7 +83,9 @@ def lex_order(*keys: np.ndarray) -> np.ndarray:
             return np.lexsort(keys)
         combined *= high - low + 1
         combined += key - low
-    return np.argsort(combined, kind="stable")
+    order = np.argsort(combined)  # any sort gives the one order of distinct keys; ties need a stable one
+    ranked = combined[order]
+    return order if (ranked[1:] > ranked[:-1]).all() else np.argsort(combined, kind="stable")
 
 
 def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndarray,

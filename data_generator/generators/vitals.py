@@ -138,12 +138,14 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     by_scenario = np.argsort(row_code, kind="stable")
     bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
     params = [[_params(cfg, scenario, name) for name in LATENT] for scenario in scenarios.tolist()]
-    pull = np.empty((len(LATENT), owner.size))
+    pull = np.zeros((len(LATENT), owner.size))
     for i, scenario in enumerate(scenarios.tolist()):
         rows = by_scenario[bounds[i]:bounds[i + 1]]  # the scenario's grid rows, in order
         moments = Moments(phys, owner[rows], hours[rows])
         for j, name in enumerate(LATENT):
-            pull[j, rows] = _pull(cfg, scenario, name, params[i][j], phys, moments)
+            pulled = _pull(cfg, scenario, name, params[i][j], phys, moments)
+            if pulled is not None:
+                pull[j, rows] = pulled
     raw = np.empty((len(LATENT), owner.size))
     base_temp = noise_spo2 = None
     waves: dict[float, np.ndarray] = {}  # the day/night wave of each peak hour the vitals share
@@ -314,19 +316,22 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
                        for s in sorted(set(enc.scenario.tolist()))], dtype=float)
     low, middle = np.take(target[:, 0], ladder["code"]), np.take(target.mean(axis=1), ladder["code"])
     gain = ox["spo2_gain_per_fio2"]
-    needed = 0.21 + (middle - spo2_trend) / gain   # titrated toward mid-target
     enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
-    at = ladder["code"] * ladder["name"].shape[1] + np.maximum(level - 1, 0)  # (scenario, rung), flat
+    on = np.flatnonzero(level)  # the rows given oxygen; the others breathe room air
+    at = ladder["code"][on] * ladder["name"].shape[1] + (level[on] - 1)  # (scenario, rung), flat
     pick = {k: np.take(ladder[k].ravel(), at) for k in ("min_fio2", "max_fio2", "step")}
-    on = level > 0
-    fio2 = np.where(on, np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"],
-                                pick["min_fio2"], pick["max_fio2"]), 0.21)
+    needed = 0.21 + (middle[on] - spo2_trend[on]) / gain   # titrated toward mid-target
+    fio2 = np.full(owner.size, 0.21)
+    fio2[on] = np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"], pick["min_fio2"], pick["max_fio2"])
     names = np.append(ladder["name"].ravel(), np.array(["room_air"], dtype=object))
-    device = np.where(on, at, names.size - 1)
-    given = on & np.take(news2.oxygen_given(names), at)  # what the device column says
-    spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
+    device = np.full(owner.size, names.size - 1)
+    device[on] = at
+    given = np.zeros(owner.size, dtype=bool)
+    given[on] = np.take(news2.oxygen_given(names), at)  # what the device column says
+    spo2 = v["spo2"].copy()
+    spo2[on] += gain * (fio2[on] - 0.21)
     return (device, names, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100),
             given)
 
@@ -375,11 +380,15 @@ def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, moments: Moments) -> np.ndarray:
+def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, moments: Moments
+          ) -> np.ndarray | None:
     """The states' pull on a vital at `moments`, with a variant's own `at` values for encounters
-    presenting so."""
+    presenting so; None where no state pulls it."""
+    variants = variant_at(cfg, scenario, "vitals", name, p)
+    if not p.get("at") and not variants:
+        return None
     out = effect(p["baseline"], p.get("at", {}), moments)
-    for variant, at in variant_at(cfg, scenario, "vitals", name, p):
+    for variant, at in variants:
         sel = np.flatnonzero(phys.variant(variant, moments.enc))
         out[sel] = effect(p["baseline"], at, moments, sel)
     return out
