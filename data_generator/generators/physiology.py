@@ -61,8 +61,10 @@ class Physiology:
         passed = np.zeros(h.size, dtype=np.uint8 if len(columns) < 256 else np.int64)
         for column in columns:
             passed += (np.take(column, enc) <= h).view(np.uint8)
+        np.maximum(passed, 1, out=passed)
         at = passed.astype(np.int64)  # flat index of each row's knot before `hours`, then after it
-        np.clip(at, 1, width - 1, out=at)
+        if len(columns) == width:  # every knot passed: the last two bound the hour
+            np.minimum(at, width - 1, out=at)
         at += enc * width
         knots, values = knots.ravel(), values.ravel()
         t1, v1 = np.take(knots, at), np.take(values, at)
