@@ -203,16 +203,25 @@ def soft_floor(x: np.ndarray, floor: float, margin: float) -> np.ndarray:
 
 class Moments:
     """Encounters `enc` at `hours` since their admission, with each state's value there computed
-    once, when first asked (the vitals of a scenario, or the tests of one draw, share them)."""
+    once, when first asked (the vitals of a scenario, or the tests of one draw, share them), and
+    at a set of its positions once per set (the tests of one scenario's draws share those)."""
 
     def __init__(self, physiology: Physiology, enc: np.ndarray, hours: np.ndarray):
         self.physiology, self.enc, self.hours = physiology, enc, hours
         self._levels: dict[str, np.ndarray] = {}
+        self._picked: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def level(self, state: str) -> np.ndarray:
         if state not in self._levels:
             self._levels[state] = self.physiology.at(state, self.enc, self.hours)
         return self._levels[state]
+
+    def level_at(self, state: str, rows: np.ndarray) -> np.ndarray:
+        """`level(state)` at positions `rows` (kept with its values, so that its id names it)."""
+        key = (state, id(rows))
+        if key not in self._picked:
+            self._picked[key] = rows, self.level(state)[rows]
+        return self._picked[key][1]
 
 
 def lab_pull(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]],
@@ -241,6 +250,5 @@ def effect(baseline: float, at: dict[str, float], moments: Moments, rows: np.nda
     total = np.zeros(len(moments.enc) if rows is None else len(rows))
     for state, target in at.items():
         delta = (np.log(target) - np.log(baseline)) if scale == "log" else (target - baseline)
-        level = moments.level(state)
-        total += delta * (level if rows is None else level[rows])
+        total += delta * (moments.level(state) if rows is None else moments.level_at(state, rows))
     return total

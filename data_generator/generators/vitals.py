@@ -249,6 +249,8 @@ def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interve
         if state in old.knot_hours and state in new.knot_hours:
             a_t, a_v, b_t, b_v = (old.knot_hours[state], old.knot_values[state],
                                   new.knot_hours[state], new.knot_values[state])
+            if a_t is b_t and a_v is b_v:  # the course itself, carried over
+                continue
             if a_t.shape != b_t.shape or a_v.shape != b_v.shape:
                 return np.ones(n, dtype=bool)
             changed |= (a_t != b_t).any(axis=1) | (a_v != b_v).any(axis=1)
@@ -342,7 +344,7 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
     the patient's own offset or assay noise), for scenarios whose oxygen ladder waits for a
     respiratory acidosis; NaN elsewhere."""
     out = {"ph": np.full(owner.size, np.nan), "paco2": np.full(owner.size, np.nan)}
-    names = [s for s in np.unique(enc.scenario).tolist()
+    names = [s for s in sorted(set(enc.scenario.tolist()))
              if cfg.scenarios[s].get("interventions", {}).get("oxygen", {}).get("acidosis_for")]
     if not names:
         return out
