@@ -28,7 +28,7 @@ from data_generator.claims import TRANSFER
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
-from data_generator.generators.timeline import table_ids
+from data_generator.generators.timeline import scenario_codes, table_ids
 from data_generator.timeutil import HOUR
 
 EXPIRED = "expired"
@@ -388,7 +388,7 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     icu_units = set(cfg.interventions["critical_care_units"])
     in_icu_from = np.where(np.array([u in icu_units for u in enc.table["care_unit"].tolist()]), 0.0, np.nan)
     in_icu_from[up.enc] = up.hours
-    spec = {s: rules(cfg, s).get("transfer", {}).get("step_down") for s in np.unique(enc.scenario)}
+    spec = {s: rules(cfg, s).get("transfer", {}).get("step_down") for s in scenario_codes(enc.scenario)[0]}
     to = np.array([(spec[s] or {}).get("to", "") for s in enc.scenario.tolist()], dtype=object)
     stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
     wait = np.array([(spec[s] or {}).get("bed_wait_hours") for s in enc.scenario.tolist()], dtype=object)
