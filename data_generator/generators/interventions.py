@@ -115,8 +115,9 @@ def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarr
 
 def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
     """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
-    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in set(enc.scenario.tolist())}
-    return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
+    names, code = scenario_codes(enc.scenario)
+    values = np.array([rules(cfg, s).get(section, {}).get(key, default) for s in names.tolist()], dtype=object)
+    return np.take(values, code, axis=0)
 
 
 def uniform_rows(rng: np.random.Generator, bounds: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -388,10 +389,11 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     icu_units = set(cfg.interventions["critical_care_units"])
     in_icu_from = np.where(np.array([u in icu_units for u in enc.table["care_unit"].tolist()]), 0.0, np.nan)
     in_icu_from[up.enc] = up.hours
-    spec = {s: rules(cfg, s).get("transfer", {}).get("step_down") for s in scenario_codes(enc.scenario)[0]}
-    to = np.array([(spec[s] or {}).get("to", "") for s in enc.scenario.tolist()], dtype=object)
-    stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
-    wait = np.array([(spec[s] or {}).get("bed_wait_hours") for s in enc.scenario.tolist()], dtype=object)
+    names, code = scenario_codes(enc.scenario)
+    spec = [rules(cfg, s).get("transfer", {}).get("step_down") or {} for s in names.tolist()]
+    to = np.take(np.array([sd.get("to", "") for sd in spec], dtype=object), code)
+    stable = np.take(np.array([sd.get("stable_hours", 0.0) for sd in spec], dtype=float), code)
+    wait = np.take(np.array([sd.get("bed_wait_hours") for sd in spec], dtype=object), code, axis=0)
     device = np.asarray(device, dtype=object)
     support = np.zeros(device.size, dtype=bool)
     for name in sorted(_icu_devices(cfg)):
