@@ -215,8 +215,7 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
             if gate:
                 table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
                 table["not_before"][i, j] = gate["not_before_hours"]
-    index = {s: i for i, s in enumerate(names)}
-    table["code"] = np.take(np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64), owner)
+    table["code"] = np.take(scenario_codes(enc.scenario)[1], owner)  # `names` in order
     return table
 
 

@@ -476,14 +476,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     number = {name: i for i, name in enumerate(cat)}  # catalogue order: results of one draw are listed in it
     cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value", "size")}
     for rows, hours, result_h, panel, vals in parts:
-        for name in panels[panel]["tests"]:
-            cols["enc"].append(rows)
-            cols["hours"].append(hours)
-            cols["result_h"].append(result_h)
-            cols["panel"].append(panel)
-            cols["code"].append(number[name])
-            cols["value"].append(vals[name])
-            cols["size"].append(rows.size)
+        tests = panels[panel]["tests"]
+        for key, value in (("enc", rows), ("hours", hours), ("result_h", result_h), ("panel", panel),
+                           ("size", rows.size)):
+            cols[key].extend([value] * len(tests))
+        cols["code"].extend(number[name] for name in tests)
+        cols["value"].extend(vals[name] for name in tests)
     size = cols.pop("size")
     panel_names = list(dict.fromkeys(cols["panel"]))
     cols["panel"] = [np.repeat([panel_names.index(p) for p in cols["panel"]], size)] if size else []

@@ -146,7 +146,7 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
         out[here] += phi[here.start - running[0]:here.stop - running[0]] * out[before]
     place = np.empty_like(layout)
     place[layout] = np.arange(n)
-    return np.take(out, place, axis=0)
+    return np.take(out, place, axis=0, out=z)  # the draws are all in `out`: their memory holds the result
 
 
 def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
