@@ -147,7 +147,7 @@ def _take_draw(rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...], or
     return _Draw(rows, hours, ordered, order.wanted, assay, noise, result_h)
 
 
-def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, offsets: dict[str, np.ndarray],
+def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, levels: dict[str, np.ndarray],
                 spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray],
                 orders: dict[tuple[str, ...], _Order], rng: np.random.Generator) -> list:
     """The parts (rows, hours, result hours, panel, values) of one round of `pending` draws: each
@@ -162,13 +162,13 @@ def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, o
                 orders[ordered] = _order(cfg, ordered)
             draws.append(_take_draw(rows, hours, ordered, orders[ordered], rng))
     parts = []
-    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2, scenarios), strict=True):
+    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, levels, spo2, scenarios), strict=True):
         for panel, result_h in zip(draw.ordered, draw.result_h, strict=True):
             parts.append((draw.rows, draw.hours, result_h, panel, vals))
     return parts
 
 
-def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], offsets: dict[str, np.ndarray],
+def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], levels: dict[str, np.ndarray],
             spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """Values of each draw's tests (dict test -> array per draw), the draws laid end to end
     (`scenarios` as for `_draw_round`). Blood-gas values are computed from each other."""
@@ -199,10 +199,11 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
             places[picked] = at, [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
         at, groups = places[picked]
         noise = np.concatenate([draws[i].assay[name] for i in picked])
+        value = _measured(cfg, moments, groups, name, levels, rows[at], at, noise)
         raw[name] = np.full(rows.size, np.nan)
-        raw[name][at] = _measured(cfg, moments, groups, name, offsets, rows[at], at, noise)
+        raw[name][at] = value
         out[name] = np.full(rows.size, np.nan)
-        out[name][at] = np.round(_bounded(raw[name][at], cat[name], cfg.labs), cat[name]["decimals"])
+        out[name][at] = np.round(_bounded(value, cat[name], cfg.labs), cat[name]["decimals"])
     gassed = [i for i, d in enumerate(draws) if "winters" in d.gas]
     if gassed:
         _blood_gas(cfg, scenarios, draws, gassed, where, rows, raw, out, spo2)
@@ -217,16 +218,21 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
 
 
 def _measured(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]], name: str,
-              offsets: dict[str, np.ndarray], rows: np.ndarray, at: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """The patient's own level pulled by the states (a variant's own `at` where it applies), plus
-    assay `noise`, at positions `at` of `moments` (encounter `rows`; `groups`: the positions of
-    each scenario's encounters there)."""
+              levels: dict[str, np.ndarray], rows: np.ndarray, at: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """The patient's own level (`levels`, `_own_levels`) pulled by the states (a variant's own `at`
+    where it applies), plus assay `noise`, at positions `at` of `moments` (encounter `rows`;
+    `groups`: the positions of each scenario's encounters there)."""
     spec = cfg.labs["tests"][name]
     _, pull = lab_pull(cfg, moments, groups, name)
     pull = pull[at]
-    log = spec["scale"] == "log"
-    value = np.exp(np.log(offsets[name][rows]) + pull) if log else offsets[name][rows] + pull
+    value = np.exp(levels[name][rows] + pull) if spec["scale"] == "log" else levels[name][rows] + pull
     return value + noise
+
+
+def _own_levels(cfg: Config, offsets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each patient's own level of each test (`_patient_baselines`), in log space for a log-scale test."""
+    tests = cfg.labs["tests"]
+    return {name: np.log(value) if tests[name]["scale"] == "log" else value for name, value in offsets.items()}
 
 
 def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
@@ -382,7 +388,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
     first_vitals[np.isinf(first_vitals)] = 0.0
-    offsets = _patient_baselines(cfg, enc, phys, rng)
+    levels = _own_levels(cfg, _patient_baselines(cfg, enc, phys, rng))
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
     fired: dict[int, dict[int, int]] = {}
@@ -390,7 +396,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     scenarios, orders = scenario_codes(enc.scenario), {}
     triggers = _result_triggers(cfg)
     for _ in range(TRIGGER_ROUNDS):
-        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, orders, rng)
+        new_parts = _draw_round(cfg, enc, phys, pending, levels, spo2, scenarios, orders, rng)
         parts.extend(new_parts)
         pending = _lab_triggers(cfg, enc, new_parts, triggers, fired, scenarios, rng)
         if not pending:
