@@ -190,6 +190,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
         for name in d.assay:
             measured.setdefault(name, []).append(i)
     raw, out, places = {}, {}, {}
+    gas_inputs = {cfg.labs["blood_gas"]["tests"][role] for role in ("bicarbonate", "paco2")}
     for name in cat:
         picked = tuple(measured.get(name, ()))
         if not picked:
@@ -200,8 +201,9 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
         at, groups = places[picked]
         noise = np.concatenate([draws[i].assay[name] for i in picked])
         value = _measured(cfg, moments, groups, name, levels, rows[at], at, noise)
-        raw[name] = np.full(rows.size, np.nan)
-        raw[name][at] = value
+        if name in gas_inputs:  # unbounded, for the blood gas
+            raw[name] = np.full(rows.size, np.nan)
+            raw[name][at] = value
         out[name] = np.full(rows.size, np.nan)
         out[name][at] = np.round(_bounded(value, cat[name], cfg.labs), cat[name]["decimals"])
     gassed = [i for i, d in enumerate(draws) if "winters" in d.gas]
