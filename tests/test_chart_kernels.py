@@ -14,7 +14,7 @@ from data_generator.generators.encounters import day_encounters
 from data_generator.generators.interventions import plan
 from data_generator.generators.physiology import FAR, Physiology, build_physiology, soft_bound
 from data_generator.generators.registry import derive_registry
-from data_generator.generators.timeline import ar1_noise, row_ids, table_ids
+from data_generator.generators.timeline import ar1_noise, lex_order, row_ids, scenario_codes, table_ids
 from data_generator.generators.vitals import generate_vitals
 from data_generator.rng import stream
 from tests.conftest import DAY
@@ -98,6 +98,39 @@ def test_physiology_levels_interpolate_between_each_encounters_knots():
     want = np.array([np.interp(h, hours[e, :4], values[e, :4]) for e, h in zip(enc, at, strict=True)])
     np.testing.assert_allclose(phys.at("s", enc, at), want, rtol=1e-12, atol=1e-12)
     assert np.array_equal(phys.at("absent", enc, at), np.zeros(500))
+
+
+def test_physiology_levels_when_every_knot_column_holds_a_knot():
+    """Without padding the hours past the last knot keep its value, those before the first the first's."""
+    rng = np.random.default_rng(6)
+    n, k = 20, 4
+    hours = np.sort(rng.uniform(0, 50, (n, k)), axis=1)
+    values = rng.uniform(0, 2, (n, k))
+    phys = Physiology(("s",), {"s": hours}, {"s": values}, np.full(n, 60.0), {})
+    enc = rng.integers(0, n, 300)
+    at = rng.uniform(-5, 70, 300)
+    want = np.array([np.interp(h, hours[e], values[e]) for e, h in zip(enc, at, strict=True)])
+    np.testing.assert_allclose(phys.at("s", enc, at), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_lex_order_is_the_stable_lexsort_order(ties):
+    """Distinct combined keys or ties (broken by position, as a stable sort does): np.lexsort's order."""
+    rng = np.random.default_rng(9)
+    size = 5000
+    keys = [rng.integers(0, 4 if ties else 10 ** 6, size) for _ in range(3)]
+    assert np.array_equal(lex_order(*keys), np.lexsort(keys))
+
+
+def test_scenario_codes_are_np_unique_of_the_column_asked_about():
+    """Names and codes as np.unique gives them, read-only, for whichever column is asked about."""
+    first = np.array(["sepsis", "copd", "sepsis", "aki"])
+    second = np.array(["hf", "hf", "aki"])
+    for column in (first, second, first):
+        names, code = scenario_codes(column)
+        want_names, want_code = np.unique(column, return_inverse=True)
+        assert np.array_equal(names, want_names) and np.array_equal(code, want_code)
+        assert not names.flags.writeable and not code.flags.writeable
 
 
 def test_treated_chart_keeps_only_untouched_encounters_from_the_untreated_one(cfg):

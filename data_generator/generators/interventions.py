@@ -28,7 +28,7 @@ from data_generator.claims import TRANSFER
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
-from data_generator.generators.timeline import table_ids
+from data_generator.generators.timeline import scenario_codes, table_ids
 from data_generator.timeutil import HOUR
 
 EXPIRED = "expired"
@@ -115,15 +115,23 @@ def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarr
 
 def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
     """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
-    values = {s: rules(cfg, s).get(section, {}).get(key, default) for s in set(enc.scenario.tolist())}
-    return np.array([values[s] for s in enc.scenario.tolist()], dtype=object)
+    names, code = scenario_codes(enc.scenario)
+    values = np.array([rules(cfg, s).get(section, {}).get(key, default) for s in names.tolist()], dtype=object)
+    return np.take(values, code, axis=0)
 
 
-def uniform_rows(rng: np.random.Generator, bounds: np.ndarray) -> np.ndarray:
-    """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds)."""
+def uniform_rows(rng: np.random.Generator, bounds: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds), or
+    between the lows and highs `row_bounds` made of one."""
+    lo, hi = bounds if isinstance(bounds, tuple) else row_bounds(bounds)
+    return lo + rng.random(lo.size) * (hi - lo)
+
+
+def row_bounds(bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lows and highs of an (n, 2) array of [low, high] (zeros where the row has no bounds)."""
     lo = np.array([b[0] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
     hi = np.array([b[1] if isinstance(b, list) else 0.0 for b in bounds], dtype=float)
-    return lo + rng.random(len(bounds)) * (hi - lo)
+    return lo, hi
 
 
 def _grid_snap(first_h: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -207,8 +215,7 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
             if gate:
                 table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
                 table["not_before"][i, j] = gate["not_before_hours"]
-    index = {s: i for i, s in enumerate(names)}
-    table["code"] = np.take(np.array([index[s] for s in enc.scenario.tolist()], dtype=np.int64), owner)
+    table["code"] = np.take(scenario_codes(enc.scenario)[1], owner)  # `names` in order
     return table
 
 
@@ -381,11 +388,15 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     icu_units = set(cfg.interventions["critical_care_units"])
     in_icu_from = np.where(np.array([u in icu_units for u in enc.table["care_unit"].tolist()]), 0.0, np.nan)
     in_icu_from[up.enc] = up.hours
-    spec = {s: rules(cfg, s).get("transfer", {}).get("step_down") for s in np.unique(enc.scenario)}
-    to = np.array([(spec[s] or {}).get("to", "") for s in enc.scenario.tolist()], dtype=object)
-    stable = np.array([(spec[s] or {}).get("stable_hours", 0.0) for s in enc.scenario.tolist()], dtype=float)
-    wait = np.array([(spec[s] or {}).get("bed_wait_hours") for s in enc.scenario.tolist()], dtype=object)
-    support = np.isin(np.asarray(device, dtype=object), list(_icu_devices(cfg)))
+    names, code = scenario_codes(enc.scenario)
+    spec = [rules(cfg, s).get("transfer", {}).get("step_down") or {} for s in names.tolist()]
+    to = np.take(np.array([sd.get("to", "") for sd in spec], dtype=object), code)
+    stable = np.take(np.array([sd.get("stable_hours", 0.0) for sd in spec], dtype=float), code)
+    wait = np.take(np.array([sd.get("bed_wait_hours") for sd in spec], dtype=object), code, axis=0)
+    device = np.asarray(device, dtype=object)
+    support = np.zeros(device.size, dtype=bool)
+    for name in sorted(_icu_devices(cfg)):
+        support |= device == name
     charting = cfg.generator["charting"]
     high = score >= charting["escalate_at_news2"]
     sick = high.copy()  # a run of sets at the escalation level: one noisy set does not hold a bed

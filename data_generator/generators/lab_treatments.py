@@ -15,6 +15,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import (
     Interventions,
     first_hours,
+    row_bounds,
     rule_array,
     rules,
     uniform_rows,
@@ -22,7 +23,7 @@ from data_generator.generators.interventions import (
 )
 from data_generator.generators.labs import Labs, flags
 from data_generator.generators.physiology import Physiology
-from data_generator.generators.timeline import condition_mask
+from data_generator.generators.timeline import condition_mask, scenario_codes
 from data_generator.timeutil import HOUR
 
 
@@ -41,10 +42,10 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
     target = rule_array(cfg, enc, "transfusion", "target_hb").astype(float)
     max_units = rule_array(cfg, enc, "transfusion", "max_units", 0).astype(int)
     episodes = rule_array(cfg, enc, "transfusion", "max_episodes", 0).astype(int)
-    delays = rule_array(cfg, enc, "transfusion", "delay_hours", None)
+    delays = row_bounds(rule_array(cfg, enc, "transfusion", "delay_hours", None))
     rise = spec["labs"]
     hb = by_test(spec["trigger_test"])
-    affected = np.flatnonzero(np.isin(test, list(rise)))
+    affected = np.flatnonzero(np.isin(by_test.code, [by_test.number.get(name, -1) for name in rise]))
     charted = [(name, by_test(name)) for name in sorted(rise)]
     n, los = len(enc), phys.los_hours
     done_until = np.full(n, -np.inf)
@@ -138,12 +139,12 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
     lab values (rows sorted by encounter, then collection)."""
     treat = cfg.interventions["treatments"]
     value = value.astype(float).copy()
-    n, parts = len(enc), []
+    n, parts, in_panel = len(enc), [], {}
     d_enc, d_seconds, first = _draws(lab_enc, np.round(collect_h * 3600).astype(np.int64))
     d_collect = d_seconds / 3600.0
     d_result = np.full(d_enc.size, -np.inf)
     np.maximum.at(d_result, first, result_h)
-    for scenario in np.unique(enc.scenario).tolist():
+    for scenario in scenario_codes(enc.scenario)[0].tolist():
         spec = rules(cfg, scenario)
         mine = enc.scenario == scenario
         for rule in spec.get("infusions", []):
@@ -166,7 +167,9 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
                                        np.full(go.size, treat[rule["kind"]]["detail"], dtype=object)))
         if "antibiotics" in spec:
             rule = spec["antibiotics"]
-            drawn = first_hours(lab_enc, collect_h, (panel == rule["after_panel"]) & mine[lab_enc], n)
+            if rule["after_panel"] not in in_panel:
+                in_panel[rule["after_panel"]] = panel == rule["after_panel"]
+            drawn = first_hours(lab_enc, collect_h, in_panel[rule["after_panel"]] & mine[lab_enc], n)
             start = drawn + rng.uniform(*rule["delay_hours"], n)
             stop = np.minimum(start + rng.uniform(*rule["course_hours"], n), los)
             go = np.flatnonzero(start < los)

@@ -21,7 +21,7 @@ from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Moments, Physiology, lab_pull, soft_bound
-from data_generator.generators.timeline import condition_mask, firings, lex_order, table_ids
+from data_generator.generators.timeline import condition_mask, firings, lex_order, scenario_codes, table_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
@@ -44,7 +44,7 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
     timing = cfg.labs["timing"]
     midnight = local_midnight(date, cfg.tz)
     los = (enc.discharge - enc.admit) / HOUR
-    for scenario in np.unique(enc.scenario):
+    for scenario in scenario_codes(enc.scenario)[0]:
         rows = np.flatnonzero(enc.scenario == scenario)
         for item in cfg.scenarios[scenario].get("labs", {}).get("schedule", []):
             if item.get("at") == "admission":
@@ -73,7 +73,7 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
 def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random.Generator):
     draws = []
     los = (enc.discharge - enc.admit) / HOUR
-    names, code = np.unique(enc.scenario, return_inverse=True)
+    names, code = scenario_codes(enc.scenario)
     set_code = np.take(code, vitals.enc)  # each set's scenario
     for i, scenario in enumerate(names):
         mine = None
@@ -147,7 +147,7 @@ def _take_draw(rows: np.ndarray, hours: np.ndarray, ordered: tuple[str, ...], or
     return _Draw(rows, hours, ordered, order.wanted, assay, noise, result_h)
 
 
-def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, offsets: dict[str, np.ndarray],
+def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, levels: dict[str, np.ndarray],
                 spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray],
                 orders: dict[tuple[str, ...], _Order], rng: np.random.Generator) -> list:
     """The parts (rows, hours, result hours, panel, values) of one round of `pending` draws: each
@@ -162,13 +162,13 @@ def _draw_round(cfg: Config, enc: Encounters, phys: Physiology, pending: list, o
                 orders[ordered] = _order(cfg, ordered)
             draws.append(_take_draw(rows, hours, ordered, orders[ordered], rng))
     parts = []
-    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, offsets, spo2, scenarios), strict=True):
+    for draw, vals in zip(draws, _values(cfg, enc, phys, draws, levels, spo2, scenarios), strict=True):
         for panel, result_h in zip(draw.ordered, draw.result_h, strict=True):
             parts.append((draw.rows, draw.hours, result_h, panel, vals))
     return parts
 
 
-def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], offsets: dict[str, np.ndarray],
+def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], levels: dict[str, np.ndarray],
             spo2: blood_gas.Charted, scenarios: tuple[np.ndarray, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """Values of each draw's tests (dict test -> array per draw), the draws laid end to end
     (`scenarios` as for `_draw_round`). Blood-gas values are computed from each other."""
@@ -190,6 +190,7 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
         for name in d.assay:
             measured.setdefault(name, []).append(i)
     raw, out, places = {}, {}, {}
+    gas_inputs = {cfg.labs["blood_gas"]["tests"][role] for role in ("bicarbonate", "paco2")}
     for name in cat:
         picked = tuple(measured.get(name, ()))
         if not picked:
@@ -199,10 +200,12 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
             places[picked] = at, [(sc, at[code[at] == i]) for i, sc in enumerate(names)]
         at, groups = places[picked]
         noise = np.concatenate([draws[i].assay[name] for i in picked])
-        raw[name] = np.full(rows.size, np.nan)
-        raw[name][at] = _measured(cfg, moments, groups, name, offsets, rows[at], at, noise)
+        value = _measured(cfg, moments, groups, name, levels, rows[at], at, noise)
+        if name in gas_inputs:  # unbounded, for the blood gas
+            raw[name] = np.full(rows.size, np.nan)
+            raw[name][at] = value
         out[name] = np.full(rows.size, np.nan)
-        out[name][at] = np.round(_bounded(raw[name][at], cat[name], cfg.labs), cat[name]["decimals"])
+        out[name][at] = np.round(_bounded(value, cat[name], cfg.labs), cat[name]["decimals"])
     gassed = [i for i, d in enumerate(draws) if "winters" in d.gas]
     if gassed:
         _blood_gas(cfg, scenarios, draws, gassed, where, rows, raw, out, spo2)
@@ -217,16 +220,21 @@ def _values(cfg: Config, enc: Encounters, phys: Physiology, draws: list[_Draw], 
 
 
 def _measured(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]], name: str,
-              offsets: dict[str, np.ndarray], rows: np.ndarray, at: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """The patient's own level pulled by the states (a variant's own `at` where it applies), plus
-    assay `noise`, at positions `at` of `moments` (encounter `rows`; `groups`: the positions of
-    each scenario's encounters there)."""
+              levels: dict[str, np.ndarray], rows: np.ndarray, at: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """The patient's own level (`levels`, `_own_levels`) pulled by the states (a variant's own `at`
+    where it applies), plus assay `noise`, at positions `at` of `moments` (encounter `rows`;
+    `groups`: the positions of each scenario's encounters there)."""
     spec = cfg.labs["tests"][name]
     _, pull = lab_pull(cfg, moments, groups, name)
     pull = pull[at]
-    log = spec["scale"] == "log"
-    value = np.exp(np.log(offsets[name][rows]) + pull) if log else offsets[name][rows] + pull
+    value = np.exp(levels[name][rows] + pull) if spec["scale"] == "log" else levels[name][rows] + pull
     return value + noise
+
+
+def _own_levels(cfg: Config, offsets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each patient's own level of each test (`_patient_baselines`), in log space for a log-scale test."""
+    tests = cfg.labs["tests"]
+    return {name: np.log(value) if tests[name]["scale"] == "log" else value for name, value in offsets.items()}
 
 
 def _bounded(value: np.ndarray, spec: dict, catalogue: dict) -> np.ndarray:
@@ -352,7 +360,7 @@ def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,
     and bicarbonate keeps the anion gap normal)."""
     out, z = {}, {}
     tests = cfg.labs["tests"]
-    names, code = np.unique(enc.scenario, return_inverse=True)
+    names, code = scenario_codes(enc.scenario)
     for name, spec in tests.items():
         if "baseline" not in spec:
             continue
@@ -382,36 +390,46 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
     first_vitals[np.isinf(first_vitals)] = 0.0
-    offsets = _patient_baselines(cfg, enc, phys, rng)
+    levels = _own_levels(cfg, _patient_baselines(cfg, enc, phys, rng))
     pending = _scheduled(cfg, date, enc, first_vitals, rng) + _vital_triggers(cfg, enc, vitals, rng)
     parts = []
-    fired: dict[tuple[int, int], int] = {}
+    fired: dict[int, dict[int, int]] = {}
     spo2 = _charted_spo2(vitals)
-    scenarios, orders = np.unique(enc.scenario, return_inverse=True), {}
+    scenarios, orders = scenario_codes(enc.scenario), {}
+    triggers = _result_triggers(cfg)
     for _ in range(TRIGGER_ROUNDS):
-        new_parts = _draw_round(cfg, enc, phys, pending, offsets, spo2, scenarios, orders, rng)
+        new_parts = _draw_round(cfg, enc, phys, pending, levels, spo2, scenarios, orders, rng)
         parts.extend(new_parts)
-        pending = _lab_triggers(cfg, enc, new_parts, fired, scenarios, rng)
+        pending = _lab_triggers(cfg, enc, new_parts, triggers, fired, scenarios, rng)
         if not pending:
             break
     return _assemble(cfg, date, enc, parts, rng, first_id)
 
 
-def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
-    """Draws ordered by results of `parts` (each trigger over the parts whose panel holds its tests,
-    at the result's own time), at most `max` per trigger and encounter (counted in `fired`;
-    `scenarios` as for `_draw_round`)."""
-    los = (enc.discharge - enc.admit) / HOUR
-    out = []
+def _result_triggers(cfg: Config) -> list[tuple[int, str, dict, list[dict], set[str]]]:
+    """The triggers on results: (place among all the scenarios' triggers, scenario, trigger, its
+    terms, the panels holding all the tests it reads)."""
     panels = cfg.labs["panels"]
-    place = {name: i for i, name in enumerate(scenarios[0].tolist())}
+    found = []
     for t_index, (scenario, trig) in enumerate(
             (s, t) for s in sorted(cfg.scenarios)
             for t in cfg.scenarios[s].get("labs", {}).get("triggers", [])):
         terms = trig["when"].get("any", trig["when"].get("all", []))
-        if not terms or not all("lab" in t for t in terms):
-            continue
-        holding = {name for name, panel in panels.items() if all(t["lab"] in panel["tests"] for t in terms)}
+        if terms and all("lab" in t for t in terms):
+            holding = {name for name, panel in panels.items() if all(t["lab"] in panel["tests"] for t in terms)}
+            found.append((t_index, scenario, trig, terms, holding))
+    return found
+
+
+def _lab_triggers(cfg: Config, enc: Encounters, parts, triggers, fired: dict[int, dict[int, int]],
+                  scenarios: tuple[np.ndarray, np.ndarray], rng) -> list:
+    """Draws ordered by results of `parts` (each of the `triggers` (`_result_triggers`) over the
+    parts whose panel holds its tests, at the result's own time), at most `max` per trigger and
+    encounter (counted per encounter in `fired`, by trigger; `scenarios` as for `_draw_round`)."""
+    los = (enc.discharge - enc.admit) / HOUR
+    out = []
+    place = {name: i for i, name in enumerate(scenarios[0].tolist())}
+    for t_index, scenario, trig, terms, holding in triggers:
         held = [p for p in parts if p[3] in holding]
         if not held:
             continue
@@ -419,13 +437,7 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[n
         result_h = np.concatenate([p[2] for p in held])
         columns = {t["lab"]: np.concatenate([p[4][t["lab"]] for p in held]) for t in terms}
         hit = condition_mask(trig["when"], columns) & (np.take(scenarios[1], rows) == place.get(scenario, -1))
-        keep = []
-        for i in np.flatnonzero(hit).tolist():
-            key = (t_index, int(rows[i]))
-            if fired.get(key, 0) < trig["max"]:
-                fired[key] = fired.get(key, 0) + 1
-                keep.append(i)
-        keep = np.asarray(keep, dtype=np.int64)
+        keep = _within_max(rows, np.flatnonzero(hit), fired.setdefault(t_index, {}), trig["max"])
         h = result_h[keep] + rng.uniform(*trig["delay_hours"], keep.size)  # the parts' delays, in turn
         kept_rows = rows[keep]
         ok = h <= los[kept_rows]
@@ -435,6 +447,17 @@ def _lab_triggers(cfg: Config, enc: Encounters, parts, fired, scenarios: tuple[n
             mine = ok[lo:hi]
             out.append((kept_rows[lo:hi][mine], h[lo:hi][mine], tuple(trig["order"])))
     return out
+
+
+def _within_max(rows: np.ndarray, hits: np.ndarray, count: dict[int, int], most: int) -> np.ndarray:
+    """The `hits` (positions, in order) kept while their encounter (`rows`) has fired fewer than
+    `most` times (`count`, per encounter, counts those kept)."""
+    keep = []
+    for i, e in zip(hits.tolist(), rows[hits].tolist(), strict=True):
+        if count.get(e, 0) < most:
+            count[e] = count.get(e, 0) + 1
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
 
 
 def flags(catalogue: dict, test: np.ndarray, value: np.ndarray, ref_low: np.ndarray,
@@ -461,14 +484,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     number = {name: i for i, name in enumerate(cat)}  # catalogue order: results of one draw are listed in it
     cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value", "size")}
     for rows, hours, result_h, panel, vals in parts:
-        for name in panels[panel]["tests"]:
-            cols["enc"].append(rows)
-            cols["hours"].append(hours)
-            cols["result_h"].append(result_h)
-            cols["panel"].append(panel)
-            cols["code"].append(number[name])
-            cols["value"].append(vals[name])
-            cols["size"].append(rows.size)
+        tests = panels[panel]["tests"]
+        for key, value in (("enc", rows), ("hours", hours), ("result_h", result_h), ("panel", panel),
+                           ("size", rows.size)):
+            cols[key].extend([value] * len(tests))
+        cols["code"].extend(number[name] for name in tests)
+        cols["value"].extend(vals[name] for name in tests)
     size = cols.pop("size")
     panel_names = list(dict.fromkeys(cols["panel"]))
     cols["panel"] = [np.repeat([panel_names.index(p) for p in cols["panel"]], size)] if size else []

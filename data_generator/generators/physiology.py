@@ -30,6 +30,7 @@ class Physiology:
     variants: dict[str, np.ndarray] = field(default_factory=dict)  # variant name -> bool per encounter
     _spans: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _holds: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _compared: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def variant(self, name: str, enc: np.ndarray) -> np.ndarray:
         """Whether encounters `enc` present with the scenario variant `name` (hypothermic, ...)."""
@@ -54,13 +55,16 @@ class Physiology:
         """`at` by linear interpolation between each encounter's knots either side of `h`."""
         knots, values = self.knot_hours[state], self.knot_values[state]
         width = knots.shape[1]
-        # knots at or before `hours`, counted among the columns that hold a knot for some encounter
-        # (the padding at FAR is never passed), by a product where the count fits a byte
-        span = self._span(state)
-        before = np.take(knots[:, :span], enc, axis=0) <= h[:, None]
-        passed = before.view(np.uint8) @ np.ones(span, np.uint8) if span < 256 else before.sum(axis=1)
+        # knots at or before `hours`, counted column by column among the columns that hold a knot
+        # for some encounter (the padding at FAR is never passed), in a byte where the count fits one
+        columns = self._knot_columns(state)
+        passed = np.zeros(h.size, dtype=np.uint8 if len(columns) < 256 else np.int64)
+        for column in columns:
+            passed += (np.take(column, enc) <= h).view(np.uint8)
+        np.maximum(passed, 1, out=passed)
         at = passed.astype(np.int64)  # flat index of each row's knot before `hours`, then after it
-        np.clip(at, 1, width - 1, out=at)
+        if len(columns) == width:  # every knot passed: the last two bound the hour
+            np.minimum(at, width - 1, out=at)
         at += enc * width
         knots, values = knots.ravel(), values.ravel()
         t1, v1 = np.take(knots, at), np.take(values, at)
@@ -81,6 +85,12 @@ class Physiology:
         if state not in self._holds:
             self._holds[state] = (self.knot_values[state] != 0).any(axis=1)
         return self._holds[state]
+
+    def _knot_columns(self, state: str) -> np.ndarray:
+        """The knot hours of `state` that `at` compares hours with, column by column (`_span`)."""
+        if state not in self._compared:
+            self._compared[state] = np.ascontiguousarray(self.knot_hours[state][:, :self._span(state)].T)
+        return self._compared[state]
 
     def _span(self, state: str) -> int:
         """How many knot columns of `state` `at` compares hours with: those holding a knot for
@@ -193,16 +203,25 @@ def soft_floor(x: np.ndarray, floor: float, margin: float) -> np.ndarray:
 
 class Moments:
     """Encounters `enc` at `hours` since their admission, with each state's value there computed
-    once, when first asked (the vitals of a scenario, or the tests of one draw, share them)."""
+    once, when first asked (the vitals of a scenario, or the tests of one draw, share them), and
+    at a set of its positions once per set (the tests of one scenario's draws share those)."""
 
     def __init__(self, physiology: Physiology, enc: np.ndarray, hours: np.ndarray):
         self.physiology, self.enc, self.hours = physiology, enc, hours
         self._levels: dict[str, np.ndarray] = {}
+        self._picked: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def level(self, state: str) -> np.ndarray:
         if state not in self._levels:
             self._levels[state] = self.physiology.at(state, self.enc, self.hours)
         return self._levels[state]
+
+    def level_at(self, state: str, rows: np.ndarray) -> np.ndarray:
+        """`level(state)` at positions `rows` (kept with its values, so that its id names it)."""
+        key = (state, id(rows))
+        if key not in self._picked:
+            self._picked[key] = rows, self.level(state)[rows]
+        return self._picked[key][1]
 
 
 def lab_pull(cfg: Config, moments: Moments, groups: list[tuple[str, np.ndarray]],
@@ -231,6 +250,5 @@ def effect(baseline: float, at: dict[str, float], moments: Moments, rows: np.nda
     total = np.zeros(len(moments.enc) if rows is None else len(rows))
     for state, target in at.items():
         delta = (np.log(target) - np.log(baseline)) if scale == "log" else (target - baseline)
-        level = moments.level(state)
-        total += delta * (level if rows is None else level[rows])
+        total += delta * (moments.level(state) if rows is None else moments.level_at(state, rows))
     return total

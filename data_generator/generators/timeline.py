@@ -33,6 +33,22 @@ def table_ids(table: str, date: dt.date, first: int, n: int) -> np.ndarray:
     return made[1][:n].astype(f"<U{size}")
 
 
+_LAST_CODES: tuple | None = None  # the last scenario column asked about, and its answer
+
+
+def scenario_codes(scenario: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct scenario names, sorted, and each row's place among them, as
+    `np.unique(scenario, return_inverse=True)` gives them. A chunk's steps ask about its
+    encounters' scenario column many times, so the last column's answer is kept."""
+    global _LAST_CODES
+    last = _LAST_CODES
+    if last is None or last[0] is not scenario:
+        names, code = np.unique(scenario, return_inverse=True)
+        names.flags.writeable = code.flags.writeable = False  # shared by every caller
+        last = _LAST_CODES = scenario, (names, code)
+    return last[1]
+
+
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
     """IDs unique across days: PREFIX-YYYYMMDD-000001 numbered from `first`."""
     head = f"{prefix}-{date:%Y%m%d}-"
@@ -83,7 +99,9 @@ def lex_order(*keys: np.ndarray) -> np.ndarray:
             return np.lexsort(keys)
         combined *= high - low + 1
         combined += key - low
-    return np.argsort(combined, kind="stable")
+    order = np.argsort(combined)  # any sort gives the one order of distinct keys; ties need a stable one
+    ranked = combined[order]
+    return order if (ranked[1:] > ranked[:-1]).all() else np.argsort(combined, kind="stable")
 
 
 def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndarray,
@@ -116,19 +134,19 @@ def ar1_noise(owner: np.ndarray, hours: np.ndarray, tau: np.ndarray, sd: np.ndar
     # series), then those of the other gaps
     hourly = np.exp(-np.ones((1, 1)) / tau)
     phi = np.repeat(hourly, gap.size, axis=0)
-    scale = np.repeat(np.sqrt(1 - hourly ** 2), gap.size, axis=0)
     other = np.flatnonzero(gap != 1.0)
     phi[other] = np.exp(-gap[other, None] / tau)
-    scale[other] = np.sqrt(1 - phi[other] ** 2)
     out = np.take(z, layout, axis=0)
     innovation = out[running[0]:]
-    innovation *= scale
+    drawn = innovation[other]
+    innovation *= np.sqrt(1 - hourly ** 2)
+    innovation[other] = drawn * np.sqrt(1 - phi[other] ** 2)
     for k in range(1, running.size):
         here, before = slice(offset[k], offset[k + 1]), slice(offset[k - 1], offset[k - 1] + running[k])
         out[here] += phi[here.start - running[0]:here.stop - running[0]] * out[before]
     place = np.empty_like(layout)
     place[layout] = np.arange(n)
-    return np.take(out, place, axis=0)
+    return np.take(out, place, axis=0, out=z)  # the draws are all in `out`: their memory holds the result
 
 
 def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
@@ -136,11 +154,14 @@ def condition_mask(cond: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
     ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
            "==": np.equal}
     kind = "any" if "any" in cond else "all"
+    largest = np.finfo(float).max
     masks = []
     for term in cond[kind]:
         name = term.get("vital") or term.get("lab")
         values = np.asarray(columns[name], dtype=float)
-        masks.append(ops[term["op"]](np.nan_to_num(values, nan=np.nan), term["value"]))
+        if not -largest < term["value"] < largest:  # infinities compare as the largest finite numbers
+            values = np.nan_to_num(values, nan=np.nan)
+        masks.append(ops[term["op"]](values, term["value"]))
     if not masks:
         return np.zeros(0, bool)
     return functools.reduce(np.logical_or if kind == "any" else np.logical_and, masks)

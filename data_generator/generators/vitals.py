@@ -37,8 +37,8 @@ from data_generator.generators.physiology import (
     soft_floor,
     variant_at,
 )
-from data_generator.generators.timeline import ar1_noise, expand, table_ids
-from data_generator.timeutil import HOUR, local_hour
+from data_generator.generators.timeline import ar1_noise, expand, scenario_codes, table_ids
+from data_generator.timeutil import DAY, HOUR, utc_offsets
 
 LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score", "mentation")
 
@@ -46,7 +46,9 @@ LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score
 @dataclass(frozen=True)
 class Grid:
     """Every hour a set could be charted, with the untreated latent values there (before
-    coupling and clipping); the charting draws continue from `rng_state`."""
+    coupling and clipping) and the charting draws (time jitter, missed items) of every hour, so
+    that a set charted in both the untreated and the treated chart (interventions.py) is charted
+    the same in both."""
 
     owner: np.ndarray
     pos: np.ndarray
@@ -55,19 +57,26 @@ class Grid:
     raw: np.ndarray          # (LATENT, rows)
     base_temp: np.ndarray    # per encounter
     noise_spo2: np.ndarray
-    rng_state: dict
+    jitter: np.ndarray       # hours
+    missed: dict[str, np.ndarray]
     charts: list = field(default_factory=list)  # the first chart made from the grid, for later ones
 
 
 @dataclass(frozen=True)
 class _GridChart:
     """A chart on every grid hour, before missed items are blanked: what it was made from (the
-    physiology and transfers), its columns and which hours are charted."""
+    physiology and transfers), its columns (the text ones as codes into `labels`) and which
+    hours are charted."""
 
     physiology: Physiology
     transfers: Interventions | None
     table: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
     keep: np.ndarray
+
+    def columns(self, at: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns at grid hours `at`, text as text."""
+        return _labelled({k: np.take(v, at) for k, v in self.table.items()}, self.labels)
 
 
 @dataclass(frozen=True)
@@ -123,18 +132,20 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     limit = cat["person_sd_limit"]
     person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT))).T), -limit, limit)
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
-    clock = local_hour(epoch, cfg.tz)
-    scenarios, code = np.unique(enc.scenario, return_inverse=True)
+    second = (epoch + utc_offsets(epoch, cfg.tz)) % DAY  # of the local day
+    scenarios, code = scenario_codes(enc.scenario)
     row_code = np.take(code, owner)
     by_scenario = np.argsort(row_code, kind="stable")
     bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
     params = [[_params(cfg, scenario, name) for name in LATENT] for scenario in scenarios.tolist()]
-    pull = np.empty((len(LATENT), owner.size))
+    pull = np.zeros((len(LATENT), owner.size))
     for i, scenario in enumerate(scenarios.tolist()):
         rows = by_scenario[bounds[i]:bounds[i + 1]]  # the scenario's grid rows, in order
         moments = Moments(phys, owner[rows], hours[rows])
         for j, name in enumerate(LATENT):
-            pull[j, rows] = _pull(cfg, scenario, name, params[i][j], phys, moments)
+            pulled = _pull(cfg, scenario, name, params[i][j], phys, moments)
+            if pulled is not None:
+                pull[j, rows] = pulled
     raw = np.empty((len(LATENT), owner.size))
     base_temp = noise_spo2 = None
     waves: dict[float, np.ndarray] = {}  # the day/night wave of each peak hour the vitals share
@@ -148,34 +159,44 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
         noisy = noise[j] * per_row("noise")
         amplitude, peak = per_row("circadian"), per_row("circadian_peak_hour")
         if isinstance(peak, float) and peak not in waves:
-            waves[peak] = np.cos(2 * np.pi * (clock - peak) / 24)
+            waves[peak] = np.take(_day_wave(peak), second)
         level = person[owner]
         if not (isinstance(amplitude, float) and amplitude == 0):  # no rhythm: adding zeros changes nothing
-            level += amplitude * (waves[peak] if isinstance(peak, float) else np.cos(2 * np.pi * (clock - peak) / 24))
+            level += amplitude * (waves[peak] if isinstance(peak, float) else _wave(second / HOUR, peak))
         level += pull[j]
         if name == "temp_c":
             base_temp = person
         if name == "spo2":
             noise_spo2 = noisy
         np.add(noisy, level, out=raw[j])
-    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, rng.bit_generator.state)
+    jitter = rng.uniform(-1, 1, owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
+    return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, jitter, _missed(cfg, owner.size, rng))
+
+
+_DAY_WAVES: dict[float, np.ndarray] = {}  # peak hour -> its wave at each second of the local day
+
+
+def _day_wave(peak: float) -> np.ndarray:
+    """The day/night wave peaking at `peak` o'clock at each second of the local day, made once."""
+    if peak not in _DAY_WAVES:
+        _DAY_WAVES[peak] = _wave(np.arange(DAY) / HOUR, peak)
+    return _DAY_WAVES[peak]
+
+
+def _wave(clock: np.ndarray, peak: float | np.ndarray) -> np.ndarray:
+    """The day/night wave at `clock` (local hours): 1 at the `peak` hour, -1 twelve hours later."""
+    return np.cos(2 * np.pi * (clock - peak) / 24)
 
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
                   first_id: int, transfers: Interventions | None) -> Vitals:
-    rng = np.random.Generator(np.random.PCG64())
-    rng.bit_generator.state = grid.rng_state
-    # jitter and missed items are drawn for every grid hour, so a set charted in both the
-    # untreated and the treated chart (interventions.py) is charted the same in both
-    jitter = rng.uniform(-1, 1, grid.owner.size) * cfg.generator["charting"]["jitter_minutes"] / 60.0
     keep, columns = _grid_chart(cfg, enc, phys, grid, transfers)
-    missed = _missed(cfg, grid.owner.size, rng)
     kept = np.flatnonzero(keep)
-    owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], jitter[kept]
+    owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], grid.jitter[kept]
     table = {"encounter_id": np.take(enc.table["encounter_id"], owner),
              "patient_id": np.take(enc.table["patient_id"], owner),
              **columns(kept)}
-    _drop_missing(table, {name: mask[kept] for name, mask in missed.items()})
+    _drop_missing(table, {name: mask[kept] for name, mask in grid.missed.items()})
     hours = np.clip(np.where(pos == 0, hours, hours + jitter), 0.0, phys.los_hours[owner])
     table["event_time"] = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     n = owner.size
@@ -190,15 +211,15 @@ def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, tran
     chart from the same grid (the treated one) takes the first chart's rows of the encounters
     whose physiology and transfers are the same, and charts the others."""
     if not grid.charts:
-        table, keep = _chart_rows(cfg, enc, phys, grid, np.arange(grid.owner.size), transfers)
-        grid.charts.append(_GridChart(phys, transfers, table, keep))
-        return keep, lambda at: {k: np.take(v, at) for k, v in table.items()}
+        table, labels, keep = _chart_rows(cfg, enc, phys, grid, np.arange(grid.owner.size), transfers)
+        grid.charts.append(_GridChart(phys, transfers, table, labels, keep))
+        return keep, grid.charts[0].columns
     first = grid.charts[0]
     changed = _changed_encounters(first.physiology, phys, first.transfers, transfers, len(enc))
     rows = np.flatnonzero(changed[grid.owner])
     if rows.size == 0:
-        return first.keep.copy(), lambda at: {k: np.take(v, at) for k, v in first.table.items()}
-    part, part_keep = _chart_rows(cfg, enc, phys, grid, rows, transfers)
+        return first.keep.copy(), first.columns
+    part, labels, part_keep = _chart_rows(cfg, enc, phys, grid, rows, transfers)
     keep = first.keep.copy()
     keep[rows] = part_keep
 
@@ -208,8 +229,13 @@ def _grid_chart(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, tran
         anew = np.flatnonzero(rows[slot] == at)  # the hours charted again
         for k, v in table.items():
             v[anew] = part[k][slot[anew]]
-        return table
+        return _labelled(table, labels)
     return keep, columns
+
+
+def _labelled(table: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`table` with its text columns (codes into `labels`) as text."""
+    return {k: np.take(labels[k], v) if k in labels else v for k, v in table.items()}
 
 
 def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interventions | None,
@@ -223,6 +249,8 @@ def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interve
         if state in old.knot_hours and state in new.knot_hours:
             a_t, a_v, b_t, b_v = (old.knot_hours[state], old.knot_values[state],
                                   new.knot_hours[state], new.knot_values[state])
+            if a_t is b_t and a_v is b_v:  # the course itself, carried over
+                continue
             if a_t.shape != b_t.shape or a_v.shape != b_v.shape:
                 return np.ones(n, dtype=bool)
             changed |= (a_t != b_t).any(axis=1) | (a_v != b_v).any(axis=1)
@@ -236,9 +264,11 @@ def _changed_encounters(old: Physiology, new: Physiology, old_transfers: Interve
 
 
 def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows: np.ndarray,
-                transfers: Interventions | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                transfers: Interventions | None
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """The chart at grid `rows` (all hours of the encounters they hold): its columns, before missed
-    items are blanked, and which rows are charted."""
+    items are blanked (the text ones as codes into the labels returned), and which rows are
+    charted."""
     every = rows.size == grid.owner.size  # (rows are distinct)
 
     def at_rows(values: np.ndarray) -> np.ndarray:
@@ -260,15 +290,17 @@ def _chart_rows(cfg: Config, enc: Encounters, phys: Physiology, grid: Grid, rows
     spo2_trend = v["spo2"] - at_rows(grid.noise_spo2)
     unit = care_units_at(sorted(cfg.generator["care_units"]), enc, transfers, owner, hours)
     avpu = _avpu(cfg, v["mentation"])
-    device, fio2, spo2, on_oxygen = _oxygen(cfg, enc, owner, hours, v, spo2_trend,
-                                            _expected_gas(cfg, enc, phys, owner, hours))
-    table = _chart(cfg, epoch, v, unit, avpu, device, fio2, spo2)
+    device, devices, fio2, spo2, on_oxygen = _oxygen(cfg, enc, owner, hours, v, spo2_trend,
+                                                     _expected_gas(cfg, enc, phys, owner, hours))
+    table = _chart(epoch, v, unit, avpu, device, fio2, spo2)
     levels = np.asarray(cat["consciousness"]["levels"], dtype=object)
+    labels = {"consciousness": levels, "o2_device": devices,
+              "care_unit": np.array(sorted(cfg.generator["care_units"]), dtype=object)}
     unable = np.take(np.isin(levels, cat["consciousness"]["pain_not_charted"]), avpu)
     table["pain_score"] = np.where(unable, np.nan, table["pain_score"])  # cannot self-report pain
     scale2 = news2.uses_scale2(cfg.scenarios, enc.scenario)[owner]
     score = news2.score(table, cat["news2"], scale2, on_oxygen, np.take(news2.less_than_alert(levels), avpu))
-    return table, charted(cfg, unit, pos, score)
+    return table, labels, charted(cfg, unit, pos, score)
 
 
 def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, v: dict[str, np.ndarray],
@@ -278,27 +310,32 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     scenario's device ladder whose FiO2 can bring it back into the target range (or a higher rung
     for work of breathing), titrated toward the middle of the range within the device's limits,
     weaned only after the need has fallen for a while (interventions.py). SpO2 follows the FiO2
-    given. Returns the device, FiO2 and SpO2 charted and the rows NEWS2 scores as on oxygen."""
+    given. Returns the device charted (a code into the device names, also returned), FiO2 and
+    SpO2 charted and the rows NEWS2 scores as on oxygen."""
     ox = cfg.vitals["oxygen"]
     ladder = oxygen_ladders(cfg, enc, owner)  # its `code`: each row's place among the sorted scenarios
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
                        for s in sorted(set(enc.scenario.tolist()))], dtype=float)
     low, middle = np.take(target[:, 0], ladder["code"]), np.take(target.mean(axis=1), ladder["code"])
     gain = ox["spo2_gain_per_fio2"]
-    needed = 0.21 + (middle - spo2_trend) / gain   # titrated toward mid-target
     enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
-    at = ladder["code"] * ladder["name"].shape[1] + np.maximum(level - 1, 0)  # (scenario, rung), flat
+    on = np.flatnonzero(level)  # the rows given oxygen; the others breathe room air
+    at = ladder["code"][on] * ladder["name"].shape[1] + (level[on] - 1)  # (scenario, rung), flat
     pick = {k: np.take(ladder[k].ravel(), at) for k in ("min_fio2", "max_fio2", "step")}
-    on = level > 0
-    fio2 = np.where(on, np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"],
-                                pick["min_fio2"], pick["max_fio2"]), 0.21)
-    device = np.take(ladder["name"].ravel(), at)
-    device[~on] = "room_air"
-    given = on & np.take(news2.oxygen_given(ladder["name"].ravel()), at)  # what the device column says
-    spo2 = np.where(on, v["spo2"] + gain * (fio2 - 0.21), v["spo2"])
-    return device, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100), given
+    needed = 0.21 + (middle[on] - spo2_trend[on]) / gain   # titrated toward mid-target
+    fio2 = np.full(owner.size, 0.21)
+    fio2[on] = np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"], pick["min_fio2"], pick["max_fio2"])
+    names = np.append(ladder["name"].ravel(), np.array(["room_air"], dtype=object))
+    device = np.full(owner.size, names.size - 1)
+    device[on] = at
+    given = np.zeros(owner.size, dtype=bool)
+    given[on] = np.take(news2.oxygen_given(names), at)  # what the device column says
+    spo2 = v["spo2"].copy()
+    spo2[on] += gain * (fio2[on] - 0.21)
+    return (device, names, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100),
+            given)
 
 
 def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndarray,
@@ -307,7 +344,7 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
     the patient's own offset or assay noise), for scenarios whose oxygen ladder waits for a
     respiratory acidosis; NaN elsewhere."""
     out = {"ph": np.full(owner.size, np.nan), "paco2": np.full(owner.size, np.nan)}
-    names = [s for s in np.unique(enc.scenario).tolist()
+    names = [s for s in sorted(set(enc.scenario.tolist()))
              if cfg.scenarios[s].get("interventions", {}).get("oxygen", {}).get("acidosis_for")]
     if not names:
         return out
@@ -336,9 +373,8 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
 
 
 def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
-    """Unit-variance rows of `z` (one per LATENT vital) mixed so that each declared pair shares its
-    correlation (DBP moves with SBP, in the patient's own level and from hour to hour)."""
-    z = np.array(z, order="C")
+    """Unit-variance rows of `z` (one per LATENT vital) mixed, in place, so that each declared pair
+    shares its correlation (DBP moves with SBP, in the patient's own level and from hour to hour)."""
     for pair in cat["correlation"]:
         a, b = LATENT.index(pair["follows"]), LATENT.index(pair["vital"])
         r = pair["r"]
@@ -346,11 +382,15 @@ def _correlated(cat: dict, z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, moments: Moments) -> np.ndarray:
+def _pull(cfg: Config, scenario: str, name: str, p: dict, phys: Physiology, moments: Moments
+          ) -> np.ndarray | None:
     """The states' pull on a vital at `moments`, with a variant's own `at` values for encounters
-    presenting so."""
+    presenting so; None where no state pulls it."""
+    variants = variant_at(cfg, scenario, "vitals", name, p)
+    if not p.get("at") and not variants:
+        return None
     out = effect(p["baseline"], p.get("at", {}), moments)
-    for variant, at in variant_at(cfg, scenario, "vitals", name, p):
+    for variant, at in variants:
         sel = np.flatnonzero(phys.variant(variant, moments.enc))
         out[sel] = effect(p["baseline"], at, moments, sel)
     return out
@@ -373,11 +413,11 @@ def _avpu(cfg: Config, mentation: np.ndarray) -> np.ndarray:
     return np.searchsorted(cfg.vitals["consciousness"]["thresholds"], mentation, side="right")
 
 
-def _chart(cfg: Config, epoch: np.ndarray, v: dict[str, np.ndarray], unit: np.ndarray, avpu: np.ndarray,
+def _chart(epoch: np.ndarray, v: dict[str, np.ndarray], unit: np.ndarray, avpu: np.ndarray,
            device: np.ndarray, fio2: np.ndarray, spo2: np.ndarray) -> dict[str, np.ndarray]:
-    """The charted columns (`avpu`: each row's consciousness level, index into the catalogue's
-    levels; the oxygen device, FiO2 and SpO2 as titrated)."""
-    levels = np.take(np.asarray(cfg.vitals["consciousness"]["levels"], dtype=object), avpu)
+    """The charted columns, the text ones as codes: `avpu` (each row's consciousness level, index
+    into the catalogue's levels), `device` (as titrated, with FiO2 and SpO2) and `unit` (index
+    into the sorted care units)."""
     sbp, dbp = np.round(v["sbp"]), np.round(v["dbp"])
     table = {  # the encounter and patient IDs go first, added to the sets charted
         "event_time": epoch,
@@ -388,10 +428,10 @@ def _chart(cfg: Config, epoch: np.ndarray, v: dict[str, np.ndarray], unit: np.nd
         "map": np.round(dbp + (sbp - dbp) / 3),
         "spo2": np.round(spo2),
         "temp_c": np.round(v["temp_c"], 1),
-        "consciousness": levels,
+        "consciousness": avpu,
         "o2_device": device,
         "fio2": fio2,
         "pain_score": np.round(v["pain_score"]),
-        "care_unit": np.take(np.array(sorted(cfg.generator["care_units"]), dtype=object), unit),
+        "care_unit": unit,
     }
     return table
