@@ -14,7 +14,7 @@ from data_generator.generators.encounters import day_encounters
 from data_generator.generators.interventions import plan
 from data_generator.generators.physiology import FAR, Physiology, build_physiology, soft_bound
 from data_generator.generators.registry import derive_registry
-from data_generator.generators.timeline import ar1_noise, lex_order, row_ids, scenario_codes, table_ids
+from data_generator.generators.timeline import ar1_noise, lex_order, row_ids, table_ids
 from data_generator.generators.vitals import generate_vitals
 from data_generator.rng import stream
 from tests.conftest import DAY
@@ -122,15 +122,17 @@ def test_lex_order_is_the_stable_lexsort_order(ties):
     assert np.array_equal(lex_order(*keys), np.lexsort(keys))
 
 
-def test_scenario_codes_are_np_unique_of_the_column_asked_about():
-    """Names and codes as np.unique gives them, read-only, for whichever column is asked about."""
-    first = np.array(["sepsis", "copd", "sepsis", "aki"])
-    second = np.array(["hf", "hf", "aki"])
-    for column in (first, second, first):
-        names, code = scenario_codes(column)
-        want_names, want_code = np.unique(column, return_inverse=True)
+def test_scenario_codes_are_np_unique_of_each_set_of_encounters(cfg):
+    """Names and codes as np.unique gives them, read-only, for a day and for a chunk taken from
+    it (its own, not the day's)."""
+    day = day_encounters(cfg, DAY, "sample", derive_registry(cfg, DAY), 60)
+    chunk = day.take(np.arange(5, 12))
+    for enc in (day, chunk, day):
+        names, code = enc.scenario_codes
+        want_names, want_code = np.unique(enc.scenario, return_inverse=True)
         assert np.array_equal(names, want_names) and np.array_equal(code, want_code)
         assert not names.flags.writeable and not code.flags.writeable
+    assert len(chunk.scenario_codes[1]) == 7 and len(day.scenario_codes[1]) == 60
 
 
 def test_treated_chart_keeps_only_untouched_encounters_from_the_untreated_one(cfg):

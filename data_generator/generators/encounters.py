@@ -10,6 +10,7 @@ alive and not in hospital that day, chosen by how likely they are to come in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,15 @@ class Encounters:
 
     def __len__(self) -> int:
         return len(self.admit)
+
+    @functools.cached_property
+    def scenario_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct scenario names, sorted, and each encounter's place among them, as
+        `np.unique(scenario, return_inverse=True)` gives them: worked out once, shared (read-only)
+        by every step that looks up a rule per scenario."""
+        names, code = np.unique(self.scenario, return_inverse=True)
+        names.flags.writeable = code.flags.writeable = False
+        return names, code
 
     def take(self, rows: np.ndarray) -> Encounters:
         """The encounters at `rows`, e.g. one chunk of a large day."""

@@ -28,7 +28,7 @@ from data_generator.claims import TRANSFER
 from data_generator.config import Config
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import FAR, Physiology
-from data_generator.generators.timeline import scenario_codes, table_ids
+from data_generator.generators.timeline import table_ids
 from data_generator.timeutil import HOUR
 
 EXPIRED = "expired"
@@ -115,7 +115,7 @@ def _shifted(values: np.ndarray, owner: np.ndarray, step: int, fill) -> np.ndarr
 
 def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.nan) -> np.ndarray:
     """Per encounter: the scenario's `interventions.<section>.<key>` (default where not declared)."""
-    names, code = scenario_codes(enc.scenario)
+    names, code = enc.scenario_codes
     values = np.array([rules(cfg, s).get(section, {}).get(key, default) for s in names.tolist()], dtype=object)
     return np.take(values, code, axis=0)
 
@@ -215,7 +215,7 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
             if gate:
                 table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
                 table["not_before"][i, j] = gate["not_before_hours"]
-    table["code"] = np.take(scenario_codes(enc.scenario)[1], owner)  # `names` in order
+    table["code"] = np.take(enc.scenario_codes[1], owner)  # `names` in order
     return table
 
 
@@ -388,7 +388,7 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     icu_units = set(cfg.interventions["critical_care_units"])
     in_icu_from = np.where(np.array([u in icu_units for u in enc.table["care_unit"].tolist()]), 0.0, np.nan)
     in_icu_from[up.enc] = up.hours
-    names, code = scenario_codes(enc.scenario)
+    names, code = enc.scenario_codes
     spec = [rules(cfg, s).get("transfer", {}).get("step_down") or {} for s in names.tolist()]
     to = np.take(np.array([sd.get("to", "") for sd in spec], dtype=object), code)
     stable = np.take(np.array([sd.get("stable_hours", 0.0) for sd in spec], dtype=float), code)

@@ -23,7 +23,7 @@ from data_generator.generators.interventions import (
 )
 from data_generator.generators.labs import Labs, flags
 from data_generator.generators.physiology import Physiology
-from data_generator.generators.timeline import condition_mask, scenario_codes
+from data_generator.generators.timeline import condition_mask
 from data_generator.timeutil import HOUR
 
 
@@ -144,7 +144,7 @@ def from_results(cfg: Config, enc: Encounters, los: np.ndarray, lab_enc: np.ndar
     d_collect = d_seconds / 3600.0
     d_result = np.full(d_enc.size, -np.inf)
     np.maximum.at(d_result, first, result_h)
-    for scenario in scenario_codes(enc.scenario)[0].tolist():
+    for scenario in enc.scenario_codes[0].tolist():
         spec = rules(cfg, scenario)
         mine = enc.scenario == scenario
         for rule in spec.get("infusions", []):

@@ -21,7 +21,7 @@ from data_generator.config import Config
 from data_generator.generators import blood_gas
 from data_generator.generators.encounters import Encounters
 from data_generator.generators.physiology import Moments, Physiology, lab_pull, soft_bound
-from data_generator.generators.timeline import condition_mask, firings, lex_order, scenario_codes, table_ids
+from data_generator.generators.timeline import condition_mask, firings, lex_order, table_ids
 from data_generator.generators.vitals import Vitals
 from data_generator.timeutil import HOUR, local_midnight
 
@@ -44,7 +44,7 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
     timing = cfg.labs["timing"]
     midnight = local_midnight(date, cfg.tz)
     los = (enc.discharge - enc.admit) / HOUR
-    for scenario in scenario_codes(enc.scenario)[0]:
+    for scenario in enc.scenario_codes[0]:
         rows = np.flatnonzero(enc.scenario == scenario)
         for item in cfg.scenarios[scenario].get("labs", {}).get("schedule", []):
             if item.get("at") == "admission":
@@ -73,7 +73,7 @@ def _scheduled(cfg: Config, date: dt.date, enc: Encounters, first_vitals_h: np.n
 def _vital_triggers(cfg: Config, enc: Encounters, vitals: Vitals, rng: np.random.Generator):
     draws = []
     los = (enc.discharge - enc.admit) / HOUR
-    names, code = scenario_codes(enc.scenario)
+    names, code = enc.scenario_codes
     set_code = np.take(code, vitals.enc)  # each set's scenario
     for i, scenario in enumerate(names):
         mine = None
@@ -360,7 +360,7 @@ def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,
     and bicarbonate keeps the anion gap normal)."""
     out, z = {}, {}
     tests = cfg.labs["tests"]
-    names, code = scenario_codes(enc.scenario)
+    names, code = enc.scenario_codes
     for name, spec in tests.items():
         if "baseline" not in spec:
             continue
@@ -395,7 +395,7 @@ def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
     parts = []
     fired: dict[int, dict[int, int]] = {}
     spo2 = _charted_spo2(vitals)
-    scenarios, orders = scenario_codes(enc.scenario), {}
+    scenarios, orders = enc.scenario_codes, {}
     triggers = _result_triggers(cfg)
     for _ in range(TRIGGER_ROUNDS):
         new_parts = _draw_round(cfg, enc, phys, pending, levels, spo2, scenarios, orders, rng)

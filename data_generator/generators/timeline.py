@@ -33,22 +33,6 @@ def table_ids(table: str, date: dt.date, first: int, n: int) -> np.ndarray:
     return made[1][:n].astype(f"<U{size}")
 
 
-_LAST_CODES: tuple | None = None  # the last scenario column asked about, and its answer
-
-
-def scenario_codes(scenario: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct scenario names, sorted, and each row's place among them, as
-    `np.unique(scenario, return_inverse=True)` gives them. A chunk's steps ask about its
-    encounters' scenario column many times, so the last column's answer is kept."""
-    global _LAST_CODES
-    last = _LAST_CODES
-    if last is None or last[0] is not scenario:
-        names, code = np.unique(scenario, return_inverse=True)
-        names.flags.writeable = code.flags.writeable = False  # shared by every caller
-        last = _LAST_CODES = scenario, (names, code)
-    return last[1]
-
-
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:
     """IDs unique across days: PREFIX-YYYYMMDD-000001 numbered from `first`."""
     head = f"{prefix}-{date:%Y%m%d}-"

@@ -37,7 +37,7 @@ from data_generator.generators.physiology import (
     soft_floor,
     variant_at,
 )
-from data_generator.generators.timeline import ar1_noise, expand, scenario_codes, table_ids
+from data_generator.generators.timeline import ar1_noise, expand, table_ids
 from data_generator.timeutil import DAY, HOUR, utc_offsets
 
 LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score", "mentation")
@@ -133,7 +133,7 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     person_z = np.clip(_correlated(cat, rng.normal(0, 1, (len(enc), len(LATENT))).T), -limit, limit)
     epoch = enc.admit[owner] + np.round(hours * HOUR).astype(np.int64)
     second = (epoch + utc_offsets(epoch, cfg.tz)) % DAY  # of the local day
-    scenarios, code = scenario_codes(enc.scenario)
+    scenarios, code = enc.scenario_codes
     row_code = np.take(code, owner)
     by_scenario = np.argsort(row_code, kind="stable")
     bounds = np.searchsorted(row_code[by_scenario], np.arange(scenarios.size + 1))
