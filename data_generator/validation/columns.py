@@ -42,10 +42,9 @@ _ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
 
 def check_columns(table: Batch, report: Report) -> None:
     props = table.schema["properties"]
-    for fk in table.schema.get("x-foreignKeys", []):
-        for col in fk["fields"]:
-            if col in table.cols:
-                table.cols[col].deduplicate()  # keys of another file repeat: check each once
+    for col in _grouped(table.schema):
+        if col in table.cols:
+            table.cols[col].deduplicate()  # repeated keys, and columns read per distinct value
     for column in table.cols.values():
         if column_type(column.prop) == "date-time" and _repeats(column.text):
             column.deduplicate()  # times shared by rows (a lab panel's): check each once
@@ -60,6 +59,18 @@ def check_columns(table: Batch, report: Report) -> None:
         residual["allOf"] = rest
     if residual:
         _check_rows(table, residual, report)
+
+
+def _grouped(schema: dict) -> set[str]:
+    """The columns checked per distinct value whatever they hold: keys of another file (which
+    repeat), the columns conditionals test, and those the row-wise rules read."""
+    found = {col for fk in schema.get("x-foreignKeys", []) for col in fk["fields"]}
+    for cond in schema.get("allOf", []):
+        test = cond.get("if", {}).get("properties") if isinstance(cond, dict) else None
+        if isinstance(test, dict) and len(test) == 1:
+            found.update(test)
+    residual = {k: v for k, v in schema.items() if k not in _COVERED and not k.startswith("x-")}
+    return found | (_referenced(residual, set()) or set())
 
 
 def _repeats(text: pa.Array, sample: int = 1000) -> bool:

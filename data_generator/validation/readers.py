@@ -36,7 +36,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from numpy.lib.stride_tricks import sliding_window_view
 
 from data_generator.contracts import Violation, column_type, columns
 from data_generator.timeutil import format_date, format_rfc3339
@@ -345,12 +344,12 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
     starts = np.concatenate([[0], np.flatnonzero(data == ord("\n"))[:-1] + 1])
     if table.num_rows != len(starts) or not (data[starts] == ord("{")).all():
         return None
-    text = [table.column(col).combine_chunks() for col in cols]
+    text = [_one_array(table.column(col)) for col in cols]
     at = starts + 1
     for col, values in zip(cols, text, strict=True):
-        key = np.frombuffer(f"{json.dumps(col)}:".encode(), np.uint8)
+        key = f"{json.dumps(col)}:".encode()
         if (at > len(data) - len(key)).any() \
-                or not (sliding_window_view(data, len(key))[at] == key).all():
+                or not all((data[at + j] == byte).all() for j, byte in enumerate(key)):
             return None
         offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + len(values) + 1]
         written = np.diff(offsets) + 2  # "value"
@@ -358,6 +357,11 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
             written[~values.is_valid().to_numpy(zero_copy_only=False)] = len("null")
         at = at + len(key) + written + 1  # and a comma
     return text
+
+
+def _one_array(values: pa.ChunkedArray) -> pa.Array:
+    """A column's values as one array (without a copy when they are one chunk)."""
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
 def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:
