@@ -271,11 +271,14 @@ def text_digest(text: pa.Array) -> np.ndarray:
         else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
     valid = text.is_valid().to_numpy(zero_copy_only=False)
+    present = lengths[valid]
+    sizes = [int(present[0])] if present.min() == present.max() else np.unique(present).tolist()
     with np.errstate(over="ignore"):
-        for size in np.unique(lengths[valid]).tolist():
+        for size in sizes:
             rows, chars = _same_length(data, offsets, valid, lengths, size)
-            chars = np.pad(chars, ((0, 0), (0, max(-(-size // 8), 1) * 8 - size)))
-            words = chars.view(np.uint64)
+            padded = np.zeros((rows.size, max(-(-size // 8), 1) * 8), dtype=np.uint8)
+            padded[:, :size] = chars
+            words = padded.view(np.uint64)
             h = np.full(rows.size, _FNV_OFFSET ^ np.uint64(size), dtype=np.uint64)
             for j in range(words.shape[1]):
                 h = (h ^ words[:, j]) * _FNV_PRIME

@@ -46,7 +46,7 @@ def check_columns(table: Batch, report: Report) -> None:
         if col in table.cols:
             table.cols[col].deduplicate()  # repeated keys, and columns read per distinct value
     for column in table.cols.values():
-        if column_type(column.prop) == "date-time" and _repeats(column.text):
+        if column_type(column.prop) == "date-time" and not column.encoded and _repeats(column.text):
             column.deduplicate()  # times shared by rows (a lab panel's): check each once
     for col in table.cols:
         _check_cells(table, col, props[col], report)
