@@ -42,6 +42,7 @@ class Column:
     _times: tuple | None = None  # per row: epochs and whether the text is a plain valid time
     _word_times: tuple | None = None  # the same per distinct value
     _from_text: bool = False  # deduplicated from `text`: `words` are the distinct cells
+    _integers: tuple | None = None  # (plain_integers of `text`,), once read
 
     def _encode(self) -> None:
         encoded = pc.dictionary_encode(self.text, null_encoding="encode")
@@ -108,6 +109,13 @@ class Column:
         if self._times is None:
             self._times = plain_times(self.text)
         return self._times
+
+    def integers(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per row: the value of a cell of plain digits and whether it is one (see
+        `plain_integers`); None if some cell holds another character."""
+        if self._integers is None:
+            self._integers = (plain_integers(self.text),)
+        return self._integers[0]
 
     def word_times(self) -> tuple[np.ndarray, np.ndarray]:
         """`times` of the distinct values (`words`)."""
@@ -431,6 +439,29 @@ def fixed_match(text: pa.Array, pattern: str) -> np.ndarray | None:
     good[np.flatnonzero(bad) // size] = False
     ok[rows] = good
     return ok
+
+
+def plain_integers(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per row: the value of a cell of 1 to 15 digits (its typed value, see `typed_values`), and
+    whether the cell is one (null and empty cells are not, nor longer runs of digits, whose
+    values a float may not hold exactly); None if any cell holds another character (a sign, a
+    point: each such value is typed on its own). Read from the strings' bytes."""
+    text = pc.cast(text, pa.string())
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + n + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] \
+        if text.buffers()[2] is not None else np.zeros(0, np.uint8)
+    if ((data - np.uint8(ord("0"))) > 9).any():  # a byte below "0" wraps round to a high one
+        return None
+    lengths = np.diff(offsets)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    ok = valid & (lengths >= 1) & (lengths <= 15)
+    values = np.zeros(n, dtype=np.int64)
+    if (ok == valid).all():  # every present cell is plain digits: cast them all
+        values = pc.fill_null(pc.cast(text, pa.int64()), 0).to_numpy(zero_copy_only=False)
+    elif ok.any():
+        values[ok] = pc.cast(text.filter(pa.array(ok)), pa.int64()).to_numpy(zero_copy_only=False)
+    return values, ok
 
 
 @cache

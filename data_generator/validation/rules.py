@@ -136,6 +136,9 @@ def _comparable(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
     if kind == "date-time":
         return column_epochs(table, col)
     column = table.cols[col]
+    if kind == "integer" and not column.encoded and column.integers() is not None:
+        values, ok = column.integers()  # never deduplicated: every present value passed
+        return values.astype(float), ok
     ok = np.array([v is not None for v in column.distinct], dtype=bool) & ~column.bad
     if kind == "date":
         days = np.array([v if g else "1970-01-01" for v, g in zip(column.distinct, ok,
