@@ -434,9 +434,9 @@ def fixed_match(text: pa.Array, pattern: str) -> np.ndarray | None:
         return ok
     rows, chars = _same_length(np.frombuffer(text.buffers()[2], dtype=np.uint8), offsets, valid,
                                lengths, size)
-    bad = (chars - layout[0]) > layout[1]  # a byte below the lowest wraps round to a high one
     good = np.ones(rows.size, dtype=bool)
-    good[np.flatnonzero(bad) // size] = False
+    for at, (low, span) in enumerate(zip(*layout, strict=True)):  # byte by byte down the rows
+        good &= (chars[:, at] - low) <= span  # a byte below the lowest wraps round to a high one
     ok[rows] = good
     return ok
 
@@ -489,8 +489,11 @@ def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     rows, chars = _same_length(data, offsets, text.is_valid().to_numpy(zero_copy_only=False),
                                np.diff(offsets), width)
     sign = chars[:, 19]
-    form = ((chars[:, _TIME_DIGITS] - np.uint8(ord("0"))) <= 9).all(axis=1) \
-        & (chars[:, _TIME_MARKS] == _MARKS).all(axis=1) & ((sign == ord("+")) | (sign == ord("-")))
+    form = (sign == ord("+")) | (sign == ord("-"))
+    for at in _TIME_DIGITS.tolist():  # byte by byte down the rows
+        form &= (chars[:, at] - np.uint8(ord("0"))) <= 9
+    for at, mark in zip(_TIME_MARKS.tolist(), _MARKS.tolist(), strict=True):
+        form &= chars[:, at] == mark
 
     def two(at: int) -> np.ndarray:  # the two digits at `at` as a number
         return chars[:, at].astype(np.int32) * 10 + chars[:, at + 1] - 11 * ord("0")
