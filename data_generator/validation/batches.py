@@ -42,6 +42,7 @@ class Column:
     _times: tuple | None = None  # per row: epochs and whether the text is a plain valid time
     _word_times: tuple | None = None  # the same per distinct value
     _from_text: bool = False  # deduplicated from `text`: `words` are the distinct cells
+    _integers: tuple | None = None  # (plain_integers of `text`,), once read
 
     def _encode(self) -> None:
         encoded = pc.dictionary_encode(self.text, null_encoding="encode")
@@ -108,6 +109,13 @@ class Column:
         if self._times is None:
             self._times = plain_times(self.text)
         return self._times
+
+    def integers(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per row: the value of a cell of plain digits and whether it is one (see
+        `plain_integers`); None if some cell holds another character."""
+        if self._integers is None:
+            self._integers = (plain_integers(self.text),)
+        return self._integers[0]
 
     def word_times(self) -> tuple[np.ndarray, np.ndarray]:
         """`times` of the distinct values (`words`)."""
@@ -271,11 +279,14 @@ def text_digest(text: pa.Array) -> np.ndarray:
         else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
     valid = text.is_valid().to_numpy(zero_copy_only=False)
+    present = lengths[valid]
+    sizes = [int(present[0])] if present.min() == present.max() else np.unique(present).tolist()
     with np.errstate(over="ignore"):
-        for size in np.unique(lengths[valid]).tolist():
+        for size in sizes:
             rows, chars = _same_length(data, offsets, valid, lengths, size)
-            chars = np.pad(chars, ((0, 0), (0, max(-(-size // 8), 1) * 8 - size)))
-            words = chars.view(np.uint64)
+            padded = np.zeros((rows.size, max(-(-size // 8), 1) * 8), dtype=np.uint8)
+            padded[:, :size] = chars
+            words = padded.view(np.uint64)
             h = np.full(rows.size, _FNV_OFFSET ^ np.uint64(size), dtype=np.uint64)
             for j in range(words.shape[1]):
                 h = (h ^ words[:, j]) * _FNV_PRIME
@@ -423,11 +434,34 @@ def fixed_match(text: pa.Array, pattern: str) -> np.ndarray | None:
         return ok
     rows, chars = _same_length(np.frombuffer(text.buffers()[2], dtype=np.uint8), offsets, valid,
                                lengths, size)
-    bad = (chars - layout[0]) > layout[1]  # a byte below the lowest wraps round to a high one
     good = np.ones(rows.size, dtype=bool)
-    good[np.flatnonzero(bad) // size] = False
+    for at, (low, span) in enumerate(zip(*layout, strict=True)):  # byte by byte down the rows
+        good &= (chars[:, at] - low) <= span  # a byte below the lowest wraps round to a high one
     ok[rows] = good
     return ok
+
+
+def plain_integers(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per row: the value of a cell of 1 to 15 digits (its typed value, see `typed_values`), and
+    whether the cell is one (null and empty cells are not, nor longer runs of digits, whose
+    values a float may not hold exactly); None if any cell holds another character (a sign, a
+    point: each such value is typed on its own). Read from the strings' bytes."""
+    text = pc.cast(text, pa.string())
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + n + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] \
+        if text.buffers()[2] is not None else np.zeros(0, np.uint8)
+    if ((data - np.uint8(ord("0"))) > 9).any():  # a byte below "0" wraps round to a high one
+        return None
+    lengths = np.diff(offsets)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    ok = valid & (lengths >= 1) & (lengths <= 15)
+    values = np.zeros(n, dtype=np.int64)
+    if (ok == valid).all():  # every present cell is plain digits: cast them all
+        values = pc.fill_null(pc.cast(text, pa.int64()), 0).to_numpy(zero_copy_only=False)
+    elif ok.any():
+        values[ok] = pc.cast(text.filter(pa.array(ok)), pa.int64()).to_numpy(zero_copy_only=False)
+    return values, ok
 
 
 @cache
@@ -455,8 +489,11 @@ def plain_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     rows, chars = _same_length(data, offsets, text.is_valid().to_numpy(zero_copy_only=False),
                                np.diff(offsets), width)
     sign = chars[:, 19]
-    form = ((chars[:, _TIME_DIGITS] - np.uint8(ord("0"))) <= 9).all(axis=1) \
-        & (chars[:, _TIME_MARKS] == _MARKS).all(axis=1) & ((sign == ord("+")) | (sign == ord("-")))
+    form = (sign == ord("+")) | (sign == ord("-"))
+    for at in _TIME_DIGITS.tolist():  # byte by byte down the rows
+        form &= (chars[:, at] - np.uint8(ord("0"))) <= 9
+    for at, mark in zip(_TIME_MARKS.tolist(), _MARKS.tolist(), strict=True):
+        form &= chars[:, at] == mark
 
     def two(at: int) -> np.ndarray:  # the two digits at `at` as a number
         return chars[:, at].astype(np.int32) * 10 + chars[:, at + 1] - 11 * ord("0")

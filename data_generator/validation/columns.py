@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_generator.contracts import column_type, nullable
-from data_generator.validation.batches import TIME_PATTERN, Batch, Column, fixed_match
+from data_generator.validation.batches import TIME_PATTERN, Batch, Column, fixed_match, plain_integers
 from data_generator.validation.report import Report, report_rows
 
 _RULES = {"Type": "type", "Enum": "enum", "Constant": "const", "Pattern": "pattern",
@@ -33,6 +33,7 @@ _COVERED = {"$schema", "$id", "schema_version", "title", "description", "type", 
             "additionalProperties", "properties", "allOf"}
 _QUICK = {"type", "pattern", "minLength", "maxLength", "enum", "description", "title"}
 _QUICK_FORMAT = {"string": set(), "date-time": {"format"}}  # a date-time's format: see plain_times
+_QUICK_INTEGER = {"type", "minimum", "maximum", "description", "title"}
 _ESCAPED = re.compile(r"\\[^0-9A-Za-z]")  # an escaped punctuation mark: same in RE2 and ECMA
 _UNPLAIN = re.compile(r"[\\.]|\(\?")  # classes, any-char and groups whose meaning may differ
 SHOW_ALLOWED = 8  # allowed values a message lists before `+N more`
@@ -42,12 +43,11 @@ _ALL_FIELDS = {"patternProperties", "propertyNames", "unevaluatedProperties",
 
 def check_columns(table: Batch, report: Report) -> None:
     props = table.schema["properties"]
-    for fk in table.schema.get("x-foreignKeys", []):
-        for col in fk["fields"]:
-            if col in table.cols:
-                table.cols[col].deduplicate()  # keys of another file repeat: check each once
+    for col in _grouped(table.schema):
+        if col in table.cols:
+            table.cols[col].deduplicate()  # repeated keys, and columns read per distinct value
     for column in table.cols.values():
-        if column_type(column.prop) == "date-time" and _repeats(column.text):
+        if column_type(column.prop) == "date-time" and not column.encoded and _repeats(column.text):
             column.deduplicate()  # times shared by rows (a lab panel's): check each once
     for col in table.cols:
         _check_cells(table, col, props[col], report)
@@ -60,6 +60,18 @@ def check_columns(table: Batch, report: Report) -> None:
         residual["allOf"] = rest
     if residual:
         _check_rows(table, residual, report)
+
+
+def _grouped(schema: dict) -> set[str]:
+    """The columns checked per distinct value whatever they hold: keys of another file (which
+    repeat), the columns conditionals test, and those the row-wise rules read."""
+    found = {col for fk in schema.get("x-foreignKeys", []) for col in fk["fields"]}
+    for cond in schema.get("allOf", []):
+        test = cond.get("if", {}).get("properties") if isinstance(cond, dict) else None
+        if isinstance(test, dict) and len(test) == 1:
+            found.update(test)
+    residual = {k: v for k, v in schema.items() if k not in _COVERED and not k.startswith("x-")}
+    return found | (_referenced(residual, set()) or set())
 
 
 def _repeats(text: pa.Array, sample: int = 1000) -> bool:
@@ -130,6 +142,8 @@ def _quick_pass(column: Column) -> np.ndarray | None:
     with every field in range); None if the schema goes beyond that."""
     prop = column.prop
     kind = column_type(prop)
+    if kind == "integer":
+        return _integer_pass(column)
     if kind not in ("string", "date-time") \
             or {k for k in prop if not k.startswith("x-")} - _QUICK - _QUICK_FORMAT[kind]:
         return None
@@ -152,6 +166,30 @@ def _quick_pass(column: Column) -> np.ndarray | None:
     if nullable(prop):
         ok = pc.or_(pc.is_null(text), ok)
     ok = pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
+    return ok[column.index] if column.encoded else ok
+
+
+def _integer_pass(column: Column) -> np.ndarray | None:
+    """Per row: surely valid, for an integer column whose schema is only its type (integer, or
+    null) and bounds: null where null is allowed, or plain digits whose value is within the
+    bounds; None for another schema, or a column with a cell of other characters."""
+    prop = column.prop
+    types = set(prop["type"]) if isinstance(prop["type"], list) else {prop["type"]}
+    bounds = [prop[k] for k in ("minimum", "maximum") if k in prop]
+    if types - {"integer", "null"} or {k for k in prop if not k.startswith("x-")} - _QUICK_INTEGER \
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
+        return None
+    text = column.words if column.encoded else column.text  # each distinct value once
+    plain = plain_integers(text) if column.encoded else column.integers()
+    if plain is None:
+        return None
+    values, ok = plain
+    if "minimum" in prop:
+        ok = ok & (values >= prop["minimum"])
+    if "maximum" in prop:
+        ok = ok & (values <= prop["maximum"])
+    if nullable(prop):
+        ok = ok | ~text.is_valid().to_numpy(zero_copy_only=False)
     return ok[column.index] if column.encoded else ok
 
 

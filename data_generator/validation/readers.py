@@ -36,7 +36,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from numpy.lib.stride_tricks import sliding_window_view
 
 from data_generator.contracts import Violation, column_type, columns
 from data_generator.timeutil import format_date, format_rfc3339
@@ -326,12 +325,13 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
     but the last escaping a character), decoded by pyarrow's JSON reader, whose strings are the
     standard library's; None for any other block (read by `_plain_objects` or line by line).
 
-    pyarrow refuses values of other types, a key twice and keys the contract does not name;
-    each line must start with `{` and give one row, and each key must be written as `"key":`
-    where the values before it, written plainly, put it (an unescaped quote followed by a
-    key and `":` is only ever a key)."""
+    pyarrow refuses values of other types, a key twice, keys the contract does not name and an
+    escaped lone surrogate (which the standard library decodes, and line-by-line reading
+    reports); each line must start with `{` and give one row, and each key must be written as
+    `"key":` where the values before it, written plainly, put it (an unescaped quote followed
+    by a key and `":` is only ever a key)."""
     data = np.frombuffer(block, np.uint8)
-    if not block.endswith(b"\n") or _SURROGATE_ESCAPE_BYTES.search(block):
+    if not block.endswith(b"\n"):
         return None
     try:
         table = pajson.read_json(
@@ -340,17 +340,17 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
             parse_options=pajson.ParseOptions(
                 explicit_schema=pa.schema([(col, pa.string()) for col in cols]),
                 unexpected_field_behavior="error"))
-    except pa.ArrowException:  # not JSON, another value type, a key twice, a bad escape
-        return None
-    starts = np.concatenate([[0], np.flatnonzero(data == ord("\n"))[:-1] + 1])
+    except pa.ArrowException:  # not JSON, another value type, a key twice, a bad escape or
+        return None  # an escaped lone surrogate
+    starts = np.concatenate([[0], _line_breaks(data)[:-1] + 1])
     if table.num_rows != len(starts) or not (data[starts] == ord("{")).all():
         return None
-    text = [table.column(col).combine_chunks() for col in cols]
+    text = [_one_array(table.column(col)) for col in cols]
     at = starts + 1
     for col, values in zip(cols, text, strict=True):
-        key = np.frombuffer(f"{json.dumps(col)}:".encode(), np.uint8)
+        key = f"{json.dumps(col)}:".encode()
         if (at > len(data) - len(key)).any() \
-                or not (sliding_window_view(data, len(key))[at] == key).all():
+                or not all((data[at + j] == byte).all() for j, byte in enumerate(key)):
             return None
         offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + len(values) + 1]
         written = np.diff(offsets) + 2  # "value"
@@ -358,6 +358,19 @@ def _string_objects(block: bytes, cols: list[str]) -> list[pa.Array] | None:
             written[~values.is_valid().to_numpy(zero_copy_only=False)] = len("null")
         at = at + len(key) + written + 1  # and a comma
     return text
+
+
+def _line_breaks(data: np.ndarray, piece: int = 1 << 18) -> np.ndarray:
+    """The positions of the line breaks in `data`, found a piece at a time (so the masks are
+    small and stay in the cache rather than being as large as the block)."""
+    found = [np.flatnonzero(data[at:at + piece] == ord("\n")) + at
+             for at in range(0, len(data), piece)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+
+
+def _one_array(values: pa.ChunkedArray) -> pa.Array:
+    """A column's values as one array (without a copy when they are one chunk)."""
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
 def _as_text(rows: list[dict], strings: pa.StructType) -> pa.StructArray | None:

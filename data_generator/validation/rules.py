@@ -58,6 +58,9 @@ def _check_unique(table: Kept, col: str, report: Report) -> None:
     compared as text, so a digest collision is never reported as a duplicate."""
     digest, present = table.digest, table.text(col).is_valid().to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(present)
+    ordered = np.sort(digest[rows])
+    if not (ordered[1:] == ordered[:-1]).any():  # no digest shared: every key is unique
+        return
     order = rows[np.argsort(digest[rows], kind="stable")]
     same = digest[order[1:]] == digest[order[:-1]]
     if not same.any():
@@ -117,10 +120,14 @@ def _found(table, fields: list[str], theirs: pa.Array) -> np.ndarray:
     code = np.zeros(table.n, dtype=np.int64)
     for f, size in zip(fields, sizes, strict=True):
         code = code * size + table.cols[f].index
-    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
-    keys = _joined([table.text(f).take(pa.array(first)) for f in fields])
+    combos = pc.dictionary_encode(pa.array(code))  # each combination of distinct values once
+    rest, positions = combos.dictionary.to_numpy(zero_copy_only=False), []
+    for size in reversed(sizes):
+        rest, position = np.divmod(rest, size)
+        positions.insert(0, position)
+    keys = _joined([table.cols[f].words.take(pa.array(p)) for f, p in zip(fields, positions, strict=True)])
     found = pc.is_in(keys, value_set=theirs).to_numpy(zero_copy_only=False)
-    return found[inverse.reshape(-1)]
+    return found[combos.indices.to_numpy(zero_copy_only=False)]
 
 
 def _comparable(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +136,9 @@ def _comparable(table: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
     if kind == "date-time":
         return column_epochs(table, col)
     column = table.cols[col]
+    if kind == "integer" and not column.encoded and column.integers() is not None:
+        values, ok = column.integers()  # never deduplicated: every present value passed
+        return values.astype(float), ok
     ok = np.array([v is not None for v in column.distinct], dtype=bool) & ~column.bad
     if kind == "date":
         days = np.array([v if g else "1970-01-01" for v, g in zip(column.distinct, ok,
