@@ -72,7 +72,7 @@ class Chart:
         (segment, collection time)."""
         tests, units = cfg.labs["tests"], cfg.notes["display_units"]
         t = labs.table
-        rank = _test_rank(cfg, labs.test)
+        rank = labs.code.astype(np.int64)  # the test's place in the catalogue
         result = np.asarray(t["result_time"], dtype=np.int64)
         segment = labs.enc.astype(np.int64) * len(tests) + rank
         since = result - (result.min() if result.size else 0)                  # a chunk's results span < 2**32 s
@@ -113,8 +113,20 @@ class Chart:
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
             at = new[rank == r]
-            self.l_said[at] = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
-                                                 self._values(at).tolist(), self.l_text[self.l_row[at]].tolist())
+            raw = self.l_raw[self.l_row[at]]
+            number = ~np.isnan(raw)
+            if number.any():  # each distinct value written once
+                rounded = np.round(raw[number], self.t_decimals[r])
+                bits, which = np.unique(rounded.view(np.int64), return_inverse=True)  # -0.0 apart from 0.0
+                values = bits.view(float)
+                written = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
+                                             values.astype(np.int64).tolist() if self.t_decimals[r] == 0
+                                             else values.tolist(), [None] * values.size)
+                self.l_said[at[number]] = objects(written)[which]
+            if not number.all():
+                other = at[~number]
+                self.l_said[other] = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
+                                                        [None] * other.size, self.l_text[self.l_row[other]].tolist())
         return self.l_said
 
     def _values(self, rows: np.ndarray) -> np.ndarray:
@@ -212,8 +224,8 @@ class Chart:
         note, row, late, now = note[found], row[found], pending[found], current[found]
         said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
-        old = np.flatnonzero(~now)
-        said[old] = self.prose.drawn_at(said[old].tolist(), self.l_drawn[row[old]].tolist())
+        old, which = np.unique(row[~now], return_inverse=True)  # results older than the window, each written once
+        said[~now] = objects(self.prose.drawn_at(self.l_said[old].tolist(), self.l_drawn[old].tolist()))[which]
         result = said.copy()
         read = np.flatnonzero(entries[note])
         if read.size:
@@ -254,11 +266,6 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
 
 def _charted(keys: tuple[str, ...], values: tuple) -> dict:
     return {k: x for k, x in zip(keys, values, strict=True) if x is not None}
-
-
-def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
-    rank = {name: i for i, name in enumerate(cfg.labs["tests"])}
-    return np.array([rank[t] for t in tests.tolist()], dtype=np.int64)
 
 
 def filler(text: str, fields: tuple[str, ...], specs: dict[str, str] | None = None) -> Callable[..., str]:
