@@ -177,13 +177,19 @@ class Chart:
             charted |= (at[k] >= 0).astype(np.int64) << bit
         patterns, which = np.unique(charted, return_inverse=True)
         out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
+        words = {}  # each set's values of the line's columns, written
+        for k in _LINE:
+            some = at[k] >= 0
+            words[k] = np.empty(rows.size, dtype=object)
+            words[k][some] = self.prose.written(k, self.values[k][at[k][some]])
         for p, sets in zip(patterns.tolist(), groups(which, patterns.size), strict=True):
-            keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1 and (k in read or k in _LINE))
-            cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
-            kept = tuple(k for k in keys if k in read)
-            out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*(cols[k] for k in kept), strict=True))))
+            charts = {k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1}
+            kept = tuple(k for k in VITAL_KEYS if k in charts and k in read)
+            cols = [self.values[k][at[k][sets]].tolist() for k in kept]
+            out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*cols, strict=True))))
                                  if kept else [{} for _ in range(sets.size)])
-            lines[sets] = self.prose.charted_lines(cols, sets.size)
+            lines[sets] = self.prose.charted_lines({k: words[k][sets].tolist() for k in _LINE if k in charts},
+                                                   sets.size)
         self.prose.remember(out.tolist(), lines.tolist())
         return out
 
@@ -317,20 +323,13 @@ class Prose:
         self._drawn: dict[int, str] = {}
 
     def _full_line(self, vitals: dict[str, str]) -> str | None:
-        """One %-pattern for a line quoting every value (the parts joined as `_line` joins them),
-        each value converted as its format spec would; None where a part is not a plain template."""
-        def conv(key: str) -> str:
-            return "%" + self.number.get(key, ".0f")
-        parts = [filler(vitals["heart_rate"], ("v",), {"v": conv("heart_rate")}),
-                 filler(vitals["bp"], ("sbp", "dbp"), {"sbp": conv("sbp"), "dbp": conv("dbp")}),
-                 filler(vitals["resp_rate"], ("v",), {"v": conv("resp_rate")}),
-                 filler(vitals["spo2"], ("v",), {"v": conv("spo2")}),
-                 filler(vitals["temp_c"], ("v",), {"v": conv("temp_c")})]
-        if not all(hasattr(p, "pattern") for p in parts) or not all(re.fullmatch(r"\.\d+f", self.number.get(k, ".0f"))
-                                                                  for k in _LINE if k != "o2_device"):
+        """One %-pattern for a line quoting every value written (the parts joined as `_written_line`
+        joins them); None where a part is not a plain template."""
+        parts = [self.vital[k] for k in ("heart_rate", "bp", "resp_rate", "spo2", "temp_c")]
+        if not all(hasattr(p, "pattern") for p in parts):
             return None
         hr, bp, rr, spo2, temp = (p.pattern for p in parts)
-        return f"{hr}, {bp}, {rr}, {spo2}%s, {temp}"  # %s: the oxygen device, or nothing
+        return f"{hr}, {bp}, {rr}, {spo2}%s, {temp}"  # %s: on the oxygen device, or nothing
 
     def remember(self, charted: list[dict], lines: list[str]) -> None:
         """The line each dict of `charted` reads as (kept while this object lives)."""
@@ -345,28 +344,50 @@ class Prose:
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
         """The vitals line of each row of `cols` (a list per vital, None where not charted)."""
-        return [self.charted_lines({k: [v] for k, v in zip(_LINE, row, strict=True) if v is not None}, 1)[0]
+        return [self.charted_lines({k: [self._word(k, v)] for k, v in zip(_LINE, row, strict=True)
+                                    if v is not None}, 1)[0]
                 for row in zip(*(cols[k] for k in _LINE), strict=True)]
+
+    def _word(self, key: str, value) -> str:
+        """A charted value as a vitals line writes it: a number at its column's precision, the
+        oxygen device as the words appended to SpO2."""
+        if key == "o2_device":
+            return self.on_device[value]
+        return format(value, self.number.get(key, ".0f"))
+
+    def written(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Charted values of one column as a vitals line writes them (`_word`), each distinct
+        number written once."""
+        if values.dtype.kind not in "iuf":
+            return objects([self._word(key, v) for v in values.tolist()])
+        bits = values.view(np.int64) if values.dtype.kind == "f" else values  # -0.0 apart from 0.0
+        distinct, which = np.unique(bits, return_inverse=True)
+        distinct = distinct.view(values.dtype) if values.dtype.kind == "f" else distinct
+        return objects([self._word(key, v) for v in distinct.tolist()])[which]
 
     def charted_lines(self, cols: dict[str, list], n: int) -> list[str]:
         """The vitals lines of `n` sets that chart the same columns (`cols`: the values of each
-        column they chart): sets quoting every value fill one pattern; others are written part by
-        part."""
+        column they chart, as `written`): sets quoting every value fill one pattern; others are
+        written part by part."""
         if self._full is not None and all(k in cols for k in _LINE if k != "o2_device"):
-            device = map(self.on_device.__getitem__, cols["o2_device"]) if "o2_device" in cols else repeat("", n)
+            device = cols["o2_device"] if "o2_device" in cols else repeat("", n)
             return list(map(self._full.__mod__, zip(cols["heart_rate"], cols["sbp"], cols["dbp"], cols["resp_rate"],
                                                     cols["spo2"], device, cols["temp_c"], strict=True)))
-        return list(map(self._line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
+        return list(map(self._written_line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
 
     def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
-        vital, number = self.vital, self.number
-        parts = [vital["heart_rate"](format(hr, number.get("heart_rate", ".0f"))) if hr is not None else None,
-                 vital["bp"](format(sbp, number.get("sbp", ".0f")), format(dbp, number.get("dbp", ".0f")))
-                 if sbp is not None and dbp is not None else None,
-                 vital["resp_rate"](format(rr, number.get("resp_rate", ".0f"))) if rr is not None else None,
-                 vital["spo2"](format(spo2, number.get("spo2", ".0f"))) + ("" if o2 is None else self.on_device[o2])
-                 if spo2 is not None else None,
-                 vital["temp_c"](format(temp, number.get("temp_c", ".0f"))) if temp is not None else None]
+        """The vitals line of one set's values (None where not charted)."""
+        return self._written_line(*(None if v is None else self._word(k, v)
+                                    for k, v in zip(_LINE, (hr, sbp, dbp, rr, spo2, o2, temp), strict=True)))
+
+    def _written_line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
+        """The vitals line of one set's values as `_word` writes them (None where not charted)."""
+        vital = self.vital
+        parts = [vital["heart_rate"](hr) if hr is not None else None,
+                 vital["bp"](sbp, dbp) if sbp is not None and dbp is not None else None,
+                 vital["resp_rate"](rr) if rr is not None else None,
+                 vital["spo2"](spo2) + ("" if o2 is None else o2) if spo2 is not None else None,
+                 vital["temp_c"](temp) if temp is not None else None]
         return ", ".join([p for p in parts if p is not None]) or "not yet charted"
 
     def results(self, test: str, name: str, unit: str, values: list, texts: list[str | None]) -> list[str]:
