@@ -140,12 +140,13 @@ class Chart:
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
         return value
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str]
-               ) -> tuple[list[dict], list[dict], list[dict]]:
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str],
+               worst_read: frozenset[str]) -> tuple[list[dict], list[dict], list[dict]]:
         """For each note (encounter row, epoch second): the first set, the latest value of each
         column and the worst of the window, as charted by then (empty where nothing was); worst
-        only where `worst` (the notes whose text may read it). First and latest hold the columns
-        of `read` (those any note's text may read), and each has its vitals line. Notes reading
+        only where `worst` (the notes whose text may read it), of the columns of `worst_read`.
+        First and latest hold the columns of `read` (those any note's text may read), and each
+        has its vitals line. Notes reading
         the same set share its dict. Notes in (encounter, time) order keep the window reductions
         linear in the number of sets."""
         empty: dict = {}
@@ -164,7 +165,7 @@ class Chart:
         first[charted], latest[charted] = np.split(at, 2)
         reading = np.flatnonzero(charted & worst)
         worst_of = np.full(e.size, empty, dtype=object)
-        worst_of[reading] = self._worst(window[reading], last[reading])
+        worst_of[reading] = self._worst(window[reading], last[reading], worst_read)
         return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
 
     def _latest(self, rows: np.ndarray, read: frozenset[str]) -> np.ndarray:
@@ -193,10 +194,10 @@ class Chart:
         self.prose.remember(out.tolist(), lines.tolist())
         return out
 
-    def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
-        """Each column's most extreme value over the sets [window, last]."""
-        cols = []
-        for sign, col, whole in self.extreme.values():
+    def _worst(self, window: np.ndarray, last: np.ndarray, read: frozenset[str]) -> list[dict]:
+        """Each column's (of those in `read`) most extreme value over the sets [window, last]."""
+        cols, keys = [], tuple(k for k in self.extreme if k in read)
+        for sign, col, whole in map(self.extreme.__getitem__, keys):
             end = col.size - 1                                                         # the -inf sentinel
             bounds = np.minimum(np.column_stack([window, np.maximum(last + 1, window + 1)]).ravel(), end)
             m = np.maximum.reduceat(col, bounds)[::2]
@@ -205,7 +206,7 @@ class Chart:
             worst = np.full(m.size, None, dtype=object)
             worst[some] = value[some].astype(np.int64) if whole else value[some]
             cols.append(worst.tolist())
-        return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
+        return [_charted(keys, row) for row in zip(*cols, strict=True)] if keys else [{} for _ in last.tolist()]
 
     def labs(self, e: np.ndarray, epoch: np.ndarray, entries: np.ndarray) -> list[dict]:
         """For each note (encounter row, epoch second): each test's last result available by then,

@@ -261,6 +261,15 @@ def _vitals_read(texts: list[str]) -> frozenset[str]:
     return frozenset().union(*(use[0] for use in uses))
 
 
+def _worst_read(texts: list[str]) -> frozenset[str]:
+    """The columns a note type's texts may read of `worst`: those they name, or all where they may
+    read more (its truth, its items, its vitals line...)."""
+    uses = [value_uses(t, "worst", "") for t in texts]
+    if any(use is None or use[1] for use in uses):
+        return frozenset(VITAL_KEYS)
+    return frozenset().union(*(use[0] for use in uses))
+
+
 def _objects(items: list) -> np.ndarray:
     """`items` in a one-dimensional object array, each item as it is (lists and dicts included)."""
     out = np.empty(len(items), dtype=object)
@@ -424,7 +433,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     reading = {name: kinds.array([_reads(t, name) for t in texts], bool)
                for name in ("lab", "worst")}  # only what a note can render reads these
     read = frozenset().union(*map(_vitals_read, texts))
-    first, latest, worst = chart.vitals(e, epoch, reading["worst"], read)
+    first, latest, worst = chart.vitals(e, epoch, reading["worst"], read, frozenset().union(*map(_worst_read, texts)))
     results = np.full(n, {}, dtype=object)  # one empty dict for the notes that cannot read it
     entries = kinds.array(list(map(_reads_results, texts)), bool)
     results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
