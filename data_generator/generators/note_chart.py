@@ -49,22 +49,35 @@ class Chart:
         v = vitals
         self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
         self.v_key = v.enc * _KEY + v.table["event_time"]
-        rows = np.arange(v.enc.size)
-        group_start = self.v_start[v.enc] if rows.size else rows
-        decimals = _decimals(cfg)
-        self.values, self.last, self.extreme = {}, {}, {}
-        for key in VITAL_KEYS:
-            col = v.table[key]
-            present = _present(col)
-            self.values[key] = _at_precision(col, present, decimals.get(key))
-            last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
-            self.last[key] = np.where(last >= group_start, last, -1)
-            if key in WORST_HIGH or key in WORST_LOW:
-                sign = 1.0 if key in WORST_HIGH else -1.0
-                rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
-                whole = decimals.get(key) == 0  # charted as ints, as _at_precision gives them
-                self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf), whole)
+        self._table, self._decimals, self._rows = v.table, _decimals(cfg), np.arange(v.enc.size)
+        self._group_start = self.v_start[v.enc] if v.enc.size else self._rows
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # by column, as `column` gives them
+        self._extremes: dict[str, tuple[float, np.ndarray, bool]] = {}
         self._index_labs(cfg, labs, n_enc)
+
+    def column(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """A vitals column's values at its precision, and the last row of the encounter charting
+        it at or before each row (-1: none yet)."""
+        if key not in self._columns:
+            col, rows = self._table[key], self._rows
+            present = _present(col)
+            last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
+            self._columns[key] = (_at_precision(col, present, self._decimals.get(key)),
+                                  np.where(last >= self._group_start, last, -1))
+        return self._columns[key]
+
+    def _extreme(self, key: str) -> tuple[float, np.ndarray, bool]:
+        """A worst column (WORST_HIGH or WORST_LOW) for a maximum over rows: its sign, the signed
+        values at the column's precision (-inf where not charted, and after the last row), and
+        whether it is charted as ints."""
+        if key not in self._extremes:
+            col, decimals = self._table[key], self._decimals.get(key)
+            present = _present(col)
+            sign = 1.0 if key in WORST_HIGH else -1.0
+            rounded = np.round(np.where(present, col, np.nan).astype(float), decimals or 0)
+            self._extremes[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf),
+                                   decimals == 0)  # charted as ints, as _at_precision gives them
+        return self._extremes[key]
 
     def _index_labs(self, cfg: Config, labs: Labs, n_enc: int) -> None:
         """Results sorted by encounter, test, then result time, in segments of one encounter's
@@ -172,9 +185,10 @@ class Chart:
         """Each column's last value charted in the encounter up to each set row (-1: none yet), in
         a dict of the columns of `read` charted by then, with its vitals line. Sets charting the
         same columns are written together."""
-        at = {k: np.where(rows >= 0, self.last[k][rows], -1) for k in VITAL_KEYS}
+        told = tuple(k for k in VITAL_KEYS if k in read or k in _LINE)  # what a dict or a line may hold
+        at = {k: np.where(rows >= 0, self.column(k)[1][rows], -1) for k in told}
         charted = np.zeros(rows.size, dtype=np.int64)
-        for bit, k in enumerate(VITAL_KEYS):
+        for bit, k in enumerate(told):
             charted |= (at[k] >= 0).astype(np.int64) << bit
         patterns, which = np.unique(charted, return_inverse=True)
         out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
@@ -182,11 +196,11 @@ class Chart:
         for k in _LINE:
             some = at[k] >= 0
             words[k] = np.empty(rows.size, dtype=object)
-            words[k][some] = self.prose.written(k, self.values[k][at[k][some]])
+            words[k][some] = self.prose.written(k, self.column(k)[0][at[k][some]])
         for p, sets in zip(patterns.tolist(), groups(which, patterns.size), strict=True):
-            charts = {k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1}
-            kept = tuple(k for k in VITAL_KEYS if k in charts and k in read)
-            cols = [self.values[k][at[k][sets]].tolist() for k in kept]
+            charts = {k for bit, k in enumerate(told) if p >> bit & 1}
+            kept = tuple(k for k in told if k in charts and k in read)
+            cols = [self.column(k)[0][at[k][sets]].tolist() for k in kept]
             out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*cols, strict=True))))
                                  if kept else [{} for _ in range(sets.size)])
             lines[sets] = self.prose.charted_lines({k: words[k][sets].tolist() for k in _LINE if k in charts},
@@ -196,8 +210,8 @@ class Chart:
 
     def _worst(self, window: np.ndarray, last: np.ndarray, read: frozenset[str]) -> list[dict]:
         """Each column's (of those in `read`) most extreme value over the sets [window, last]."""
-        cols, keys = [], tuple(k for k in self.extreme if k in read)
-        for sign, col, whole in map(self.extreme.__getitem__, keys):
+        cols, keys = [], tuple(k for k in VITAL_KEYS if k in read and (k in WORST_HIGH or k in WORST_LOW))
+        for sign, col, whole in map(self._extreme, keys):
             end = col.size - 1                                                         # the -inf sentinel
             bounds = np.minimum(np.column_stack([window, np.maximum(last + 1, window + 1)]).ravel(), end)
             m = np.maximum.reduceat(col, bounds)[::2]
