@@ -199,7 +199,9 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     out = np.empty(len(templates), dtype=object)
     for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
         members = rows.tolist()
-        said = [_sentence_case(template, d) for d in notes_said[rows].tolist()]
+        said = notes_said[rows].tolist()
+        if _initial_phrases(template):
+            said = [_sentence_case(template, d) for d in said]
 
         def column(name: str, members=members, rows=rows, said=said, chosen=chosen) -> list:
             if name == "author":
