@@ -24,7 +24,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, Prose
-from data_generator.generators.note_text import Licensed, draws, objects, render_notes, render_phrases
+from data_generator.generators.note_text import Licensed, draws, groups, objects, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
@@ -344,14 +344,15 @@ def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes, kinds: _Ki
     return author.tolist()
 
 
-def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Interventions) -> ChartView:
+def claim_view(cfg: Config, enc: Encounters, vitals: Vitals, labs: Labs, interventions: Interventions) -> ChartView:
     """The chart as claim conditions read it, from the same columns the files are written from."""
     t = enc.table
     encounters = {"admit": enc.admit, "outcome": enc.outcome,
                   **{k: t[k] for k in ("primary_dx_code", "discharge_disposition", "care_unit")}}
     v = {"enc": vitals.enc, "time": vitals.table["event_time"],
          **{k: vitals.table[k] for k in (*VITAL_KEYS, "care_unit") if k != "consciousness"}}
-    lab = {"enc": labs.enc, "test": labs.test, "value": labs.table["value"], "flag": labs.table["flag"],
+    lab = {"enc": labs.enc, "code": labs.code, "names": list(cfg.labs["tests"]), "value": labs.table["value"],
+           "flag": labs.table["flag"],
            "collected": labs.table["event_time"], "resulted": labs.table["result_time"]}
     treat = {"enc": interventions.enc, "kind": interventions.kind,
              "start": enc.admit[interventions.enc] + np.round(interventions.hours * HOUR).astype(np.int64),
@@ -381,13 +382,14 @@ def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: 
     outcomes = sorted(set(enc.outcome.tolist()))
     number = {name: i for i, name in enumerate(outcomes)}
     branch = kinds.of * len(outcomes) + np.array([number[o] for o in enc.outcome.tolist()], dtype=np.int64)[notes.enc]
-    groups: dict[tuple, tuple[list, list[np.ndarray]]] = {}  # a declared phrase list -> (its variants, its notes)
-    for b in np.unique(branch).tolist():
+    lists: dict[tuple, tuple[list, list[np.ndarray]]] = {}  # a declared phrase list -> (its variants, its notes)
+    present, of = np.unique(branch, return_inverse=True)
+    for b, mine in zip(present.tolist(), groups(of, present.size), strict=True):
         (scenario, note_type), outcome = kinds.keys[b // len(outcomes)], outcomes[b % len(outcomes)]
         for group, variants in _phrase_plan(cfg, scenario, outcome, note_type):
-            groups.setdefault(group, (variants, []))[1].append(np.flatnonzero(branch == b))
+            lists.setdefault(group, (variants, []))[1].append(mine)
     out: dict[str, tuple[list, np.ndarray]] = {}  # by phrase key: its pools, and each note's pool
-    for (_, key, _), (variants, parts) in groups.items():
+    for (_, key, _), (variants, parts) in lists.items():
         rows = np.concatenate(parts)
         pools, at = licensed_pools(phrase_list(variants), view, notes.enc[rows], epoch[rows])
         every, which = out.setdefault(key, ([], np.full(notes.enc.size, -1, dtype=np.int64)))
@@ -425,7 +427,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     chart = Chart(cfg, vitals, labs, len(enc), prose)
     epoch, when = _moments(cfg, enc, cal, notes)
     authors = _rota(cfg, enc, cal, notes, kinds, epoch, rng)
-    view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
+    view = claim_view(cfg, enc, vitals, labs, interventions if interventions is not None else Interventions.none())
     licensed = _licensed(cfg, enc, notes, kinds, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
     e, n = notes.enc, notes.enc.size
