@@ -18,7 +18,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.labs import Labs
-from data_generator.generators.note_text import groups, objects
+from data_generator.generators.note_text import groups, objects, records
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
 from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
@@ -201,8 +201,7 @@ class Chart:
             charts = {k for bit, k in enumerate(told) if p >> bit & 1}
             kept = tuple(k for k in told if k in charts and k in read)
             cols = [self.column(k)[0][at[k][sets]].tolist() for k in kept]
-            out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*cols, strict=True))))
-                                 if kept else [{} for _ in range(sets.size)])
+            out[sets] = objects(records(kept, cols, sets.size))
             lines[sets] = self.prose.charted_lines({k: words[k][sets].tolist() for k in _LINE if k in charts},
                                                    sets.size)
         self.prose.remember(out.tolist(), lines.tolist())

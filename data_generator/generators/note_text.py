@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
-from itertools import repeat
 
 import numpy as np
 
@@ -58,6 +57,16 @@ def objects(items: list) -> np.ndarray:
     """`items` (dicts, strings, numbers: never sequences) in a one-dimensional object array."""
     out = np.empty(len(items), dtype=object)
     out[:] = items
+    return out
+
+
+def records(keys: tuple[str, ...], cols: list[list], n: int) -> list[dict]:
+    """`n` new dicts, row i holding `cols[j][i]` under `keys[j]` (keys in that order)."""
+    blank = dict.fromkeys(keys)
+    out = [blank.copy() for _ in range(n)]
+    for key, col in zip(keys, cols, strict=True):
+        for d, value in zip(out, col, strict=True):
+            d[key] = value
     return out
 
 
@@ -119,8 +128,7 @@ def _said(kind: np.ndarray, keys: list[tuple[str, ...] | None], decided: dict[in
         if names is None or not rows.size:
             continue
         cols = [licensed[key].picks(rows, value[at[rows] + j]) for j, key in enumerate(names, 1)]
-        said[rows] = objects(list(map(dict, map(zip, repeat(names), zip(*cols, strict=True))))) if cols else \
-            objects([{} for _ in range(rows.size)])
+        said[rows] = objects(records(names, cols, rows.size))
     for d, names in decided.items():
         said[d] = {key: licensed[key].picks(np.array([d]), value[at[d] + j:at[d] + j + 1])[0]
                    for j, key in enumerate(names, 1)}
@@ -199,9 +207,7 @@ def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[i
     out = np.empty(len(templates), dtype=object)
     for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
         members = rows.tolist()
-        said = notes_said[rows].tolist()
-        if _initial_phrases(template):
-            said = [_sentence_case(template, d) for d in said]
+        said = _sentence_cased(template, notes_said[rows].tolist())
 
         def column(name: str, members=members, rows=rows, said=said, chosen=chosen) -> list:
             if name == "author":
@@ -227,10 +233,16 @@ def _initial_phrases(template: str) -> tuple[str, ...]:
 
 def _sentence_case(template: str, phrases: dict) -> dict:
     """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
+    return _sentence_cased(template, [phrases])[0]
+
+
+def _sentence_cased(template: str, notes: list[dict]) -> list[dict]:
+    """`_sentence_case` of each note's phrases (changed in place), a key at a time."""
     for key in _initial_phrases(template):
-        if isinstance(phrases[key], str):
-            phrases[key] = _capitalised(phrases[key])
-    return phrases
+        for phrases in notes:
+            if isinstance(phrases[key], str):
+                phrases[key] = _capitalised(phrases[key])
+    return notes
 
 
 @lru_cache(maxsize=1 << 14)
