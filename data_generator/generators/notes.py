@@ -440,7 +440,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     entries = kinds.array(list(map(_reads_results, texts)), bool)
     results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
     encs = e.tolist()
-    picked, templates, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
+    picked, template_of, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
     patient, encounter = (_objects(part)[at] for part in zip(*(_stay(cfg, registry, enc, s) for s in stays.tolist()),
                                                             strict=True)) if n else ([], [])
@@ -451,7 +451,8 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                                             helpers).items()}
     where = kinds.each([f"{cfg.scenarios[sc]['_file']}: note type {k}" for sc, k in kinds.keys])
     phrases = render_phrases(encs, context, picked, said, where)
-    text = render_notes(encs, context, picked, templates, phrases, authors, where)
+    templates = [t for spec in kinds.specs for t in spec["templates"]]  # as draws lays them out
+    text = render_notes(encs, context, picked, template_of, templates, phrases, authors, where)
     return {
         "note_id": table_ids("notes", date, first_id, n),
         "encounter_id": enc.table["encounter_id"][e],
