@@ -219,7 +219,12 @@ class Chart:
             worst = np.full(m.size, None, dtype=object)
             worst[some] = value[some].astype(np.int64) if whole else value[some]
             cols.append(worst.tolist())
-        return [_charted(keys, row) for row in zip(*cols, strict=True)] if keys else [{} for _ in last.tolist()]
+        out: list[dict] = [{} for _ in range(last.size)]
+        for key, col in zip(keys, cols, strict=True):  # each column's value where there is one
+            for d, value in zip(out, col, strict=True):
+                if value is not None:
+                    d[key] = value
+        return out
 
     def labs(self, e: np.ndarray, epoch: np.ndarray, entries: np.ndarray) -> list[dict]:
         """For each note (encounter row, epoch second): each test's last result available by then,
@@ -282,10 +287,6 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
         col = np.round(np.where(present, col, 0).astype(float), decimals)
         return col.astype(np.int64) if decimals == 0 else col
     return col
-
-
-def _charted(keys: tuple[str, ...], values: tuple) -> dict:
-    return {k: x for k, x in zip(keys, values, strict=True) if x is not None}
 
 
 def filler(text: str, fields: tuple[str, ...], specs: dict[str, str] | None = None) -> Callable[..., str]:
@@ -371,7 +372,11 @@ class Prose:
 
     def written(self, key: str, values: np.ndarray) -> np.ndarray:
         """Charted values of one column as a vitals line writes them (`_word`), each distinct
-        number written once."""
+        number, and each device, written once."""
+        if key == "o2_device":
+            devices = values.tolist()
+            words = {device: self._word(key, device) for device in set(devices)}
+            return objects(list(map(words.__getitem__, devices)))
         if values.dtype.kind not in "iuf":
             return objects([self._word(key, v) for v in values.tolist()])
         bits = values.view(np.int64) if values.dtype.kind == "f" else values  # -0.0 apart from 0.0
