@@ -199,19 +199,22 @@ class _When(NamedTuple):
     shift: list
 
 
-def _stay(cfg: Config, registry: Registry, enc: Encounters, e: int) -> tuple[dict, dict]:
-    """What every note of encounter `e` may quote about the patient and the stay."""
-    p = enc.patient_index[e]
-    patient = {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]],
-               "comorbidities": enc.history[e]}
-    encounter = {
-        "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
-        "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
-        "care_unit": enc.table["care_unit"][e],
-        "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
-        "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
-        "previous_stay": enc.previous_stay[e],
-    }
+def _stays(cfg: Config, registry: Registry, enc: Encounters, rows: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """What every note of each encounter of `rows` may quote about the patient and the stay."""
+    p, t = enc.patient_index[rows], enc.table
+    ages, sex_words = registry.age_years[p].astype(int).tolist(), cfg.notes["sex_words"]
+    patient = [{"age": age, **sex_words[sex], "comorbidities": history}
+               for age, sex, history in zip(ages, registry.table["sex"][p].tolist(), enc.history[rows].tolist(),
+                                            strict=True)]
+    titles, words = {sc: cfg.scenarios[sc]["title"] for sc in cfg.scenarios}, cfg.notes["dispositions"]
+    los = [f"{days:.1f}" for days in ((enc.discharge[rows] - enc.admit[rows]) / 86400).tolist()]
+    encounter = [{"dx_code": code, "dx_desc": desc, "scenario": titles[scenario], "outcome": outcome,
+                  "care_unit": unit, "disposition_text": words[disposition], "los_days": days,
+                  "previous_stay": previous}
+                 for code, desc, scenario, outcome, unit, disposition, days, previous in zip(
+                     t["primary_dx_code"][rows].tolist(), t["primary_dx_desc"][rows].tolist(),
+                     enc.scenario[rows].tolist(), enc.outcome[rows].tolist(), t["care_unit"][rows].tolist(),
+                     t["discharge_disposition"][rows].tolist(), los, enc.previous_stay[rows].tolist(), strict=True)]
     return patient, encounter
 
 
@@ -442,8 +445,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     encs = e.tolist()
     picked, template_of, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
-    patient, encounter = (_objects(part)[at] for part in zip(*(_stay(cfg, registry, enc, s) for s in stays.tolist()),
-                                                            strict=True)) if n else ([], [])
+    patient, encounter = (_objects(part)[at] for part in _stays(cfg, registry, enc, stays)) if n else ([], [])
     helpers = {"vitals_line": np.full(n, prose.vitals_line, dtype=object),
                "labs_line": np.full(n, prose.labs_line, dtype=object)}
     context = {name: column if isinstance(column, np.ndarray) else objects(column)
