@@ -154,7 +154,7 @@ class Chart:
         return value
 
     def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str],
-               worst_read: frozenset[str]) -> tuple[list[dict], list[dict], list[dict]]:
+               worst_read: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each note (encounter row, epoch second): the first set, the latest value of each
         column and the worst of the window, as charted by then (empty where nothing was); worst
         only where `worst` (the notes whose text may read it), of the columns of `worst_read`.
@@ -164,7 +164,7 @@ class Chart:
         linear in the number of sets."""
         empty: dict = {}
         if not self.v_key.size:
-            return [empty] * e.size, [empty] * e.size, [empty] * e.size
+            return tuple(np.full(e.size, empty, dtype=object) for _ in range(3))
         start = self.v_start[e]
         key = e * _KEY + epoch
         last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
@@ -179,7 +179,7 @@ class Chart:
         reading = np.flatnonzero(charted & worst)
         worst_of = np.full(e.size, empty, dtype=object)
         worst_of[reading] = self._worst(window[reading], last[reading], worst_read)
-        return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
+        return said[first], said[latest], worst_of
 
     def _latest(self, rows: np.ndarray, read: frozenset[str]) -> np.ndarray:
         """Each column's last value charted in the encounter up to each set row (-1: none yet), in

@@ -195,8 +195,8 @@ def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc
 class _When(NamedTuple):
     """Notes' moments as templates read them: hospital day (1 = local day of admission) and
     nursing shift."""
-    note_day: list
-    shift: list
+    note_day: np.ndarray
+    shift: np.ndarray
 
 
 def _stays(cfg: Config, registry: Registry, enc: Encounters, rows: np.ndarray) -> tuple[list[dict], list[dict]]:
@@ -218,8 +218,8 @@ def _stays(cfg: Config, registry: Registry, enc: Encounters, rows: np.ndarray) -
     return patient, encounter
 
 
-def _context(stay: tuple[list, list], vitals: tuple[list, list, list], lab: list, when: _When,
-             helpers: dict) -> dict[str, list]:
+def _context(stay: tuple[np.ndarray, np.ndarray], vitals: tuple[np.ndarray, np.ndarray, np.ndarray],
+             lab: np.ndarray, when: _When, helpers: dict) -> dict[str, np.ndarray]:
     """What each note may quote, by name, one value per note: its stay, and the vitals and labs
     charted by its moment."""
     patient, encounter = stay
@@ -313,7 +313,7 @@ def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes) -> tupl
     clock = [f"{int(h):02d}:{round(h % 1 * 60):02d}" for h in starts]
     shifts = [{"name": names[i], "start": clock[i], "end": clock[(i + 1) % len(starts)]}
               for i in range(len(starts))]
-    return epoch, _When(note_day.tolist(), _objects(shifts)[j].tolist())
+    return epoch, _When(note_day, _objects(shifts)[j])
 
 
 def _shift_role(cfg: Config) -> str:
