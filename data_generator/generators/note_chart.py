@@ -182,11 +182,11 @@ class Chart:
         return said[first], said[latest], worst_of
 
     def _latest(self, rows: np.ndarray, read: frozenset[str]) -> np.ndarray:
-        """Each column's last value charted in the encounter up to each set row (-1: none yet), in
-        a dict of the columns of `read` charted by then, with its vitals line. Sets charting the
-        same columns are written together."""
+        """Each column's last value charted in the encounter up to each set (`rows`: rows of the
+        vitals), in a dict of the columns of `read` charted by then, with its vitals line. Sets
+        charting the same columns are written together."""
         told = tuple(k for k in VITAL_KEYS if k in read or k in _LINE)  # what a dict or a line may hold
-        at = {k: np.where(rows >= 0, self.column(k)[1][rows], -1) for k in told}
+        at = {k: self.column(k)[1][rows] for k in told}
         charted = np.zeros(rows.size, dtype=np.int64)
         for bit, k in enumerate(told):
             charted |= (at[k] >= 0).astype(np.int64) << bit
