@@ -159,9 +159,8 @@ class Chart:
         column and the worst of the window, as charted by then (empty where nothing was); worst
         only where `worst` (the notes whose text may read it), of the columns of `worst_read`.
         First and latest hold the columns of `read` (those any note's text may read), and each
-        has its vitals line. Notes reading
-        the same set share its dict. Notes in (encounter, time) order keep the window reductions
-        linear in the number of sets."""
+        has its vitals line. Notes reading the same set share its dict. Notes in (encounter, time)
+        order keep the window reductions linear in the number of sets."""
         empty: dict = {}
         if not self.v_key.size:
             return tuple(np.full(e.size, empty, dtype=object) for _ in range(3))
