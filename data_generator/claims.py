@@ -15,6 +15,7 @@ results available at or before `t`, and treatments started at or before `t`.
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,18 +50,30 @@ class Series:
         of `rows`, shared by the series on the same index."""
         self._windows = windows
         key, order = index or sort_key(group, time)
-        if order is not None:
-            values = values[order]
-        self.key = key
-        self.values = np.empty(values.size + 1)
-        self.values[:-1] = values
-        self.values[-1] = np.nan                                                 # a sentinel row ends the array
+        self.key, self._order = key, order
+        self.values = self._sorted(values)
         present = ~np.isnan(self.values)
         self.count = np.zeros(present.size + 1, dtype=np.int64)
         np.cumsum(present, out=self.count[1:])                                   # present rows before each row
         self._present = present
         self._last: np.ndarray | None = None
         self._next: np.ndarray | None = None
+
+    def _sorted(self, values: np.ndarray) -> np.ndarray:
+        """`values` in the series' order, a nan sentinel row after them."""
+        if self._order is not None:
+            values = values[self._order]
+        out = np.empty(values.size + 1)
+        out[:-1] = values
+        out[-1] = np.nan                                                         # a sentinel row ends the array
+        return out
+
+    def alike(self, values: np.ndarray) -> Series:
+        """A series of the same rows with other `values`, present (not nan) on the same rows: it
+        shares this one's index and counts."""
+        twin = copy.copy(self)
+        twin.values = self._sorted(values)
+        return twin
 
     @property
     def last(self) -> np.ndarray:
@@ -135,7 +148,8 @@ class ChartView:
         self._v_cols = {k: np.asarray(c) for k, c in vitals.items() if k not in ("enc", "time")}
         self._v_index = sort_key(self._v_enc, self._v_time)  # shared by every vitals series
         self._v_windows: dict = {}                            # and so are their windows' rows
-        code, names = _codes(np.asarray(labs["test"]))
+        code, names = (np.asarray(labs["code"], dtype=np.int64), labs["names"]) if "code" in labs else \
+            _codes(np.asarray(labs["test"]))
         enc = np.asarray(labs["enc"], dtype=np.int64)
         _, order = sort_key(code * (int(enc.max()) + 1 if enc.size else 1) + enc, np.asarray(labs["resulted"]))
         order = np.arange(enc.size) if order is None else order                 # by test, encounter, result time
@@ -181,7 +195,11 @@ class ChartView:
             lookup = np.full(len(names) + 1, np.nan)  # the last: not charted (code -1)
             lookup[:-1] = [name in wanted for name in names]
             values = lookup[code]
-            self._series[column, wanted] = Series(self._v_enc, self._v_time, values, self._v_index, self._v_windows)
+            charted = self._series.get((column, None))  # the column's first series: its rows charted are the same
+            if charted is None:
+                charted = self._series[column, None] = Series(self._v_enc, self._v_time, values, self._v_index,
+                                                              self._v_windows)
+            self._series[column, wanted] = charted.alike(values)
         return self._series[column, wanted]
 
     def lab(self, test: str, column: str = "value") -> Series:
@@ -218,7 +236,8 @@ def build_view(encounters: dict[str, np.ndarray], vitals: dict[str, np.ndarray],
                interventions: dict[str, np.ndarray] | None = None) -> ChartView:
     """A view from columns. `encounters`: admit (epoch s) and the text fields by encounter row;
     `vitals`: enc (row), time (epoch s), then one array per vital column (numeric, or text for
-    o2_device); `labs`: enc, test, value, flag, collected, resulted; `interventions`: enc,
+    o2_device); `labs`: enc, test (or code and names: each result's test as its place in
+    `names`), value, flag, collected, resulted; `interventions`: enc,
     start, end, kind (epoch s)."""
     return ChartView(encounters, vitals, labs, interventions)
 

@@ -45,7 +45,7 @@ def test_what_a_text_may_read_of_a_value(text, uses):
 
 def test_notes_render_the_same_as_with_every_entry_built(monkeypatch, cfg):
     """Every note of a day reads as it does when every note's context holds full lab entries and
-    every charted vital."""
+    every charted vital, worst ones included."""
     date = dt.date(2026, 1, 15)
     asked = []
     labs, vitals = note_chart.Chart.labs, note_chart.Chart.vitals
@@ -54,15 +54,16 @@ def test_notes_render_the_same_as_with_every_entry_built(monkeypatch, cfg):
         asked.append(entries.copy())
         return labs(self, e, epoch, entries)
 
-    def spy_vitals(self, e, epoch, worst, read):
-        asked.append(np.array([read == frozenset(VITAL_KEYS)]))
-        return vitals(self, e, epoch, worst, read)
+    def spy_vitals(self, e, epoch, worst, read, worst_read):
+        asked.append(np.array([read == frozenset(VITAL_KEYS), worst_read == frozenset(VITAL_KEYS)]))
+        return vitals(self, e, epoch, worst, read, worst_read)
     monkeypatch.setattr(note_chart.Chart, "labs", spy_labs)
     monkeypatch.setattr(note_chart.Chart, "vitals", spy_vitals)
     _, lean = build_day(cfg, date, "sample", 60)
     assert not np.concatenate(asked).all()                       # some note read less than everything
     monkeypatch.setattr(notes_module, "_reads_results", lambda *args: True)
     monkeypatch.setattr(notes_module, "_vitals_read", lambda *args: frozenset(VITAL_KEYS))
+    monkeypatch.setattr(notes_module, "_worst_read", lambda *args: frozenset(VITAL_KEYS))
     asked.clear()
     _, full = build_day(cfg, date, "sample", 60)
     assert np.concatenate(asked).all()

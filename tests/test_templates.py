@@ -75,9 +75,11 @@ def test_a_render_failure_that_escapes_the_check_is_still_a_config_error(tmp_pat
 def test_example_contexts_have_the_engines_shape(tmp_path, monkeypatch):
     """The contexts config checking renders against hold the same names, at every level, as the
     contexts the note engine builds for a real day whose progress notes read every lab entry and
-    vital (a note's context holds what its texts can read: see test_note_reach)."""
+    vital, worst ones included (a note's context holds what its texts can read: see
+    test_note_reach)."""
     def read_entries(notes: dict) -> None:
-        notes["note_types"]["progress"]["templates"][0] += "{{ [lab, first, latest] | map('length') | list }}\n"
+        notes["note_types"]["progress"]["templates"][0] += \
+            "{{ [lab, first, latest, worst] | map('length') | list }}\n"
     cfg = load_config(copy_config(tmp_path, read_entries, "notes/templates.yaml"))
     seen = []
     real = notes_module._context

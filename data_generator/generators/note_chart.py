@@ -18,7 +18,7 @@ import numpy as np
 
 from data_generator.config import Config
 from data_generator.generators.labs import Labs
-from data_generator.generators.note_text import groups, objects
+from data_generator.generators.note_text import groups, objects, records
 from data_generator.generators.timeline import expand
 from data_generator.generators.vitals import Vitals
 from data_generator.note_context import VITAL_KEYS, WORST_HIGH, WORST_LOW, helper
@@ -49,22 +49,35 @@ class Chart:
         v = vitals
         self.v_start = np.searchsorted(v.enc, np.arange(n_enc + 1))
         self.v_key = v.enc * _KEY + v.table["event_time"]
-        rows = np.arange(v.enc.size)
-        group_start = self.v_start[v.enc] if rows.size else rows
-        decimals = _decimals(cfg)
-        self.values, self.last, self.extreme = {}, {}, {}
-        for key in VITAL_KEYS:
-            col = v.table[key]
-            present = _present(col)
-            self.values[key] = _at_precision(col, present, decimals.get(key))
-            last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
-            self.last[key] = np.where(last >= group_start, last, -1)
-            if key in WORST_HIGH or key in WORST_LOW:
-                sign = 1.0 if key in WORST_HIGH else -1.0
-                rounded = np.round(np.where(present, col, np.nan).astype(float), decimals.get(key, 0))
-                whole = decimals.get(key) == 0  # charted as ints, as _at_precision gives them
-                self.extreme[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf), whole)
+        self._table, self._decimals, self._rows = v.table, _decimals(cfg), np.arange(v.enc.size)
+        self._group_start = self.v_start[v.enc] if v.enc.size else self._rows
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # by column, as `column` gives them
+        self._extremes: dict[str, tuple[float, np.ndarray, bool]] = {}
         self._index_labs(cfg, labs, n_enc)
+
+    def column(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """A vitals column's values at its precision, and the last row of the encounter charting
+        it at or before each row (-1: none yet)."""
+        if key not in self._columns:
+            col, rows = self._table[key], self._rows
+            present = _present(col)
+            last = np.maximum.accumulate(np.where(present, rows, -1)) if rows.size else rows
+            self._columns[key] = (_at_precision(col, present, self._decimals.get(key)),
+                                  np.where(last >= self._group_start, last, -1))
+        return self._columns[key]
+
+    def _extreme(self, key: str) -> tuple[float, np.ndarray, bool]:
+        """A worst column (WORST_HIGH or WORST_LOW) for a maximum over rows: its sign, the signed
+        values at the column's precision (-inf where not charted, and after the last row), and
+        whether it is charted as ints."""
+        if key not in self._extremes:
+            col, decimals = self._table[key], self._decimals.get(key)
+            present = _present(col)
+            sign = 1.0 if key in WORST_HIGH else -1.0
+            rounded = np.round(np.where(present, col, np.nan).astype(float), decimals or 0)
+            self._extremes[key] = (sign, np.append(np.where(present, sign * rounded, -np.inf), -np.inf),
+                                   decimals == 0)  # charted as ints, as _at_precision gives them
+        return self._extremes[key]
 
     def _index_labs(self, cfg: Config, labs: Labs, n_enc: int) -> None:
         """Results sorted by encounter, test, then result time, in segments of one encounter's
@@ -72,7 +85,7 @@ class Chart:
         (segment, collection time)."""
         tests, units = cfg.labs["tests"], cfg.notes["display_units"]
         t = labs.table
-        rank = _test_rank(cfg, labs.test)
+        rank = labs.code.astype(np.int64)  # the test's place in the catalogue
         result = np.asarray(t["result_time"], dtype=np.int64)
         segment = labs.enc.astype(np.int64) * len(tests) + rank
         since = result - (result.min() if result.size else 0)                  # a chunk's results span < 2**32 s
@@ -113,8 +126,20 @@ class Chart:
         rank = self.l_rank[new]
         for r in np.unique(rank).tolist():  # one test at a time: its name, unit and precision are fixed
             at = new[rank == r]
-            self.l_said[at] = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
-                                                 self._values(at).tolist(), self.l_text[self.l_row[at]].tolist())
+            raw = self.l_raw[self.l_row[at]]
+            number = ~np.isnan(raw)
+            if number.any():  # each distinct value written once
+                rounded = np.round(raw[number], self.t_decimals[r])
+                bits, which = np.unique(rounded.view(np.int64), return_inverse=True)  # -0.0 apart from 0.0
+                values = bits.view(float)
+                written = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
+                                             values.astype(np.int64).tolist() if self.t_decimals[r] == 0
+                                             else values.tolist(), [None] * values.size)
+                self.l_said[at[number]] = objects(written)[which]
+            if not number.all():
+                other = at[~number]
+                self.l_said[other] = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
+                                                        [None] * other.size, self.l_text[self.l_row[other]].tolist())
         return self.l_said
 
     def _values(self, rows: np.ndarray) -> np.ndarray:
@@ -128,17 +153,17 @@ class Chart:
             value[at] = rounded.astype(np.int64).tolist() if d == 0 else rounded.tolist()
         return value
 
-    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str]
-               ) -> tuple[list[dict], list[dict], list[dict]]:
+    def vitals(self, e: np.ndarray, epoch: np.ndarray, worst: np.ndarray, read: frozenset[str],
+               worst_read: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each note (encounter row, epoch second): the first set, the latest value of each
         column and the worst of the window, as charted by then (empty where nothing was); worst
-        only where `worst` (the notes whose text may read it). First and latest hold the columns
-        of `read` (those any note's text may read), and each has its vitals line. Notes reading
-        the same set share its dict. Notes in (encounter, time) order keep the window reductions
-        linear in the number of sets."""
+        only where `worst` (the notes whose text may read it), of the columns of `worst_read`.
+        First and latest hold the columns of `read` (those any note's text may read), and each
+        has its vitals line. Notes reading the same set share its dict. Notes in (encounter, time)
+        order keep the window reductions linear in the number of sets."""
         empty: dict = {}
         if not self.v_key.size:
-            return [empty] * e.size, [empty] * e.size, [empty] * e.size
+            return tuple(np.full(e.size, empty, dtype=object) for _ in range(3))
         start = self.v_start[e]
         key = e * _KEY + epoch
         last = np.searchsorted(self.v_key, key, side="right") - 1                      # last set by then
@@ -152,33 +177,39 @@ class Chart:
         first[charted], latest[charted] = np.split(at, 2)
         reading = np.flatnonzero(charted & worst)
         worst_of = np.full(e.size, empty, dtype=object)
-        worst_of[reading] = self._worst(window[reading], last[reading])
-        return said[first].tolist(), said[latest].tolist(), worst_of.tolist()
+        worst_of[reading] = self._worst(window[reading], last[reading], worst_read)
+        return said[first], said[latest], worst_of
 
     def _latest(self, rows: np.ndarray, read: frozenset[str]) -> np.ndarray:
-        """Each column's last value charted in the encounter up to each set row (-1: none yet), in
-        a dict of the columns of `read` charted by then, with its vitals line. Sets charting the
-        same columns are written together."""
-        at = {k: np.where(rows >= 0, self.last[k][rows], -1) for k in VITAL_KEYS}
+        """Each column's last value charted in the encounter up to each set (`rows`: rows of the
+        vitals), in a dict of the columns of `read` charted by then, with its vitals line. Sets
+        charting the same columns are written together."""
+        told = tuple(k for k in VITAL_KEYS if k in read or k in _LINE)  # what a dict or a line may hold
+        at = {k: self.column(k)[1][rows] for k in told}
         charted = np.zeros(rows.size, dtype=np.int64)
-        for bit, k in enumerate(VITAL_KEYS):
+        for bit, k in enumerate(told):
             charted |= (at[k] >= 0).astype(np.int64) << bit
         patterns, which = np.unique(charted, return_inverse=True)
         out, lines = np.empty(rows.size, dtype=object), np.empty(rows.size, dtype=object)
+        words = {}  # each set's values of the line's columns, written
+        for k in _LINE:
+            some = at[k] >= 0
+            words[k] = np.empty(rows.size, dtype=object)
+            words[k][some] = self.prose.written(k, self.column(k)[0][at[k][some]])
         for p, sets in zip(patterns.tolist(), groups(which, patterns.size), strict=True):
-            keys = tuple(k for bit, k in enumerate(VITAL_KEYS) if p >> bit & 1 and (k in read or k in _LINE))
-            cols = {k: self.values[k][at[k][sets]].tolist() for k in keys}
-            kept = tuple(k for k in keys if k in read)
-            out[sets] = objects(list(map(dict, map(zip, repeat(kept), zip(*(cols[k] for k in kept), strict=True))))
-                                 if kept else [{} for _ in range(sets.size)])
-            lines[sets] = self.prose.charted_lines(cols, sets.size)
+            charts = {k for bit, k in enumerate(told) if p >> bit & 1}
+            kept = tuple(k for k in told if k in charts and k in read)
+            cols = [self.column(k)[0][at[k][sets]].tolist() for k in kept]
+            out[sets] = objects(records(kept, cols, sets.size))
+            lines[sets] = self.prose.charted_lines({k: words[k][sets].tolist() for k in _LINE if k in charts},
+                                                   sets.size)
         self.prose.remember(out.tolist(), lines.tolist())
         return out
 
-    def _worst(self, window: np.ndarray, last: np.ndarray) -> list[dict]:
-        """Each column's most extreme value over the sets [window, last]."""
-        cols = []
-        for sign, col, whole in self.extreme.values():
+    def _worst(self, window: np.ndarray, last: np.ndarray, read: frozenset[str]) -> list[dict]:
+        """Each column's (of those in `read`) most extreme value over the sets [window, last]."""
+        cols, keys = [], tuple(k for k in VITAL_KEYS if k in read and (k in WORST_HIGH or k in WORST_LOW))
+        for sign, col, whole in map(self._extreme, keys):
             end = col.size - 1                                                         # the -inf sentinel
             bounds = np.minimum(np.column_stack([window, np.maximum(last + 1, window + 1)]).ravel(), end)
             m = np.maximum.reduceat(col, bounds)[::2]
@@ -187,7 +218,12 @@ class Chart:
             worst = np.full(m.size, None, dtype=object)
             worst[some] = value[some].astype(np.int64) if whole else value[some]
             cols.append(worst.tolist())
-        return [_charted(tuple(self.extreme), row) for row in zip(*cols, strict=True)]
+        out: list[dict] = [{} for _ in range(last.size)]
+        for key, col in zip(keys, cols, strict=True):  # each column's value where there is one
+            for d, value in zip(out, col, strict=True):
+                if value is not None:
+                    d[key] = value
+        return out
 
     def labs(self, e: np.ndarray, epoch: np.ndarray, entries: np.ndarray) -> list[dict]:
         """For each note (encounter row, epoch second): each test's last result available by then,
@@ -212,8 +248,8 @@ class Chart:
         note, row, late, now = note[found], row[found], pending[found], current[found]
         said = self._said(row[~late])[row]
         said[late] = self.pending_said[self.l_rank[row[late]]]
-        old = np.flatnonzero(~now)
-        said[old] = self.prose.drawn_at(said[old].tolist(), self.l_drawn[row[old]].tolist())
+        old, which = np.unique(row[~now], return_inverse=True)  # results older than the window, each written once
+        said[~now] = objects(self.prose.drawn_at(self.l_said[old].tolist(), self.l_drawn[old].tolist()))[which]
         result = said.copy()
         read = np.flatnonzero(entries[note])
         if read.size:
@@ -250,15 +286,6 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
         col = np.round(np.where(present, col, 0).astype(float), decimals)
         return col.astype(np.int64) if decimals == 0 else col
     return col
-
-
-def _charted(keys: tuple[str, ...], values: tuple) -> dict:
-    return {k: x for k, x in zip(keys, values, strict=True) if x is not None}
-
-
-def _test_rank(cfg: Config, tests: np.ndarray) -> np.ndarray:
-    rank = {name: i for i, name in enumerate(cfg.labs["tests"])}
-    return np.array([rank[t] for t in tests.tolist()], dtype=np.int64)
 
 
 def filler(text: str, fields: tuple[str, ...], specs: dict[str, str] | None = None) -> Callable[..., str]:
@@ -310,20 +337,13 @@ class Prose:
         self._drawn: dict[int, str] = {}
 
     def _full_line(self, vitals: dict[str, str]) -> str | None:
-        """One %-pattern for a line quoting every value (the parts joined as `_line` joins them),
-        each value converted as its format spec would; None where a part is not a plain template."""
-        def conv(key: str) -> str:
-            return "%" + self.number.get(key, ".0f")
-        parts = [filler(vitals["heart_rate"], ("v",), {"v": conv("heart_rate")}),
-                 filler(vitals["bp"], ("sbp", "dbp"), {"sbp": conv("sbp"), "dbp": conv("dbp")}),
-                 filler(vitals["resp_rate"], ("v",), {"v": conv("resp_rate")}),
-                 filler(vitals["spo2"], ("v",), {"v": conv("spo2")}),
-                 filler(vitals["temp_c"], ("v",), {"v": conv("temp_c")})]
-        if not all(hasattr(p, "pattern") for p in parts) or not all(re.fullmatch(r"\.\d+f", self.number.get(k, ".0f"))
-                                                                  for k in _LINE if k != "o2_device"):
+        """One %-pattern for a line quoting every value written (the parts joined as `_written_line`
+        joins them); None where a part is not a plain template."""
+        parts = [self.vital[k] for k in ("heart_rate", "bp", "resp_rate", "spo2", "temp_c")]
+        if not all(hasattr(p, "pattern") for p in parts):
             return None
         hr, bp, rr, spo2, temp = (p.pattern for p in parts)
-        return f"{hr}, {bp}, {rr}, {spo2}%s, {temp}"  # %s: the oxygen device, or nothing
+        return f"{hr}, {bp}, {rr}, {spo2}%s, {temp}"  # %s: on the oxygen device, or nothing
 
     def remember(self, charted: list[dict], lines: list[str]) -> None:
         """The line each dict of `charted` reads as (kept while this object lives)."""
@@ -338,28 +358,54 @@ class Prose:
 
     def vitals_lines(self, cols: dict[str, list]) -> list[str]:
         """The vitals line of each row of `cols` (a list per vital, None where not charted)."""
-        return [self.charted_lines({k: [v] for k, v in zip(_LINE, row, strict=True) if v is not None}, 1)[0]
+        return [self.charted_lines({k: [self._word(k, v)] for k, v in zip(_LINE, row, strict=True)
+                                    if v is not None}, 1)[0]
                 for row in zip(*(cols[k] for k in _LINE), strict=True)]
+
+    def _word(self, key: str, value) -> str:
+        """A charted value as a vitals line writes it: a number at its column's precision, the
+        oxygen device as the words appended to SpO2."""
+        if key == "o2_device":
+            return self.on_device[value]
+        return format(value, self.number.get(key, ".0f"))
+
+    def written(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Charted values of one column as a vitals line writes them (`_word`), each distinct
+        number, and each device, written once."""
+        if key == "o2_device":
+            devices = values.tolist()
+            words = {device: self._word(key, device) for device in set(devices)}
+            return objects(list(map(words.__getitem__, devices)))
+        if values.dtype.kind not in "iuf":
+            return objects([self._word(key, v) for v in values.tolist()])
+        bits = values.view(np.int64) if values.dtype.kind == "f" else values  # -0.0 apart from 0.0
+        distinct, which = np.unique(bits, return_inverse=True)
+        distinct = distinct.view(values.dtype) if values.dtype.kind == "f" else distinct
+        return objects([self._word(key, v) for v in distinct.tolist()])[which]
 
     def charted_lines(self, cols: dict[str, list], n: int) -> list[str]:
         """The vitals lines of `n` sets that chart the same columns (`cols`: the values of each
-        column they chart): sets quoting every value fill one pattern; others are written part by
-        part."""
+        column they chart, as `written`): sets quoting every value fill one pattern; others are
+        written part by part."""
         if self._full is not None and all(k in cols for k in _LINE if k != "o2_device"):
-            device = map(self.on_device.__getitem__, cols["o2_device"]) if "o2_device" in cols else repeat("", n)
+            device = cols["o2_device"] if "o2_device" in cols else repeat("", n)
             return list(map(self._full.__mod__, zip(cols["heart_rate"], cols["sbp"], cols["dbp"], cols["resp_rate"],
                                                     cols["spo2"], device, cols["temp_c"], strict=True)))
-        return list(map(self._line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
+        return list(map(self._written_line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
 
     def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
-        vital, number = self.vital, self.number
-        parts = [vital["heart_rate"](format(hr, number.get("heart_rate", ".0f"))) if hr is not None else None,
-                 vital["bp"](format(sbp, number.get("sbp", ".0f")), format(dbp, number.get("dbp", ".0f")))
-                 if sbp is not None and dbp is not None else None,
-                 vital["resp_rate"](format(rr, number.get("resp_rate", ".0f"))) if rr is not None else None,
-                 vital["spo2"](format(spo2, number.get("spo2", ".0f"))) + ("" if o2 is None else self.on_device[o2])
-                 if spo2 is not None else None,
-                 vital["temp_c"](format(temp, number.get("temp_c", ".0f"))) if temp is not None else None]
+        """The vitals line of one set's values (None where not charted)."""
+        return self._written_line(*(None if v is None else self._word(k, v)
+                                    for k, v in zip(_LINE, (hr, sbp, dbp, rr, spo2, o2, temp), strict=True)))
+
+    def _written_line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
+        """The vitals line of one set's values as `_word` writes them (None where not charted)."""
+        vital = self.vital
+        parts = [vital["heart_rate"](hr) if hr is not None else None,
+                 vital["bp"](sbp, dbp) if sbp is not None and dbp is not None else None,
+                 vital["resp_rate"](rr) if rr is not None else None,
+                 vital["spo2"](spo2) + ("" if o2 is None else o2) if spo2 is not None else None,
+                 vital["temp_c"](temp) if temp is not None else None]
         return ", ".join([p for p in parts if p is not None]) or "not yet charted"
 
     def results(self, test: str, name: str, unit: str, values: list, texts: list[str | None]) -> list[str]:

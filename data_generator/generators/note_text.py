@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
-from itertools import repeat
 
 import numpy as np
 
@@ -61,6 +60,16 @@ def objects(items: list) -> np.ndarray:
     return out
 
 
+def records(keys: tuple[str, ...], cols: list[list], n: int) -> list[dict]:
+    """`n` new dicts, row i holding `cols[j][i]` under `keys[j]` (keys in that order)."""
+    blank = dict.fromkeys(keys)
+    out = [blank.copy() for _ in range(n)]
+    for key, col in zip(keys, cols, strict=True):
+        for d, value in zip(out, col, strict=True):
+            d[key] = value
+    return out
+
+
 def groups(which: np.ndarray, n: int) -> list[np.ndarray]:
     """The rows of each group 0 .. n-1 (`which`: each row's group), in row order."""
     if not n:
@@ -70,11 +79,12 @@ def groups(which: np.ndarray, n: int) -> list[np.ndarray]:
 
 def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices: list[dict[str, list[str]]],
           licensed: dict[str, Licensed], rng: np.random.Generator
-          ) -> tuple[dict[int, dict[str, str]], list[str], list[dict[str, str]]]:
+          ) -> tuple[dict[int, dict[str, str]], np.ndarray, list[dict[str, str]]]:
     """What each note says, drawn in the order notes are written: at an encounter's first note its
     choices, then each note's template (note i's variants: `templates[kind[i]]`), then a variant
     of each phrase the template uses, from those its chart licenses. Returns each encounter's
-    choices, each note's template and phrases."""
+    choices, each note's template (its place among the kinds' variants laid end to end) and
+    phrases."""
     keys = [_shared_keys(tuple(variants)) for variants in templates]  # per kind; None: the template decides
     firsts = np.sort(np.unique(enc, return_index=True)[1])           # each encounter's first note
     opening = np.zeros(enc.size, dtype=np.int64)                      # choices drawn before the note's template
@@ -87,10 +97,8 @@ def draws(enc: np.ndarray, kind: np.ndarray, templates: list[list[str]], choices
     for i, e in zip(firsts.tolist(), enc[firsts].tolist(), strict=True):
         first = value[at[i] - opening[i]:at[i]].tolist()
         picked[e] = {name: pool[v] for (name, pool), v in zip(choices[e].items(), first, strict=True)}
-    sizes = [len(variants) for variants in templates]
-    chosen = objects([v for variants in templates for v in variants])[
-        (np.cumsum(sizes) - sizes)[kind] + value[at]].tolist()
-    return picked, chosen, _said(kind, keys, decided, value, at, licensed)
+    sizes = np.array([len(variants) for variants in templates], dtype=np.int64)
+    return picked, (np.cumsum(sizes) - sizes)[kind] + value[at], _said(kind, keys, decided, value, at, licensed)
 
 
 def _drawn(enc: np.ndarray, kind: np.ndarray, firsts: np.ndarray, opening: np.ndarray, phrases: np.ndarray,
@@ -119,8 +127,7 @@ def _said(kind: np.ndarray, keys: list[tuple[str, ...] | None], decided: dict[in
         if names is None or not rows.size:
             continue
         cols = [licensed[key].picks(rows, value[at[rows] + j]) for j, key in enumerate(names, 1)]
-        said[rows] = objects(list(map(dict, map(zip, repeat(names), zip(*cols, strict=True))))) if cols else \
-            objects([{} for _ in range(rows.size)])
+        said[rows] = objects(records(names, cols, rows.size))
     for d, names in decided.items():
         said[d] = {key: licensed[key].picks(np.array([d]), value[at[d] + j:at[d] + j + 1])[0]
                    for j, key in enumerate(names, 1)}
@@ -186,20 +193,23 @@ def render_phrases(encs: list[int], context: dict[str, np.ndarray], picked: dict
 
 
 def render_notes(encs: list[int], context: dict[str, np.ndarray], picked: dict[int, dict[str, str]],
-                 templates: list[str], phrases: list[dict[str, str]], authors: list[str],
+                 template_of: np.ndarray, templates: list[str], phrases: list[dict[str, str]], authors: list[str],
                  where: list[str]) -> list[str]:
-    """Each note's text: its template rendered with its context (`context[name][i]`), its
-    encounter's choices, its phrases (those opening a sentence capitalised) and its author. Notes
-    sharing a template, a place and the names of their choices render in one call."""
-    names = {e: tuple(choice) for e, choice in picked.items()}
-    number: dict[tuple, int] = {}  # (template, place, choice names) -> its group
-    group = np.array([number.setdefault(key, len(number))
-                      for key in zip(templates, where, map(names.__getitem__, encs), strict=True)], dtype=np.int64)
+    """Each note's text: its template (`templates[template_of[i]]`, a template of one place)
+    rendered with its context (`context[name][i]`), its encounter's choices, its phrases (those
+    opening a sentence capitalised) and its author. Notes sharing a template and the names of
+    their choices render in one call."""
+    named: dict[tuple, int] = {}  # choice names -> their number
+    stays = {e: named.setdefault(tuple(choice), len(named)) for e, choice in picked.items()}
+    names, m = list(named), max(len(named), 1)
+    present, group = np.unique(template_of * m + np.array(list(map(stays.__getitem__, encs)), dtype=np.int64),
+                               return_inverse=True)
     notes_said = objects(phrases)
-    out = np.empty(len(templates), dtype=object)
-    for (template, at, chosen), rows in zip(number, groups(group, len(number)), strict=True):
+    out = np.empty(len(template_of), dtype=object)
+    for key, rows in zip(present.tolist(), groups(group, present.size), strict=True):
+        template, at, chosen = templates[key // m], where[rows[0]], names[key % m]
         members = rows.tolist()
-        said = [_sentence_case(template, d) for d in notes_said[rows].tolist()]
+        said = _sentence_cased(template, notes_said[rows].tolist())
 
         def column(name: str, members=members, rows=rows, said=said, chosen=chosen) -> list:
             if name == "author":
@@ -225,10 +235,16 @@ def _initial_phrases(template: str) -> tuple[str, ...]:
 
 def _sentence_case(template: str, phrases: dict) -> dict:
     """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
+    return _sentence_cased(template, [phrases])[0]
+
+
+def _sentence_cased(template: str, notes: list[dict]) -> list[dict]:
+    """`_sentence_case` of each note's phrases (changed in place), a key at a time."""
     for key in _initial_phrases(template):
-        if isinstance(phrases[key], str):
-            phrases[key] = _capitalised(phrases[key])
-    return phrases
+        for phrases in notes:
+            if isinstance(phrases[key], str):
+                phrases[key] = _capitalised(phrases[key])
+    return notes
 
 
 @lru_cache(maxsize=1 << 14)

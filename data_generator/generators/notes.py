@@ -24,7 +24,7 @@ from data_generator.generators.encounters import Encounters
 from data_generator.generators.interventions import Interventions
 from data_generator.generators.labs import Labs
 from data_generator.generators.note_chart import Chart, Prose
-from data_generator.generators.note_text import Licensed, draws, objects, render_notes, render_phrases
+from data_generator.generators.note_text import Licensed, draws, groups, objects, render_notes, render_phrases
 from data_generator.generators.registry import Registry
 from data_generator.generators.timeline import condition_mask, firings, table_ids
 from data_generator.generators.vitals import Vitals
@@ -195,28 +195,31 @@ def _end_of_shift(cfg: Config, note_type: str, spec: dict, rows: np.ndarray, enc
 class _When(NamedTuple):
     """Notes' moments as templates read them: hospital day (1 = local day of admission) and
     nursing shift."""
-    note_day: list
-    shift: list
+    note_day: np.ndarray
+    shift: np.ndarray
 
 
-def _stay(cfg: Config, registry: Registry, enc: Encounters, e: int) -> tuple[dict, dict]:
-    """What every note of encounter `e` may quote about the patient and the stay."""
-    p = enc.patient_index[e]
-    patient = {"age": int(registry.age_years[p]), **cfg.notes["sex_words"][registry.table["sex"][p]],
-               "comorbidities": enc.history[e]}
-    encounter = {
-        "dx_code": enc.table["primary_dx_code"][e], "dx_desc": enc.table["primary_dx_desc"][e],
-        "scenario": cfg.scenarios[enc.scenario[e]]["title"], "outcome": enc.outcome[e],
-        "care_unit": enc.table["care_unit"][e],
-        "disposition_text": cfg.notes["dispositions"][enc.table["discharge_disposition"][e]],
-        "los_days": f"{(enc.discharge[e] - enc.admit[e]) / 86400:.1f}",
-        "previous_stay": enc.previous_stay[e],
-    }
+def _stays(cfg: Config, registry: Registry, enc: Encounters, rows: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """What every note of each encounter of `rows` may quote about the patient and the stay."""
+    p, t = enc.patient_index[rows], enc.table
+    ages, sex_words = registry.age_years[p].astype(int).tolist(), cfg.notes["sex_words"]
+    patient = [{"age": age, **sex_words[sex], "comorbidities": history}
+               for age, sex, history in zip(ages, registry.table["sex"][p].tolist(), enc.history[rows].tolist(),
+                                            strict=True)]
+    titles, words = {sc: cfg.scenarios[sc]["title"] for sc in cfg.scenarios}, cfg.notes["dispositions"]
+    los = [f"{days:.1f}" for days in ((enc.discharge[rows] - enc.admit[rows]) / 86400).tolist()]
+    encounter = [{"dx_code": code, "dx_desc": desc, "scenario": titles[scenario], "outcome": outcome,
+                  "care_unit": unit, "disposition_text": words[disposition], "los_days": days,
+                  "previous_stay": previous}
+                 for code, desc, scenario, outcome, unit, disposition, days, previous in zip(
+                     t["primary_dx_code"][rows].tolist(), t["primary_dx_desc"][rows].tolist(),
+                     enc.scenario[rows].tolist(), enc.outcome[rows].tolist(), t["care_unit"][rows].tolist(),
+                     t["discharge_disposition"][rows].tolist(), los, enc.previous_stay[rows].tolist(), strict=True)]
     return patient, encounter
 
 
-def _context(stay: tuple[list, list], vitals: tuple[list, list, list], lab: list, when: _When,
-             helpers: dict) -> dict[str, list]:
+def _context(stay: tuple[np.ndarray, np.ndarray], vitals: tuple[np.ndarray, np.ndarray, np.ndarray],
+             lab: np.ndarray, when: _When, helpers: dict) -> dict[str, np.ndarray]:
     """What each note may quote, by name, one value per note: its stay, and the vitals and labs
     charted by its moment."""
     patient, encounter = stay
@@ -256,6 +259,15 @@ def _vitals_read(texts: list[str]) -> frozenset[str]:
     """The columns a note type's texts may read of `first` and `latest` (besides their
     `vitals_line`): those they name, or all where they may read more."""
     uses = [value_uses(t, name, "vitals_line") for t in texts for name in ("first", "latest")]
+    if any(use is None or use[1] for use in uses):
+        return frozenset(VITAL_KEYS)
+    return frozenset().union(*(use[0] for use in uses))
+
+
+def _worst_read(texts: list[str]) -> frozenset[str]:
+    """The columns a note type's texts may read of `worst`: those they name, or all where they may
+    read more (its truth, its items, its vitals line...)."""
+    uses = [value_uses(t, "worst", "") for t in texts]
     if any(use is None or use[1] for use in uses):
         return frozenset(VITAL_KEYS)
     return frozenset().union(*(use[0] for use in uses))
@@ -301,7 +313,7 @@ def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes) -> tupl
     clock = [f"{int(h):02d}:{round(h % 1 * 60):02d}" for h in starts]
     shifts = [{"name": names[i], "start": clock[i], "end": clock[(i + 1) % len(starts)]}
               for i in range(len(starts))]
-    return epoch, _When(note_day.tolist(), _objects(shifts)[j].tolist())
+    return epoch, _When(note_day, _objects(shifts)[j])
 
 
 def _shift_role(cfg: Config) -> str:
@@ -335,14 +347,15 @@ def _rota(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes, kinds: _Ki
     return author.tolist()
 
 
-def claim_view(enc: Encounters, vitals: Vitals, labs: Labs, interventions: Interventions) -> ChartView:
+def claim_view(cfg: Config, enc: Encounters, vitals: Vitals, labs: Labs, interventions: Interventions) -> ChartView:
     """The chart as claim conditions read it, from the same columns the files are written from."""
     t = enc.table
     encounters = {"admit": enc.admit, "outcome": enc.outcome,
                   **{k: t[k] for k in ("primary_dx_code", "discharge_disposition", "care_unit")}}
     v = {"enc": vitals.enc, "time": vitals.table["event_time"],
          **{k: vitals.table[k] for k in (*VITAL_KEYS, "care_unit") if k != "consciousness"}}
-    lab = {"enc": labs.enc, "test": labs.test, "value": labs.table["value"], "flag": labs.table["flag"],
+    lab = {"enc": labs.enc, "code": labs.code, "names": list(cfg.labs["tests"]), "value": labs.table["value"],
+           "flag": labs.table["flag"],
            "collected": labs.table["event_time"], "resulted": labs.table["result_time"]}
     treat = {"enc": interventions.enc, "kind": interventions.kind,
              "start": enc.admit[interventions.enc] + np.round(interventions.hours * HOUR).astype(np.int64),
@@ -372,13 +385,14 @@ def _licensed(cfg: Config, enc: Encounters, notes: Notes, kinds: _Kinds, epoch: 
     outcomes = sorted(set(enc.outcome.tolist()))
     number = {name: i for i, name in enumerate(outcomes)}
     branch = kinds.of * len(outcomes) + np.array([number[o] for o in enc.outcome.tolist()], dtype=np.int64)[notes.enc]
-    groups: dict[tuple, tuple[list, list[np.ndarray]]] = {}  # a declared phrase list -> (its variants, its notes)
-    for b in np.unique(branch).tolist():
+    lists: dict[tuple, tuple[list, list[np.ndarray]]] = {}  # a declared phrase list -> (its variants, its notes)
+    present, of = np.unique(branch, return_inverse=True)
+    for b, mine in zip(present.tolist(), groups(of, present.size), strict=True):
         (scenario, note_type), outcome = kinds.keys[b // len(outcomes)], outcomes[b % len(outcomes)]
         for group, variants in _phrase_plan(cfg, scenario, outcome, note_type):
-            groups.setdefault(group, (variants, []))[1].append(np.flatnonzero(branch == b))
+            lists.setdefault(group, (variants, []))[1].append(mine)
     out: dict[str, tuple[list, np.ndarray]] = {}  # by phrase key: its pools, and each note's pool
-    for (_, key, _), (variants, parts) in groups.items():
+    for (_, key, _), (variants, parts) in lists.items():
         rows = np.concatenate(parts)
         pools, at = licensed_pools(phrase_list(variants), view, notes.enc[rows], epoch[rows])
         every, which = out.setdefault(key, ([], np.full(notes.enc.size, -1, dtype=np.int64)))
@@ -416,7 +430,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     chart = Chart(cfg, vitals, labs, len(enc), prose)
     epoch, when = _moments(cfg, enc, cal, notes)
     authors = _rota(cfg, enc, cal, notes, kinds, epoch, rng)
-    view = claim_view(enc, vitals, labs, interventions if interventions is not None else Interventions.none())
+    view = claim_view(cfg, enc, vitals, labs, interventions if interventions is not None else Interventions.none())
     licensed = _licensed(cfg, enc, notes, kinds, epoch, view)  # what the chart at each note's time lets it say
     choices = _choice_pools(cfg, enc, view)
     e, n = notes.enc, notes.enc.size
@@ -424,15 +438,14 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     reading = {name: kinds.array([_reads(t, name) for t in texts], bool)
                for name in ("lab", "worst")}  # only what a note can render reads these
     read = frozenset().union(*map(_vitals_read, texts))
-    first, latest, worst = chart.vitals(e, epoch, reading["worst"], read)
+    first, latest, worst = chart.vitals(e, epoch, reading["worst"], read, frozenset().union(*map(_worst_read, texts)))
     results = np.full(n, {}, dtype=object)  # one empty dict for the notes that cannot read it
     entries = kinds.array(list(map(_reads_results, texts)), bool)
     results[reading["lab"]] = chart.labs(e[reading["lab"]], epoch[reading["lab"]], entries[reading["lab"]])
     encs = e.tolist()
-    picked, templates, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
+    picked, template_of, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
-    patient, encounter = (_objects(part)[at] for part in zip(*(_stay(cfg, registry, enc, s) for s in stays.tolist()),
-                                                            strict=True)) if n else ([], [])
+    patient, encounter = (_objects(part)[at] for part in _stays(cfg, registry, enc, stays)) if n else ([], [])
     helpers = {"vitals_line": np.full(n, prose.vitals_line, dtype=object),
                "labs_line": np.full(n, prose.labs_line, dtype=object)}
     context = {name: column if isinstance(column, np.ndarray) else objects(column)
@@ -440,7 +453,8 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
                                             helpers).items()}
     where = kinds.each([f"{cfg.scenarios[sc]['_file']}: note type {k}" for sc, k in kinds.keys])
     phrases = render_phrases(encs, context, picked, said, where)
-    text = render_notes(encs, context, picked, templates, phrases, authors, where)
+    templates = [t for spec in kinds.specs for t in spec["templates"]]  # as draws lays them out
+    text = render_notes(encs, context, picked, template_of, templates, phrases, authors, where)
     return {
         "note_id": table_ids("notes", date, first_id, n),
         "encounter_id": enc.table["encounter_id"][e],
