@@ -193,7 +193,7 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
     step and the work-of-breathing thresholds that escalate to each rung, with `size` rungs per
     scenario; `code`: each row's scenario there."""
     ox = cfg.interventions["oxygen"]
-    names = sorted(set(enc.scenario.tolist()))
+    names = enc.scenario_codes[0].tolist()
     ladders = {s: rules(cfg, s).get("oxygen", {}).get("ladder", ox["default_ladder"]) for s in names}
     breathing = {s: rules(cfg, s).get("oxygen", {}).get("resp_rate_at_least", {}) for s in names}
     width = max((len(lad) for lad in ladders.values()), default=1)
@@ -215,7 +215,7 @@ def oxygen_ladders(cfg: Config, enc: Encounters, owner: np.ndarray) -> dict[str,
             if gate:
                 table["ph_below"][i, j], table["paco2_above"][i, j] = gate["ph_below"], gate["paco2_above"]
                 table["not_before"][i, j] = gate["not_before_hours"]
-    table["code"] = np.take(enc.scenario_codes[1], owner)  # `names` in order
+    table["code"] = np.take(enc.scenario_codes[1], owner)
     return table
 
 

@@ -315,7 +315,7 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     ox = cfg.vitals["oxygen"]
     ladder = oxygen_ladders(cfg, enc, owner)  # its `code`: each row's place among the sorted scenarios
     target = np.array([cfg.scenarios[s].get("oxygen_target", ox["target_spo2"])
-                       for s in sorted(set(enc.scenario.tolist()))], dtype=float)
+                       for s in enc.scenario_codes[0].tolist()], dtype=float)  # in the ladder's order
     low, middle = np.take(target[:, 0], ladder["code"]), np.take(target.mean(axis=1), ladder["code"])
     gain = ox["spo2_gain_per_fio2"]
     enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
