@@ -442,7 +442,7 @@ def _strings(values: np.ndarray) -> pa.Array:
     # once and looks it up by its code: the array holds references, and the same reference is
     # the same object.
     refs = pc.dictionary_encode(pa.array(np.frombuffer(np.ascontiguousarray(values), dtype=np.intp)))
-    if 2 * len(refs.dictionary) > len(values):  # mostly distinct objects: each converted
+    if 2 * len(refs.dictionary) >= len(values):  # mostly distinct objects (or none): each converted
         return _empty_as_null(pa.array(values, type=pa.string(), from_pandas=False))
     codes = refs.indices.to_numpy()
     one_of_each = np.empty(len(refs.dictionary), dtype=np.intp)

@@ -53,6 +53,14 @@ def test_repeated_objects_print_as_their_values(tmp_path):
             assert [json.loads(line)["s"] for line in text.splitlines()] == expected
 
 
+def test_object_columns_of_no_row_one_row_or_one_repeated_object():
+    """The edge sizes: no rows, one row, one object repeated (the looked-up path's smallest)."""
+    schema = _schema("t.csv", s={"type": ["string", "null"]})
+    for values in ([], ["only"], ["same"] * 5, [None] * 3, ["a", "b", "a"]):
+        column = np.array(values, dtype=object)
+        assert writer.format_columns({"s": column}, schema, UTC)["s"].to_pylist() == [v or None for v in values]
+
+
 def test_few_numbers_over_a_wide_span():
     """Numbers of few distinct values far apart (reference ranges) with gaps print as each
     value printed on its own, for decimals and integers."""
