@@ -13,7 +13,7 @@ import yaml
 
 from data_generator.config import load_config
 from data_generator.errors import ConfigError
-from data_generator.generators.note_text import _sentence_case
+from data_generator.generators.note_text import _sentence_cased
 from data_generator.pipeline import generate_day
 from tests.conftest import copy_config
 
@@ -308,7 +308,7 @@ def test_units_in_prose_are_as_clinicians_write_them(day):
 def test_sentence_case_keeps_words_with_inner_capitals():
     """A sentence-opening phrase is capitalised unless its first word carries its own capitals (pH)."""
     template = "Plan: {{ phrases.plan }}\nNote {{ phrases.mid }}. {{ phrases.ph }}"
-    got = _sentence_case(template, {"plan": "fluids", "mid": "as planned", "ph": "pH 7.31 on gas"})
+    got = _sentence_cased(template, [{"plan": "fluids", "mid": "as planned", "ph": "pH 7.31 on gas"}])[0]
     assert got == {"plan": "Fluids", "mid": "as planned", "ph": "pH 7.31 on gas"}
 
 

@@ -118,8 +118,9 @@ def test_a_full_vitals_line_fills_one_pattern_as_its_parts_would(cfg):
             {k: None for k in VITAL_KEYS}]
     cols = {k: [s.get(k) for s in sets] for k in VITAL_KEYS}
     lines = prose.vitals_lines(cols)
-    assert lines == [prose._line(*(s.get(k) for k in ("heart_rate", "sbp", "dbp", "resp_rate", "spo2",
-                                                       "o2_device", "temp_c"))) for s in sets]
+    keys = ("heart_rate", "sbp", "dbp", "resp_rate", "spo2", "o2_device", "temp_c")
+    assert lines == [prose._written_line(*(None if s.get(k) is None else prose._word(k, s[k]) for k in keys))
+                     for s in sets]
     assert lines[0] == "HR 88, BP 124/71 mmHg, RR 18, SpO2 96% on nasal cannula, T 38.2 C"  # 38.25: half to even
     assert lines[-1] == "not yet charted"
     assert prose.vitals_line({k: v for k, v in sets[0].items() if v is not None}) == lines[0]

@@ -393,11 +393,6 @@ class Prose:
                                                     cols["spo2"], device, cols["temp_c"], strict=True)))
         return list(map(self._written_line, *(cols[k] if k in cols else repeat(None, n) for k in _LINE)))
 
-    def _line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
-        """The vitals line of one set's values (None where not charted)."""
-        return self._written_line(*(None if v is None else self._word(k, v)
-                                    for k, v in zip(_LINE, (hr, sbp, dbp, rr, spo2, o2, temp), strict=True)))
-
     def _written_line(self, hr, sbp, dbp, rr, spo2, o2, temp) -> str:
         """The vitals line of one set's values as `_word` writes them (None where not charted)."""
         vital = self.vital

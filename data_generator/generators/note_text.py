@@ -233,13 +233,9 @@ def _initial_phrases(template: str) -> tuple[str, ...]:
     return tuple(re.findall(r"(?:^|[.:?!] )\{\{-? *phrases\.([a-z_][a-z0-9_]*)", template, re.MULTILINE))
 
 
-def _sentence_case(template: str, phrases: dict) -> dict:
-    """Capitalise phrases that open a sentence; words with capitals inside (pH, hs-Troponin) keep their case."""
-    return _sentence_cased(template, [phrases])[0]
-
-
 def _sentence_cased(template: str, notes: list[dict]) -> list[dict]:
-    """`_sentence_case` of each note's phrases (changed in place), a key at a time."""
+    """Each note's phrases (changed in place) with those that open a sentence capitalised, a key
+    at a time; words with capitals inside (pH, hs-Troponin) keep their case."""
     for key in _initial_phrases(template):
         for phrases in notes:
             if isinstance(phrases[key], str):

@@ -257,17 +257,19 @@ def _reads_results(texts: list[str]) -> bool:
 
 def _vitals_read(texts: list[str]) -> frozenset[str]:
     """The columns a note type's texts may read of `first` and `latest` (besides their
-    `vitals_line`): those they name, or all where they may read more."""
-    uses = [value_uses(t, name, "vitals_line") for t in texts for name in ("first", "latest")]
-    if any(use is None or use[1] for use in uses):
-        return frozenset(VITAL_KEYS)
-    return frozenset().union(*(use[0] for use in uses))
+    `vitals_line`)."""
+    return _columns_read(texts, ("first", "latest"), "vitals_line")
 
 
 def _worst_read(texts: list[str]) -> frozenset[str]:
-    """The columns a note type's texts may read of `worst`: those they name, or all where they may
-    read more (its truth, its items, its vitals line...)."""
-    uses = [value_uses(t, "worst", "") for t in texts]
+    """The columns a note type's texts may read of `worst` (a line written from it reads all)."""
+    return _columns_read(texts, ("worst",), "")
+
+
+def _columns_read(texts: list[str], names: tuple[str, ...], helper: str) -> frozenset[str]:
+    """The vitals columns `texts` may read of the sets `names`, besides what they hand to
+    `helper`: those they name, or all where they may read more (a set's truth, its keys...)."""
+    uses = [value_uses(t, name, helper) for t in texts for name in names]
     if any(use is None or use[1] for use in uses):
         return frozenset(VITAL_KEYS)
     return frozenset().union(*(use[0] for use in uses))

@@ -12,6 +12,7 @@ Treatments given (interventions.py) add their effects from the hour they start.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -173,14 +174,13 @@ def latent_grid(cfg: Config, enc: Encounters, phys: Physiology, rng: np.random.G
     return Grid(owner, pos, hours, epoch, raw, base_temp, noise_spo2, jitter, _missed(cfg, owner.size, rng))
 
 
-_DAY_WAVES: dict[float, np.ndarray] = {}  # peak hour -> its wave at each second of the local day
-
-
+@functools.cache
 def _day_wave(peak: float) -> np.ndarray:
-    """The day/night wave peaking at `peak` o'clock at each second of the local day, made once."""
-    if peak not in _DAY_WAVES:
-        _DAY_WAVES[peak] = _wave(np.arange(DAY) / HOUR, peak)
-    return _DAY_WAVES[peak]
+    """The day/night wave peaking at `peak` o'clock at each second of the local day, made once
+    per peak hour (read-only: every chunk shares it)."""
+    wave = _wave(np.arange(DAY) / HOUR, peak)
+    wave.flags.writeable = False
+    return wave
 
 
 def _wave(clock: np.ndarray, peak: float | np.ndarray) -> np.ndarray:
