@@ -30,10 +30,13 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from data_generator.errors import OutputError
 from data_generator.validation.readers import Written
 
-_COPY_BLOCK = 1 << 22
+_COPY_BLOCK = 1 << 19  # a block read, written and hashed while it is in the CPU's cache
+_COUNT_SLICE = 1 << 16
 
 
 class PartJob(Protocol):
@@ -42,6 +45,13 @@ class PartJob(Protocol):
     def here(self) -> PartJob: ...  # the job as run in this process (its parts may stay in memory)
 
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock) -> dict: ...
+
+
+def line_breaks(data: bytes) -> int:
+    """The line breaks in `data` (numpy's compare and count, in cache-sized slices: a few times
+    quicker than `bytes.count`)."""
+    raw = np.frombuffer(data, np.uint8)
+    return sum(int(np.count_nonzero(raw[i:i + _COUNT_SLICE] == 10)) for i in range(0, len(raw), _COUNT_SLICE))
 
 
 def table_rows(table: dict) -> int:
@@ -185,21 +195,21 @@ class Assembly:
         self._flusher = ThreadPoolExecutor(1, thread_name_prefix="flush")
         self._flushing: Future | None = None
 
-    def append(self, part: Path | Written) -> int:
-        """Append a part (a file named as its day file, removed once appended, or its bytes);
-        the day file's lines before the part's rows (its header included)."""
+    def append(self, part: Path | Written, lines: int) -> int:
+        """Append a part (a file named as its day file, removed once appended, or its bytes) of
+        `lines` line breaks (`line_breaks` of its bytes, counted where they were made); gives the
+        day file's lines before the part's rows (its header included)."""
         name, csv = part.name, part.suffix == ".csv"
         if name not in self._files:
             self._files[name] = (open(self.folder / name, "wb"), hashlib.sha256(), 0, 0)  # noqa: SIM115
-        out, digest, size, lines = self._files[name]
-        header_here = csv and not size  # a first CSV part: its header precedes its rows
-        before = 1 if header_here else lines
+        out, digest, size, held = self._files[name]
+        before = 1 if csv and not size else held  # a first CSV part: its header precedes its rows
         if isinstance(part, Written):
             skip = part.data.find(b"\n") + 1 if csv and size else 0  # the header, written with the first part
             data = memoryview(part.data)[skip:]
             out.write(data)
             digest.update(data)
-            size, lines = size + len(data), lines + part.data.count(b"\n", skip)
+            size += len(data)
         else:
             with open(part, "rb") as f:
                 if csv and size:
@@ -207,9 +217,9 @@ class Assembly:
                 while n := f.readinto(self._buffer):
                     out.write(self._view[:n])
                     digest.update(self._view[:n])
-                    size, lines = size + n, lines + self._buffer.count(b"\n", 0, n)
+                    size += n
             part.unlink()
-        self._files[name] = (out, digest, size, lines)
+        self._files[name] = (out, digest, size, before + lines - (1 if csv else 0))  # one header
         self._flush_behind()
         return before
 

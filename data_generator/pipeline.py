@@ -43,7 +43,7 @@ from data_generator.generators.registry import Registry, derive_registry, regist
 from data_generator.generators.timeline import ID_FORMATS, table_ids
 from data_generator.generators.vitals import Vitals, generate_vitals
 from data_generator.locks import day_lock, exclusive, registry_lock
-from data_generator.parts import Assembly, parts_in_order, table_rows
+from data_generator.parts import Assembly, line_breaks, parts_in_order, table_rows
 from data_generator.publish import MANIFEST, discard, publish_day, staged
 from data_generator.rng import stream
 from data_generator.validation import validate_day
@@ -368,9 +368,9 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
                     charted = iter([(job.write(0, [], first, clock), Stopwatch())])
                 for parts, seconds in charted:
                     clock.add(seconds)
-                    for name, (path, n, found) in parts.items():
+                    for name, (path, lines, n, found) in parts.items():
                         with clock("assemble"):
-                            check.add_part(found, assembly.append(path))
+                            check.add_part(found, assembly.append(path, lines))
                         rows[name] = rows.get(name, 0) + n
                         hold(f"write {name}")
             described = assembly.close()
@@ -409,9 +409,9 @@ class _PartJob(_Numbered):
         return dataclasses.replace(self, in_memory=True)
 
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
-              ) -> dict[str, tuple[Path | Written, int, object]]:
-        """{table: (part, rows, what checking it found)}; every table of the day has a part (an
-        empty table, its header)."""
+              ) -> dict[str, tuple[Path | Written, int, int, object]]:
+        """{table: (part, its line breaks, rows, what checking it found)}; every table of the
+        day has a part (an empty table, its header)."""
         folder = self.folder / f"{k:06d}"
         if not self.in_memory:
             folder.mkdir()  # not parents: a staging folder removed under a stopped run stays removed
@@ -428,11 +428,12 @@ class _PartJob(_Numbered):
                     part = Written(path.name, table_bytes(table, schema, tz))
                 with clock("validate"):
                     found = self.check.check_part(part, name)
-                if not self.in_memory:
-                    with clock(f"write {name}"):
+                with clock(f"write {name}"):
+                    lines = line_breaks(part.data)
+                    if not self.in_memory:
                         path.write_bytes(part.data)
                         part = path
-                out[name] = (part, table_rows(table), found)
+                out[name] = (part, lines, table_rows(table), found)
         return out
 
 

@@ -9,12 +9,13 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from data_generator import pipeline
 from data_generator.contracts import contracts
 from data_generator.errors import OutputError
-from data_generator.parts import Assembly
+from data_generator.parts import Assembly, line_breaks
 from data_generator.pipeline import generate_day
 from data_generator.validation import validate_day
 from data_generator.validation.day import DayCheck
@@ -88,10 +89,11 @@ def test_checking_parts_finds_what_checking_the_whole_files_finds(damaged, tmp_p
     for file in PARTED:
         name = file.split(".")[0]
         for part in _split(damaged / file, tmp_path / "parts" / name, 3):
+            lines = line_breaks(part.read_bytes())
             if held == "in memory":
                 part = Written(part.name, part.read_bytes())
             found = check.check_part(part, name)
-            check.add_part(found, assembly.append(part))
+            check.add_part(found, assembly.append(part, lines))
     described = assembly.close()
     parted = check.finish()
 
@@ -163,7 +165,7 @@ def test_appended_parts_are_flushed_to_disk_while_the_day_is_assembled(tmp_path,
     monkeypatch.setattr(os, "fdatasync", recording)
     assembly = Assembly(tmp_path)
     for k in range(3):
-        assembly.append(Written("labs.csv", b"lab_id,value\n" + b"L%d,1.0\n" % k))
+        assembly.append(Written("labs.csv", b"lab_id,value\n" + b"L%d,1.0\n" % k), 2)
         assembly._flushed()  # each flush done before the next part: one per part
     assert synced == [20, 27, 34]  # the file's size when each flush ran: all appended so far
     assert assembly.close()["labs.csv"]["bytes"] == 34
@@ -179,3 +181,9 @@ def test_a_failed_flush_is_an_output_error_and_nothing_is_published(tmp_path, cf
     assert err.value.line().startswith("output: ")
     assert "Input/output error" in err.value.line()
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 16) - 1, 1 << 16, 3 * (1 << 16) + 7])
+def test_line_breaks_counts_every_line_break_across_its_slices(size):
+    data = np.random.default_rng(size).choice(np.frombuffer(b'ab,"\n\r', np.uint8), size).tobytes()
+    assert line_breaks(data) == data.count(b"\n")
