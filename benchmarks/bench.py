@@ -107,12 +107,14 @@ def run_one(encounters: int, workers: int, bare: bool) -> dict:
     sys.path.insert(0, str(ROOT))
     from data_generator.config import load_config
     from data_generator.pipeline import generate_day
+    from data_generator.writer import arrow_without_pandas
 
     cfg = scaled_registry(load_config(ROOT / "config" / "generator.yaml"), encounters)
     date = bench_date(cfg, encounters)
     with tempfile.TemporaryDirectory() as out:
         with MemorySampler(active=workers > 1) as memory:  # reading /proc costs CPU: only where there are workers
             start = time.perf_counter()
+            arrow_without_pandas()  # as the generate command does
             result = generate_day(cfg, date, "sample", Path(out), encounters=encounters, workers=workers)
             total = time.perf_counter() - start
         peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # before the bare write
@@ -180,7 +182,7 @@ def report(fig: dict) -> str:
     lines.append(f"  generation {sum(gen.values()):.2f} s, writing {write:.2f} s, validation {validate:.2f} s "
                  f"({total_rows / max(validate, 1e-9):,.0f} rows/s), publishing {publish:.2f} s; "
                  f"validation + writing = {(write + validate) / fig['total_seconds']:.0%} of the total; "
-                 f"pyarrow's first array {s.get('arrow start-up', 0):.2f} s (it imports pandas where installed)")
+                 f"pyarrow's first array {s.get('arrow start-up', 0):.2f} s")
     lines.append(f"  notes: {rows['notes']:,} in {s.get('notes', 0):.2f} s wall ({notes_rate(fig, s):,.0f}/s), "
                  f"{cpu.get('notes', 0):.2f} s CPU ({notes_rate(fig, cpu):,.0f}/s)")
     if fig["bare_write_seconds"]:

@@ -511,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         args = _parser().parse_args(argv)
+        if args.command in ("generate", "backfill", "feed"):  # no pandas objects go to pyarrow here
+            from data_generator.writer import arrow_without_pandas
+
+            arrow_without_pandas()
         commands = {"generate": _generate, "backfill": _backfill, "feed": _feed, "validate": _validate,
                     "registry": _registry, "preview": _preview, "report": _report, "export-fhir": _export_fhir,
                     "export-omop": _export_omop, "export-meds": _export_meds, "dq-score": _dq_score}

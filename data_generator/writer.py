@@ -30,8 +30,10 @@ is nullable (the contract, not the storage, says what is required). Row groups h
 from __future__ import annotations
 
 import functools
+import importlib.abc
 import io
 import json
+import sys
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -80,8 +82,40 @@ def write_table(path: Path, table: dict, schema: dict, tz: ZoneInfo, fmt: str = 
 def arrow_ready() -> None:
     """Build one Arrow array, so that what pyarrow does once per process on its first array is
     done here: it imports pandas when pandas is installed (about 0.2 s; with the test or plots
-    extras). A day does it before anything is written, and before any worker is forked."""
+    extras), unless `arrow_without_pandas` ran first. A day does it before anything is written,
+    and before any worker is forked."""
     pa.array([], pa.string())
+
+
+class _Hidden(importlib.abc.MetaPathFinder):
+    """An import finder that finds no `package` (nor its modules)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] == self.package:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+def arrow_without_pandas() -> None:
+    """pyarrow's first array in a process, made with pandas hidden: for a process that hands
+    pyarrow no pandas objects (the commands that generate days). On its first array pyarrow
+    looks for pandas, to tell pandas objects from other sequences later, and imports it where
+    it is installed (about 0.2 s, serial, before a day's workers start). Shown none, it imports
+    pandas only for a call that needs pandas itself (`to_pandas`, `Table.from_pandas`); until
+    then `pa.array` would take a pandas Series for a plain sequence, so library callers do not
+    get this. A process that has imported pandas already is left as it is (pyarrow finds it at
+    no cost)."""
+    if "pandas" in sys.modules:
+        return
+    hidden = _Hidden("pandas")
+    sys.meta_path.insert(0, hidden)
+    try:
+        pa.array([0]).to_numpy()  # the array's own look, and that of its conversion to numpy
+    finally:
+        sys.meta_path.remove(hidden)
 
 
 def table_bytes(table: dict, schema: dict, tz: ZoneInfo) -> bytes:

@@ -302,3 +302,40 @@ def test_an_absurd_encounter_count_stops_at_the_free_patients(tmp_path):
     assert "not 100000000" in done.stderr
     rows = (tmp_path / "sample" / "2025-01-03" / "encounters.csv").read_text().count("\n") - 1
     assert 0 < rows <= 60  # three days of 20 registrations
+
+
+def test_generate_never_imports_pandas_and_writes_what_a_library_call_writes(tmp_path, cfg):
+    """The generating commands hide pandas from pyarrow (it is installed here, with the test
+    extras); their days are the bytes `generate_day` writes in a process that has pandas."""
+    import pandas  # noqa: F401 (this process has it, as a notebook would)
+
+    from data_generator.pipeline import generate_day
+
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "lib").mkdir()
+    code = ("import sys\nfrom data_generator.cli import main\n"
+            "rc = main(['generate', '--date', '2026-01-16', '--mode', 'sample', '--encounters', '30',"
+            f" '--workers', '2', '--quiet', '--interventions', '--config', {str(CONFIG)!r},"
+            f" '--out-root', {str(tmp_path / 'cli')!r}])\n"
+            "print(rc, 'pandas' in sys.modules)")
+    r = run(sys.executable, "-c", code)
+    assert r.stdout.split() == ["0", "False"], r.stderr
+    generate_day(cfg, dt.date(2026, 1, 16), "sample", tmp_path / "lib", encounters=30, workers=2, interventions=True)
+    cli, lib = tmp_path / "cli/sample/2026-01-16", tmp_path / "lib/sample/2026-01-16"
+    names = sorted(p.name for p in lib.iterdir() if p.name != "_manifest.json")
+    assert names == sorted(p.name for p in cli.iterdir() if p.name != "_manifest.json")
+    for name in names:
+        assert (cli / name).read_bytes() == (lib / name).read_bytes(), name
+
+
+def test_pyarrow_still_converts_pandas_objects_once_a_call_needs_pandas():
+    """After `arrow_without_pandas`, a call that needs pandas imports it, and pandas objects
+    convert as pyarrow converts them anywhere (missing floats as nulls, categories as
+    dictionaries)."""
+    code = ("import sys\nimport pyarrow as pa\nfrom data_generator.writer import arrow_without_pandas\n"
+            "arrow_without_pandas()\nbefore = 'pandas' in sys.modules\n"
+            "frame = pa.table({'x': [1.0, None]}).to_pandas()\nimport pandas as pd\n"
+            "series = pa.array(pd.Series([1.0, None]))\ncats = pa.array(pd.Series(['a', 'b'], dtype='category'))\n"
+            "print(before, frame['x'].isna().sum(), series.null_count, pa.types.is_dictionary(cats.type))")
+    r = run(sys.executable, "-c", code)
+    assert r.stdout.split() == ["False", "1", "1", "True"], r.stderr
