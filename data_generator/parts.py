@@ -44,6 +44,8 @@ class PartJob(Protocol):
 
     def here(self) -> PartJob: ...  # the job as run in this process (its parts may stay in memory)
 
+    def started(self, found: object) -> None: ...  # in a worker: what `start` gave in the parent
+
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock) -> dict: ...
 
 
@@ -70,7 +72,8 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
     """(parts, clock) of chunk 0, 1, ... in order: charted and written here, or by `workers`
     processes forked now (worker i takes chunks i, i + workers, ...). `first` is each table's
     first row number. `start` runs here once the workers are charting, before any chunk is
-    numbered (so before any is written). Leaving the block stops the workers."""
+    numbered (so before any is written); what it returns is handed to each worker's
+    `job.started` with the numbers of its first chunk. Leaving the block stops the workers."""
     workers = min(workers, chunks)
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
         if start:
@@ -92,9 +95,7 @@ def parts_in_order(job: PartJob, chunks: int, workers: int, first: dict[str, int
                 processes.append(process)
         finally:
             gc.unfreeze()
-        if start:
-            start()
-        yield _gathered(pipes, chunks, dict(first))
+        yield _gathered(pipes, chunks, dict(first), start() if start else None)
     finally:
         for process in processes:
             if process.is_alive():
@@ -126,10 +127,12 @@ def _worker(job: PartJob, conn: Connection, ks: range) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        for k in ks:
+        for n, k in enumerate(ks):
             pieces, clock = job.chart(k)
             conn.send(("counts", k, counts(pieces)))
-            first = conn.recv()
+            first, started = conn.recv()
+            if not n:
+                job.started(started)
             conn.send(("parts", k, (job.write(k, pieces, first, clock), clock)))
     except BaseException as exc:  # noqa: BLE001 (handed to the parent whole)
         with suppress(OSError):  # the parent has gone
@@ -141,10 +144,11 @@ def _worker(job: PartJob, conn: Connection, ks: range) -> None:
         conn.close()
 
 
-def _gathered(pipes: list[Connection], chunks: int, first: dict[str, int]):
-    """The parent's side: first numbers sent in chunk order, parts handed on in chunk order.
-    A chunk is numbered only when it is at most two chunks per worker ahead of the one handed
-    on, so what waits here stays bounded by the chunk, not the day."""
+def _gathered(pipes: list[Connection], chunks: int, first: dict[str, int], started: object):
+    """The parent's side: first numbers sent in chunk order (a worker's first chunk's with
+    `started`), parts handed on in chunk order. A chunk is numbered only when it is at most two
+    chunks per worker ahead of the one handed on, so what waits here stays bounded by the
+    chunk, not the day."""
     found: dict[int, dict[str, int]] = {}
     done: dict[int, tuple] = {}
     numbered = handed = 0
@@ -152,7 +156,7 @@ def _gathered(pipes: list[Connection], chunks: int, first: dict[str, int]):
     live = list(pipes)
     while handed < chunks:
         while numbered in found and numbered < handed + 2 * len(pipes):  # at most two chunks a worker ahead
-            pipes[numbered % len(pipes)].send(dict(first))
+            pipes[numbered % len(pipes)].send((dict(first), started if numbered < len(pipes) else None))
             _advance(first, found.pop(numbered))
             numbered += 1
         if handed in done:

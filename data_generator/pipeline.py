@@ -186,6 +186,9 @@ class _Numbered:
     def here(self) -> _Numbered:
         return self
 
+    def started(self, found: object) -> None:
+        """Nothing is handed to the workers (no `start`)."""
+
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
               ) -> list[tuple[str, dict]]:
         for name, table in pieces:
@@ -350,13 +353,14 @@ def _write_validate_publish(cfg: Config, date: dt.date, mode: str, registry: Reg
         first = dict.fromkeys(parted, 1)
         job.folder.mkdir()
 
-        def whole_files() -> None:  # while the chunks are charted
+        def whole_files() -> dict:  # while the chunks are charted; what checking them found goes to the workers
             for name, table in (("patients", patients), ("encounters", enc.table)):
                 with clock(f"write {name}"):
                     rows[name] = write_table(data_file(staging, schemas[name]), table, schemas[name], cfg.tz)
                 hold(f"write {name}")
             with clock("validate"):
                 check.whole_files()
+            return check.kept
 
         with clock("arrow start-up"), gc_paused():
             arrow_ready()  # before any worker is forked: once, not per worker
@@ -408,6 +412,9 @@ class _PartJob(_Numbered):
     def here(self) -> _PartJob:
         return dataclasses.replace(self, in_memory=True)
 
+    def started(self, kept: dict) -> None:
+        self.check.whole_checked(kept)
+
     def write(self, k: int, pieces: list[tuple[str, dict]], first: dict[str, int], clock: Stopwatch
               ) -> dict[str, tuple[Path | Written, int, int, object]]:
         """{table: (part, its line breaks, rows, what checking it found)}; every table of the
@@ -419,7 +426,7 @@ class _PartJob(_Numbered):
         empty = [(name, {col: np.zeros(0, object) for col in self.schemas[name]["properties"]})
                  for name in first if name not in tables]
         out = {}
-        self.check.whole_files()  # in a worker forked before they were written: its own reading of them
+        self.check.whole_files()  # checked once, here or in the parent (`started`)
         with gc_paused():
             for name, table in super().write(k, [*pieces, *empty], first, clock):
                 schema, tz = self.schemas[name], self.chunks.cfg.tz

@@ -187,3 +187,31 @@ def test_a_failed_flush_is_an_output_error_and_nothing_is_published(tmp_path, cf
 def test_line_breaks_counts_every_line_break_across_its_slices(size):
     data = np.random.default_rng(size).choice(np.frombuffer(b'ab,"\n\r', np.uint8), size).tobytes()
     assert line_breaks(data) == data.count(b"\n")
+
+
+def test_workers_check_parts_against_the_whole_files_the_parent_checked(tmp_path, cfg, monkeypatch):
+    """The parent checks patients and encounters once and hands what it found to the workers;
+    a worker checks its parts against that and never reads the whole files itself."""
+    monkeypatch.setattr(pipeline, "CHUNK_ENCOUNTERS", 7)
+    log = tmp_path / "calls.log"
+    check_file, check_part = DayCheck.check_file, DayCheck.check_part
+
+    def logged(kind, method):
+        def call(self, *args):
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()} {kind} {args[0] if kind == 'file' else ','.join(sorted(self.kept))}\n")
+            return method(self, *args)
+        return call
+
+    monkeypatch.setattr(DayCheck, "check_file", logged("file", check_file))
+    monkeypatch.setattr(DayCheck, "check_part", logged("part", check_part))
+    (tmp_path / "out").mkdir()
+    generate_day(cfg, DAY, "sample", tmp_path / "out", encounters=33, workers=2)
+    calls = [line.split() for line in log.read_text().splitlines()]
+    here = str(os.getpid())
+    assert sorted((kind, what) for pid, kind, what in calls if kind == "file") == \
+        [("file", "encounters"), ("file", "patients")]
+    assert {pid for pid, kind, _ in calls if kind == "file"} == {here}
+    parts = [(pid, what) for pid, kind, what in calls if kind == "part"]
+    assert len({pid for pid, _ in parts} - {here}) == 2  # both workers checked parts
+    assert {what for _, what in parts} == {"encounters,patients"}

@@ -228,6 +228,13 @@ class DayCheck:
             if name not in self._seen:
                 self.check_file(name)
 
+    def whole_checked(self, kept: dict[str, Kept]) -> None:
+        """Take what checking the whole files found in another process (another DayCheck's
+        `kept`; its violations are that one's to report): parts are checked against it, and the
+        whole files are not read again here."""
+        self.kept.update(kept)
+        self._seen.update(self.whole)
+
     def check_file(self, name: str) -> None:
         """Check a whole file (one that others refer to) in the day folder."""
         self._seen.add(name)
