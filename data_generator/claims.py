@@ -110,7 +110,8 @@ class Series:
 
     def stat(self, stat: str, a: np.ndarray, k: np.ndarray) -> np.ndarray:
         """latest, first, min, max, change (latest - first), from_max (latest - max), from_min
-        (latest - min) or count of the present values in [a, k); nan where there are none."""
+        (latest - min), spread (max - min) or count of the present values in [a, k); nan where
+        there are none (change, from_max, from_min and spread: where there are fewer than two)."""
         n = self.count[k] - self.count[a]
         if stat == "count":
             return n.astype(float)
@@ -123,6 +124,8 @@ class Series:
             return first
         if stat == "change":
             return np.where(n > 1, latest - first, np.nan)
+        if stat == "spread":
+            return np.where(n > 1, self._reduce(np.fmax, a, k, n) - self._reduce(np.fmin, a, k, n), np.nan)
         extreme = self._reduce(np.fmax if stat in ("max", "from_max") else np.fmin, a, k, n)
         if stat in ("max", "min"):
             return extreme

@@ -122,20 +122,29 @@ def _latest(results: pd.DataFrame, test: str) -> list[float]:
 
 # Claims the careful reader checks by hand, with pandas alone: the note's words, and what the
 # results available at note time must show for them to be true.
+def _within(results: pd.DataFrame, test: str, t, hours: float, spread: float) -> bool:
+    """Two results or more of `test` in the `hours` before `t`, all within `spread` of each other."""
+    values = _latest(results[results.result_time > t - pd.Timedelta(hours=hours)], test)
+    return len(values) >= 2 and max(values) - min(values) < spread
+
+
 BY_HAND = {
-    "Anion gap closed": lambda r, enc: _latest(r, "Anion gap")[-1:] and _latest(r, "Anion gap")[-1] <= 12,
-    "DKA resolved": lambda r, enc: (_latest(r, "Anion gap")[-1] <= 12 and _latest(r, "Bicarbonate")[-1] >= 18
-                                    and _latest(r, "pH, arterial")[-1] > 7.3 and _latest(r, "Glucose")[-1] < 200),
-    "Troponin rising": lambda r, enc: len(_latest(r, "hs-Troponin I")) >= 2,
-    "rising high-sensitivity troponin": lambda r, enc: len(_latest(r, "hs-Troponin I")) >= 2,
-    "BNP above 400": lambda r, enc: max(_latest(r, "BNP"), default=0) > 400,
-    "Lactate cleared": lambda r, enc: _latest(r, "Lactate")[0] > 2 and _latest(r, "Lactate")[-1] <= 2,
-    "Patient died": lambda r, enc: enc.discharge_disposition == "expired",
+    "Anion gap closed": lambda r, enc, t: _latest(r, "Anion gap")[-1:] and _latest(r, "Anion gap")[-1] <= 12,
+    "DKA resolved": lambda r, enc, t: (_latest(r, "Anion gap")[-1] <= 12 and _latest(r, "Bicarbonate")[-1] >= 18
+                                       and _latest(r, "pH, arterial")[-1] > 7.3 and _latest(r, "Glucose")[-1] < 200),
+    "Troponin rising": lambda r, enc, t: len(_latest(r, "hs-Troponin I")) >= 2,
+    "rising high-sensitivity troponin": lambda r, enc, t: len(_latest(r, "hs-Troponin I")) >= 2,
+    "BNP above 400": lambda r, enc, t: max(_latest(r, "BNP"), default=0) > 400,
+    "Lactate cleared": lambda r, enc, t: _latest(r, "Lactate")[0] > 2 and _latest(r, "Lactate")[-1] <= 2,
+    "Patient died": lambda r, enc, t: enc.discharge_disposition == "expired",
+    "Haemoglobin stable on serial CBC": lambda r, enc, t: _within(r, "Hemoglobin", t, 24, 1.0),
+    "haemoglobin within 1 g/dL over the last 24 hours": lambda r, enc, t: _within(r, "Hemoglobin", t, 24, 1.0),
 }
 
 
 def test_claims_named_in_notes_hold_when_checked_by_hand(folder):
-    """Gap closed, DKA resolved, rising troponin, BNP, lactate cleared, death: true of the files at note time."""
+    """Gap closed, DKA resolved, rising troponin, BNP, lactate cleared, stable haemoglobin, death: true of the
+    files at note time."""
     enc = pd.read_csv(folder / "encounters.csv").set_index("encounter_id")
     labs = pd.read_csv(folder / "labs.csv", parse_dates=["result_time"]).sort_values("result_time")
     notes = pd.read_json(folder / "notes.jsonl", lines=True, dtype=False)
@@ -146,10 +155,11 @@ def test_claims_named_in_notes_hold_when_checked_by_hand(folder):
         for words, holds in BY_HAND.items():
             if words in note.text:
                 results = by_enc[note.encounter_id]
-                assert holds(results[results.result_time <= note.note_time], enc.loc[note.encounter_id]), \
-                    (note.note_id, words)
+                assert holds(results[results.result_time <= note.note_time], enc.loc[note.encounter_id],
+                             note.note_time), (note.note_id, words)
                 seen[words] += 1
-    assert sum(seen.values()) > 50 and seen["Anion gap closed"] > 0, seen
+    assert sum(seen.values()) > 50 and seen["Anion gap closed"] > 0 and seen["Haemoglobin stable on serial CBC"] > 0, \
+        seen
 
 
 def test_claims_in_notes_hold_at_note_time(claims):
@@ -207,6 +217,10 @@ def _view():
     ({"vital": "sbp", "stat": "latest", "op": ">=", "value": 100}, 4.0, True),
     ({"vital": "sbp", "stat": "min", "op": "<", "value": 90, "window_hours": 1.5}, 4.0, False),
     ({"vital": "sbp", "stat": "change", "op": ">", "value": 30}, 4.0, True),
+    ({"lab": "anion_gap", "stat": "spread", "op": "<", "value": 9}, 3.0, False),   # one result: no spread
+    ({"lab": "anion_gap", "stat": "spread", "op": "<", "value": 9}, 6.5, True),    # 24 and 16
+    ({"lab": "anion_gap", "stat": "spread", "op": "<", "value": 9}, 10.0, False),  # 24, 16 and 10
+    ({"lab": "anion_gap", "stat": "spread", "op": "<", "value": 9, "window_hours": 5}, 10.0, True),  # 16 and 10
     ({"lab": "anion_gap", "stat": "latest", "op": "<=", "value": 12}, 9.5, False),  # drawn, not yet resulted
     ({"lab": "anion_gap", "stat": "latest", "op": "<=", "value": 12}, 10.0, True),
     ({"lab": "anion_gap", "stat": "pending"}, 9.5, True),
