@@ -128,6 +128,18 @@ def _within(results: pd.DataFrame, test: str, t, hours: float, spread: float) ->
     return len(values) >= 2 and max(values) - min(values) < spread
 
 
+def _rising(results: pd.DataFrame, test: str, t, hours: float, by: float) -> bool:
+    """The latest result of `test` is the highest of the `hours` before `t`, and `by` or more above the first."""
+    values = _latest(results[results.result_time > t - pd.Timedelta(hours=hours)], test)
+    return len(values) >= 2 and values[-1] == max(values) and values[-1] - values[0] >= by
+
+
+def _ends(results: pd.DataFrame, test: str, holds) -> bool:
+    """`holds(first, latest)` of the results of `test` (False where there are none)."""
+    values = _latest(results, test)
+    return bool(values) and holds(values[0], values[-1])
+
+
 BY_HAND = {
     "Anion gap closed": lambda r, enc, t: _latest(r, "Anion gap")[-1:] and _latest(r, "Anion gap")[-1] <= 12,
     "DKA resolved": lambda r, enc, t: (_latest(r, "Anion gap")[-1] <= 12 and _latest(r, "Bicarbonate")[-1] >= 18
@@ -139,6 +151,10 @@ BY_HAND = {
     "Patient died": lambda r, enc, t: enc.discharge_disposition == "expired",
     "Haemoglobin stable on serial CBC": lambda r, enc, t: _within(r, "Hemoglobin", t, 24, 1.0),
     "haemoglobin within 1 g/dL over the last 24 hours": lambda r, enc, t: _within(r, "Hemoglobin", t, 24, 1.0),
+    "Creatinine still rising on the latest BMP": lambda r, enc, t: _rising(r, "Creatinine", t, 36, 0.3),
+    "Hyperkalaemia persisting": lambda r, enc, t: _ends(r, "Potassium", lambda first, last: first > 5.0 and last > 5.5),
+    "Hypercapnic acidosis persisting": lambda r, enc, t: (_ends(r, "pH, arterial", lambda a, b: max(a, b) < 7.35)
+                                                         and _ends(r, "PaCO2", lambda a, b: min(a, b) > 45)),
 }
 
 
@@ -290,7 +306,8 @@ def test_a_phrase_key_without_a_fallback_is_a_config_error(tmp_path):
 
 
 def test_treatment_claims_follow_the_treatment_events():
-    """'Norepinephrine started' is said only once a norepinephrine event has started, never without one."""
+    """'Norepinephrine started ... despite fluids' is said only once a fluid bolus and then a norepinephrine
+    event have started, never without them (nor with the pressor alone)."""
     from data_generator.generators.encounters import day_encounters
     from data_generator.generators.interventions import Interventions
     from data_generator.generators.notes import generate_notes
@@ -304,15 +321,19 @@ def test_treatment_claims_follow_the_treatment_events():
     _, vitals, labs, _ = chart(cfg, DAY, enc, lambda step: stream(cfg.seed, DAY, step, 0))
     septic = np.flatnonzero(enc.scenario == "sepsis")
     los = (enc.discharge[septic] - enc.admit[septic]) / 3600
-    pressor = Interventions(septic, np.full(septic.size, 2.0), los, np.full(septic.size, "norepinephrine", object),
-                            np.full(septic.size, "", object))
+    n = septic.size
+    pressor = Interventions(septic, np.full(n, 2.0), los, np.full(n, "norepinephrine", object), np.full(n, "", object))
+    ends = np.column_stack([np.full(n, 1.5), los]).ravel()  # a bolus at 1-1.5 h, the pressor from 2 h
+    kinds = np.tile(np.array(["fluid_bolus", "norepinephrine"], object), n)
+    fluids_first = Interventions(np.repeat(septic, 2), np.tile([1.0, 2.0], n), ends, kinds, np.full(2 * n, "", object))
 
     def said(interventions):
         notes = generate_notes(cfg, DAY, registry, enc, vitals, labs, stream(cfg.seed, DAY, "notes", 0),
                                interventions=interventions)
         return [t for t in notes["text"] if "Norepinephrine started" in t]
     assert said(None) == []
-    assert len(said(pressor)) > 0
+    assert said(pressor) == []
+    assert len(said(fluids_first)) > 0
 
 
 def test_the_drug_a_history_names_agrees_with_the_inr(folder):
