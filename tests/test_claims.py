@@ -27,7 +27,8 @@ TEXT_COLUMNS = ("o2_device", "care_unit")
 # Words that make a phrase a checkable claim about the chart: a phrase using one needs a `when:`.
 CLAIM_WORDS = re.compile(
     r"resolv|improv|settl|clos(ed|ing)|normalis|\brising\b|\bfalling\b|elevated|peaked|cleared|"
-    r"defervesc|afebrile|off oxygen|room air|high-flow|\bNIV\b|non-invasive|norepinephrine|vasopressor|"
+    r"defervesc|afebrile|off oxygen|room air|high-flow|\bNIV\b|non-invasive|\bmask\b|nasal cannula|venturi|"
+    r"norepinephrine|vasopressor|"
     r"inotrop|transfus|\bICU\b|\bCCU\b|severe|moderate|\bshock\b|hypercapni|\bacidosis|hyperkalaemia|"
     r"hypoxaemi|hypotensi|\bstable\b|below 7|negative|died|death", re.IGNORECASE)
 
