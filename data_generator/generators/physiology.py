@@ -217,7 +217,11 @@ class Moments:
         return self._levels[state]
 
     def level_at(self, state: str, rows: np.ndarray) -> np.ndarray:
-        """`level(state)` at positions `rows` (kept with its values, so that its id names it)."""
+        """`level(state)` at positions `rows`, once per array: the rows are named by their identity
+        (each is kept with its values, so that the id is not reused). A scenario's positions are
+        one array per set of draws (labs make them once per set of panels and hand the same array
+        to every test of the set), and one scenario has different positions in different sets, so
+        the scenario's name would not do."""
         key = (state, id(rows))
         if key not in self._picked:
             self._picked[key] = rows, self.level(state)[rows]
