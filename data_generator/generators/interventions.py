@@ -120,10 +120,8 @@ def rule_array(cfg: Config, enc: Encounters, section: str, key: str, default=np.
     return np.take(values, code, axis=0)
 
 
-def uniform_rows(rng: np.random.Generator, bounds: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """One draw per row of an (n, 2) array of [low, high] (zeros where the row has no bounds), or
-    between the lows and highs `row_bounds` made of one."""
-    lo, hi = bounds if isinstance(bounds, tuple) else row_bounds(bounds)
+def uniform_rows(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """One draw per row between `lo` and `hi` (as `row_bounds` gives them)."""
     return lo + rng.random(lo.size) * (hi - lo)
 
 
@@ -328,13 +326,13 @@ def _shock(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, m
     t_low = first_hours(owner, hours, low, n)
     bounds = rule_array(cfg, enc, "shock", "fluids_delay_hours", None)
     bolus_first = np.array([b is not None for b in bounds], dtype=bool)  # none in congestion (heart failure)
-    fluids = np.where(bolus_first, t_low + uniform_rows(rng, bounds), np.nan)
+    fluids = np.where(bolus_first, t_low + uniform_rows(rng, *row_bounds(bounds)), np.nan)
     fluids_end = fluids + rng.uniform(*treat["fluid_bolus"]["duration_hours"], n)
     after = rule_array(cfg, enc, "shock", "vasopressor_after_fluids_hours", 0.0).astype(float)
     t_low2 = first_hours(owner, hours, low & (hours >= np.where(bolus_first, fluids + after, t_low)[owner]), n)
     pressor_bounds = rule_array(cfg, enc, "shock", "vasopressor_delay_hours", None)
     pressor_next = np.array([b is not None for b in pressor_bounds], dtype=bool)  # none after a bleed's fluids
-    start = np.where(pressor_next, t_low2 + uniform_rows(rng, pressor_bounds), np.nan)
+    start = np.where(pressor_next, t_low2 + uniform_rows(rng, *row_bounds(pressor_bounds)), np.nan)
     wean = rule_array(cfg, enc, "shock", "wean_map_at_least").astype(float)
     good = mean_map >= wean[owner]
     settled = good & _shifted(good, owner, 1, False)
@@ -366,7 +364,8 @@ def _transfer_up(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndar
     run = high.copy()
     for step in range(1, int(sets.max()) if sets.size else 1):
         run &= (sets[owner] <= step) | _shifted(high, owner, step, False)
-    t = first_hours(owner, hours, run, n) + uniform_rows(rng, rule_array(cfg, enc, "transfer", "delay_hours", None))
+    delay = row_bounds(rule_array(cfg, enc, "transfer", "delay_hours", None))
+    t = first_hours(owner, hours, run, n) + uniform_rows(rng, *delay)
     t_pressor = np.full(n, np.nan)
     t_pressor[pressor.enc] = pressor.hours
     t = np.fmin(t, t_pressor)
@@ -406,7 +405,7 @@ def _step_down(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarra
     off_pressor = np.full(n, np.nan)
     off_pressor[pressor.enc] = pressor.end_hours
     busy = np.fmax(busy, off_pressor)
-    t = _grid_snap(first_h, np.fmax(busy, 0.0) + stable + uniform_rows(rng, wait))
+    t = _grid_snap(first_h, np.fmax(busy, 0.0) + stable + uniform_rows(rng, *row_bounds(wait)))
     died = enc.table["discharge_disposition"] == EXPIRED
     move = np.flatnonzero(~np.isnan(in_icu_from) & ~died & (to != "") & (t < los - 1.0))
     return Interventions(move.astype(np.int64), t[move], t[move],

@@ -59,7 +59,7 @@ def transfuse(cfg: Config, enc: Encounters, phys: Physiology, lab_enc: np.ndarra
         if pick.size:
             owners, first = np.unique(e[pick], return_index=True)
             hb_at[owners] = value[hb][pick[first]]
-        start = t_trigger + uniform_rows(rng, delays)
+        start = t_trigger + uniform_rows(rng, *delays)
         go = np.flatnonzero(~np.isnan(start) & (start < los))
         if go.size == 0:
             break
