@@ -275,14 +275,6 @@ def _columns_read(texts: list[str], names: tuple[str, ...], helper: str) -> froz
     return frozenset().union(*(use[0] for use in uses))
 
 
-def _objects(items: list) -> np.ndarray:
-    """`items` in a one-dimensional object array, each item as it is (lists and dicts included)."""
-    out = np.empty(len(items), dtype=object)
-    for i, item in enumerate(items):
-        out[i] = item
-    return out
-
-
 class _Kinds:
     """Each note's kind: its scenario and note type (a scenario may define its own types), so
     that what a kind fixes is looked up once per kind."""
@@ -298,7 +290,7 @@ class _Kinds:
 
     def each(self, values: list) -> list:
         """Each note's value, from one value per kind."""
-        return _objects(values)[self.of].tolist()
+        return objects(values)[self.of].tolist()
 
     def array(self, values: list, dtype) -> np.ndarray:
         return np.asarray(values, dtype=dtype)[self.of]
@@ -315,7 +307,7 @@ def _moments(cfg: Config, enc: Encounters, cal: _Calendar, notes: Notes) -> tupl
     clock = [f"{int(h):02d}:{round(h % 1 * 60):02d}" for h in starts]
     shifts = [{"name": names[i], "start": clock[i], "end": clock[(i + 1) % len(starts)]}
               for i in range(len(starts))]
-    return epoch, _When(note_day, _objects(shifts)[j])
+    return epoch, _When(note_day, objects(shifts)[j])
 
 
 def _shift_role(cfg: Config) -> str:
@@ -447,7 +439,7 @@ def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounte
     encs = e.tolist()
     picked, template_of, said = draws(e, kinds.of, [spec["templates"] for spec in kinds.specs], choices, licensed, rng)
     stays, at = np.unique(e, return_inverse=True)
-    patient, encounter = (_objects(part)[at] for part in _stays(cfg, registry, enc, stays)) if n else ([], [])
+    patient, encounter = (objects(part)[at] for part in _stays(cfg, registry, enc, stays)) if n else ([], [])
     helpers = {"vitals_line": np.full(n, prose.vitals_line, dtype=object),
                "labs_line": np.full(n, prose.labs_line, dtype=object)}
     context = {name: column if isinstance(column, np.ndarray) else objects(column)
