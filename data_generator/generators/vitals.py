@@ -42,6 +42,7 @@ from data_generator.generators.timeline import ar1_noise, expand, table_ids
 from data_generator.timeutil import DAY, HOUR, utc_offsets
 
 LATENT = ("heart_rate", "resp_rate", "sbp", "dbp", "spo2", "temp_c", "pain_score", "mentation")
+ROOM_AIR_FIO2 = 0.21  # the fraction of oxygen in air: physics, where the device ladder and the FiO2 column start
 
 
 @dataclass(frozen=True)
@@ -318,14 +319,14 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
                        for s in enc.scenario_codes[0].tolist()], dtype=float)  # in the ladder's order
     low, middle = np.take(target[:, 0], ladder["code"]), np.take(target.mean(axis=1), ladder["code"])
     gain = ox["spo2_gain_per_fio2"]
-    enough = 0.21 + (low - spo2_trend) / gain      # a device is outgrown below the target
+    enough = ROOM_AIR_FIO2 + (low - spo2_trend) / gain      # a device is outgrown below the target
     level = oxygen_levels(cfg, ladder, owner, enough, spo2_trend < low, v["resp_rate"],
                           v["mentation"], hours, gas)
     on = np.flatnonzero(level)  # the rows given oxygen; the others breathe room air
     at = ladder["code"][on] * ladder["name"].shape[1] + (level[on] - 1)  # (scenario, rung), flat
     pick = {k: np.take(ladder[k].ravel(), at) for k in ("min_fio2", "max_fio2", "step")}
-    needed = 0.21 + (middle[on] - spo2_trend[on]) / gain   # titrated toward mid-target
-    fio2 = np.full(owner.size, 0.21)
+    needed = ROOM_AIR_FIO2 + (middle[on] - spo2_trend[on]) / gain   # titrated toward mid-target
+    fio2 = np.full(owner.size, ROOM_AIR_FIO2)
     fio2[on] = np.clip(np.ceil(needed / pick["step"] - 1e-9) * pick["step"], pick["min_fio2"], pick["max_fio2"])
     names = np.append(ladder["name"].ravel(), np.array(["room_air"], dtype=object))
     device = np.full(owner.size, names.size - 1)
@@ -333,7 +334,7 @@ def _oxygen(cfg: Config, enc: Encounters, owner: np.ndarray, hours: np.ndarray, 
     given = np.zeros(owner.size, dtype=bool)
     given[on] = np.take(news2.oxygen_given(names), at)  # what the device column says
     spo2 = v["spo2"].copy()
-    spo2[on] += gain * (fio2[on] - 0.21)
+    spo2[on] += gain * (fio2[on] - ROOM_AIR_FIO2)
     return (device, names, np.round(fio2, 2), np.clip(spo2, cfg.vitals["vitals"]["spo2"]["clip"][0], 100),
             given)
 
