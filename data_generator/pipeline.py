@@ -148,14 +148,15 @@ class _ChunkJob:
         seed, day = cfg.seed, date.isoformat()
         start = k * CHUNK_ENCOUNTERS
         part = self.enc.take(np.arange(start, min(start + CHUNK_ENCOUNTERS, len(self.enc))))
+        unnumbered = {"vitals": None, "labs": None}  # numbered by `_Numbered.write`, in chunk order
         phys, vitals, labs, events = chart(cfg, date, part, lambda step: stream(seed, day, step, k),
-                                           None, clock)                                     # 4, 5
+                                           unnumbered, clock)                               # 4, 5
         with clock("notes"):
             notes = generate_notes(cfg, date, self.registry, part, vitals, labs, stream(seed, day, "notes", k),
-                                   1, events)                                               # 6
+                                   None, events)                                            # 6
         pieces = [("vitals", vitals.table), ("labs", labs.table), ("notes", notes)]
         if self.interventions:
-            pieces.append(("interventions", interventions_table(date, part, events, 1)))
+            pieces.append(("interventions", interventions_table(date, part, events, None)))
         return pieces, clock
 
 
@@ -197,13 +198,14 @@ class _Numbered:
 
 
 def chart(cfg: Config, date: dt.date, enc: Encounters, rng: Callable[[str], np.random.Generator],
-          first: dict[str, int] | None = None, clock: Stopwatch | None = None
+          first: dict[str, int | None] | None = None, clock: Stopwatch | None = None
           ) -> tuple[Physiology, Vitals, Labs, Interventions]:
     """Steps 4 and 5 for a set of encounters: their physiology; the untreated chart and the
     treatments and transfers it calls for; the vitals charted from the treated physiology; the
     labs drawn (by schedule and by trigger) and the blood their haemoglobin calls for; and the
     oxygen devices charted. `rng(step)` gives each step its stream; the treated chart reuses the
-    untreated one's grid and draws, so sets before a treatment are charted alike in both."""
+    untreated one's grid and draws, so sets before a treatment are charted alike in both.
+    `first`: the first row number of vitals and labs (1 without it; None: numbered later)."""
     clock, first = clock or Stopwatch(), first or {"vitals": 1, "labs": 1}
     with clock("vitals"):
         phys = build_physiology(cfg, enc, rng("physiology"))

@@ -14,7 +14,7 @@ from data_generator.generators.encounters import day_encounters
 from data_generator.generators.interventions import plan
 from data_generator.generators.physiology import FAR, Physiology, build_physiology, soft_bound
 from data_generator.generators.registry import derive_registry
-from data_generator.generators.timeline import ar1_noise, lex_order, row_ids, table_ids
+from data_generator.generators.timeline import ID_FORMATS, ar1_noise, lex_order, row_ids, table_ids
 from data_generator.generators.vitals import generate_vitals
 from data_generator.rng import stream
 from tests.conftest import DAY
@@ -30,18 +30,22 @@ def test_row_ids_are_zero_filled_numbers_after_the_day(first, n, width):
     assert ids.dtype == np.dtype(f"<U{max(len(e) for e in expected)}")
 
 
-def test_table_ids_from_one_are_those_of_their_own_run_whatever_was_made_before():
-    """IDs numbered from 1 equal `row_ids` of that many rows (values and width) after a longer,
-    shorter or other day's run, and are not shared between calls."""
-    day, other = dt.date(2026, 3, 4), dt.date(2026, 3, 5)
-    for date in (day, other):
-        for n in (12, 3, 15, 99_999, 100_001, 4):  # five digits, then six past 99,999
-            ids = table_ids("encounters", date, 1, n)
-            expected = row_ids("ENC", date, 1, n, 5)
-            assert ids.dtype == expected.dtype and np.array_equal(ids, expected)
-    again = table_ids("encounters", day, 1, 4)
-    again[0] = "changed"
-    assert table_ids("encounters", day, 1, 4)[0] == "ENC-20260304-00001"
+def test_a_chunk_is_charted_unnumbered_and_numbered_once_from_the_numbers_it_is_handed(cfg):
+    """A day's chunk is charted with no row IDs (None), so none are made twice; numbering gives
+    each table its day-wide IDs from the first numbers handed to it."""
+    from data_generator import pipeline
+
+    registry = derive_registry(cfg, DAY)
+    job = pipeline._Numbered(pipeline._ChunkJob(cfg, DAY, registry, day_encounters(cfg, DAY, "sample", registry, 30),
+                                                True))
+    pieces, _ = job.chart(0)
+    assert [name for name, _ in pieces] == ["vitals", "labs", "notes", "interventions"]
+    for name, table in pieces:
+        assert all(v is None for v in table[ID_FORMATS[name][0]].tolist()), name
+    first = {"vitals": 101, "labs": 7, "notes": 99_999, "interventions": 1}
+    for name, table in job.write(0, pieces, first, pipeline.Stopwatch()):
+        column, prefix, width = ID_FORMATS[name]
+        assert table[column].tolist() == row_ids(prefix, DAY, first[name], len(table[column]), width).tolist(), name
 
 
 def test_table_ids_of_no_rows_keep_the_format_width():

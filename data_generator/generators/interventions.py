@@ -442,7 +442,7 @@ def care_units_at(units: list[str], enc: Encounters, transfers: Interventions | 
 
 # ---------------------------------------------------------------- the sixth table
 
-def interventions_table(date: dt.date, enc: Encounters, events: Interventions, first_id: int = 1) -> dict:
+def interventions_table(date: dt.date, enc: Encounters, events: Interventions, first_id: int | None = 1) -> dict:
     """interventions.csv rows for `events` (see schemas/interventions.schema.json)."""
     e = events.enc
     return {

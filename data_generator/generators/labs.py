@@ -386,7 +386,7 @@ def _patient_baselines(cfg: Config, enc: Encounters, phys: Physiology,
 
 
 def generate_labs(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, vitals: Vitals,
-                  rng: np.random.Generator, first_id: int = 1) -> Labs:
+                  rng: np.random.Generator, first_id: int | None = 1) -> Labs:
     first_vitals = np.full(len(enc), np.inf)
     np.minimum.at(first_vitals, vitals.enc, vitals.hours)
     first_vitals[np.isinf(first_vitals)] = 0.0
@@ -479,7 +479,7 @@ def _flags(catalogue: dict, code: np.ndarray, value: np.ndarray, ref_low: np.nda
     return np.take(np.array(["N", "L", "H", "LL", "HH"], dtype=object), level)
 
 
-def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int) -> Labs:
+def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id: int | None) -> Labs:
     cat, panels = cfg.labs["tests"], cfg.labs["panels"]
     number = {name: i for i, name in enumerate(cat)}  # catalogue order: results of one draw are listed in it
     cols: dict[str, list] = {k: [] for k in ("enc", "hours", "result_h", "panel", "code", "value", "size")}

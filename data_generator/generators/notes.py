@@ -415,7 +415,7 @@ def _choice_pools(cfg: Config, enc: Encounters, view: ChartView) -> list[dict[st
 
 
 def generate_notes(cfg: Config, date: dt.date, registry: Registry, enc: Encounters,
-                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int = 1,
+                   vitals: Vitals, labs: Labs, rng: np.random.Generator, first_id: int | None = 1,
                    interventions: Interventions | None = None) -> dict[str, np.ndarray]:
     cal = _Calendar(cfg, date, enc, _shifts(cfg, _shift_role(cfg))[1])
     notes = _schedule(cfg, enc, cal, vitals, rng)

@@ -16,21 +16,14 @@ ID_FORMATS = {  # table -> (ID column, prefix, least digits); the contracts' pat
 }
 
 
-_FROM_ONE: dict[str, tuple[dt.date, np.ndarray]] = {}  # table -> the longest run of a day's IDs from 1 made
-
-
-def table_ids(table: str, date: dt.date, first: int, n: int) -> np.ndarray:
-    """The IDs of `n` rows of `table` numbered from `first`, in its format (ID_FORMATS). Each chunk
-    numbers its rows from 1 before they get their day-wide IDs, so those runs are made once per
-    table and day (grown as needed) and copied."""
+def table_ids(table: str, date: dt.date, first: int | None, n: int) -> np.ndarray:
+    """The IDs of `n` rows of `table` numbered from `first`, in its format (ID_FORMATS); with
+    `first` None, `n` Nones: rows numbered later (a day's chunks get their IDs in chunk order,
+    once the rows of every earlier chunk are counted)."""
+    if first is None:
+        return np.full(n, None, dtype=object)
     _, prefix, width = ID_FORMATS[table]
-    if first != 1 or n == 0:
-        return row_ids(prefix, date, first, n, width)
-    made = _FROM_ONE.get(table)
-    if made is None or made[0] != date or made[1].size < n:
-        made = _FROM_ONE[table] = date, row_ids(prefix, date, 1, n, width)
-    size = len(f"{prefix}-{date:%Y%m%d}-") + max(width, len(str(n)))  # as row_ids would make them
-    return made[1][:n].astype(f"<U{size}")
+    return row_ids(prefix, date, first, n, width)
 
 
 def row_ids(prefix: str, date: dt.date, first: int, n: int, width: int) -> np.ndarray:

@@ -116,7 +116,7 @@ def _params(cfg: Config, scenario: str, name: str) -> dict:
 
 
 def generate_vitals(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology,
-                    rng: np.random.Generator, first_id: int = 1,
+                    rng: np.random.Generator, first_id: int | None = 1,
                     transfers: Interventions | None = None, grid: Grid | None = None) -> Vitals:
     """The charted sets; `transfers` (kind "transfer", detail = destination) move the unit.
     Given the `grid` of an earlier chart of the same encounters, only the treatments in
@@ -190,7 +190,7 @@ def _wave(clock: np.ndarray, peak: float | np.ndarray) -> np.ndarray:
 
 
 def _charted_sets(cfg: Config, date: dt.date, enc: Encounters, phys: Physiology, grid: Grid,
-                  first_id: int, transfers: Interventions | None) -> Vitals:
+                  first_id: int | None, transfers: Interventions | None) -> Vitals:
     keep, columns = _grid_chart(cfg, enc, phys, grid, transfers)
     kept = np.flatnonzero(keep)
     owner, pos, hours, jitter = grid.owner[kept], grid.pos[kept], grid.hours[kept], grid.jitter[kept]
