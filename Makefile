@@ -18,7 +18,7 @@ help:
 	@echo "make feed START=... END=... [MODE=raw|sample] [WORKERS=N] [DEFECTS=...] [ENCOUNTERS=N]   event-time daily feed: data/feed/MODE/DATE/ (and DATE.dirty/)"
 	@echo "make preview SCENARIO=name     PNG of a scenario's trajectories (preview_<name>.png)"
 	@echo "make report DATE=... MODE=...  HTML report of a published day"
-	@echo "make bench                     start-up, rows/s (1 and 2 workers), notes/s, write+validate cost, memory (~6 min)"
+	@echo "make bench                     start-up, rows/s (1 and 2 workers), notes/s, write+validate cost, memory (~3 min)"
 	@echo "make test                      lint (ruff) then the test suite (pytest)"
 	@echo "make fuzz [EXAMPLES=N]         random config edits: a valid day or a one-line refusal (default 500)"
 	@echo "make clean                     remove .venv, caches and data/raw"
