@@ -397,3 +397,48 @@ def test_every_heart_failure_plan_is_charted(folder):
     plans = notes[notes.encounter_id.isin(hf) & (notes.note_type == "admission_hp")]
     assert len(plans) >= 10 and plans.text.str.contains("furosemide|loop diuretic").all()
     assert set(hf) <= set(given[given.kind == "furosemide"].encounter_id)
+
+
+def _hb_phrase_more_often(d):
+    for v in d["notes"]["course"]:
+        if isinstance(v, dict) and v["text"].startswith("Haemoglobin below 7 g/dL"):
+            v["when"]["value"] = 9.0  # latest haemoglobin below 9, not 7
+
+
+def _faster_shock(d):
+    d["vitals"]["heart_rate"]["at"]["shock"] += 7
+
+
+def _by_scenario(folder) -> dict[str, pd.DataFrame]:
+    """Vitals, labs and notes read back, each row with its encounter's scenario (IDs left out:
+    a changed row count in one scenario renumbers the rows after it)."""
+    scenario = pd.read_csv(folder / "encounters.csv", dtype=str).set_index("encounter_id")["scenario"]
+    tables = {"vitals": pd.read_csv(folder / "vitals.csv", dtype=str),
+              "labs": pd.read_csv(folder / "labs.csv", dtype=str),
+              "notes": pd.read_json(folder / "notes.jsonl", lines=True, dtype=False)}
+    return {name: t.drop(columns=[c for c in t.columns if c.endswith("_id") and c not in ("encounter_id",)])
+            .assign(scenario=t["encounter_id"].map(scenario)) for name, t in tables.items()}
+
+
+@pytest.mark.parametrize(("file", "edit", "scenario"), [
+    ("scenarios/gi_bleed.yaml", _hb_phrase_more_often, "gi_bleed"),
+    ("scenarios/sepsis.yaml", _faster_shock, "sepsis"),
+])
+def test_editing_one_scenario_changes_that_scenarios_rows_alone(tmp_path, file, edit, scenario):
+    """A phrase licensed more often, or a vital's pull changed, changes that scenario's vitals,
+    labs or notes and no other scenario's: each scenario's chart is drawn apart, and each pick a
+    note makes takes one number of the chunk's stream whatever the number of variants."""
+    days = []
+    configs = {"shipped": ROOT / "config" / "generator.yaml", "edited": copy_config(tmp_path, edit, file)}
+    for name, config in configs.items():
+        (tmp_path / name).mkdir()
+        days.append(_by_scenario(generate_day(load_config(config), DAY, "sample", tmp_path / name,
+                                              encounters=400).folder))
+    shipped, edited = days
+    changed = set()
+    for table in ("vitals", "labs", "notes"):
+        for sc, rows in shipped[table].groupby("scenario"):
+            other = edited[table][edited[table]["scenario"] == sc]
+            if not rows.reset_index(drop=True).equals(other.reset_index(drop=True)):
+                changed.add((table, sc))
+    assert changed and {sc for _, sc in changed} == {scenario}, changed

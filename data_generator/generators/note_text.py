@@ -18,14 +18,18 @@ from data_generator.note_context import phrase_keys, render_table
 
 class _Draws:
     """Bounded integers from one stream, asked for in order (each n appended to `highs`) and drawn
-    together by `flush`: the values are those one `rng.integers(n)` call per n would give."""
+    together by `flush`: each is the floor of n times one uniform number of the stream. Every draw
+    takes one number whatever its bound, so a bound that changes (a phrase that a scenario's edit
+    licenses or not) changes that draw alone, not the draws of the notes after it."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng, self.highs, self.values = rng, [], []
 
     def flush(self) -> list[int]:
         if len(self.highs) > len(self.values):
-            self.values += self.rng.integers(0, np.asarray(self.highs[len(self.values):], dtype=np.int64)).tolist()
+            highs = np.asarray(self.highs[len(self.values):], dtype=np.int64)
+            picked = (self.rng.random(highs.size) * highs).astype(np.int64)
+            self.values += np.minimum(picked, highs - 1).tolist()
         return self.values
 
 
