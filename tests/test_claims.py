@@ -121,8 +121,6 @@ def _latest(results: pd.DataFrame, test: str) -> list[float]:
     return results.loc[results.test_name == test, "value"].tolist()
 
 
-# Claims the careful reader checks by hand, with pandas alone: the note's words, and what the
-# results available at note time must show for them to be true.
 def _within(results: pd.DataFrame, test: str, t, hours: float, spread: float) -> bool:
     """Two results or more of `test` in the `hours` before `t`, all within `spread` of each other."""
     values = _latest(results[results.result_time > t - pd.Timedelta(hours=hours)], test)
@@ -141,6 +139,8 @@ def _ends(results: pd.DataFrame, test: str, holds) -> bool:
     return bool(values) and holds(values[0], values[-1])
 
 
+# Claims the careful reader checks by hand, with pandas alone: the note's words, and what the
+# results available at note time must show for them to be true.
 BY_HAND = {
     "Anion gap closed": lambda r, enc, t: _latest(r, "Anion gap")[-1:] and _latest(r, "Anion gap")[-1] <= 12,
     "DKA resolved": lambda r, enc, t: (_latest(r, "Anion gap")[-1] <= 12 and _latest(r, "Bicarbonate")[-1] >= 18
