@@ -114,7 +114,8 @@ def run_one(encounters: int, workers: int, bare: bool) -> dict:
     cfg = scaled_registry(load_config(ROOT / "config" / "generator.yaml"), encounters)
     date = bench_date(cfg, encounters)
     with tempfile.TemporaryDirectory() as out:
-        with MemorySampler(active=workers > 1) as memory:  # reading /proc costs CPU: only where there are workers
+        # reading /proc costs CPU (the command does not): only on the day whose memory is the figure
+        with MemorySampler(active=workers > 1 and encounters == MEMORY_SIZE) as memory:
             start = time.perf_counter()
             arrow_without_pandas()  # as the generate command does
             result = generate_day(cfg, date, "sample", Path(out), encounters=encounters, workers=workers)
