@@ -442,3 +442,15 @@ def test_editing_one_scenario_changes_that_scenarios_rows_alone(tmp_path, file, 
             if not rows.reset_index(drop=True).equals(other.reset_index(drop=True)):
                 changed.add((table, sc))
     assert changed and {sc for _, sc in changed} == {scenario}, changed
+
+
+def test_a_result_that_would_come_after_discharge_is_not_in_the_chart(folder):
+    """Read back from the files: every result but a culture's came before the stay ended, none
+    stamped at the discharge second (a culture shows the last report the stay lived to see)."""
+    enc = pd.read_csv(folder / "encounters.csv", parse_dates=["discharge_time"]).set_index("encounter_id")
+    labs = pd.read_csv(folder / "labs.csv", parse_dates=["event_time", "result_time"])
+    discharge = labs["encounter_id"].map(enc["discharge_time"])
+    culture = labs["test_name"] == "Blood culture"
+    assert (labs["result_time"] <= discharge).all() and (labs["event_time"] < labs["result_time"]).all()
+    assert (labs.loc[~culture, "result_time"] < discharge[~culture]).all()
+    assert (~culture).sum() > 10_000 and (discharge - labs["result_time"]).dt.total_seconds().lt(3600).any()

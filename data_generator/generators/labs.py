@@ -517,6 +517,12 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     if is_culture.any():
         text[is_culture], flag[is_culture], result[is_culture] = _culture(
             cfg, enc, e[is_culture], collect[is_culture], rng)
+    # a result that would come after discharge is not in the stay's chart (still pending when the
+    # stay ended; a culture shows the last report the stay lived to see instead)
+    kept = np.flatnonzero(is_culture | (result <= enc.discharge[e]))
+    if kept.size < e.size:
+        e, collect, result, code, value, panel, test, ref, flag, text = (
+            x[kept] for x in (e, collect, result, code, value, panel, test, ref, flag, text))
     result = np.maximum(np.minimum(result, enc.discharge[e]), collect + 60)  # resulted within the stay
     n = e.size
     table = {
