@@ -129,9 +129,7 @@ class Chart:
             raw = self.l_raw[self.l_row[at]]
             number = ~np.isnan(raw)
             if number.any():  # each distinct value written once
-                rounded = np.round(raw[number], self.t_decimals[r])
-                bits, which = np.unique(rounded.view(np.int64), return_inverse=True)  # -0.0 apart from 0.0
-                values = bits.view(float)
+                values, which = _distinct(np.round(raw[number], self.t_decimals[r]))
                 written = self.prose.results(self.t_test[r], self.t_name[r], self.t_unit[r],
                                              values.astype(np.int64).tolist() if self.t_decimals[r] == 0
                                              else values.tolist(), [None] * values.size)
@@ -288,6 +286,15 @@ def _at_precision(col: np.ndarray, present: np.ndarray, decimals: int | None) ->
     return col
 
 
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct numbers of `values` and each value's place among them; floats compared by
+    their bits, so that -0.0 stays apart from 0.0 and each is written as it is."""
+    if values.dtype.kind != "f":
+        return np.unique(values, return_inverse=True)
+    bits, which = np.unique(np.ascontiguousarray(values, dtype=np.float64).view(np.int64), return_inverse=True)
+    return bits.view(np.float64), which
+
+
 def filler(text: str, fields: tuple[str, ...], specs: dict[str, str] | None = None) -> Callable[..., str]:
     """`text.format(**dict(zip(fields, values)))` as a function of the values in that order; where
     every replacement field is a plain name, a %-template (some times faster, same text), kept
@@ -378,9 +385,7 @@ class Prose:
             return objects(list(map(words.__getitem__, devices)))
         if values.dtype.kind not in "iuf":
             return objects([self._word(key, v) for v in values.tolist()])
-        bits = values.view(np.int64) if values.dtype.kind == "f" else values  # -0.0 apart from 0.0
-        distinct, which = np.unique(bits, return_inverse=True)
-        distinct = distinct.view(values.dtype) if values.dtype.kind == "f" else distinct
+        distinct, which = _distinct(values)
         return objects([self._word(key, v) for v in distinct.tolist()])[which]
 
     def charted_lines(self, cols: dict[str, list], n: int) -> list[str]:
