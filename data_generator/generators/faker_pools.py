@@ -66,6 +66,7 @@ class Draws:
             "street_name": self._parsed(Address.street_name_formats),
             "secondary_address": self._numerified(Address.secondary_address_formats),
         }
+        self._digit = self._plain("0123456789")  # `randint(0, 9)`, as a character
         self.street_address = self._parsed(Address.street_address_formats)
         self._city = self._parsed(Address.city_formats)
         self._state = self._plain(self._states)
@@ -126,12 +127,9 @@ class Draws:
     def numerify(self, text: str) -> str:
         """Faker's `numerify` for a format whose only placeholder is `#` (a digit each, left to right)."""
         literal = _digit_format(text)
-        bits, out = self._bits, [literal[0]]
+        digit, out = self._digit, [literal[0]]
         for after in literal[1:]:
-            r = bits(4)  # `below(10)`
-            while r >= 10:
-                r = bits(4)
-            out += ("0123456789"[r], after)
+            out += (digit(), after)
         return "".join(out)
 
     def place(self) -> tuple[str, str, str]:
