@@ -345,15 +345,15 @@ def _expected_gas(cfg: Config, enc: Encounters, phys: Physiology, owner: np.ndar
     the patient's own offset or assay noise), for scenarios whose oxygen ladder waits for a
     respiratory acidosis; NaN elsewhere."""
     out = {"ph": np.full(owner.size, np.nan), "paco2": np.full(owner.size, np.nan)}
-    names = [s for s in sorted(set(enc.scenario.tolist()))
-             if cfg.scenarios[s].get("interventions", {}).get("oxygen", {}).get("acidosis_for")]
+    every, of = enc.scenario_codes
+    waits = [bool(cfg.scenarios[s].get("interventions", {}).get("oxygen", {}).get("acidosis_for"))
+             for s in every.tolist()]
+    names = [s for s, w in zip(every.tolist(), waits, strict=True) if w]
     if not names:
         return out
     cat, gas = cfg.labs["tests"], cfg.labs["blood_gas"]
-    code = np.full(len(enc), -1)  # each encounter's place in `names`
-    for i, s in enumerate(names):
-        code[enc.scenario == s] = i
-    row_code = np.take(code, owner)
+    place = np.cumsum(waits) - 1  # each scenario's place in `names` (those that wait)
+    row_code = np.take(np.where(waits, place, -1), np.take(of, owner))
     rows = np.flatnonzero(row_code >= 0)
     moments = Moments(phys, owner[rows], hours[rows])
     groups = [(s, np.flatnonzero(row_code[rows] == i)) for i, s in enumerate(names)]
