@@ -496,8 +496,8 @@ def _assemble(cfg: Config, date: dt.date, enc: Encounters, parts, rng, first_id:
     cols["code"] = [np.repeat(np.array(cols["code"], dtype=np.int64), size)] if size else []
     flat = {k: (np.concatenate(v) if v else np.array([])) for k, v in cols.items()}
     e, code = flat["enc"].astype(np.int64), flat["code"].astype(np.int64)
-    # a draw in the stay's last minute is collected a minute before discharge, so that its result
-    # (at least a minute later) still falls within the stay
+    # a draw in the stay's last minute is collected a minute before discharge (its result, at least
+    # a minute later, comes within the stay only if the turnaround allows; see below)
     collect = np.minimum(enc.admit[e] + np.round(flat["hours"] * HOUR).astype(np.int64), enc.discharge[e] - 60)
     result = enc.admit[e] + np.round(flat["result_h"] * HOUR).astype(np.int64)
     result = np.maximum(result, collect + 60)
